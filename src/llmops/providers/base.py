@@ -1,0 +1,60 @@
+"""The one interface every model provider implements, and the values that cross it.
+
+A provider turns a `ChatRequest` into a `ChatResponse` or raises a `ProviderError` subclass
+(`llmops.providers.errors`). Usage is what the provider reported, never an estimate. Resilience
+(timeouts, retries, breakers, fallback) wraps providers from the outside (`resilience.py`).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+
+class Message(BaseModel):
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+class ChatRequest(BaseModel):
+    messages: list[Message]
+    max_tokens: int = 320
+    temperature: float = 0.0
+    stop: list[str] = Field(default_factory=list)
+    json_output: bool = False
+
+
+class Usage(BaseModel):
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_tokens: int | None = None
+
+
+class ChatResponse(BaseModel):
+    text: str
+    usage: Usage
+    model: str
+    finish_reason: str | None = None
+    provider: str
+
+
+class Provider(ABC):
+    """A model endpoint. Implementations must be safe to call concurrently from one event loop."""
+
+    name: str
+    model: str
+
+    @abstractmethod
+    async def chat(self, request: ChatRequest) -> ChatResponse: ...
+
+    async def start(self) -> None:
+        """Load or connect before the first request (called once at startup, off the request path)."""
+
+    def ready(self) -> bool:
+        """True when the provider can take requests (the model is loaded, the client is built)."""
+        return True
+
+    async def aclose(self) -> None:
+        """Release resources: HTTP clients, model memory."""

@@ -1,0 +1,70 @@
+"""Provider failures, one class per kind, so the retry policy reads the type, not a string.
+
+    ProviderError
+    ├── ProviderTimeout        the call took longer than the attempt timeout          (retryable)
+    ├── ProviderConnectError   the endpoint could not be reached                      (retryable)
+    ├── RateLimited            429; carries the server's Retry-After in seconds       (retryable)
+    ├── ProviderServerError    5xx from the provider                                  (retryable)
+    ├── BadResponse            4xx other than 429, or a reply we cannot read          (not retryable)
+    ├── CircuitOpen            the provider's breaker is open; it was not called      (not retryable)
+    └── AllProvidersFailed     every provider in the chain failed; holds each failure
+
+Messages never include request content or credentials; `error_type` is the low-cardinality value
+used for the `error.type` span attribute and metric label.
+"""
+
+from __future__ import annotations
+
+
+class ProviderError(Exception):
+    retryable: bool = False
+    error_type: str = "provider_error"
+
+    def __init__(self, message: str, *, provider: str = "") -> None:
+        super().__init__(message)
+        self.provider = provider
+
+
+class ProviderTimeout(ProviderError):
+    retryable = True
+    error_type = "timeout"
+
+
+class ProviderConnectError(ProviderError):
+    retryable = True
+    error_type = "connect_error"
+
+
+class RateLimited(ProviderError):
+    retryable = True
+    error_type = "rate_limited"
+
+    def __init__(self, message: str, *, provider: str = "", retry_after_s: float | None = None) -> None:
+        super().__init__(message, provider=provider)
+        self.retry_after_s = retry_after_s
+
+
+class ProviderServerError(ProviderError):
+    retryable = True
+    error_type = "server_error"
+
+    def __init__(self, message: str, *, provider: str = "", status_code: int = 500) -> None:
+        super().__init__(message, provider=provider)
+        self.status_code = status_code
+
+
+class BadResponse(ProviderError):
+    error_type = "bad_response"
+
+
+class CircuitOpen(ProviderError):
+    error_type = "circuit_open"
+
+
+class AllProvidersFailed(ProviderError):
+    error_type = "all_providers_failed"
+
+    def __init__(self, failures: list[ProviderError]) -> None:
+        summary = "; ".join(f"{f.provider}: {f.error_type}" for f in failures) or "no provider configured"
+        super().__init__(f"every provider failed ({summary})")
+        self.failures = failures
