@@ -24,6 +24,11 @@ class ChatRequest(BaseModel):
     temperature: float = 0.0
     stop: list[str] = Field(default_factory=list)
     json_output: bool = False
+    prefill: str | None = Field(
+        None,
+        description="Start of the assistant's reply. Providers that can continue a partial reply (local) "
+        "do so and return prefill + continuation; others ignore it and return a whole reply.",
+    )
 
 
 class Usage(BaseModel):

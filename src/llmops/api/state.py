@@ -1,0 +1,21 @@
+"""What the app holds for its lifetime: built in the lifespan, torn down on shutdown."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+
+from llmops.assistant.pipeline import Gatekeeper
+from llmops.config import Settings
+from llmops.providers.resilience import ProviderChain
+from llmops.storage.api_keys import ApiKeyStore
+
+
+@dataclass
+class Services:
+    settings: Settings
+    engine: Engine
+    keys: ApiKeyStore
+    chain: ProviderChain
+    gatekeeper: Gatekeeper

@@ -1,0 +1,200 @@
+"""The Email Gatekeeper pipeline: each step is its own function so telemetry can wrap it in a span.
+
+    parse_email → retrieve_policies → plan + run tools → rule-based suggestion → build prompt
+    → model call → validate (one repair call if invalid) → triage, or the rule-based fallback
+
+The rule-based triage is computed on every request: it is a hint in the prompt (a tiny local model
+needs one) and the degraded reply when every provider fails or the output cannot be repaired.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from llmops.assistant.knowledge import KnowledgeBase, Passage
+from llmops.assistant.normalize import ParsedEmail, parse_email
+from llmops.assistant.output import TriageParseError, parse_triage
+from llmops.assistant.rules import TriageContext, rule_based_triage
+from llmops.assistant.schema import Email, TokenUsage, Triage, TriageReply
+from llmops.assistant.tools import Toolbox, ToolResult, plan_tool_calls
+from llmops.prompts.registry import PromptRegistry, PromptVersion
+from llmops.providers.base import ChatRequest, ChatResponse, Message
+from llmops.providers.errors import AllProvidersFailed
+from llmops.providers.resilience import ProviderChain
+
+FALLBACK_PROVIDER = "rules"
+FALLBACK_MODEL = "rule-based"
+BODY_CHARS_IN_PROMPT = 1200
+
+
+@dataclass
+class TriageOutcome:
+    triage: Triage
+    prompt_version: str
+    model: str
+    provider: str
+    usage: TokenUsage = field(default_factory=TokenUsage)
+    retries: int = 0
+    degraded: bool = False
+    degraded_reason: str | None = None
+    model_calls: int = 0
+
+    def reply(self, request_id: str, latency_ms: float) -> TriageReply:
+        return TriageReply(
+            request_id=request_id,
+            triage=self.triage,
+            prompt_version=self.prompt_version,
+            model=self.model,
+            provider=self.provider,
+            usage=self.usage,
+            latency_ms=round(latency_ms, 3),
+            retries=self.retries,
+            degraded=self.degraded,
+        )
+
+
+@dataclass
+class _ModelRun:
+    """What the model calls of one request added up to."""
+
+    usage: TokenUsage = field(default_factory=TokenUsage)
+    retries: int = 0
+    calls: int = 0
+    last: ChatResponse | None = None
+
+    def add(self, response: ChatResponse, retries: int) -> None:
+        self.usage.input_tokens += response.usage.input_tokens
+        self.usage.output_tokens += response.usage.output_tokens
+        self.retries += retries
+        self.calls += 1
+        self.last = response
+
+
+def retrieve_policies(knowledge: KnowledgeBase, parsed: ParsedEmail, limit: int = 2) -> list[Passage]:
+    query = f"{parsed.subject} {parsed.body[:400]}"
+    return knowledge.search(query, limit=limit)
+
+
+def run_tools(toolbox: Toolbox, parsed: ParsedEmail) -> list[ToolResult]:
+    return [toolbox.run(call) for call in plan_tool_calls(parsed)]
+
+
+def build_context(parsed: ParsedEmail, passages: list[Passage], tool_results: list[ToolResult]) -> TriageContext:
+    return TriageContext.from_results(passages=passages, tool_results=tool_results)
+
+
+def build_messages(
+    version: PromptVersion, parsed: ParsedEmail, context: TriageContext, suggestion: Triage
+) -> list[Message]:
+    return version.render(
+        {
+            "sender": parsed.sender_display,
+            "contact": context.describe_contact(),
+            "calendar": context.describe_calendar(),
+            "policies": [{"title": p.title, "text": p.text} for p in context.passages],
+            "suggestion": {
+                "category": suggestion.category.value,
+                "priority": suggestion.priority,
+                "reason": context.describe_signals(parsed),
+            },
+            "subject": parsed.subject,
+            "body": parsed.body[:BODY_CHARS_IN_PROMPT],
+        }
+    )
+
+
+def validate_output(text: str) -> tuple[Triage | None, list[str]]:
+    try:
+        return parse_triage(text), []
+    except TriageParseError as exc:
+        return None, exc.problems
+
+
+class Gatekeeper:
+    """Runs the pipeline for one email against a provider chain and a prompt version."""
+
+    def __init__(
+        self,
+        chain: ProviderChain,
+        prompts: PromptRegistry,
+        toolbox: Toolbox,
+        knowledge: KnowledgeBase,
+        default_version: str,
+        max_output_tokens: int,
+    ) -> None:
+        self.chain = chain
+        self.prompts = prompts
+        self.toolbox = toolbox
+        self.knowledge = knowledge
+        self.default_version = default_version
+        self.max_output_tokens = max_output_tokens
+        prompts.get(default_version)
+
+    async def triage(self, email: Email, prompt_version: str | None = None) -> TriageOutcome:
+        version = self.prompts.get(prompt_version or self.default_version)
+        parsed = parse_email(email)
+        passages = retrieve_policies(self.knowledge, parsed)
+        tool_results = run_tools(self.toolbox, parsed)
+        context = build_context(parsed, passages, tool_results)
+        suggestion = rule_based_triage(parsed, context)
+        messages = build_messages(version, parsed, context, suggestion)
+        run = _ModelRun()
+        try:
+            triage = await self._generate(version, messages, run)
+        except AllProvidersFailed as exc:
+            run.retries += exc.retries
+            return self._degraded(version, suggestion, run, "providers_failed")
+        if triage is None:
+            return self._degraded(version, suggestion, run, "invalid_output")
+        assert run.last is not None
+        return TriageOutcome(
+            triage=triage,
+            prompt_version=version.id,
+            model=run.last.model,
+            provider=run.last.provider,
+            usage=run.usage,
+            retries=run.retries,
+            model_calls=run.calls,
+        )
+
+    async def _generate(self, version: PromptVersion, messages: list[Message], run: _ModelRun) -> Triage | None:
+        """One model call, validated; one repair call if the output does not fit the schema."""
+        text = await self._call_model(version, messages, run, prefill=version.prefill)
+        triage, problems = validate_output(text)
+        if triage is not None:
+            return triage
+        repair = [
+            *messages,
+            Message(role="assistant", content=text),
+            Message(role="user", content=version.render_repair(problems)),
+        ]
+        text = await self._call_model(version, repair, run, prefill=version.prefill)
+        triage, _ = validate_output(text)
+        return triage
+
+    async def _call_model(
+        self, version: PromptVersion, messages: list[Message], run: _ModelRun, prefill: str | None
+    ) -> str:
+        request = ChatRequest(
+            messages=messages,
+            max_tokens=min(version.model_params.max_tokens, self.max_output_tokens),
+            temperature=version.model_params.temperature,
+            json_output=True,
+            prefill=prefill,
+        )
+        result = await self.chain.chat(request)
+        run.add(result.response, result.retries)
+        return result.response.text
+
+    def _degraded(self, version: PromptVersion, suggestion: Triage, run: _ModelRun, reason: str) -> TriageOutcome:
+        return TriageOutcome(
+            triage=suggestion,
+            prompt_version=version.id,
+            model=FALLBACK_MODEL,
+            provider=FALLBACK_PROVIDER,
+            usage=run.usage,
+            retries=run.retries,
+            degraded=True,
+            degraded_reason=reason,
+            model_calls=run.calls,
+        )

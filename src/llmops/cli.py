@@ -1,0 +1,138 @@
+"""The `llmops` command."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+
+from llmops.assistant.schema import Email, TriageReply
+from llmops.config import ProviderName, Settings, load_settings
+
+app = typer.Typer(help="Deploy the Email Gatekeeper over HTTP and make it observable.", no_args_is_help=True)
+keys_app = typer.Typer(help="Manage API keys (only hashes are stored).", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+app.add_typer(db_app, name="db")
+
+err = Console(stderr=True)
+
+
+def _settings(**overrides: object) -> Settings:
+    try:
+        return load_settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        err.print(f"[red]Invalid settings:[/red]\n{exc}")
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address. Default: LLMOPS_HOST or 127.0.0.1.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port. Default: LLMOPS_PORT or 8000.")] = None,
+    workers: Annotated[int | None, typer.Option(help="Worker processes. Default: LLMOPS_WORKERS or 1.")] = None,
+) -> None:
+    """Migrate the database, make sure an API key exists, and serve the API with uvicorn."""
+    import uvicorn
+
+    from llmops.api.app import print_new_key
+    from llmops.storage.api_keys import ApiKeyStore
+    from llmops.storage.db import make_engine
+    from llmops.storage.migrate import upgrade
+
+    settings = _settings(host=host, port=port, workers=workers)
+    engine = make_engine(settings.resolved_database_url)
+    upgrade(engine)
+    new_key = ApiKeyStore(engine, [k.get_secret_value() for k in settings.api_keys]).ensure_initial_key()
+    engine.dispose()
+    if new_key:
+        print_new_key(new_key)
+    uvicorn.run(
+        "llmops.api.app:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        log_level=settings.log_level,
+        proxy_headers=False,
+    )
+
+
+@app.command()
+def triage(
+    file: Annotated[Path, typer.Argument(help="An email as JSON ({'email': {...}} or the email object) or .eml.")],
+    provider: Annotated[ProviderName | None, typer.Option(help="Override LLMOPS_PROVIDER.")] = None,
+    prompt_version: Annotated[str | None, typer.Option(help="Override LLMOPS_PROMPT_VERSION.")] = None,
+) -> None:
+    """Triage one email in-process and print the reply as JSON."""
+    from llmops.assistant.normalize import parse_eml
+    from llmops.assistant.schema import TriageRequest
+
+    if not file.is_file():
+        err.print(f"[red]No such file:[/red] {file}")
+        raise typer.Exit(2)
+    try:
+        if file.suffix.lower() == ".eml":
+            email = parse_eml(file.read_bytes())
+        else:
+            data = json.loads(file.read_text(encoding="utf-8"))
+            email = TriageRequest.model_validate(data).email if "email" in data else Email.model_validate(data)
+    except (ValueError, ValidationError) as exc:
+        err.print(f"[red]Could not read an email from {file}:[/red] {_short_error(exc)}")
+        raise typer.Exit(2) from None
+    settings = _settings(provider=provider, prompt_version=prompt_version)
+    reply = asyncio.run(_triage_once(settings, email))
+    sys.stdout.write(reply.model_dump_json(indent=2) + "\n")
+
+
+async def _triage_once(settings: Settings, email: Email) -> TriageReply:
+    import time
+    import uuid
+
+    from llmops.api.app import build_services, close_services
+    services = await build_services(settings)
+    try:
+        started = time.perf_counter()
+        outcome = await services.gatekeeper.triage(email)
+        return outcome.reply(uuid.uuid4().hex, (time.perf_counter() - started) * 1000)
+    finally:
+        await close_services(services)
+
+
+def _short_error(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:5])
+    return str(exc).splitlines()[0][:200]
+
+
+@keys_app.command("create")
+def keys_create() -> None:
+    """Create a new API key, print it once, store only its hash."""
+    from llmops.storage.api_keys import ApiKeyStore
+    from llmops.storage.db import make_engine
+    from llmops.storage.migrate import upgrade
+
+    settings = _settings()
+    engine = make_engine(settings.resolved_database_url)
+    upgrade(engine)
+    key = ApiKeyStore(engine, []).create()
+    engine.dispose()
+    sys.stdout.write(key + "\n")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply pending migrations to the configured database."""
+    from llmops.storage.db import make_engine
+    from llmops.storage.migrate import upgrade
+
+    engine = make_engine(_settings().resolved_database_url)
+    upgrade(engine)
+    engine.dispose()
+    err.print("Database is up to date.")

@@ -1,0 +1,93 @@
+"""Prompt versions: immutable, content-hashed files rendered with a sandboxed Jinja2 environment.
+
+A version file (`library/<name>/v<N>.yaml`) holds the system prompt, few-shot examples, the user
+template, model parameters, a changelog line and an optional reply prefill. Its id
+(`email_triage_v1`) comes back in every reply, and its content hash proves which text ran.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jinja2 import StrictUndefined
+from jinja2.sandbox import SandboxedEnvironment
+from pydantic import BaseModel, ConfigDict, Field
+
+from llmops.providers.base import Message
+
+LIBRARY_DIR = Path(__file__).parent / "library"
+
+
+class PromptNotFound(KeyError):
+    pass
+
+
+class Example(BaseModel):
+    user: str
+    assistant: str
+
+
+class ModelParams(BaseModel):
+    temperature: float = 0.0
+    max_tokens: int = 300
+
+
+class PromptVersion(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    name: str
+    version: int
+    changelog: str
+    system: str
+    user_template: str
+    examples: list[Example] = Field(default_factory=list)
+    model_params: ModelParams = Field(default_factory=ModelParams)
+    prefill: str | None = None
+    repair_template: str
+    content_hash: str = ""
+
+    def render(self, context: dict[str, Any]) -> list[Message]:
+        env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
+        messages = [Message(role="system", content=self.system.strip())]
+        for example in self.examples:
+            messages.append(Message(role="user", content=example.user.strip()))
+            messages.append(Message(role="assistant", content=example.assistant.strip()))
+        user = env.from_string(self.user_template).render(**context).strip()
+        messages.append(Message(role="user", content=user))
+        return messages
+
+    def render_repair(self, problems: list[str]) -> str:
+        env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+        return env.from_string(self.repair_template).render(problems=problems).strip()
+
+
+def load_version(path: Path) -> PromptVersion:
+    raw = path.read_bytes()
+    data = yaml.safe_load(raw)
+    data["content_hash"] = hashlib.sha256(raw).hexdigest()
+    return PromptVersion.model_validate(data)
+
+
+class PromptRegistry:
+    """All versions found in a library directory, keyed by id."""
+
+    def __init__(self, versions: list[PromptVersion]) -> None:
+        self._versions = {version.id: version for version in versions}
+
+    @classmethod
+    def from_directory(cls, directory: Path = LIBRARY_DIR) -> PromptRegistry:
+        return cls([load_version(path) for path in sorted(directory.glob("*/v*.yaml"))])
+
+    def get(self, version_id: str) -> PromptVersion:
+        try:
+            return self._versions[version_id]
+        except KeyError:
+            known = ", ".join(sorted(self._versions)) or "none"
+            raise PromptNotFound(f"unknown prompt version {version_id!r} (known: {known})") from None
+
+    def versions(self) -> list[PromptVersion]:
+        return sorted(self._versions.values(), key=lambda v: (v.name, v.version))
