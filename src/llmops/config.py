@@ -113,6 +113,34 @@ class Settings(BaseSettings):
         30.0, gt=0, description="Seconds an open breaker waits before letting one trial call through."
     )
 
+    # Telemetry and redaction
+    telemetry: bool = Field(
+        True, description="Tracing and metrics. `false` turns both off (the benchmarks' baseline)."
+    )
+    capture_content: Literal["none", "redacted"] = Field(
+        "redacted",
+        description="Email and model content on spans: `none` keeps only metadata, `redacted` keeps "
+        "content after redaction. Logs never carry content either way.",
+    )
+    redaction_hmac_key: SecretStr | None = Field(
+        None,
+        description="When set, redacted values become keyed HMAC tokens (`[EMAIL:1f3a…]`) so equal values "
+        "stay joinable; otherwise typed placeholders (`[EMAIL]`).",
+    )
+    redact_replies: bool = Field(
+        True, description="Redact secrets and personal data the model echoes into triage replies."
+    )
+    retention_days: int = Field(30, ge=1, description="Traces and request records older than this are deleted.")
+    retention_interval_s: float = Field(
+        3600.0, gt=0, description="How often the server's retention job runs."
+    )
+    local_price_input_per_mtok: float = Field(
+        0.0, ge=0, description="USD per million input tokens for the local and scripted models."
+    )
+    local_price_output_per_mtok: float = Field(
+        0.0, ge=0, description="USD per million output tokens for the local and scripted models."
+    )
+
     # Assistant
     prompt_version: str = Field("email_triage_v1", description="Prompt version the assistant runs.")
     max_output_tokens: int = Field(320, ge=16, description="Output token cap of one model call.")

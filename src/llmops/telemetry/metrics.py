@@ -1,0 +1,241 @@
+"""The service's metric instruments, behind one typed method per thing it records.
+
+Callers never hand attributes to an instrument directly: each method takes typed arguments and builds
+the attributes itself from fixed sets or guarded values, so a label can never carry a user id, an email
+address or a request id. Anything outside a known set, or not matching a conservative pattern, is
+recorded as `other` (see `guard_label`).
+
+Each app builds its own `MeterProvider` (`build_meter_provider`); nothing here touches the global one.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Collection, Sequence
+
+from opentelemetry.metrics import Meter, NoOpMeter
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import MetricReader
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.util.types import AttributeValue
+
+from llmops import __version__
+from llmops.telemetry import conventions as c
+
+METER_NAME = "llmops"
+
+TOKEN_USAGE = "gen_ai.client.token.usage"  # noqa: S105 (a metric name, not a secret)
+OPERATION_DURATION = "gen_ai.client.operation.duration"
+REQUESTS = "llmops.requests"
+REQUEST_DURATION = "llmops.request.duration"
+ERRORS = "llmops.errors"
+RETRIES = "llmops.retries"
+DEGRADED = "llmops.degraded"
+COST = "llmops.cost"
+TOOL_DURATION = "llmops.tool.duration"
+STEP_DURATION = "llmops.step.duration"
+
+HTTP_ROUTE = "http.route"
+HTTP_STATUS_CODE = "http.response.status_code"
+
+# Advisory bucket boundaries from the GenAI semantic conventions:
+# tokens 1, 4, 16 … 67108864 (4^0 … 4^13); seconds 0.01, 0.02, 0.04 … 81.92 (0.01 × 2^0 … 2^13).
+TOKEN_BUCKETS: tuple[float, ...] = tuple(float(4**i) for i in range(14))
+DURATION_BUCKETS: tuple[float, ...] = tuple(0.01 * 2**i for i in range(14))
+
+OTHER = "other"
+GEN_AI_OPERATIONS = frozenset(
+    {
+        "chat",
+        "create_agent",
+        "embeddings",
+        "execute_tool",
+        "generate_content",
+        "invoke_agent",
+        "retrieval",
+        "text_completion",
+    }
+)
+
+_SAFE_LABEL = re.compile(r"[A-Za-z0-9._:/-]{1,64}")
+# Shapes of identifiers that fit the safe alphabet but must never become labels: UUIDs, long hex
+# digests or tokens, long digit runs (phone and account numbers).
+_ID_LIKE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-|[0-9a-f]{16,}|[0-9]{9,}", re.IGNORECASE)
+
+
+def guard_label(value: object, known: Collection[str] | None = None) -> str:
+    """`value` if it is safe as a metric label, else `other`.
+
+    With `known`, only members pass. Without, a value passes when it is 1-64 characters of
+    `[A-Za-z0-9._:/-]` and does not look like an identifier. The alphabet excludes `@`, spaces and
+    quotes, so email addresses and free text (error messages) never pass.
+    """
+    if not isinstance(value, str):
+        return OTHER
+    if known is not None:
+        return value if value in known else OTHER
+    if _SAFE_LABEL.fullmatch(value) and not _ID_LIKE.search(value):
+        return value
+    return OTHER
+
+
+def _measurable(value: float) -> bool:
+    return math.isfinite(value) and value >= 0
+
+
+def build_meter_provider(resource: Resource, readers: Sequence[MetricReader]) -> MeterProvider:
+    """An app's own MeterProvider. Not registered globally and no atexit hook: the app shuts it down."""
+    return MeterProvider(metric_readers=list(readers), resource=resource, shutdown_on_exit=False)
+
+
+class Instruments:
+    """Every metric the service records, one method each.
+
+    Methods never raise and never block: a negative or non-finite measurement is dropped, and a
+    label value that fails its guard becomes `other`. `routes`, when given, is the closed set of
+    route templates (`/v1/triage`) so a raw path with an id in it cannot become a label.
+    """
+
+    def __init__(self, meter: Meter, *, routes: Collection[str] | None = None) -> None:
+        self._routes = frozenset(routes) if routes is not None else None
+        self._token_usage = meter.create_histogram(
+            TOKEN_USAGE,
+            unit="{token}",
+            description="Tokens used per model call, by token type.",
+            explicit_bucket_boundaries_advisory=TOKEN_BUCKETS,
+        )
+        self._operation_duration = meter.create_histogram(
+            OPERATION_DURATION,
+            unit="s",
+            description="Duration of one model call, failed calls included.",
+            explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
+        )
+        self._requests = meter.create_counter(
+            REQUESTS,
+            unit="{request}",
+            description="HTTP requests served, by route, status and prompt version.",
+        )
+        self._request_duration = meter.create_histogram(
+            REQUEST_DURATION,
+            unit="s",
+            description="End-to-end duration of an HTTP request.",
+            explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
+        )
+        self._errors = meter.create_counter(ERRORS, unit="{error}", description="Errors, by error type.")
+        self._retries = meter.create_counter(
+            RETRIES, unit="{retry}", description="Provider call retries, by provider and the error retried."
+        )
+        self._degraded = meter.create_counter(
+            DEGRADED, unit="{reply}", description="Replies served by the degraded fallback, by reason."
+        )
+        self._cost = meter.create_counter(
+            COST, unit="USD", description="Model spend in US dollars, by provider, model and prompt version."
+        )
+        self._tool_duration = meter.create_histogram(
+            TOOL_DURATION,
+            unit="s",
+            description="Duration of one tool call.",
+            explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
+        )
+        self._step_duration = meter.create_histogram(
+            STEP_DURATION,
+            unit="s",
+            description="Duration of one pipeline step.",
+            explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
+        )
+
+    @classmethod
+    def noop(cls) -> Instruments:
+        """Instruments that record nothing, for when telemetry is disabled."""
+        return cls(NoOpMeter(METER_NAME, version=__version__))
+
+    @classmethod
+    def from_provider(cls, provider: MeterProvider, *, routes: Collection[str] | None = None) -> Instruments:
+        return cls(provider.get_meter(METER_NAME, version=__version__), routes=routes)
+
+    def record_token_usage(
+        self, *, provider: str, model: str, input_tokens: int, output_tokens: int, operation: str = "chat"
+    ) -> None:
+        """Tokens of one model call as the provider reported them (never estimated)."""
+        base = self._model_attributes(provider, model, operation)
+        for token_type, count in (("input", input_tokens), ("output", output_tokens)):
+            if _measurable(count):
+                self._token_usage.record(count, {**base, c.GEN_AI_TOKEN_TYPE: token_type})
+
+    def record_operation_duration(
+        self,
+        *,
+        provider: str,
+        model: str,
+        seconds: float,
+        error_type: str | None = None,
+        operation: str = "chat",
+    ) -> None:
+        """Duration of one model call attempt; `error_type` set when it failed."""
+        if not _measurable(seconds):
+            return
+        attributes = self._model_attributes(provider, model, operation)
+        if error_type is not None:
+            attributes[c.ERROR_TYPE] = guard_label(error_type)
+        self._operation_duration.record(seconds, attributes)
+
+    def record_request(
+        self, *, route: str, status_code: int, seconds: float, prompt_version: str | None = None
+    ) -> None:
+        """One finished HTTP request: counted, and its duration recorded."""
+        attributes: dict[str, AttributeValue] = {
+            HTTP_ROUTE: guard_label(route, self._routes),
+            HTTP_STATUS_CODE: status_code if 100 <= status_code <= 599 else OTHER,
+        }
+        if prompt_version is not None:
+            attributes[c.PROMPT_VERSION] = guard_label(prompt_version)
+        self._requests.add(1, attributes)
+        if _measurable(seconds):
+            self._request_duration.record(seconds, attributes)
+
+    def record_error(self, *, error_type: str) -> None:
+        self._errors.add(1, {c.ERROR_TYPE: guard_label(error_type)})
+
+    def record_retry(self, *, provider: str, error_type: str) -> None:
+        """One retry of a provider call, labelled with the error that caused it."""
+        self._retries.add(
+            1, {c.GEN_AI_PROVIDER_NAME: guard_label(provider), c.ERROR_TYPE: guard_label(error_type)}
+        )
+
+    def record_degraded(self, *, reason: str) -> None:
+        self._degraded.add(1, {c.DEGRADED_REASON: guard_label(reason)})
+
+    def record_cost(
+        self, *, provider: str, model: str, usd: float | None, prompt_version: str | None = None
+    ) -> None:
+        """Spend of one model call; an unknown price (`None`) is not recorded, never guessed."""
+        if usd is None or not _measurable(usd):
+            return
+        attributes: dict[str, AttributeValue] = {
+            c.GEN_AI_PROVIDER_NAME: guard_label(provider),
+            c.GEN_AI_REQUEST_MODEL: guard_label(model),
+        }
+        if prompt_version is not None:
+            attributes[c.PROMPT_VERSION] = guard_label(prompt_version)
+        self._cost.add(usd, attributes)
+
+    def record_tool_duration(self, *, tool: str, seconds: float, error_type: str | None = None) -> None:
+        if not _measurable(seconds):
+            return
+        attributes: dict[str, AttributeValue] = {c.GEN_AI_TOOL_NAME: guard_label(tool)}
+        if error_type is not None:
+            attributes[c.ERROR_TYPE] = guard_label(error_type)
+        self._tool_duration.record(seconds, attributes)
+
+    def record_step_duration(self, *, step: str, seconds: float) -> None:
+        if _measurable(seconds):
+            self._step_duration.record(seconds, {c.STEP: guard_label(step)})
+
+    @staticmethod
+    def _model_attributes(provider: str, model: str, operation: str) -> dict[str, AttributeValue]:
+        return {
+            c.GEN_AI_OPERATION_NAME: guard_label(operation, GEN_AI_OPERATIONS),
+            c.GEN_AI_PROVIDER_NAME: guard_label(provider),
+            c.GEN_AI_REQUEST_MODEL: guard_label(model),
+        }

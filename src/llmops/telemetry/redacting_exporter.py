@@ -1,0 +1,96 @@
+"""A span exporter that redacts every span before any sink sees it.
+
+It sits between the SDK's batch processor and the real exporters (the store, OTLP), so redaction
+runs in the processor's worker thread, off the request path. Unlike logfire's scrubber it never
+skips a span or an attribute: names, attributes, event attributes (exception messages and
+stacktraces included), link attributes and status descriptions all pass the one `Redactor`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+
+from opentelemetry.sdk.trace import Event, ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+from opentelemetry.trace import Link, Status
+
+from llmops.redaction import Redactor
+
+logger = logging.getLogger("llmops.telemetry")
+
+DROPPED = "[REDACTION_FAILED]"
+
+
+class RedactingExporter(SpanExporter):
+    """Redact, then hand the same redacted batch to each inner exporter in turn.
+
+    Must not block the request path or throw: failures are logged (class name only) and reported
+    as FAILURE to the SDK.
+    """
+
+    def __init__(self, redactor: Redactor, exporters: Sequence[SpanExporter]) -> None:
+        self._redactor = redactor
+        self._exporters = list(exporters)
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        try:
+            redacted = [self.redact_span(span) for span in spans]
+        except Exception as exc:
+            logger.error("span redaction failed; batch dropped", extra={"error_type": type(exc).__name__})
+            return SpanExportResult.FAILURE
+        result = SpanExportResult.SUCCESS
+        for exporter in self._exporters:
+            try:
+                if exporter.export(redacted) is not SpanExportResult.SUCCESS:
+                    result = SpanExportResult.FAILURE
+            except Exception as exc:
+                logger.error(
+                    "span export failed",
+                    extra={"exporter": type(exporter).__name__, "error_type": type(exc).__name__},
+                )
+                result = SpanExportResult.FAILURE
+        return result
+
+    def shutdown(self) -> None:
+        for exporter in self._exporters:
+            exporter.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return all(exporter.force_flush(timeout_millis) for exporter in self._exporters)
+
+    def redact_span(self, span: ReadableSpan) -> ReadableSpan:
+        status = span.status
+        if status.description:
+            status = Status(status.status_code, self._text(status.description))
+        return ReadableSpan(
+            name=self._text(span.name),
+            context=span.context,
+            parent=span.parent,
+            resource=span.resource,
+            attributes=self._attributes(span.attributes),
+            events=[
+                Event(event.name, self._attributes(event.attributes), event.timestamp) for event in span.events
+            ],
+            links=[Link(link.context, self._attributes(link.attributes)) for link in span.links],
+            kind=span.kind,
+            status=status,
+            start_time=span.start_time,
+            end_time=span.end_time,
+            instrumentation_scope=span.instrumentation_scope,
+        )
+
+    def _text(self, value: str) -> str:
+        redacted = self._redactor.redact_value(value)
+        return redacted if isinstance(redacted, str) else DROPPED
+
+    def _attributes(self, attributes: Mapping[str, object] | None) -> dict[str, object]:
+        if not attributes:
+            return {}
+        clean: dict[str, object] = {}
+        for key, value in attributes.items():
+            redacted = self._redactor.redact_value(value)
+            if isinstance(redacted, list | tuple):
+                redacted = tuple(redacted)
+            clean[key] = redacted
+        return clean
