@@ -54,12 +54,12 @@ class Provider(ABC):
     @abstractmethod
     async def chat(self, request: ChatRequest) -> ChatResponse: ...
 
-    async def start(self) -> None:
+    async def start(self) -> None:  # noqa: B027 - optional hook, most providers need nothing
         """Load or connect before the first request (called once at startup, off the request path)."""
 
     def ready(self) -> bool:
         """True when the provider can take requests (the model is loaded, the client is built)."""
         return True
 
-    async def aclose(self) -> None:
+    async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release resources: HTTP clients, model memory."""

@@ -7,13 +7,20 @@
     ├── ProviderServerError    5xx from the provider                                  (retryable)
     ├── BadResponse            4xx other than 429, or a reply we cannot read          (not retryable)
     ├── CircuitOpen            the provider's breaker is open; it was not called      (not retryable)
-    └── AllProvidersFailed     every provider in the chain failed; holds each failure
+    └── AllProvidersFailed     every provider in the chain failed; holds each failure, and the
+                               call's retries and attempts (the degraded reply still reports them)
 
 Messages never include request content or credentials; `error_type` is the low-cardinality value
 used for the `error.type` span attribute and metric label.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from llmops.providers.resilience import Attempt
 
 
 class ProviderError(Exception):
@@ -64,7 +71,11 @@ class CircuitOpen(ProviderError):
 class AllProvidersFailed(ProviderError):
     error_type = "all_providers_failed"
 
-    def __init__(self, failures: list[ProviderError]) -> None:
+    def __init__(
+        self, failures: list[ProviderError], *, retries: int = 0, attempts: Sequence[Attempt] = ()
+    ) -> None:
         summary = "; ".join(f"{f.provider}: {f.error_type}" for f in failures) or "no provider configured"
         super().__init__(f"every provider failed ({summary})")
         self.failures = failures
+        self.retries = retries
+        self.attempts = list(attempts)

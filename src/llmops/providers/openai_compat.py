@@ -1,0 +1,194 @@
+"""Any OpenAI-compatible `/chat/completions` endpoint: OpenAI, vLLM, Ollama, llama.cpp server, LiteLLM.
+
+One `httpx.AsyncClient` per provider keeps connections pooled. Failures become the error tree in
+`errors.py`. Error messages carry only the provider name and the HTTP status: a server may echo the
+API key or the prompt back in an error body, so the body of a failed reply is never read.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+from pydantic import BaseModel, SecretStr, ValidationError
+
+from llmops.providers.base import ChatRequest, ChatResponse, Provider, Usage
+from llmops.providers.errors import (
+    BadResponse,
+    ProviderConnectError,
+    ProviderError,
+    ProviderServerError,
+    ProviderTimeout,
+    RateLimited,
+)
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+DEFAULT_MODEL = "gpt-4o-mini"
+
+
+class _Message(BaseModel):
+    content: str | None = None
+
+
+class _Choice(BaseModel):
+    message: _Message
+    finish_reason: str | None = None
+
+
+class _PromptTokensDetails(BaseModel):
+    cached_tokens: int | None = None
+
+
+class _Usage(BaseModel):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    prompt_tokens_details: _PromptTokensDetails | None = None
+
+
+class _Completion(BaseModel):
+    """The part of a chat completion we read; everything else is ignored."""
+
+    model: str | None = None
+    choices: list[_Choice]
+    usage: _Usage | None = None
+
+
+def parse_retry_after(headers: Mapping[str, str], *, now: datetime | None = None) -> float | None:
+    """Seconds to wait from `retry-after-ms`, or `Retry-After` as seconds or an HTTP-date; None if absent.
+
+    Unreadable, negative or non-finite values count as absent; a date in the past means 0.
+    """
+    normalised = {key.lower(): value for key, value in headers.items()}
+    milliseconds = _non_negative_float(normalised.get("retry-after-ms"))
+    if milliseconds is not None:
+        return milliseconds / 1000
+    value = normalised.get("retry-after")
+    if value is None:
+        return None
+    seconds = _non_negative_float(value)
+    if seconds is not None:
+        return seconds
+    try:
+        when = parsedate_to_datetime(value.strip())
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    delta = (when - (now or datetime.now(UTC))).total_seconds()
+    return max(delta, 0.0)
+
+
+def _non_negative_float(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        number = float(value.strip())
+    except ValueError:
+        return None
+    return number if math.isfinite(number) and number >= 0 else None
+
+
+class OpenAIProvider(Provider):
+    """Chat completions over HTTP. `timeout_s` bounds each HTTP call; the resilience layer adds its own."""
+
+    def __init__(
+        self,
+        *,
+        model: str = DEFAULT_MODEL,
+        base_url: str = DEFAULT_BASE_URL,
+        api_key: SecretStr | str | None = None,
+        timeout_s: float = 60.0,
+        name: str = "openai",
+    ) -> None:
+        self.name = name
+        self.model = model
+        self.base_url = base_url.rstrip("/")
+        self.timeout_s = timeout_s
+        self._api_key = SecretStr(api_key) if isinstance(api_key, str) else api_key
+        self._client: httpx.AsyncClient | None = None
+
+    async def start(self) -> None:
+        self._get_client()
+
+    async def aclose(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()
+
+    def _get_client(self) -> httpx.AsyncClient:
+        if self._client is None:
+            headers = {"Accept": "application/json"}
+            if self._api_key is not None and self._api_key.get_secret_value():
+                headers["Authorization"] = f"Bearer {self._api_key.get_secret_value()}"
+            self._client = httpx.AsyncClient(
+                base_url=self.base_url, headers=headers, timeout=httpx.Timeout(self.timeout_s)
+            )
+        return self._client
+
+    def _payload(self, request: ChatRequest) -> dict[str, Any]:
+        payload: dict[str, Any] = {
+            "model": self.model,
+            "messages": [message.model_dump() for message in request.messages],
+            "max_tokens": request.max_tokens,
+            "temperature": request.temperature,
+        }
+        if request.stop:
+            payload["stop"] = request.stop
+        if request.json_output:
+            payload["response_format"] = {"type": "json_object"}
+        return payload
+
+    async def chat(self, request: ChatRequest) -> ChatResponse:
+        client = self._get_client()
+        try:
+            response = await client.post("/chat/completions", json=self._payload(request))
+        except httpx.TimeoutException:
+            raise ProviderTimeout(
+                f"{self.name} did not answer within {self.timeout_s:g}s", provider=self.name
+            ) from None
+        except httpx.TransportError as exc:
+            raise ProviderConnectError(
+                f"{self.name} could not be reached ({type(exc).__name__})", provider=self.name
+            ) from None
+        if response.status_code != httpx.codes.OK:
+            raise self._status_error(response)
+        try:
+            completion = _Completion.model_validate_json(response.content)
+        except ValidationError:
+            raise BadResponse(
+                f"{self.name} returned an unreadable reply (HTTP 200)", provider=self.name
+            ) from None
+        if not completion.choices:
+            raise BadResponse(f"{self.name} returned no choices (HTTP 200)", provider=self.name)
+        return self._to_response(completion)
+
+    def _status_error(self, response: httpx.Response) -> ProviderError:
+        status = response.status_code
+        message = f"{self.name} returned HTTP {status}"
+        if status == httpx.codes.TOO_MANY_REQUESTS:
+            return RateLimited(message, provider=self.name, retry_after_s=parse_retry_after(response.headers))
+        if status == httpx.codes.REQUEST_TIMEOUT:
+            return ProviderTimeout(message, provider=self.name)
+        if status >= httpx.codes.INTERNAL_SERVER_ERROR:
+            return ProviderServerError(message, provider=self.name, status_code=status)
+        return BadResponse(message, provider=self.name)
+
+    def _to_response(self, completion: _Completion) -> ChatResponse:
+        choice = completion.choices[0]
+        usage = completion.usage or _Usage()
+        details = usage.prompt_tokens_details
+        return ChatResponse(
+            text=choice.message.content or "",
+            usage=Usage(
+                input_tokens=usage.prompt_tokens,
+                output_tokens=usage.completion_tokens,
+                cached_tokens=details.cached_tokens if details is not None else None,
+            ),
+            model=completion.model or self.model,
+            finish_reason=choice.finish_reason,
+            provider=self.name,
+        )

@@ -1,0 +1,305 @@
+"""Resilience around providers, applied from the outside: attempt timeout, retries, breaker, fallback.
+
+For one call, `ProviderChain.chat` walks its providers in order. Each provider sits behind its own
+`CircuitBreaker`; an open breaker rejects without calling it. An admitted provider gets attempts bounded
+by `RetryPolicy.timeout_s`; retryable failures (`ProviderError.retryable`) are retried by tenacity with
+exponential backoff and full jitter, waiting at least a rate limit's Retry-After (capped by `max_s`).
+When a provider's attempts are spent the chain moves to the next one. Every attempt is recorded, and
+retries are counted per call (never in shared state), so the caller can report them even when every
+provider failed (`AllProvidersFailed.retries` and `.attempts`).
+
+The breaker is hand-written: no well-kept asyncio circuit-breaker library fits (the maintained ones
+are synchronous or tied to a framework), and the state machine is small.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Literal
+
+from opentelemetry import trace
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+from tenacity.wait import wait_random_exponential
+
+from llmops.providers.base import ChatRequest, ChatResponse, Provider
+from llmops.providers.errors import (
+    AllProvidersFailed,
+    CircuitOpen,
+    ProviderError,
+    ProviderTimeout,
+    RateLimited,
+)
+
+Clock = Callable[[], float]
+Sleep = Callable[[float], Awaitable[None]]
+Outcome = Literal["ok", "error", "rejected"]
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How hard to try one provider: per-attempt timeout, retries after the first attempt, backoff."""
+
+    timeout_s: float = 60.0
+    max_retries: int = 2
+    initial_s: float = 0.2
+    max_s: float = 10.0
+
+    def __post_init__(self) -> None:
+        if self.timeout_s <= 0 or self.max_retries < 0 or self.initial_s < 0 or self.max_s < 0:
+            raise ValueError("timeout_s must be > 0; max_retries, initial_s and max_s must be >= 0")
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One try of one provider. `waited_s` is the backoff slept before it; `error_type` is set on failure."""
+
+    provider: str
+    model: str
+    outcome: Outcome
+    error_type: str | None
+    duration_s: float
+    waited_s: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class ChainResult:
+    response: ChatResponse
+    retries: int
+    attempts: list[Attempt] = field(default_factory=list)
+
+
+class BreakerState(StrEnum):
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "half_open"
+
+
+class CircuitBreaker:
+    """Stops calling a provider that keeps failing, then probes it with one trial call.
+
+    closed → open after `failure_threshold` consecutive failed calls; open → half-open once `reset_s`
+    has passed, admitting a single trial; the trial's success closes the breaker, its failure opens it
+    again for another `reset_s`. Callers use `acquire()` before a call, then exactly one of
+    `record_success()`, `record_failure()` or `release()` (the call ended without a verdict, e.g. it
+    was cancelled). Not thread-safe: use it from one event loop.
+    """
+
+    def __init__(
+        self, name: str, *, failure_threshold: int = 5, reset_s: float = 30.0, clock: Clock = time.monotonic
+    ):
+        if failure_threshold < 1 or reset_s <= 0:
+            raise ValueError("failure_threshold must be >= 1 and reset_s > 0")
+        self.name = name
+        self.failure_threshold = failure_threshold
+        self.reset_s = reset_s
+        self._clock = clock
+        self._state = BreakerState.CLOSED
+        self._failures = 0
+        self._opened_at = 0.0
+        self._trial_in_flight = False
+
+    @property
+    def state(self) -> BreakerState:
+        return self._state
+
+    @property
+    def consecutive_failures(self) -> int:
+        return self._failures
+
+    def acquire(self) -> None:
+        """Admit a call or raise CircuitOpen; moves open → half-open when the reset time has passed."""
+        if self._state is BreakerState.OPEN and self._clock() - self._opened_at >= self.reset_s:
+            self._state = BreakerState.HALF_OPEN
+            self._trial_in_flight = False
+        if self._state is BreakerState.CLOSED:
+            return
+        if self._state is BreakerState.HALF_OPEN and not self._trial_in_flight:
+            self._trial_in_flight = True
+            return
+        raise CircuitOpen(f"{self.name} circuit is {self._state.value}", provider=self.name)
+
+    def record_success(self) -> None:
+        self._state = BreakerState.CLOSED
+        self._failures = 0
+        self._trial_in_flight = False
+
+    def record_failure(self) -> None:
+        self._failures += 1
+        if self._state is BreakerState.HALF_OPEN or (
+            self._state is BreakerState.CLOSED and self._failures >= self.failure_threshold
+        ):
+            self._state = BreakerState.OPEN
+            self._opened_at = self._clock()
+            self._trial_in_flight = False
+
+    def release(self) -> None:
+        if self._state is BreakerState.HALF_OPEN:
+            self._trial_in_flight = False
+
+
+class _Backoff:
+    """Full-jitter exponential backoff that waits at least a rate limit's Retry-After (capped by max_s)."""
+
+    def __init__(self, policy: RetryPolicy) -> None:
+        self._jitter = wait_random_exponential(multiplier=policy.initial_s, max=policy.max_s)
+        self._max_s = policy.max_s
+
+    def __call__(self, state: RetryCallState) -> float:
+        wait = float(self._jitter(state))
+        error = state.outcome.exception() if state.outcome is not None else None
+        if isinstance(error, RateLimited) and error.retry_after_s is not None:
+            wait = max(wait, min(error.retry_after_s, self._max_s))
+        return wait
+
+
+def _is_retryable(error: BaseException) -> bool:
+    return isinstance(error, ProviderError) and error.retryable
+
+
+def _on_retry(provider: Provider) -> Callable[[RetryCallState], None]:
+    def record(state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome is not None else None
+        trace.get_current_span().add_event(
+            "retry",
+            {
+                "gen_ai.provider.name": provider.name,
+                "gen_ai.request.model": provider.model,
+                "llmops.retry.attempt": state.attempt_number,
+                "llmops.retry.wait_s": state.upcoming_sleep,
+                "error.type": error.error_type if isinstance(error, ProviderError) else "unknown",
+            },
+        )
+
+    return record
+
+
+class ProviderChain:
+    """Ordered providers, each behind its own breaker; the first one that answers wins.
+
+    `clock` measures attempt durations and waits; `sleep` is the backoff sleep (both injectable for tests).
+    """
+
+    def __init__(
+        self,
+        providers: Sequence[Provider],
+        *,
+        policy: RetryPolicy | None = None,
+        breakers: Sequence[CircuitBreaker] | None = None,
+        clock: Clock = time.perf_counter,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        if not providers:
+            raise ValueError("a provider chain needs at least one provider")
+        names = [provider.name for provider in providers]
+        if len(set(names)) != len(names):
+            raise ValueError("provider names in a chain must be unique")
+        if breakers is None:
+            breakers = [CircuitBreaker(name) for name in names]
+        if len(breakers) != len(providers):
+            raise ValueError("give one breaker per provider")
+        self.providers: tuple[Provider, ...] = tuple(providers)
+        self.breakers: dict[str, CircuitBreaker] = dict(zip(names, breakers, strict=True))
+        self.policy = policy or RetryPolicy()
+        self._clock = clock
+        self._sleep = sleep
+
+    @property
+    def primary(self) -> Provider:
+        return self.providers[0]
+
+    async def start(self) -> None:
+        for provider in self.providers:
+            await provider.start()
+
+    def ready(self) -> bool:
+        """True when at least one provider can take requests."""
+        return any(provider.ready() for provider in self.providers)
+
+    async def aclose(self) -> None:
+        for provider in self.providers:
+            await provider.aclose()
+
+    async def chat(self, request: ChatRequest) -> ChainResult:
+        """The first successful reply, or AllProvidersFailed with every failure, the attempts and retries."""
+        attempts: list[Attempt] = []
+        failures: list[ProviderError] = []
+        retries = 0
+        for provider in self.providers:
+            breaker = self.breakers[provider.name]
+            try:
+                breaker.acquire()
+            except CircuitOpen as error:
+                attempts.append(Attempt(provider.name, provider.model, "rejected", error.error_type, 0.0))
+                failures.append(error)
+                continue
+            tried_before = len(attempts)
+            try:
+                response = await self._call_with_retries(provider, request, attempts)
+            except ProviderError as error:
+                breaker.record_failure()
+                failures.append(error)
+                continue
+            except BaseException:
+                breaker.release()
+                raise
+            finally:
+                retries += max(len(attempts) - tried_before - 1, 0)
+            breaker.record_success()
+            return ChainResult(response=response, retries=retries, attempts=attempts)
+        raise AllProvidersFailed(failures, retries=retries, attempts=attempts)
+
+    async def _call_with_retries(
+        self, provider: Provider, request: ChatRequest, attempts: list[Attempt]
+    ) -> ChatResponse:
+        policy = self.policy
+        last_end: float | None = None
+
+        async def attempt() -> ChatResponse:
+            nonlocal last_end
+            started = self._clock()
+            waited = 0.0 if last_end is None else started - last_end
+            try:
+                response = await self._attempt(provider, request)
+            except ProviderError as error:
+                last_end = self._clock()
+                attempts.append(
+                    Attempt(
+                        provider.name, provider.model, "error", error.error_type, last_end - started, waited
+                    )
+                )
+                raise
+            attempts.append(
+                Attempt(provider.name, provider.model, "ok", None, self._clock() - started, waited)
+            )
+            return response
+
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(policy.max_retries + 1),
+            wait=_Backoff(policy),
+            retry=retry_if_exception(_is_retryable),
+            before_sleep=_on_retry(provider),
+            sleep=self._sleep,
+            reraise=True,
+        )
+        return await retrying(attempt)
+
+    async def _attempt(self, provider: Provider, request: ChatRequest) -> ChatResponse:
+        """One call under the attempt timeout; anything that is not a ProviderError becomes one."""
+        try:
+            async with asyncio.timeout(self.policy.timeout_s):
+                return await provider.chat(request)
+        except TimeoutError:
+            raise ProviderTimeout(
+                f"{provider.name} did not answer within {self.policy.timeout_s:g}s", provider=provider.name
+            ) from None
+        except ProviderError as error:
+            error.provider = error.provider or provider.name
+            raise
+        except Exception as error:
+            raise ProviderError(
+                f"{provider.name} failed unexpectedly ({type(error).__name__})", provider=provider.name
+            ) from error

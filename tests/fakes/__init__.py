@@ -1,0 +1,5 @@
+"""Test doubles that do real I/O: servers the code under test talks to over real sockets."""
+
+from .openai_server import FakeOpenAIServer, FakeReply, RecordedRequest
+
+__all__ = ["FakeOpenAIServer", "FakeReply", "RecordedRequest"]
