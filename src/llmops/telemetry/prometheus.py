@@ -86,13 +86,13 @@ _CUMULATIVE = {
 def metric_name(name: str) -> str:
     """An OTel instrument name as a Prometheus metric name (no unit or type suffix)."""
     sanitized = _INVALID_NAME_CHARS.sub("_", name)
-    return "_" + sanitized[1:] if sanitized[:1].isdigit() else sanitized
+    return f"_{sanitized}" if sanitized[:1].isdigit() else sanitized
 
 
 def label_name(key: str) -> str:
     """An OTel attribute key as a Prometheus label name: `gen_ai.token.type` → `gen_ai_token_type`."""
     sanitized = _INVALID_LABEL_CHARS.sub("_", key)
-    return "_" + sanitized[1:] if sanitized[:1].isdigit() else sanitized
+    return f"_{sanitized}" if sanitized[:1].isdigit() else sanitized
 
 
 def unit_suffix(unit: str) -> str:

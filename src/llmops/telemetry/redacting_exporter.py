@@ -70,7 +70,8 @@ class RedactingExporter(SpanExporter):
             resource=span.resource,
             attributes=self._attributes(span.attributes),
             events=[
-                Event(event.name, self._attributes(event.attributes), event.timestamp) for event in span.events
+                Event(event.name, self._attributes(event.attributes), event.timestamp)
+                for event in span.events
             ],
             links=[Link(link.context, self._attributes(link.attributes)) for link in span.links],
             kind=span.kind,
