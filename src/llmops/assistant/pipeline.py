@@ -9,6 +9,7 @@ needs one) and the degraded reply when every provider fails or the output cannot
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 from llmops.assistant.knowledge import KnowledgeBase, Passage
@@ -16,12 +17,15 @@ from llmops.assistant.normalize import ParsedEmail, parse_email
 from llmops.assistant.output import TriageParseError, parse_triage
 from llmops.assistant.rules import TriageContext, rule_based_triage
 from llmops.assistant.schema import Email, TokenUsage, Triage, TriageReply
-from llmops.assistant.tools import Toolbox, ToolResult, plan_tool_calls
+from llmops.assistant.tools import ToolCall, Toolbox, ToolResult, plan_tool_calls
 from llmops.prompts.registry import PromptRegistry, PromptVersion
 from llmops.providers.base import ChatRequest, ChatResponse, Message
 from llmops.providers.errors import AllProvidersFailed
-from llmops.providers.resilience import ProviderChain
+from llmops.providers.resilience import ChainResult, ProviderChain
+from llmops.telemetry import conventions as c
+from llmops.telemetry.runtime import Telemetry, mark_error
 
+KNOWLEDGE_BASE_ID = "northwind-policies"
 FALLBACK_PROVIDER = "rules"
 FALLBACK_MODEL = "rule-based"
 BODY_CHARS_IN_PROMPT = 1200
@@ -38,6 +42,7 @@ class TriageOutcome:
     degraded: bool = False
     degraded_reason: str | None = None
     model_calls: int = 0
+    cost_usd: float | None = None
 
     def reply(self, request_id: str, latency_ms: float) -> TriageReply:
         return TriageReply(
@@ -60,13 +65,17 @@ class _ModelRun:
     usage: TokenUsage = field(default_factory=TokenUsage)
     retries: int = 0
     calls: int = 0
+    cost_usd: float | None = None
     last: ChatResponse | None = None
 
-    def add(self, response: ChatResponse, retries: int) -> None:
+    def add(self, result: ChainResult) -> None:
+        response = result.response
         self.usage.input_tokens += response.usage.input_tokens
         self.usage.output_tokens += response.usage.output_tokens
-        self.retries += retries
+        self.retries += result.retries
         self.calls += 1
+        if result.cost_usd is not None:
+            self.cost_usd = (self.cost_usd or 0.0) + result.cost_usd
         self.last = response
 
 
@@ -79,7 +88,9 @@ def run_tools(toolbox: Toolbox, parsed: ParsedEmail) -> list[ToolResult]:
     return [toolbox.run(call) for call in plan_tool_calls(parsed)]
 
 
-def build_context(parsed: ParsedEmail, passages: list[Passage], tool_results: list[ToolResult]) -> TriageContext:
+def build_context(
+    parsed: ParsedEmail, passages: list[Passage], tool_results: list[ToolResult]
+) -> TriageContext:
     return TriageContext.from_results(passages=passages, tool_results=tool_results)
 
 
@@ -111,7 +122,10 @@ def validate_output(text: str) -> tuple[Triage | None, list[str]]:
 
 
 class Gatekeeper:
-    """Runs the pipeline for one email against a provider chain and a prompt version."""
+    """Runs the pipeline for one email against a provider chain and a prompt version.
+
+    Every step runs inside its own span (`Telemetry.step`); model calls get theirs from the chain.
+    """
 
     def __init__(
         self,
@@ -121,6 +135,7 @@ class Gatekeeper:
         knowledge: KnowledgeBase,
         default_version: str,
         max_output_tokens: int,
+        telemetry: Telemetry | None = None,
     ) -> None:
         self.chain = chain
         self.prompts = prompts
@@ -128,15 +143,27 @@ class Gatekeeper:
         self.knowledge = knowledge
         self.default_version = default_version
         self.max_output_tokens = max_output_tokens
+        self.telemetry = telemetry or chain.telemetry
         prompts.get(default_version)
 
     async def triage(self, email: Email, prompt_version: str | None = None) -> TriageOutcome:
+        t = self.telemetry
         version = self.prompts.get(prompt_version or self.default_version)
-        parsed = parse_email(email)
-        passages = retrieve_policies(self.knowledge, parsed)
-        tool_results = run_tools(self.toolbox, parsed)
-        context = build_context(parsed, passages, tool_results)
-        suggestion = rule_based_triage(parsed, context)
+        with t.step("parse_email") as span:
+            parsed = parse_email(email)
+            t.content(span, c.EMAIL_SUBJECT, parsed.subject)
+        with t.step(
+            f"retrieval {KNOWLEDGE_BASE_ID}",
+            {c.GEN_AI_OPERATION_NAME: "retrieval", c.GEN_AI_DATA_SOURCE_ID: KNOWLEDGE_BASE_ID},
+            step="retrieval",
+        ) as span:
+            passages = retrieve_policies(self.knowledge, parsed)
+            span.set_attribute("llmops.retrieval.documents", len(passages))
+        tool_results = [self._run_tool(call) for call in plan_tool_calls(parsed)]
+        with t.step("rule_suggestion") as span:
+            context = build_context(passages, tool_results, self.toolbox.owner.name)
+            suggestion = rule_based_triage(parsed, context)
+            span.set_attribute(c.CATEGORY, suggestion.category.value)
         messages = build_messages(version, parsed, context, suggestion)
         run = _ModelRun()
         try:
@@ -155,12 +182,37 @@ class Gatekeeper:
             usage=run.usage,
             retries=run.retries,
             model_calls=run.calls,
+            cost_usd=run.cost_usd,
         )
 
-    async def _generate(self, version: PromptVersion, messages: list[Message], run: _ModelRun) -> Triage | None:
+    def _run_tool(self, call: ToolCall) -> ToolResult:
+        t = self.telemetry
+        attributes = {
+            c.GEN_AI_OPERATION_NAME: "execute_tool",
+            c.GEN_AI_TOOL_NAME: call.name,
+            c.GEN_AI_TOOL_CALL_ID: call.id,
+        }
+        started = time.perf_counter()
+        with t.step(f"execute_tool {call.name}", attributes, step="execute_tool") as span:
+            t.content(span, c.GEN_AI_TOOL_CALL_ARGUMENTS, call.arguments)
+            result = self.toolbox.run(call)
+            if result.error:
+                mark_error(span, "tool_error")
+            else:
+                t.content(span, c.GEN_AI_TOOL_CALL_RESULT, result.output)
+        t.instruments.record_tool_duration(
+            tool=call.name,
+            seconds=time.perf_counter() - started,
+            error_type="tool_error" if result.error else None,
+        )
+        return result
+
+    async def _generate(
+        self, version: PromptVersion, messages: list[Message], run: _ModelRun
+    ) -> Triage | None:
         """One model call, validated; one repair call if the output does not fit the schema."""
-        text = await self._call_model(version, messages, run, prefill=version.prefill)
-        triage, problems = validate_output(text)
+        text = await self._call_model(version, messages, run)
+        triage, problems = self._validate(text, repair=False)
         if triage is not None:
             return triage
         repair = [
@@ -168,25 +220,35 @@ class Gatekeeper:
             Message(role="assistant", content=text),
             Message(role="user", content=version.render_repair(problems)),
         ]
-        text = await self._call_model(version, repair, run, prefill=version.prefill)
-        triage, _ = validate_output(text)
+        text = await self._call_model(version, repair, run)
+        triage, _ = self._validate(text, repair=True)
         return triage
 
-    async def _call_model(
-        self, version: PromptVersion, messages: list[Message], run: _ModelRun, prefill: str | None
-    ) -> str:
+    def _validate(self, text: str, *, repair: bool) -> tuple[Triage | None, list[str]]:
+        with self.telemetry.step("validate_output", {"llmops.repair": repair}) as span:
+            triage, problems = validate_output(text)
+            span.set_attribute("llmops.output.valid", triage is not None)
+            if triage is None:
+                span.set_attribute("llmops.output.problems", len(problems))
+            return triage, problems
+
+    async def _call_model(self, version: PromptVersion, messages: list[Message], run: _ModelRun) -> str:
         request = ChatRequest(
             messages=messages,
             max_tokens=min(version.model_params.max_tokens, self.max_output_tokens),
             temperature=version.model_params.temperature,
             json_output=True,
-            prefill=prefill,
+            prefill=version.prefill,
         )
         result = await self.chain.chat(request)
-        run.add(result.response, result.retries)
+        run.add(result)
         return result.response.text
 
-    def _degraded(self, version: PromptVersion, suggestion: Triage, run: _ModelRun, reason: str) -> TriageOutcome:
+    def _degraded(
+        self, version: PromptVersion, suggestion: Triage, run: _ModelRun, reason: str
+    ) -> TriageOutcome:
+        with self.telemetry.step("fallback", {c.DEGRADED_REASON: reason}):
+            self.telemetry.instruments.record_degraded(reason=reason)
         return TriageOutcome(
             triage=suggestion,
             prompt_version=version.id,
@@ -197,4 +259,5 @@ class Gatekeeper:
             degraded=True,
             degraded_reason=reason,
             model_calls=run.calls,
+            cost_usd=run.cost_usd,
         )

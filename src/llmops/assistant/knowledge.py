@@ -1,0 +1,155 @@
+"""The policy knowledge base: SQLite FTS5 full-text search with BM25 ranking, in memory.
+
+The bundled policies are short Markdown files (`data/policies/*.md`: a `# Title` line, an optional
+`Tags:` line, then the text). They are indexed once into an in-memory FTS5 table with the porter
+stemmer over unicode61 tokens, title and tags weighted above the text. Queries are free text from
+emails, so they are never passed to FTS5 as syntax: words are extracted, stop words dropped, and each
+word is quoted as a phrase and OR-ed, which makes a syntax error impossible whatever the input.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import threading
+from collections.abc import Iterable
+from importlib import resources
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+MAX_QUERY_TERMS = 24
+_TITLE_WEIGHT, _TAGS_WEIGHT, _TEXT_WEIGHT = 4.0, 3.0, 1.0
+_TERM = re.compile(r"[^\W_]+", re.UNICODE)
+_STOP_WORD_TEXT = """
+    a an and are as at be been but by can could do does for from had has have hello hi i if in into is it
+    its me my no not of on or our please re so that the their them then there these this to up us was we
+    were what when which who will with would you your fwd fw aw dear thanks regards best
+    der die das und ist nicht ich sie wir mit für bitte ein eine den dem zu auf
+    el la los las que y de por para con una un es del se le les et des est pour pas vous nous"""
+_STOP_WORDS = frozenset(_STOP_WORD_TEXT.split())
+
+
+class Passage(BaseModel):
+    id: str
+    title: str
+    text: str
+    score: float = Field(0.0, description="Relevance, higher is better (negated BM25).")
+
+
+class PolicyDocument(BaseModel):
+    id: str
+    title: str
+    tags: list[str] = Field(default_factory=list)
+    text: str
+
+
+def parse_policy(doc_id: str, markdown: str) -> PolicyDocument:
+    """A policy file: '# Title', an optional 'Tags: a, b' line, then the text (lines re-joined)."""
+    lines = markdown.strip().splitlines()
+    title = lines[0].lstrip("#").strip() if lines else doc_id
+    rest = lines[1:]
+    tags: list[str] = []
+    if rest and rest[0].lower().startswith("tags:"):
+        tags = [tag.strip() for tag in rest[0].split(":", 1)[1].split(",") if tag.strip()]
+        rest = rest[1:]
+    paragraphs = "\n".join(rest).strip().split("\n\n")
+    text = "\n\n".join(" ".join(line.strip() for line in para.splitlines()) for para in paragraphs)
+    return PolicyDocument(id=doc_id, title=title, tags=tags, text=text)
+
+
+def build_match_query(text: str) -> str | None:
+    """An FTS5 MATCH expression for free text: each distinct content word quoted, OR-ed together.
+
+    Returns None when the text has no searchable word. Words only contain letters and digits, and
+    are wrapped in double quotes, so the result is always valid FTS5 syntax.
+    """
+    terms: list[str] = []
+    for word in _TERM.findall(text.lower()):
+        if len(word) < 2 or word in _STOP_WORDS or word in terms:
+            continue
+        terms.append(word)
+        if len(terms) == MAX_QUERY_TERMS:
+            break
+    if not terms:
+        return None
+    return " OR ".join('"' + term.replace('"', '""') + '"' for term in terms)
+
+
+class KnowledgeBase:
+    """Ranked search over policy documents. Safe to share between threads and the event loop."""
+
+    def __init__(self, documents: Iterable[PolicyDocument]) -> None:
+        self._documents = {doc.id: doc for doc in documents}
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(":memory:", check_same_thread=False)
+        self._db.execute(
+            "CREATE VIRTUAL TABLE policies USING fts5("
+            "doc_id UNINDEXED, title, tags, text, tokenize = 'porter unicode61 remove_diacritics 2')"
+        )
+        self._db.executemany(
+            "INSERT INTO policies (doc_id, title, tags, text) VALUES (?, ?, ?, ?)",
+            [(doc.id, doc.title, " ".join(doc.tags), doc.text) for doc in self._documents.values()],
+        )
+        self._db.commit()
+
+    @classmethod
+    def from_directory(cls, directory: Path) -> KnowledgeBase:
+        """Every `*.md` file in `directory`, the file name (without `.md`) as the passage id."""
+        return cls(
+            parse_policy(path.stem, path.read_text("utf-8")) for path in sorted(directory.glob("*.md"))
+        )
+
+    @classmethod
+    def bundled(cls) -> KnowledgeBase:
+        """The Northwind Labs policies shipped with the package (built once per process, then shared)."""
+        return _bundled()
+
+    def __len__(self) -> int:
+        return len(self._documents)
+
+    def get(self, doc_id: str) -> PolicyDocument | None:
+        return self._documents.get(doc_id)
+
+    def search(self, query: str, limit: int = 3) -> list[Passage]:
+        """The `limit` best passages for a free-text query, best first; [] when nothing matches."""
+        match = build_match_query(query)
+        if match is None or limit < 1:
+            return []
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT doc_id, bm25(policies, 0.0, ?, ?, ?) AS rank FROM policies "
+                "WHERE policies MATCH ? ORDER BY rank LIMIT ?",
+                (_TITLE_WEIGHT, _TAGS_WEIGHT, _TEXT_WEIGHT, match, limit),
+            ).fetchall()
+        passages = []
+        for doc_id, rank in rows:
+            doc = self._documents[doc_id]
+            passages.append(Passage(id=doc.id, title=doc.title, text=doc.text, score=round(-rank, 4)))
+        return passages
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+_bundled_lock = threading.Lock()
+_bundled_kb: KnowledgeBase | None = None
+
+
+def _bundled() -> KnowledgeBase:
+    global _bundled_kb
+    with _bundled_lock:
+        if _bundled_kb is None:
+            _bundled_kb = _load_bundled()
+        return _bundled_kb
+
+
+def _load_bundled() -> KnowledgeBase:
+    root = resources.files("llmops.assistant") / "data" / "policies"
+    documents = [
+        parse_policy(entry.name.removesuffix(".md"), entry.read_text("utf-8"))
+        for entry in sorted(root.iterdir(), key=lambda item: item.name)
+        if entry.name.endswith(".md")
+    ]
+    return KnowledgeBase(documents)

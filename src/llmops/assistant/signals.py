@@ -1,0 +1,317 @@
+"""The signals read from an email: what the planner, the rules and the prompts rely on.
+
+Links and their registered domains, link text naming another domain than the target, a Reply-To on
+another domain, failed sender authentication, urgency words, requests for credentials, payments or
+gift cards, announced bank-detail changes, requests for secrecy, meeting requests and the times they
+propose (resolved against the Date header), attachments, a language guess, bulk and automated mail.
+The tiny local model is weak at noticing these, so they are computed here, deterministically, from
+lexicons in English, German, Spanish and French.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from datetime import datetime
+from email.utils import parseaddr
+from functools import cache
+from urllib.parse import urlsplit
+
+from publicsuffixlist import PublicSuffixList
+from pydantic import BaseModel, Field
+
+from llmops.assistant.htmltext import HtmlLink
+from llmops.assistant.timeexpr import find_times
+
+MAX_MEETING_TIMES = 5
+
+_URL = re.compile(r"\b(?:https?://|www\.)[^\s<>\"'\]\[()]+", re.IGNORECASE)
+_DOMAIN_IN_TEXT = re.compile(r"\b(?:https?://)?((?:[a-z0-9-]+\.)+[a-z]{2,})\b", re.IGNORECASE)
+_URGENCY = re.compile(
+    r"(?<!not )(?<!nicht )(?<!no es )(?<!pas )"
+    r"\b(urgent(?:ly)?|asap|immediately|right away|as soon as possible|critical|emergency|"
+    r"time[- ]sensitive|without delay|by end of (?:day|business)|eod|within (?:\d+|one|two) hours?|"
+    r"final (?:notice|reminder)|last chance|act now|expires? today|dringend|sofort|umgehend|eilt|"
+    r"notfall|unverzüglich|urgente|inmediatamente|lo antes posible|cuanto antes|immédiatement|"
+    r"au plus vite|dès que possible|en urgence)\b",
+    re.IGNORECASE,
+)
+_CREDENTIAL_PHRASE = re.compile(
+    r"\b(?:(?:verify|confirm|validate|re-?activate|unlock|secure|update) (?:your |the )?(?:account|identity|"
+    r"mailbox|email|password|credentials|login)|"
+    r"your (?:account|mailbox|access|email) (?:will be |has been |is |being )?"
+    r"(?:suspended|locked|deactivated|disabled|closed|restricted|limited|on hold)|"
+    r"mailbox (?:is )?(?:full|over quota)|"
+    r"password (?:expires|will expire|has expired)|(?:sign|log) ?in (?:to|now|here|below) (?:to )?"
+    r"(?:keep|avoid|restore|continue|verify|view|confirm|retain|access)|(?:sign|log) ?in with your|"
+    r"enter your (?:\w+ )?(?:password|credentials|login)|"
+    r"bestätigen sie ihr (?:konto|passwort)|verifique su (?:cuenta|identidad)|"
+    r"vérifiez votre (?:compte|identité)|confirmez votre (?:compte|identité|mot de passe))\b",
+    re.IGNORECASE,
+)
+_CREDENTIAL_REQUEST = re.compile(
+    r"\b(?:send|enter|provide|confirm|share|reply with|type|give|tell|forward|read (?:me )?out|"
+    r"schicken|senden|geben|envíe|envia|comparta|envoyez|communiquez)\b(?:\W+\w+){0,4}?\W+"
+    r"(?:password|passwort|kennwort|zugangsdaten|credentials|login details|mfa|2fa|one-time|otp|"
+    r"verification code|security code|pin|contraseña|mot de passe|identifiants|api key|token)\b",
+    re.IGNORECASE,
+)
+_PAYMENT = re.compile(
+    r"\b(wire transfer|bank transfer|wire|payments?|accounts payable|please pay|"
+    r"pay (?:the|this|our|an) invoice|"
+    r"invoices?|remittance|remit|iban|swift|bic|"
+    r"bank (?:details|account)|account number|outstanding balance|purchase order|"
+    r"überweisung|rechnung|zahlung|bankverbindung|transferencia|factura|pago|virement|facture|paiement|"
+    r"rib)\b",
+    re.IGNORECASE,
+)
+_BANK_CHANGE = re.compile(
+    r"\b(?:new|updated|changed?|different) (?:bank(?:ing)? (?:details|account|information)|iban|account "
+    r"(?:details|number))|(?:bank(?:ing)? (?:details|account)|iban) (?:has|have) changed|neue bankverbindung|"
+    r"nuevos datos bancarios|nouvelles coordonnées bancaires|nouveau rib\b",
+    re.IGNORECASE,
+)
+_GIFT_CARD = re.compile(
+    r"\b(gift ?cards?|itunes (?:cards?|codes?)|google play (?:cards?|codes?)|apple (?:gift )?cards?|"
+    r"amazon (?:gift|vouchers?|cards?)|steam (?:cards?|codes?)|vouchers?|gutscheine?|tarjetas? regalo|"
+    r"cartes? cadeaux?)\b",
+    re.IGNORECASE,
+)
+_SECRECY = re.compile(
+    r"\b(?:keep (?:this|it) (?:confidential|between us|quiet|to yourself)|confidential|between us|discreetly|"
+    r"don'?t (?:tell|mention|discuss)|do not (?:tell|mention|discuss|share this)|be discreet|"
+    r"discretion|off the books|i'?m in a meeting|cannot talk|can'?t talk|vertraulich behandeln|"
+    r"confidencial|en toute discrétion)\b",
+    re.IGNORECASE,
+)
+_MEETING = re.compile(
+    r"\b(meet(?:ing|up)?|call|sync|catch[- ]up|chat|1:1|one[- ]on[- ]one|invite|invitation|"
+    r"schedule|reschedule|calendar|availab\w*|free (?:on|at|for)|slot|works? for you|would .{0,20}work|"
+    r"how about|are you free|demo|workshop|interview|lunch|coffee|dinner|treffen|termin|besprechung|"
+    r"zeit|reunión|reunion|reunirnos|vernos|comer|almorzar|llamada|cita|quedamos|réunion|rendez-vous|appel|"
+    r"disponible|on se voit|déjeuner|einladung|invitación|mittagessen|talk|speak|discuss|qbr|review|move)\b",
+    re.IGNORECASE,
+)
+_MEETING_ASK = re.compile(
+    r"\b(?:can we (?:meet|talk|chat|schedule|find a time|set up)|"
+    r"(?:schedule|set up|book|arrange) (?:a|an|the) (?:call|meeting|sync|demo|session)|"
+    r"are you (?:free|available)|would you be available|find a (?:time|slot)|invite you to|meeting request|"
+    r"können wir uns|hast du .{0,30}zeit|haben sie .{0,30}zeit|termin vereinbaren|"
+    r"podemos (?:reunirnos|vernos|hablar)|quedamos|estás disponible|está disponible|êtes-vous disponible|"
+    r"es-tu disponible|pouvons-nous|on se voit)\b",
+    re.IGNORECASE,
+)
+_MEETING_SUBJECT = re.compile(
+    r"\b(meeting|invitation|invite|sync|1:1|catch[- ]up|call with|termin|besprechung|einladung|reunión|"
+    r"réunion|rendez-vous|qbr|workshop|interview|reschedul\w*|moving our|"
+    r"\w+ on (?:mon|tues|wednes|thurs|fri)day\?)",
+    re.IGNORECASE,
+)
+_RESCHEDULE = re.compile(
+    r"\b(?:move|moving|reschedule|push|postpone|shift|verschieben|verlegen|mover|cambiar|déplacer|décaler)\b",
+    re.IGNORECASE,
+)
+_ATTACHMENT_WORDS = re.compile(
+    r"\b(attached|attachment|attaching|enclosed|anbei|im anhang|anhang|adjunto|adjunta|"
+    r"ci-joint|pièce jointe|pièces jointes)\b",
+    re.IGNORECASE,
+)
+_FILE_NAME = re.compile(
+    r"\b[\w-]+\.(pdf|docx?|docm|xlsx?|xlsm|pptx?|csv|txt|zip|rar|7z|html?|iso|img|exe|js|scr|bat|msi|"
+    r"ics|png|jpe?g)\b",
+    re.IGNORECASE,
+)
+_RISKY_EXTENSIONS = frozenset(
+    {"zip", "rar", "7z", "html", "htm", "iso", "img", "exe", "js", "scr", "bat", "msi"}
+)
+_RISKY_EXTENSIONS |= {"docm", "xlsm"}
+_BULK_TEXT = re.compile(
+    r"\b(unsubscribe|opt[- ]out|manage (?:your )?(?:email )?preferences|view (?:this email )?in (?:your )?"
+    r"browser|you (?:are receiving|received) this (?:email|newsletter|message) because|abmelden|abbestellen|"
+    r"darse de baja|cancelar (?:la )?suscripción|se désabonner|se désinscrire|désinscription)\b",
+    re.IGNORECASE,
+)
+_AUTH_FAIL = re.compile(r"\b(?:spf|dkim|dmarc)=(?:fail|softfail|permerror)\b", re.IGNORECASE)
+_SHORTENERS = frozenset({"bit.ly", "tinyurl.com", "t.co", "goo.gl", "ow.ly", "is.gd", "buff.ly", "cutt.ly"})
+_NO_REPLY = re.compile(r"^(?:no-?reply|do-?not-?reply|noreply|notifications?|alerts?|mailer-daemon)\b", re.I)
+
+_STOPWORDS = {
+    "en": "the and you for are with this that have will your please can from our not be is to of we it",
+    "de": "der die das und ist nicht ich sie wir mit für bitte ein eine den dem zu auf ihr uns auch",
+    "es": "el la los las que y de por para con una un es no su nos gracias usted estamos muy del se",
+    "fr": "le la les et des est pour pas vous nous une un avec merci dans sur que qui du je au ce",
+}
+_STOPWORD_SETS = {language: frozenset(words.split()) for language, words in _STOPWORDS.items()}
+_WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
+
+
+class Link(BaseModel):
+    url: str
+    domain: str = Field(description="Host name, lower-cased.")
+    registered_domain: str = Field(description="Domain an organisation registers (public suffix + 1).")
+    text: str | None = Field(None, description="Visible text of an HTML link.")
+    text_mismatch: bool = Field(False, description="Visible text names another domain than the target.")
+    suspicious: bool = Field(False, description="IP-address host, punycode or a URL shortener.")
+
+
+class MeetingTime(BaseModel):
+    start: datetime
+    end: datetime | None = None
+
+
+class Signals(BaseModel):
+    links: list[Link] = Field(default_factory=list)
+    link_domains: list[str] = Field(default_factory=list, description="Registered domains, first-seen order.")
+    link_text_mismatch: bool = False
+    suspicious_links: bool = False
+    reply_to_mismatch: bool = False
+    auth_failed: bool = Field(False, description="SPF, DKIM or DMARC failed per Authentication-Results.")
+    urgency_words: list[str] = Field(default_factory=list)
+    credential_request: bool = False
+    payment_request: bool = False
+    bank_detail_change: bool = False
+    gift_card_request: bool = False
+    secrecy_request: bool = False
+    meeting_request: bool = False
+    meeting_times: list[MeetingTime] = Field(default_factory=list)
+    attachment_mentioned: bool = False
+    attachment_names: list[str] = Field(default_factory=list)
+    risky_attachment: bool = False
+    language: str = Field("unknown", description="en, de, es, fr or unknown.")
+    bulk: bool = Field(False, description="List-Unsubscribe/Precedence headers or unsubscribe text.")
+    automated: bool = Field(False, description="Auto-Submitted header or a no-reply sender.")
+
+
+@cache
+def _public_suffixes() -> PublicSuffixList:
+    return PublicSuffixList()
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
+
+
+def registered_domain(host: str) -> str:
+    """'mail.northwind.example' -> 'northwind.example'; IP addresses and single labels stay as they are."""
+    host = host.lower().strip(".")
+    if _is_ip(host):
+        return host
+    return _public_suffixes().privatesuffix(host) or host
+
+
+def _links(text: str, html_links: list[HtmlLink]) -> list[Link]:
+    """HTML anchors first, then bare URLs in the text that are not an anchor's visible text."""
+    shown = " ".join(link.text for link in html_links)
+    candidates: list[tuple[str, str | None]] = [(link.href, link.text) for link in html_links]
+    for match in _URL.finditer(text):
+        url = match.group(0).rstrip(".,;:!?")
+        if url not in shown and all(url != seen for seen, _ in candidates):
+            candidates.append((url, None))
+    found: list[Link] = []
+    for url, label in dict.fromkeys(candidates):
+        target = url if "://" in url else f"http://{url}"
+        try:
+            parts = urlsplit(target)
+            host = (parts.hostname or "").lower()
+        except ValueError:
+            continue
+        if not host or parts.scheme not in {"http", "https"}:
+            continue
+        registered = registered_domain(host)
+        named = [registered_domain(m.group(1)) for m in _DOMAIN_IN_TEXT.finditer(label or "")]
+        found.append(
+            Link(
+                url=url,
+                domain=host,
+                registered_domain=registered,
+                text=label,
+                text_mismatch=any(domain != registered for domain in named),
+                suspicious=host in _SHORTENERS or "xn--" in host or _is_ip(host),
+            )
+        )
+    return found
+
+
+def guess_language(text: str) -> str:
+    """en/de/es/fr by stop-word counts; 'unknown' when there is too little text to tell."""
+    words = [word.lower() for word in _WORD.findall(text[:20000])]
+    scores = {lang: sum(1 for word in words if word in stop) for lang, stop in _STOPWORD_SETS.items()}
+    best = max(scores, key=lambda lang: scores[lang])
+    ranked = sorted(scores.values(), reverse=True)
+    if ranked[0] < 2 or ranked[0] < ranked[1] * 1.2:
+        return "unknown"
+    return best
+
+
+def domain_of(address: str) -> str:
+    return address.rpartition("@")[2].lower().strip(" >.")
+
+
+def _meeting_times(text: str, reference: datetime, subject_is_meeting: bool) -> list[MeetingTime]:
+    """Times in a paragraph about meeting (up to their sentence); for "move it from X to Y" only Y."""
+    midnight = reference.replace(hour=0, minute=0, second=0, microsecond=0)
+    by_sentence: dict[int, list[MeetingTime]] = {}
+    for mention in find_times(text, reference):
+        sentence = text[mention.sentence_start : mention.sentence_end]
+        paragraph = text[max(0, text.rfind("\n\n", 0, mention.sentence_start)) : mention.sentence_end]
+        if (subject_is_meeting or _MEETING.search(paragraph)) and mention.start >= midnight:
+            found = by_sentence.setdefault(mention.sentence_start, [])
+            if found and _RESCHEDULE.search(sentence):
+                found.clear()
+            found.append(MeetingTime(start=mention.start, end=mention.end))
+    return [time for times in by_sentence.values() for time in times][:MAX_MEETING_TIMES]
+
+
+def compute_signals(
+    subject: str,
+    body: str,
+    html_links: list[HtmlLink],
+    headers: dict[str, str],
+    sender_address: str,
+    ref: datetime,
+) -> Signals:
+    """Signals of one email: `body` is the new text (no quotes), `headers` lower-cased, `ref` its date."""
+    sender_domain = domain_of(sender_address)
+    text = f"{subject}\n{body}"
+    links = _links(body, html_links)
+    reply_to = parseaddr(headers.get("reply-to", ""))[1]
+    reply_domain = domain_of(reply_to) if "@" in reply_to else ""
+    names = [match.group(0) for match in _FILE_NAME.finditer(_URL.sub(" ", text))]
+    meeting_subject = bool(_MEETING_SUBJECT.search(subject) or _MEETING_ASK.search(subject))
+    times = _meeting_times(body, ref, meeting_subject) + _meeting_times(subject, ref, meeting_subject)
+    unique_times = list({(t.start, t.end): t for t in times}.values())[:MAX_MEETING_TIMES]
+    bulk_header = any(key in headers for key in ("list-unsubscribe", "list-id")) or headers.get(
+        "precedence", ""
+    ).lower() in {"bulk", "list", "junk"}
+    urgency = list(dict.fromkeys(match.group(1).lower() for match in _URGENCY.finditer(text)))
+    return Signals(
+        links=links,
+        link_domains=list(dict.fromkeys(link.registered_domain for link in links)),
+        link_text_mismatch=any(link.text_mismatch for link in links),
+        suspicious_links=any(link.suspicious for link in links),
+        reply_to_mismatch=bool(reply_domain)
+        and registered_domain(reply_domain) != registered_domain(sender_domain),
+        auth_failed=bool(
+            _AUTH_FAIL.search(headers.get("authentication-results", ""))
+            or headers.get("received-spf", "").lower().startswith(("fail", "softfail"))
+        ),
+        urgency_words=urgency,
+        credential_request=bool(_CREDENTIAL_PHRASE.search(text) or _CREDENTIAL_REQUEST.search(text)),
+        payment_request=bool(_PAYMENT.search(text)),
+        bank_detail_change=bool(_BANK_CHANGE.search(text)),
+        gift_card_request=bool(_GIFT_CARD.search(text)),
+        secrecy_request=bool(_SECRECY.search(text)),
+        meeting_request=meeting_subject or bool(unique_times) or bool(_MEETING_ASK.search(body)),
+        meeting_times=unique_times,
+        attachment_mentioned=bool(_ATTACHMENT_WORDS.search(text) or names),
+        attachment_names=list(dict.fromkeys(names)),
+        risky_attachment=any(name.rsplit(".", 1)[1].lower() in _RISKY_EXTENSIONS for name in names),
+        language=guess_language(text),
+        bulk=bulk_header or bool(_BULK_TEXT.search(body)),
+        automated=headers.get("auto-submitted", "no").lower() != "no"
+        or bool(_NO_REPLY.match(sender_address)),
+    )
