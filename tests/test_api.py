@@ -5,10 +5,8 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
-import httpx
-
+from live import LiveServer
 from llmops.assistant.schema import Category, TriageReply
-from tests.conftest import LiveServer
 
 EMAIL = {
     "email": {
@@ -30,7 +28,7 @@ def test_triage_returns_a_valid_reply(live_server: Callable[..., LiveServer]) ->
     assert response.status_code == 200, response.text
     reply = TriageReply.model_validate(response.json())
     assert response.headers["x-request-id"] == reply.request_id
-    assert reply.prompt_version == "email_triage_v1"
+    assert reply.prompt_version == "email_triage_v2"
     assert reply.provider == "scripted" and reply.model == "scripted-1"
     assert reply.usage.input_tokens > 0 and reply.usage.output_tokens > 0
     assert reply.retries == 0 and reply.degraded is False

@@ -16,6 +16,7 @@ from llmops.providers.errors import AllProvidersFailed, CircuitOpen, ProviderErr
 from llmops.providers.openai_compat import OpenAIProvider
 from llmops.providers.resilience import BreakerState, CircuitBreaker, ProviderChain, RetryPolicy
 from llmops.providers.scripted import ScriptedProvider
+from llmops.telemetry.runtime import Telemetry
 
 pytestmark = pytest.mark.anyio
 
@@ -108,16 +109,19 @@ async def test_backoff_is_full_jitter_exponential() -> None:
     assert all(0 <= slept <= window for slept, window in zip(sleeps, windows, strict=True))
 
 
-async def test_each_retry_is_an_event_on_the_current_span() -> None:
+async def test_each_retry_is_an_event_on_the_model_call_span() -> None:
     exporter = InMemorySpanExporter()
     tracer_provider = TracerProvider()
     tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
     provider = ScriptedProvider(faults="429,500", retry_after_s=0)
+    telemetry = Telemetry(tracer=tracer_provider.get_tracer("test"))
 
-    with tracer_provider.get_tracer("test").start_as_current_span("chat scripted-1"):
-        await chain(provider).chat(REQUEST)
+    result = await ProviderChain([provider], policy=NO_BACKOFF, telemetry=telemetry).chat(REQUEST)
 
     [span] = exporter.get_finished_spans()
+    assert span.name == "chat scripted-1"
+    assert span.attributes["llmops.retry.count"] == result.retries == 2
+    assert span.attributes["gen_ai.usage.input_tokens"] == result.response.usage.input_tokens
     events = [(event.name, dict(event.attributes or {})) for event in span.events]
     assert [attributes["error.type"] for _, attributes in events] == ["rate_limited", "server_error"]
     assert [attributes["llmops.retry.attempt"] for _, attributes in events] == [1, 2]

@@ -142,7 +142,7 @@ class Settings(BaseSettings):
     )
 
     # Assistant
-    prompt_version: str = Field("email_triage_v1", description="Prompt version the assistant runs.")
+    prompt_version: str = Field("email_triage_v2", description="Prompt version the assistant runs.")
     max_output_tokens: int = Field(320, ge=16, description="Output token cap of one model call.")
 
     @field_validator("api_keys", "fallback_providers", mode="before")

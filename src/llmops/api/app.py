@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 
 from fastapi import Depends, FastAPI
+from fastapi.routing import APIRoute
+from pydantic import SecretStr
+from sqlalchemy.engine import make_url
 
 from llmops import __version__
 from llmops.api.auth import require_api_key
 from llmops.api.errors import install_error_handlers
-from llmops.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
-from llmops.api.routes import health, triage
+from llmops.api.middleware import BodyLimitMiddleware, RequestIdMiddleware, RequestMetricsMiddleware
+from llmops.api.routes import health, metrics, triage
 from llmops.api.state import Services
 from llmops.assistant.knowledge import KnowledgeBase
 from llmops.assistant.pipeline import Gatekeeper
@@ -22,19 +27,41 @@ from llmops.assistant.tools import Toolbox
 from llmops.config import Settings, load_settings
 from llmops.prompts.registry import PromptRegistry
 from llmops.providers.registry import build_chain
+from llmops.redaction import RedactionConfig, Redactor, secrets_from_settings
 from llmops.storage.api_keys import ApiKeyStore
 from llmops.storage.db import make_engine
 from llmops.storage.migrate import upgrade
+from llmops.storage.retention import apply_retention
+from llmops.storage.service_state import get_or_create
+from llmops.telemetry.logging import configure_logging
+from llmops.telemetry.setup import setup_telemetry
 
 logger = logging.getLogger("llmops")
+PSEUDONYM_KEY = "pseudonym_key"
 
 
-async def build_services(settings: Settings) -> Services:
-    """Connect the database, load the prompts, knowledge and tools, and start every provider."""
+def build_redactor(settings: Settings) -> Redactor:
+    """The one redactor for every sink, masking the service's own secrets by exact value too."""
+    secrets = secrets_from_settings(settings)
+    password = make_url(settings.resolved_database_url).password
+    if password:
+        secrets.append(SecretStr(str(password)))
+    return Redactor(RedactionConfig(hmac_key=settings.redaction_hmac_key, secrets=secrets))
+
+
+async def build_services(settings: Settings, routes: set[str] | None = None) -> Services:
+    """Connect the database, set up telemetry, load prompts, knowledge and tools, start every provider."""
+    redactor = build_redactor(settings)
     engine = make_engine(settings.resolved_database_url)
     await asyncio.to_thread(upgrade, engine)
+    pseudonym_key = await asyncio.to_thread(
+        get_or_create, engine, PSEUDONYM_KEY, lambda: secrets.token_hex(32)
+    )
+    telemetry_setup = setup_telemetry(
+        settings, engine, redactor, bytes.fromhex(pseudonym_key), routes or set()
+    )
     keys = ApiKeyStore(engine, [key.get_secret_value() for key in settings.api_keys])
-    chain = build_chain(settings)
+    chain = build_chain(settings, telemetry_setup.telemetry)
     await chain.start()
     knowledge = KnowledgeBase.bundled()
     gatekeeper = Gatekeeper(
@@ -44,13 +71,35 @@ async def build_services(settings: Settings) -> Services:
         knowledge=knowledge,
         default_version=settings.prompt_version,
         max_output_tokens=settings.max_output_tokens,
+        telemetry=telemetry_setup.telemetry,
     )
-    return Services(settings=settings, engine=engine, keys=keys, chain=chain, gatekeeper=gatekeeper)
+    return Services(
+        settings=settings,
+        engine=engine,
+        keys=keys,
+        chain=chain,
+        gatekeeper=gatekeeper,
+        redactor=redactor,
+        telemetry_setup=telemetry_setup,
+    )
 
 
 async def close_services(services: Services) -> None:
     await services.chain.aclose()
+    await asyncio.to_thread(services.telemetry_setup.shutdown)
     services.engine.dispose()
+
+
+async def run_retention(services: Services) -> None:
+    """The periodic retention job: delete old traces in batches, off the event loop, forever."""
+    settings = services.settings
+    while True:
+        cutoff = datetime.now(UTC) - timedelta(days=settings.retention_days)
+        try:
+            await asyncio.to_thread(apply_retention, services.engine, cutoff)
+        except Exception as exc:
+            logger.error("retention run failed", extra={"error_type": type(exc).__name__})
+        await asyncio.sleep(settings.retention_interval_s)
 
 
 def print_new_key(key: str) -> None:
@@ -67,14 +116,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        services = await build_services(settings)
+        routes = {route.path for route in app.routes if isinstance(route, APIRoute)}
+        services = await build_services(settings, routes)
+        configure_logging(settings.log_level, services.redactor)
         new_key = await asyncio.to_thread(services.keys.ensure_initial_key)
         if new_key:
             print_new_key(new_key)
         app.state.services = services
+        retention = asyncio.create_task(run_retention(services))
         try:
             yield
         finally:
+            retention.cancel()
             await close_services(services)
 
     app = FastAPI(
@@ -86,6 +139,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(triage.router, dependencies=[Depends(require_api_key)])
+    app.include_router(metrics.router, dependencies=[Depends(require_api_key)])
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestMetricsMiddleware)
     app.add_middleware(RequestIdMiddleware)
     return app

@@ -33,7 +33,9 @@ _STATUS_TYPES = {
 }
 
 
-def error_body(status: int, message: str, request_id: str | None, fields: list[dict[str, str]] | None = None) -> dict:
+def error_body(
+    status: int, message: str, request_id: str | None, fields: list[dict[str, str]] | None = None
+) -> dict:
     error: dict[str, Any] = {"type": _STATUS_TYPES.get(status, "error"), "message": message}
     if fields:
         error["fields"] = fields
@@ -78,7 +80,9 @@ async def _on_validation_error(request: Request, exc: RequestValidationError) ->
 
 async def _on_http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     message = exc.detail if isinstance(exc.detail, str) else _STATUS_TYPES.get(exc.status_code, "error")
-    return error_response(exc.status_code, message, _request_id(request), headers=getattr(exc, "headers", None))
+    return error_response(
+        exc.status_code, message, _request_id(request), headers=getattr(exc, "headers", None)
+    )
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -9,7 +9,10 @@ from sqlalchemy import Engine
 from llmops.assistant.pipeline import Gatekeeper
 from llmops.config import Settings
 from llmops.providers.resilience import ProviderChain
+from llmops.redaction import Redactor
 from llmops.storage.api_keys import ApiKeyStore
+from llmops.telemetry.runtime import Telemetry
+from llmops.telemetry.setup import TelemetrySetup
 
 
 @dataclass
@@ -19,3 +22,9 @@ class Services:
     keys: ApiKeyStore
     chain: ProviderChain
     gatekeeper: Gatekeeper
+    redactor: Redactor
+    telemetry_setup: TelemetrySetup
+
+    @property
+    def telemetry(self) -> Telemetry:
+        return self.telemetry_setup.telemetry

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from llmops.assistant.knowledge import KnowledgeBase, Passage
 from llmops.assistant.normalize import ParsedEmail, parse_email
 from llmops.assistant.output import TriageParseError, parse_triage
 from llmops.assistant.rules import TriageContext, rule_based_triage
 from llmops.assistant.schema import Email, TokenUsage, Triage, TriageReply
-from llmops.assistant.tools import ToolCall, Toolbox, ToolResult, plan_tool_calls
+from llmops.assistant.tools import Toolbox, ToolCall, ToolResult, plan_tool_calls
 from llmops.prompts.registry import PromptRegistry, PromptVersion
 from llmops.providers.base import ChatRequest, ChatResponse, Message
 from llmops.providers.errors import AllProvidersFailed
@@ -84,34 +85,27 @@ def retrieve_policies(knowledge: KnowledgeBase, parsed: ParsedEmail, limit: int 
     return knowledge.search(query, limit=limit)
 
 
-def run_tools(toolbox: Toolbox, parsed: ParsedEmail) -> list[ToolResult]:
-    return [toolbox.run(call) for call in plan_tool_calls(parsed)]
-
-
 def build_context(
-    parsed: ParsedEmail, passages: list[Passage], tool_results: list[ToolResult]
+    passages: list[Passage], tool_results: list[ToolResult], owner_name: str | None
 ) -> TriageContext:
-    return TriageContext.from_results(passages=passages, tool_results=tool_results)
+    return TriageContext.from_results(passages=passages, tool_results=tool_results, owner_name=owner_name)
 
 
-def build_messages(
-    version: PromptVersion, parsed: ParsedEmail, context: TriageContext, suggestion: Triage
-) -> list[Message]:
-    return version.render(
-        {
-            "sender": parsed.sender_display,
-            "contact": context.describe_contact(),
-            "calendar": context.describe_calendar(),
-            "policies": [{"title": p.title, "text": p.text} for p in context.passages],
-            "suggestion": {
-                "category": suggestion.category.value,
-                "priority": suggestion.priority,
-                "reason": context.describe_signals(parsed),
-            },
-            "subject": parsed.subject,
-            "body": parsed.body[:BODY_CHARS_IN_PROMPT],
-        }
-    )
+def prompt_variables(parsed: ParsedEmail, context: TriageContext, suggestion: Triage) -> dict[str, Any]:
+    """What a prompt template may use: the email, tool results, policies and the rules' suggestion."""
+    return {
+        "sender": parsed.sender_display,
+        "contact": context.describe_contact(),
+        "calendar": context.describe_calendar(),
+        "policies": [{"title": p.title, "text": p.text} for p in context.passages],
+        "suggestion": {
+            "category": suggestion.category.value,
+            "priority": suggestion.priority,
+            "reason": context.describe_signals(parsed),
+        },
+        "subject": parsed.subject,
+        "body": parsed.body[:BODY_CHARS_IN_PROMPT],
+    }
 
 
 def validate_output(text: str) -> tuple[Triage | None, list[str]]:
@@ -164,10 +158,12 @@ class Gatekeeper:
             context = build_context(passages, tool_results, self.toolbox.owner.name)
             suggestion = rule_based_triage(parsed, context)
             span.set_attribute(c.CATEGORY, suggestion.category.value)
-        messages = build_messages(version, parsed, context, suggestion)
+        variables = prompt_variables(parsed, context, suggestion)
+        messages = version.render(variables)
+        prefill = version.render_prefill(variables)
         run = _ModelRun()
         try:
-            triage = await self._generate(version, messages, run)
+            triage = await self._generate(version, messages, prefill, run)
         except AllProvidersFailed as exc:
             run.retries += exc.retries
             return self._degraded(version, suggestion, run, "providers_failed")
@@ -208,10 +204,10 @@ class Gatekeeper:
         return result
 
     async def _generate(
-        self, version: PromptVersion, messages: list[Message], run: _ModelRun
+        self, version: PromptVersion, messages: list[Message], prefill: str | None, run: _ModelRun
     ) -> Triage | None:
         """One model call, validated; one repair call if the output does not fit the schema."""
-        text = await self._call_model(version, messages, run)
+        text = await self._call_model(version, messages, prefill, run)
         triage, problems = self._validate(text, repair=False)
         if triage is not None:
             return triage
@@ -220,7 +216,7 @@ class Gatekeeper:
             Message(role="assistant", content=text),
             Message(role="user", content=version.render_repair(problems)),
         ]
-        text = await self._call_model(version, repair, run)
+        text = await self._call_model(version, repair, prefill, run)
         triage, _ = self._validate(text, repair=True)
         return triage
 
@@ -232,13 +228,16 @@ class Gatekeeper:
                 span.set_attribute("llmops.output.problems", len(problems))
             return triage, problems
 
-    async def _call_model(self, version: PromptVersion, messages: list[Message], run: _ModelRun) -> str:
+    async def _call_model(
+        self, version: PromptVersion, messages: list[Message], prefill: str | None, run: _ModelRun
+    ) -> str:
         request = ChatRequest(
             messages=messages,
             max_tokens=min(version.model_params.max_tokens, self.max_output_tokens),
             temperature=version.model_params.temperature,
+            stop=version.model_params.stop,
             json_output=True,
-            prefill=version.prefill,
+            prefill=prefill,
         )
         result = await self.chain.chat(request)
         run.add(result)

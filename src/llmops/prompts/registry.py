@@ -33,6 +33,7 @@ class Example(BaseModel):
 class ModelParams(BaseModel):
     temperature: float = 0.0
     max_tokens: int = 300
+    stop: list[str] = Field(default_factory=list)
 
 
 class PromptVersion(BaseModel):
@@ -51,7 +52,7 @@ class PromptVersion(BaseModel):
     content_hash: str = ""
 
     def render(self, context: dict[str, Any]) -> list[Message]:
-        env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
+        env = _environment()
         messages = [Message(role="system", content=self.system.strip())]
         for example in self.examples:
             messages.append(Message(role="user", content=example.user.strip()))
@@ -60,9 +61,18 @@ class PromptVersion(BaseModel):
         messages.append(Message(role="user", content=user))
         return messages
 
+    def render_prefill(self, context: dict[str, Any]) -> str | None:
+        """The start of the reply, for providers that can continue one (a template like the user turn)."""
+        if self.prefill is None:
+            return None
+        return _environment().from_string(self.prefill).render(**context)
+
     def render_repair(self, problems: list[str]) -> str:
-        env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
-        return env.from_string(self.repair_template).render(problems=problems).strip()
+        return _environment().from_string(self.repair_template).render(problems=problems).strip()
+
+
+def _environment() -> SandboxedEnvironment:
+    return SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
 
 
 def load_version(path: Path) -> PromptVersion:

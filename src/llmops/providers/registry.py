@@ -8,6 +8,7 @@ from llmops.providers.local import LocalProvider
 from llmops.providers.openai_compat import OpenAIProvider
 from llmops.providers.resilience import CircuitBreaker, ProviderChain, RetryPolicy
 from llmops.providers.scripted import ScriptedProvider
+from llmops.telemetry.runtime import Telemetry
 
 
 def build_provider(name: ProviderName, settings: Settings) -> Provider:
@@ -57,7 +58,7 @@ def retry_policy(settings: Settings) -> RetryPolicy:
     )
 
 
-def build_chain(settings: Settings) -> ProviderChain:
+def build_chain(settings: Settings, telemetry: Telemetry | None = None) -> ProviderChain:
     """The primary and fallback providers, each behind its own breaker, under the configured retry policy."""
     names = provider_names(settings)
     return ProviderChain(
@@ -71,4 +72,5 @@ def build_chain(settings: Settings) -> ProviderChain:
             )
             for name in names
         ],
+        telemetry=telemetry,
     )

@@ -22,6 +22,7 @@ from enum import StrEnum
 from typing import Literal
 
 from opentelemetry import trace
+from opentelemetry.trace import Span, SpanKind
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 from tenacity.wait import wait_random_exponential
 
@@ -33,6 +34,9 @@ from llmops.providers.errors import (
     ProviderTimeout,
     RateLimited,
 )
+from llmops.telemetry import conventions as c
+from llmops.telemetry.cost import Cost
+from llmops.telemetry.runtime import Telemetry, mark_error
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
@@ -70,6 +74,8 @@ class ChainResult:
     response: ChatResponse
     retries: int
     attempts: list[Attempt] = field(default_factory=list)
+    cost_usd: float | None = None
+    price_source: str = "unknown"
 
 
 class BreakerState(StrEnum):
@@ -160,9 +166,21 @@ def _is_retryable(error: BaseException) -> bool:
     return isinstance(error, ProviderError) and error.retryable
 
 
-def _on_retry(provider: Provider) -> Callable[[RetryCallState], None]:
+def _request_attributes(provider: Provider, request: ChatRequest) -> dict[str, object]:
+    return {
+        c.GEN_AI_OPERATION_NAME: "chat",
+        c.GEN_AI_PROVIDER_NAME: provider.name,
+        c.GEN_AI_REQUEST_MODEL: provider.model,
+        c.GEN_AI_REQUEST_MAX_TOKENS: request.max_tokens,
+        c.GEN_AI_REQUEST_TEMPERATURE: request.temperature,
+    }
+
+
+def _on_retry(provider: Provider, telemetry: Telemetry) -> Callable[[RetryCallState], None]:
     def record(state: RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome is not None else None
+        error_type = error.error_type if isinstance(error, ProviderError) else "unknown"
+        telemetry.instruments.record_retry(provider=provider.name, error_type=error_type)
         trace.get_current_span().add_event(
             "retry",
             {
@@ -170,7 +188,7 @@ def _on_retry(provider: Provider) -> Callable[[RetryCallState], None]:
                 "gen_ai.request.model": provider.model,
                 "llmops.retry.attempt": state.attempt_number,
                 "llmops.retry.wait_s": state.upcoming_sleep,
-                "error.type": error.error_type if isinstance(error, ProviderError) else "unknown",
+                "error.type": error_type,
             },
         )
 
@@ -191,6 +209,7 @@ class ProviderChain:
         breakers: Sequence[CircuitBreaker] | None = None,
         clock: Clock = time.perf_counter,
         sleep: Sleep = asyncio.sleep,
+        telemetry: Telemetry | None = None,
     ) -> None:
         if not providers:
             raise ValueError("a provider chain needs at least one provider")
@@ -206,6 +225,7 @@ class ProviderChain:
         self.policy = policy or RetryPolicy()
         self._clock = clock
         self._sleep = sleep
+        self.telemetry = telemetry or Telemetry.noop()
 
     @property
     def primary(self) -> Provider:
@@ -224,33 +244,105 @@ class ProviderChain:
             await provider.aclose()
 
     async def chat(self, request: ChatRequest) -> ChainResult:
-        """The first successful reply, or AllProvidersFailed with every failure, the attempts and retries."""
+        """The first successful reply, or AllProvidersFailed with every failure, the attempts and retries.
+
+        Each provider tried gets its own `chat {model}` span (GenAI conventions) with retries as events.
+        """
         attempts: list[Attempt] = []
         failures: list[ProviderError] = []
         retries = 0
         for provider in self.providers:
-            breaker = self.breakers[provider.name]
-            try:
-                breaker.acquire()
-            except CircuitOpen as error:
-                attempts.append(Attempt(provider.name, provider.model, "rejected", error.error_type, 0.0))
-                failures.append(error)
-                continue
-            tried_before = len(attempts)
-            try:
-                response = await self._call_with_retries(provider, request, attempts)
-            except ProviderError as error:
-                breaker.record_failure()
-                failures.append(error)
-                continue
-            except BaseException:
-                breaker.release()
-                raise
-            finally:
-                retries += max(len(attempts) - tried_before - 1, 0)
-            breaker.record_success()
-            return ChainResult(response=response, retries=retries, attempts=attempts)
+            with self.telemetry.tracer.start_as_current_span(
+                f"chat {provider.model}",
+                kind=SpanKind.CLIENT,
+                attributes=_request_attributes(provider, request),
+            ) as span:
+                self.telemetry.content(
+                    span, c.GEN_AI_INPUT_MESSAGES, [m.model_dump() for m in request.messages]
+                )
+                started = self._clock()
+                tried_before = len(attempts)
+                outcome = await self._try_provider(provider, request, attempts, failures, span)
+                provider_retries = max(len(attempts) - tried_before - 1, 0)
+                retries += provider_retries
+                span.set_attribute(c.RETRY_COUNT, provider_retries)
+                seconds = self._clock() - started
+                if outcome is None:
+                    error_type = failures[-1].error_type
+                    mark_error(span, error_type)
+                    self.telemetry.instruments.record_operation_duration(
+                        provider=provider.name, model=provider.model, seconds=seconds, error_type=error_type
+                    )
+                    self.telemetry.instruments.record_error(error_type=error_type)
+                    continue
+                result = self._record_success(provider, outcome, span, seconds)
+            return ChainResult(
+                response=outcome,
+                retries=retries,
+                attempts=attempts,
+                cost_usd=result.usd,
+                price_source=result.source,
+            )
         raise AllProvidersFailed(failures, retries=retries, attempts=attempts)
+
+    async def _try_provider(
+        self,
+        provider: Provider,
+        request: ChatRequest,
+        attempts: list[Attempt],
+        failures: list[ProviderError],
+        span: Span,
+    ) -> ChatResponse | None:
+        breaker = self.breakers[provider.name]
+        try:
+            breaker.acquire()
+        except CircuitOpen as error:
+            attempts.append(Attempt(provider.name, provider.model, "rejected", error.error_type, 0.0))
+            failures.append(error)
+            return None
+        try:
+            response = await self._call_with_retries(provider, request, attempts)
+        except ProviderError as error:
+            breaker.record_failure()
+            failures.append(error)
+            return None
+        except BaseException:
+            breaker.release()
+            raise
+        breaker.record_success()
+        return response
+
+    def _record_success(self, provider: Provider, response: ChatResponse, span: Span, seconds: float) -> Cost:
+        usage = response.usage
+        cost = self.telemetry.price(
+            provider.name, response.model, usage.input_tokens, usage.output_tokens, usage.cached_tokens
+        )
+        span.set_attributes(
+            {
+                c.GEN_AI_RESPONSE_MODEL: response.model,
+                c.GEN_AI_USAGE_INPUT_TOKENS: usage.input_tokens,
+                c.GEN_AI_USAGE_OUTPUT_TOKENS: usage.output_tokens,
+                c.GEN_AI_RESPONSE_FINISH_REASONS: [response.finish_reason or "unknown"],
+                c.PRICE_SOURCE: cost.source,
+            }
+        )
+        if usage.cached_tokens is not None:
+            span.set_attribute(c.GEN_AI_USAGE_CACHED_INPUT_TOKENS, usage.cached_tokens)
+        if cost.usd is not None:
+            span.set_attribute(c.COST_USD, cost.usd)
+        self.telemetry.content(
+            span, c.GEN_AI_OUTPUT_MESSAGES, [{"role": "assistant", "content": response.text}]
+        )
+        instruments = self.telemetry.instruments
+        instruments.record_token_usage(
+            provider=provider.name,
+            model=response.model,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+        )
+        instruments.record_operation_duration(provider=provider.name, model=response.model, seconds=seconds)
+        instruments.record_cost(provider=provider.name, model=response.model, usd=cost.usd)
+        return cost
 
     async def _call_with_retries(
         self, provider: Provider, request: ChatRequest, attempts: list[Attempt]
@@ -281,7 +373,7 @@ class ProviderChain:
             stop=stop_after_attempt(policy.max_retries + 1),
             wait=_Backoff(policy),
             retry=retry_if_exception(_is_retryable),
-            before_sleep=_on_retry(provider),
+            before_sleep=_on_retry(provider, self.telemetry),
             sleep=self._sleep,
             reraise=True,
         )

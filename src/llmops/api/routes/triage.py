@@ -1,20 +1,89 @@
-"""POST /v1/triage: validate, run the Email Gatekeeper, shape the reply."""
+"""POST /v1/triage: validate, run the Email Gatekeeper inside the request's root span, shape the reply."""
 
 from __future__ import annotations
 
 import time
 
 from fastapi import APIRouter, Request
+from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from llmops.api.state import Services
-from llmops.assistant.schema import TriageReply, TriageRequest
+from llmops.assistant.pipeline import TriageOutcome
+from llmops.assistant.schema import Triage, TriageReply, TriageRequest
+from llmops.redaction import Redactor
+from llmops.telemetry import conventions as c
 
 router = APIRouter(tags=["triage"])
+ROUTE = "/v1/triage"
+_propagator = TraceContextTextMapPropagator()
 
 
-@router.post("/v1/triage", response_model=TriageReply, summary="Triage one email")
+@router.post(ROUTE, response_model=TriageReply, summary="Triage one email")
 async def triage(body: TriageRequest, request: Request) -> TriageReply:
     services: Services = request.app.state.services
+    telemetry = services.telemetry
+    request_id: str = request.state.request_id
     started = time.perf_counter()
-    outcome = await services.gatekeeper.triage(body.email)
-    return outcome.reply(request.state.request_id, (time.perf_counter() - started) * 1000)
+    parent = _propagator.extract(carrier=dict(request.headers))
+    attributes = {
+        c.ROOT_SPAN_MARKER: True,
+        c.REQUEST_ID: request_id,
+        "http.request.method": "POST",
+        "http.route": ROUTE,
+        c.PROMPT_NAME: "email_triage",
+    }
+    user = telemetry.pseudonymise(body.user_id)
+    if user:
+        attributes[c.USER_ID] = user
+    with telemetry.tracer.start_as_current_span(
+        c.ROOT_SPAN, context=parent, kind=SpanKind.SERVER, attributes=attributes
+    ) as span:
+        try:
+            outcome = await services.gatekeeper.triage(body.email)
+        except Exception as exc:
+            span.set_attributes(
+                {c.STATUS: "error", c.ERROR_TYPE: type(exc).__name__, "http.response.status_code": 500}
+            )
+            span.set_status(Status(StatusCode.ERROR))
+            telemetry.instruments.record_error(error_type="internal_error")
+            raise
+        latency_ms = (time.perf_counter() - started) * 1000
+        span.set_attributes(_outcome_attributes(outcome, latency_ms))
+    reply = outcome.reply(request_id, latency_ms)
+    if services.settings.redact_replies:
+        reply.triage = redact_triage(services.redactor, reply.triage)
+    return reply
+
+
+def _outcome_attributes(outcome: TriageOutcome, latency_ms: float) -> dict[str, object]:
+    attributes: dict[str, object] = {
+        c.PROMPT_VERSION: outcome.prompt_version,
+        c.GEN_AI_REQUEST_MODEL: outcome.model,
+        c.GEN_AI_RESPONSE_MODEL: outcome.model,
+        c.GEN_AI_PROVIDER_NAME: outcome.provider,
+        c.STATUS: "degraded" if outcome.degraded else "ok",
+        "http.response.status_code": 200,
+        c.TOTAL_INPUT_TOKENS: outcome.usage.input_tokens,
+        c.TOTAL_OUTPUT_TOKENS: outcome.usage.output_tokens,
+        c.RETRY_COUNT: outcome.retries,
+        c.DEGRADED: outcome.degraded,
+        c.CATEGORY: outcome.triage.category.value,
+        c.LATENCY_MS: latency_ms,
+    }
+    if outcome.degraded_reason:
+        attributes[c.DEGRADED_REASON] = outcome.degraded_reason
+    if outcome.cost_usd is not None:
+        attributes[c.COST_USD] = outcome.cost_usd
+    return attributes
+
+
+def redact_triage(redactor: Redactor, triage: Triage) -> Triage:
+    """Mask secrets and personal data the model may have copied from the email into its reply."""
+    return triage.model_copy(
+        update={
+            "summary": redactor.redact(triage.summary),
+            "action_items": [redactor.redact(item) for item in triage.action_items],
+            "draft_reply": redactor.redact(triage.draft_reply),
+        }
+    )

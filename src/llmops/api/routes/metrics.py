@@ -1,0 +1,21 @@
+"""GET /metrics: Prometheus text for this worker's instruments (authenticated like every data route)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter, HTTPException, Request, Response
+
+from llmops.api.state import Services
+
+router = APIRouter(tags=["observability"])
+
+
+@router.get("/metrics", summary="Prometheus metrics of this worker process")
+async def metrics(request: Request) -> Response:
+    services: Services = request.app.state.services
+    exposition = services.telemetry_setup.exposition
+    if exposition is None:
+        raise HTTPException(404, "metrics are disabled (LLMOPS_TELEMETRY=false)")
+    body, content_type = await asyncio.to_thread(exposition.render, request.headers.get("accept"))
+    return Response(content=body, media_type=content_type)
