@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 import uvicorn
+from fastapi import FastAPI
 
 from llmops.api.app import create_app
 from llmops.config import Settings
@@ -23,6 +24,11 @@ class LiveServer:
     base_url: str
     key: str
     settings: Settings
+    app: FastAPI
+
+    def flush(self) -> None:
+        """Wait until every finished span has been exported to the store."""
+        assert self.app.state.services.telemetry_setup.force_flush(30_000)
 
     def client(self, authenticated: bool = True, timeout: float = 120.0) -> httpx.Client:
         headers = {"Authorization": f"Bearer {self.key}"} if authenticated else {}
@@ -35,9 +41,8 @@ class _ThreadedServer(uvicorn.Server):
 
 
 def serve(settings: Settings) -> Iterator[LiveServer]:
-    config = uvicorn.Config(
-        create_app(settings), host="127.0.0.1", port=0, log_config=None, access_log=False, lifespan="on"
-    )
+    app = create_app(settings)
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, access_log=False, lifespan="on")
     server = _ThreadedServer(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -48,7 +53,7 @@ def serve(settings: Settings) -> Iterator[LiveServer]:
         time.sleep(0.02)
     port = server.servers[0].sockets[0].getsockname()[1]
     try:
-        yield LiveServer(base_url=f"http://127.0.0.1:{port}", key=TEST_KEY, settings=settings)
+        yield LiveServer(base_url=f"http://127.0.0.1:{port}", key=TEST_KEY, settings=settings, app=app)
     finally:
         server.should_exit = True
         thread.join(timeout=30)

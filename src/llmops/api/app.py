@@ -11,7 +11,6 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
 from fastapi import Depends, FastAPI
-from fastapi.routing import APIRoute
 from pydantic import SecretStr
 from sqlalchemy.engine import make_url
 
@@ -116,7 +115,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        routes = {route.path for route in app.routes if isinstance(route, APIRoute)}
+        routes = set(app.openapi()["paths"])  # route templates: the only values `http.route` may take
         services = await build_services(settings, routes)
         configure_logging(settings.log_level, services.redactor)
         new_key = await asyncio.to_thread(services.keys.ensure_initial_key)
