@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
-from live import SAMPLES, LiveServer
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 
+from live import SAMPLES, LiveServer
 from llmops.assistant.normalize import parse_email
 from llmops.assistant.schema import Email
 from llmops.assistant.tools import plan_tool_calls
