@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import time
 
 import pytest
@@ -14,6 +15,7 @@ from llmops.assistant.output import (
     TriageParseError,
     coerce_action_items,
     coerce_priority,
+    collapse_repetition,
     map_category,
     merge_with_fallback,
     parse_triage,
@@ -179,14 +181,22 @@ def test_json_shaped_garbage_raises_only_triage_parse_error(data: dict, prefix: 
         parse_triage(prefix + json.dumps(data))
 
 
-clean_text = st.text(min_size=1, max_size=200).map(str.strip).filter(bool)
+# Valid triages as a capable model writes them: no clause repeated, no duplicate action item.
+clean_text = (
+    st.text(min_size=1, max_size=200)
+    .map(str.strip)
+    .filter(bool)
+    .filter(lambda t: collapse_repetition(t) == t)
+)
 triages = st.builds(
     Triage,
     category=st.sampled_from(Category),
     priority=st.integers(min_value=1, max_value=5),
     summary=clean_text,
-    action_items=st.lists(clean_text, max_size=10),
-    draft_reply=st.text(max_size=300),
+    action_items=st.lists(
+        clean_text, max_size=10, unique_by=lambda t: re.sub(r"[\W_]+", " ", t.lower()).strip()
+    ),
+    draft_reply=st.text(max_size=300).filter(lambda t: collapse_repetition(t) == t),
 )
 prose = st.text(alphabet=st.characters(blacklist_characters="{}"), max_size=80)
 
@@ -210,3 +220,24 @@ def test_pathological_output_is_rejected_quickly(text: str) -> None:
     with pytest.raises(TriageParseError):
         parse_triage(text)
     assert time.perf_counter() - started < 2.0
+
+
+@given(
+    st.lists(
+        st.sampled_from(["Priority: 2,", "Join the bridge.", "Call Dana;", "now"]), min_size=1, max_size=30
+    )
+)
+def test_collapse_repetition_keeps_each_clause_once(clauses: list[str]) -> None:
+    text = " ".join(clauses)
+    collapsed = collapse_repetition(text)
+    assert len(collapsed) <= len(text)
+    assert collapse_repetition(collapsed) == collapsed
+    for clause in set(clauses):
+        assert clause.rstrip(",;") in collapsed
+
+
+def test_looping_model_output_is_collapsed() -> None:
+    looping = '{"category": "urgent", "priority": 2, "summary": "Severity: critical, Priority: 2, Priority: 2, Priority: 2,", "action_items": ["Join the bridge", "Join the bridge"]}'
+    triage = parse_triage(looping)
+    assert triage.summary == "Severity: critical, Priority: 2"
+    assert triage.action_items == ["Join the bridge"]

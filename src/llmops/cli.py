@@ -14,12 +14,16 @@ from rich.console import Console
 
 from llmops.assistant.schema import Email, TriageReply
 from llmops.config import ProviderName, Settings, load_settings
+from llmops.reporting.cli import report
+from llmops.storage.retention_cli import retention
 
 app = typer.Typer(help="Deploy the Email Gatekeeper over HTTP and make it observable.", no_args_is_help=True)
 keys_app = typer.Typer(help="Manage API keys (only hashes are stored).", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 app.add_typer(db_app, name="db")
+app.command()(report)
+app.command()(retention)
 
 err = Console(stderr=True)
 
@@ -41,12 +45,14 @@ def serve(
     """Migrate the database, make sure an API key exists, and serve the API with uvicorn."""
     import uvicorn
 
-    from llmops.api.app import print_new_key
+    from llmops.api.app import build_redactor, print_new_key
+    from llmops.telemetry.logging import configure_logging
     from llmops.storage.api_keys import ApiKeyStore
     from llmops.storage.db import make_engine
     from llmops.storage.migrate import upgrade
 
     settings = _settings(host=host, port=port, workers=workers)
+    configure_logging(settings.log_level, build_redactor(settings))
     engine = make_engine(settings.resolved_database_url)
     upgrade(engine)
     new_key = ApiKeyStore(engine, [k.get_secret_value() for k in settings.api_keys]).ensure_initial_key()
@@ -60,6 +66,7 @@ def serve(
         port=settings.port,
         workers=settings.workers,
         log_level=settings.log_level,
+        log_config=None,
         proxy_headers=False,
     )
 
@@ -136,3 +143,12 @@ def db_upgrade() -> None:
     upgrade(engine)
     engine.dispose()
     err.print("Database is up to date.")
+
+
+@app.command()
+def redact() -> None:
+    """Read text on stdin and write it with secrets and personal data masked to stdout."""
+    from llmops.api.app import build_redactor
+
+    redactor = build_redactor(_settings())
+    sys.stdout.write(redactor.redact(sys.stdin.read()))

@@ -215,6 +215,40 @@ def _item(value: Any) -> str | None:
     return value if isinstance(value, str) else str(value)
 
 
+_CLAUSE_END = re.compile(r"(?<=[.!?,;:])\s+")
+_NOT_WORD = re.compile(r"[\W_]+")
+
+
+def collapse_repetition(text: str) -> str:
+    """Drop clauses that repeat an earlier one: small models loop ("Priority: 2, Priority: 2, …").
+
+    Text without a repeated clause comes back unchanged.
+    """
+    clauses = _CLAUSE_END.split(text.strip())
+    seen: set[str] = set()
+    kept: list[str] = []
+    for clause in clauses:
+        key = _NOT_WORD.sub(" ", clause.lower()).strip()
+        if key and key in seen:
+            continue
+        seen.add(key)
+        kept.append(clause)
+    if len(kept) == len(clauses):
+        return text
+    return " ".join(kept).rstrip(",;: ")
+
+
+def _unique(items: list[str]) -> list[str]:
+    seen: set[str] = set()
+    unique = []
+    for item in items:
+        key = _NOT_WORD.sub(" ", item.lower()).strip()
+        if key not in seen:
+            seen.add(key)
+            unique.append(item)
+    return unique
+
+
 def coerce_action_items(value: Any) -> list[str]:
     """A list of non-empty strings, at most 10, each at most 300 characters."""
     if value is None:
@@ -222,10 +256,13 @@ def coerce_action_items(value: Any) -> list[str]:
     if isinstance(value, str):
         separator = "\n" if "\n" in value else ";"
         parts = [_BULLET.sub("", part).strip() for part in value.split(separator)]
-        return [truncate(part, ITEM_CHARS) for part in parts if part][:MAX_ITEMS]
+        return _unique([truncate(collapse_repetition(part), ITEM_CHARS) for part in parts if part])[
+            :MAX_ITEMS
+        ]
     values = value if isinstance(value, list) else [value]
     items = [_item(item) for item in values]
-    return [truncate(item, ITEM_CHARS) for item in items if item and item.strip()][:MAX_ITEMS]
+    cleaned = [truncate(collapse_repetition(item), ITEM_CHARS) for item in items if item and item.strip()]
+    return _unique(cleaned)[:MAX_ITEMS]
 
 
 def parse_triage(text: str) -> Triage:
@@ -267,11 +304,11 @@ def parse_triage(text: str) -> Triage:
     if summary is None or not summary.strip():
         problems.append("summary is missing or empty; give one or two sentences")
     else:
-        partial["summary"] = truncate(summary, SUMMARY_CHARS)
+        partial["summary"] = truncate(collapse_repetition(summary), SUMMARY_CHARS)
 
     partial["action_items"] = coerce_action_items(fields.get("action_items"))
     draft = _text(fields.get("draft_reply"))
-    partial["draft_reply"] = truncate(draft, DRAFT_CHARS) if draft else ""
+    partial["draft_reply"] = truncate(collapse_repetition(draft), DRAFT_CHARS) if draft else ""
     if "draft_reply" in fields and fields["draft_reply"] is not None and draft is None:
         problems.append("draft_reply must be a string")
 
