@@ -40,16 +40,18 @@ def _settings(**overrides: object) -> Settings:
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address. Default: LLMOPS_HOST or 127.0.0.1.")] = None,
     port: Annotated[int | None, typer.Option(help="Port. Default: LLMOPS_PORT or 8000.")] = None,
-    workers: Annotated[int | None, typer.Option(help="Worker processes. Default: LLMOPS_WORKERS or 1.")] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Worker processes. Default: LLMOPS_WORKERS or 1.")
+    ] = None,
 ) -> None:
     """Migrate the database, make sure an API key exists, and serve the API with uvicorn."""
     import uvicorn
 
     from llmops.api.app import build_redactor, print_new_key
-    from llmops.telemetry.logging import configure_logging
     from llmops.storage.api_keys import ApiKeyStore
     from llmops.storage.db import make_engine
     from llmops.storage.migrate import upgrade
+    from llmops.telemetry.logging import configure_logging
 
     settings = _settings(host=host, port=port, workers=workers)
     configure_logging(settings.log_level, build_redactor(settings))
@@ -73,7 +75,9 @@ def serve(
 
 @app.command()
 def triage(
-    file: Annotated[Path, typer.Argument(help="An email as JSON ({'email': {...}} or the email object) or .eml.")],
+    file: Annotated[
+        Path, typer.Argument(help="An email as JSON ({'email': {...}} or the email object) or .eml.")
+    ],
     provider: Annotated[ProviderName | None, typer.Option(help="Override LLMOPS_PROVIDER.")] = None,
     prompt_version: Annotated[str | None, typer.Option(help="Override LLMOPS_PROMPT_VERSION.")] = None,
 ) -> None:
@@ -89,7 +93,9 @@ def triage(
             email = parse_eml(file.read_bytes())
         else:
             data = json.loads(file.read_text(encoding="utf-8"))
-            email = TriageRequest.model_validate(data).email if "email" in data else Email.model_validate(data)
+            email = (
+                TriageRequest.model_validate(data).email if "email" in data else Email.model_validate(data)
+            )
     except (ValueError, ValidationError) as exc:
         err.print(f"[red]Could not read an email from {file}:[/red] {_short_error(exc)}")
         raise typer.Exit(2) from None
@@ -103,6 +109,7 @@ async def _triage_once(settings: Settings, email: Email) -> TriageReply:
     import uuid
 
     from llmops.api.app import build_services, close_services
+
     services = await build_services(settings)
     try:
         started = time.perf_counter()

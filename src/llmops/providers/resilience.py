@@ -176,6 +176,10 @@ def _request_attributes(provider: Provider, request: ChatRequest) -> dict[str, o
     }
 
 
+def _captured_input(request: ChatRequest) -> list[dict[str, str]]:
+    return [{"role": m.role, "content": m.content} for m in request.messages[request.varying_from :]]
+
+
 def _on_retry(provider: Provider, telemetry: Telemetry) -> Callable[[RetryCallState], None]:
     def record(state: RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome is not None else None
@@ -257,9 +261,7 @@ class ProviderChain:
                 kind=SpanKind.CLIENT,
                 attributes=_request_attributes(provider, request),
             ) as span:
-                self.telemetry.content(
-                    span, c.GEN_AI_INPUT_MESSAGES, [m.model_dump() for m in request.messages]
-                )
+                self.telemetry.content(span, c.GEN_AI_INPUT_MESSAGES, _captured_input(request))
                 started = self._clock()
                 tried_before = len(attempts)
                 outcome = await self._try_provider(provider, request, attempts, failures, span)

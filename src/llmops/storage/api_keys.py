@@ -67,7 +67,9 @@ class ApiKeyStore:
         with self._lock:
             if now - self._cached_at > self._cache_ttl_s:
                 with self._engine.connect() as connection:
-                    rows = connection.execute(select(api_keys.c.key_hash).where(api_keys.c.revoked_at.is_(None)))
+                    rows = connection.execute(
+                        select(api_keys.c.key_hash).where(api_keys.c.revoked_at.is_(None))
+                    )
                     self._cached = frozenset(row[0] for row in rows)
                 self._cached_at = now
             return self._cached

@@ -2,7 +2,22 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+)
+
+from llmops.storage.histogram import COLUMNS as HISTOGRAM_COLUMNS
 
 metadata = MetaData(
     naming_convention={
@@ -21,4 +36,105 @@ api_keys = Table(
     Column("prefix", String(16), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("revoked_at", DateTime(timezone=True), nullable=True),
+)
+
+
+# SQLite only auto-increments a column declared exactly INTEGER PRIMARY KEY.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+requests = Table(
+    "requests",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("request_id", String(128), nullable=False, unique=True),
+    Column("trace_id", String(32), nullable=False),
+    Column("span_id", String(16), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("user_id", String(64), nullable=True),
+    Column("prompt_name", String(128), nullable=False),
+    Column("prompt_version", String(128), nullable=False),
+    Column("model", String(200), nullable=False),
+    Column("provider", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("http_status", Integer, nullable=True),
+    Column("latency_ms", Float, nullable=False),
+    Column("input_tokens", Integer, nullable=False),
+    Column("output_tokens", Integer, nullable=False),
+    Column("cost_usd", Float, nullable=True),
+    Column("price_source", String(32), nullable=True),
+    Column("retries", Integer, nullable=False),
+    Column("degraded", Boolean, nullable=False),
+    Column("degraded_reason", String(128), nullable=True),
+    Column("category", String(32), nullable=True),
+    Column("error_type", String(128), nullable=True),
+    Index("ix_requests_created_at", "created_at"),
+    Index("ix_requests_prompt_version_created_at", "prompt_version", "created_at"),
+    Index("ix_requests_trace_id", "trace_id"),
+)
+
+spans = Table(
+    "spans",
+    metadata,
+    Column("trace_id", String(32), nullable=False),
+    Column("span_id", String(16), nullable=False),
+    Column("parent_span_id", String(16), nullable=True),
+    Column("request_id", String(128), nullable=True),
+    Column("name", String(256), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("start_time", DateTime(timezone=True), nullable=False),
+    Column("end_time", DateTime(timezone=True), nullable=False),
+    Column("duration_ms", Float, nullable=False),
+    Column("status_code", String(8), nullable=False),
+    Column("status_message", Text, nullable=True),
+    Column("attributes", Text, nullable=False),
+    Column("events", Text, nullable=False),
+    PrimaryKeyConstraint("trace_id", "span_id", name="pk_spans"),
+    Index("ix_spans_start_time", "start_time"),
+    Index("ix_spans_request_id", "request_id"),
+)
+
+
+def _histogram() -> list[Column[int]]:
+    return [Column(name, Integer, nullable=False, server_default="0") for name in HISTOGRAM_COLUMNS]
+
+
+request_rollups = Table(
+    "request_rollups",
+    metadata,
+    Column("hour", DateTime(timezone=True), nullable=False),
+    Column("prompt_version", String(128), nullable=False),
+    Column("model", String(200), nullable=False),
+    Column("provider", String(64), nullable=False),
+    Column("requests", Integer, nullable=False),
+    Column("errors", Integer, nullable=False),
+    Column("degraded", Integer, nullable=False),
+    Column("retries", BigInteger, nullable=False),
+    Column("input_tokens", BigInteger, nullable=False),
+    Column("output_tokens", BigInteger, nullable=False),
+    Column("priced", Integer, nullable=False),
+    Column("cost_usd", Float, nullable=False),
+    Column("latency_sum_ms", Float, nullable=False),
+    *_histogram(),
+    PrimaryKeyConstraint("hour", "prompt_version", "model", "provider", name="pk_request_rollups"),
+)
+
+step_rollups = Table(
+    "step_rollups",
+    metadata,
+    Column("hour", DateTime(timezone=True), nullable=False),
+    Column("name", String(256), nullable=False),
+    Column("prompt_version", String(128), nullable=False),
+    Column("calls", Integer, nullable=False),
+    Column("errors", Integer, nullable=False),
+    Column("duration_sum_ms", Float, nullable=False),
+    *_histogram(),
+    PrimaryKeyConstraint("hour", "name", "prompt_version", name="pk_step_rollups"),
+)
+
+service_state = Table(
+    "service_state",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
 )

@@ -20,6 +20,8 @@ from llmops.redaction import Redactor
 logger = logging.getLogger("llmops.telemetry")
 
 DROPPED = "[REDACTION_FAILED]"
+SHORT = 128
+CACHE_SIZE = 4096
 
 
 class RedactingExporter(SpanExporter):
@@ -32,6 +34,9 @@ class RedactingExporter(SpanExporter):
     def __init__(self, redactor: Redactor, exporters: Sequence[SpanExporter]) -> None:
         self._redactor = redactor
         self._exporters = list(exporters)
+        # Span names, step names, model ids and enum-like values repeat on every request: remember
+        # their redacted form (only the export thread touches this, and it is bounded).
+        self._short: dict[str, object] = {}
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         try:
@@ -82,15 +87,25 @@ class RedactingExporter(SpanExporter):
         )
 
     def _text(self, value: str) -> str:
-        redacted = self._redactor.redact_value(value)
+        redacted = self._value(value)
         return redacted if isinstance(redacted, str) else DROPPED
+
+    def _value(self, value: object) -> object:
+        if isinstance(value, str) and len(value) <= SHORT:
+            cached = self._short.get(value)
+            if cached is None:
+                if len(self._short) >= CACHE_SIZE:
+                    self._short.clear()
+                cached = self._short[value] = self._redactor.redact_value(value)
+            return cached
+        return self._redactor.redact_value(value)
 
     def _attributes(self, attributes: Mapping[str, object] | None) -> dict[str, object]:
         if not attributes:
             return {}
         clean: dict[str, object] = {}
         for key, value in attributes.items():
-            redacted = self._redactor.redact_value(value)
+            redacted = self._value(value)
             if isinstance(redacted, list | tuple):
                 redacted = tuple(redacted)
             clean[key] = redacted

@@ -1,0 +1,391 @@
+"""`llmops report` speed at 1,000,000 requests: rollups + raw edges against a naive raw-rows-only query.
+
+Run: `.venv/bin/python bench/bench_report.py [--requests 1000000] [--days 30] [--runs 5] [--no-postgres]`
+
+Fills a SQLite store (and a Postgres one when the local server answers) with requests spread over
+`--days` days, three child spans each (two tool calls and a model call) and the matching hourly
+rollups, written directly in bulk. The filled databases are kept under `--cache-dir` (SQLite file) and
+as Postgres database `llmops_bench_<n>` and reused by later runs; `--rebuild` starts over. Then it
+times `build_report` for the 1h, 24h, 7d and all-time windows (median of `--runs` warm runs) next to
+the naive baseline that aggregates raw rows only, and prints how far the histogram p95 is from the
+exact one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import random
+import statistics
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, case, create_engine, func, insert, select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError, ProgrammingError
+
+from llmops.reporting import build_report
+from llmops.reporting.queries import exact_quantile
+from llmops.reporting.window import Window, parse_since
+from llmops.storage.db import make_engine
+from llmops.storage.migrate import upgrade
+from llmops.storage.rollups import REQUESTS, STEPS, RollupBatch
+from llmops.storage.tables import requests, service_state, spans
+from llmops.storage.trace_store import (
+    RequestRecord,
+    request_rollup_key,
+    request_rollup_values,
+    step_rollup_values,
+)
+
+FORMAT = 1  # bump when the generated data changes, so cached databases are rebuilt
+CHUNK = 20_000
+WINDOWS = ("1h", "24h", "7d", "all")
+MARKER = "bench_report_dataset"
+PG_ADMIN_URL = os.environ.get("LLMOPS_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+VERSIONS = (("email_triage_v5", 0.15), ("email_triage_v6", 0.30), ("email_triage_v7", 0.55))
+MODELS = (("SmolLM2-135M-Instruct", "local", 1800.0), ("gpt-4o-mini", "openai", 900.0))
+
+
+def generate(
+    count: int, days: int, anchor: datetime, seed: int
+) -> Iterator[tuple[list[RequestRecord], list[dict]]]:
+    """Chunks of (request records, child span rows), in start-time order, deterministic for a seed."""
+    rng = random.Random(seed)
+    span_seconds = days * 86_400
+    offsets = sorted(rng.random() * span_seconds for _ in range(count))
+    start = anchor - timedelta(seconds=span_seconds)
+    names, weights = zip(*VERSIONS, strict=True)
+    for first in range(0, count, CHUNK):
+        records: list[RequestRecord] = []
+        children: list[dict] = []
+        for index in range(first, min(first + CHUNK, count)):
+            created = start + timedelta(seconds=offsets[index])
+            model, provider, median = MODELS[0] if rng.random() < 0.7 else MODELS[1]
+            roll = rng.random()
+            status = "error" if roll < 0.02 else "degraded" if roll < 0.05 else "ok"
+            latency = rng.lognormvariate(math.log(median), 0.55)
+            tokens_in, tokens_out = rng.randint(300, 900), rng.randint(40, 200)
+            cost = None if rng.random() < 0.01 else (tokens_in * 0.15 + tokens_out * 0.6) / 1e6
+            record = RequestRecord(
+                request_id=f"bench-{index:08d}",
+                trace_id=f"{index:032x}",
+                span_id=f"{index:012x}0000",
+                created_at=created,
+                user_id=f"u_{rng.randrange(5000):020d}",
+                prompt_name="email_triage",
+                prompt_version=rng.choices(names, weights)[0],
+                model=model,
+                provider=provider,
+                status=status,
+                http_status=500 if status == "error" else 200,
+                latency_ms=latency,
+                input_tokens=tokens_in,
+                output_tokens=tokens_out,
+                cost_usd=cost if provider == "openai" else 0.0,
+                price_source="genai-prices" if provider == "openai" else "config",
+                retries=0 if rng.random() < 0.94 else rng.randint(1, 2),
+                degraded=status == "degraded",
+                degraded_reason="provider_unavailable" if status == "degraded" else None,
+                category=rng.choice(("billing", "meeting", "support", "spam", "personal")),
+                error_type="AllProvidersFailed" if status == "error" else None,
+            )
+            records.append(record)
+            steps = (
+                ("execute_tool lookup_contact", rng.lognormvariate(math.log(40), 0.6)),
+                ("execute_tool check_calendar", rng.lognormvariate(math.log(25), 0.6)),
+                (f"chat {model}", latency * 0.85),
+            )
+            at = created
+            for number, (name, duration) in enumerate(steps, start=1):
+                end = at + timedelta(milliseconds=duration)
+                children.append(
+                    {
+                        "trace_id": record.trace_id,
+                        "span_id": f"{index:012x}{number:04x}",
+                        "parent_span_id": record.span_id,
+                        "request_id": record.request_id,
+                        "name": name,
+                        "kind": "CLIENT" if name.startswith("chat") else "INTERNAL",
+                        "start_time": at,
+                        "end_time": end,
+                        "duration_ms": duration,
+                        "status_code": "ERROR" if status == "error" and number == 3 else "UNSET",
+                        "status_message": None,
+                        "attributes": "{}",
+                        "events": "[]",
+                    }
+                )
+                at = end
+        yield records, children
+
+
+def fill(engine: Engine, count: int, days: int, seed: int) -> datetime:
+    """Bulk-insert the dataset and its rollups; returns the moment the data ends (the report's `until`)."""
+    anchor = datetime.now(UTC).replace(minute=37, second=0, microsecond=0)
+    request_rollups, step_rollups = RollupBatch(REQUESTS), RollupBatch(STEPS)
+    started = time.perf_counter()
+    done = 0
+    for records, children in generate(count, days, anchor, seed):
+        for record in records:
+            request_rollups.add(
+                record.created_at,
+                request_rollup_key(record),
+                request_rollup_values(record),
+                record.latency_ms,
+            )
+        versions = {record.request_id: (record.created_at, record.prompt_version) for record in records}
+        for child in children:
+            created, version = versions[child["request_id"]]
+            values = step_rollup_values(child["status_code"], child["duration_ms"])
+            step_rollups.add(created, (child["name"], version), values, child["duration_ms"])
+        with engine.begin() as connection:
+            connection.execute(insert(requests), [asdict(record) for record in records])
+            connection.execute(insert(spans), children)
+        done += len(records)
+        rate = done / (time.perf_counter() - started)
+        print(f"\r  {engine.dialect.name}: {done:,}/{count:,} requests ({rate:,.0f}/s)", end="", flush=True)
+    with engine.begin() as connection:
+        request_rollups.upsert(connection)
+        step_rollups.upsert(connection)
+        connection.execute(
+            insert(service_state),
+            {
+                "name": MARKER,
+                "value": f"{_dataset_key(count, days, seed)}|{anchor.isoformat()}",
+                "created_at": anchor,
+            },
+        )
+    print(f"\n  filled in {time.perf_counter() - started:.0f}s")
+    if engine.dialect.name == "postgresql":
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.execute(text("VACUUM ANALYZE"))
+    else:
+        with engine.begin() as connection:
+            connection.execute(text("ANALYZE"))
+    return anchor
+
+
+def _dataset_key(count: int, days: int, seed: int) -> str:
+    return f"format={FORMAT};requests={count};days={days};seed={seed}"
+
+
+def cached_anchor(engine: Engine, count: int, days: int, seed: int) -> datetime | None:
+    try:
+        with engine.connect() as connection:
+            value = connection.execute(
+                select(service_state.c.value).where(service_state.c.name == MARKER)
+            ).scalar_one_or_none()
+    except (OperationalError, ProgrammingError):
+        return None
+    if value is None:
+        return None
+    key, _, anchor = value.partition("|")
+    return datetime.fromisoformat(anchor) if key == _dataset_key(count, days, seed) else None
+
+
+def sqlite_store(cache_dir: Path, count: int, days: int, seed: int, rebuild: bool) -> tuple[Engine, datetime]:
+    path = cache_dir / f"report_{count}_{days}d_f{FORMAT}.db"
+    engine = make_engine(f"sqlite:///{path}")
+    anchor = None if rebuild else cached_anchor(engine, count, days, seed)
+    if anchor is None:
+        engine.dispose()
+        for stale in path.parent.glob(path.name + "*"):
+            stale.unlink()
+        engine = make_engine(f"sqlite:///{path}")
+        upgrade(engine)
+        print(f"Filling {path} …")
+        anchor = fill(engine, count, days, seed)
+    else:
+        print(f"Reusing {path}")
+    return engine, anchor
+
+
+def postgres_store(count: int, days: int, seed: int, rebuild: bool) -> tuple[Engine, datetime] | None:
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3})
+    name = f"llmops_bench_{count}"
+    try:
+        with admin.connect() as connection:
+            exists = connection.execute(
+                text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}
+            ).first()
+            if exists is None:
+                connection.execute(text(f'CREATE DATABASE "{name}"'))
+    except OperationalError:
+        print("Postgres not reachable: skipped")
+        return None
+    url = make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    engine = make_engine(url)
+    anchor = None if rebuild else cached_anchor(engine, count, days, seed)
+    if anchor is None:
+        engine.dispose()
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+        engine = make_engine(url)
+        upgrade(engine)
+        print(f"Filling Postgres database {name} …")
+        anchor = fill(engine, count, days, seed)
+    else:
+        print(f"Reusing Postgres database {name}")
+    admin.dispose()
+    return engine, anchor
+
+
+def naive_report(engine: Engine, since: timedelta | None, until: datetime) -> dict[str, Any]:
+    """The baseline: the same figures from raw rows only (exact percentiles, every row read)."""
+    window = Window.ending_at(until, since)
+    in_window = [requests.c.created_at < window.end]
+    if window.start is not None:
+        in_window.append(requests.c.created_at >= window.start)
+    postgres = engine.dialect.name == "postgresql"
+    with engine.connect() as connection:
+        totals = connection.execute(
+            select(
+                requests.c.prompt_version,
+                func.count(),
+                func.sum(case((requests.c.status == "error", 1), else_=0)),
+                func.sum(requests.c.cost_usd),
+                func.sum(requests.c.input_tokens),
+                func.avg(requests.c.latency_ms),
+            )
+            .where(*in_window)
+            .group_by(requests.c.prompt_version)
+        ).all()
+        steps = connection.execute(
+            select(spans.c.name, func.count(), func.avg(spans.c.duration_ms))
+            .join(requests, spans.c.request_id == requests.c.request_id)
+            .where(*in_window, spans.c.span_id != requests.c.span_id)
+            .group_by(spans.c.name)
+        ).all()
+        if postgres:
+            p95 = connection.execute(
+                select(func.percentile_cont(0.95).within_group(requests.c.latency_ms)).where(*in_window)
+            ).scalar_one()
+            by_version = connection.execute(
+                select(
+                    requests.c.prompt_version, func.percentile_cont(0.95).within_group(requests.c.latency_ms)
+                )
+                .where(*in_window)
+                .group_by(requests.c.prompt_version)
+            ).all()
+        else:
+            rows = connection.execute(
+                select(requests.c.prompt_version, requests.c.latency_ms).where(*in_window)
+            )
+            grouped: dict[str, list[float]] = {}
+            for version, latency in rows:
+                grouped.setdefault(version, []).append(latency)
+            everything = sorted(value for values in grouped.values() for value in values)
+            p95 = exact_quantile(everything, 0.95)
+            by_version = [(key, exact_quantile(sorted(values), 0.95)) for key, values in grouped.items()]
+    return {
+        "requests": sum(row[1] for row in totals),
+        "p95": p95,
+        "by_version": by_version,
+        "steps": steps,
+    }
+
+
+def timed(function: Callable[[], Any], runs: int) -> tuple[float, Any]:
+    """Median wall time in ms of `runs` calls after one warm-up call, and the last result."""
+    result = function()
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        result = function()
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times), result
+
+
+def bench(label: str, engine: Engine, anchor: datetime, runs: int) -> list[list[str]]:
+    rows = []
+    for name in WINDOWS:
+        since = parse_since(name)
+        report_ms, report = timed(lambda since=since: build_report(engine, since, anchor), runs)
+        naive_ms, naive = timed(lambda since=since: naive_report(engine, since, anchor), max(1, runs // 2))
+        assert naive["requests"] == report.requests, (naive["requests"], report.requests)
+        error = (report.p95_latency_ms / naive["p95"] - 1) * 100 if naive["p95"] else 0.0
+        rows.append(
+            [
+                label,
+                name,
+                f"{report.requests:,}",
+                f"{report_ms:,.1f}",
+                report.p95_method,
+                f"{naive_ms:,.1f}",
+                f"{naive_ms / report_ms:,.1f}x",
+                f"{report.p95_latency_ms or 0:,.0f}",
+                f"{naive['p95'] or 0:,.0f}",
+                f"{error:+.1f}%",
+            ]
+        )
+        print(f"  {label} {name}: report {report_ms:.1f} ms, naive {naive_ms:.1f} ms")
+    return rows
+
+
+def print_table(rows: list[list[str]]) -> None:
+    header = [
+        "backend",
+        "window",
+        "requests",
+        "report ms",
+        "p95 via",
+        "naive ms",
+        "speed-up",
+        "p95",
+        "exact",
+        "p95 err",
+    ]
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        print(
+            "  ".join(
+                cell.ljust(width) if i < 2 else cell.rjust(width)
+                for i, (cell, width) in enumerate(zip(row, widths, strict=True))
+            )
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=1_000_000)
+    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "llmops-bench",
+    )
+    parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument(
+        "--rebuild", action="store_true", help="Refill the databases even if cached ones match."
+    )
+    args = parser.parse_args()
+    args.cache_dir.mkdir(parents=True, exist_ok=True)
+
+    stores: list[tuple[str, Engine, datetime]] = []
+    engine, anchor = sqlite_store(args.cache_dir, args.requests, args.days, args.seed, args.rebuild)
+    stores.append(("sqlite", engine, anchor))
+    if not args.no_postgres:
+        found = postgres_store(args.requests, args.days, args.seed, args.rebuild)
+        if found is not None:
+            stores.append(("postgres", *found))
+
+    rows: list[list[str]] = []
+    for label, engine, anchor in stores:
+        rows += bench(label, engine, anchor, args.runs)
+        engine.dispose()
+    print()
+    print(f"{args.requests:,} requests over {args.days} days; median of {args.runs} warm runs.")
+    print_table(rows)
+
+
+if __name__ == "__main__":
+    main()

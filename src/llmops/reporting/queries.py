@@ -1,0 +1,332 @@
+"""Summary queries: whole hours from the rollups, the partial hours at the window's edges from raw rows.
+
+Counts and sums are exact either way (rollups and raw rows hold the same requests, split by hour).
+p95 is exact, from raw latencies, when the window holds at most `exact_limit` requests (and all of
+them still have raw rows); otherwise it is interpolated from the histogram buckets. Rollups outlive
+retention, so windows older than the retention period still count, with histogram percentiles.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, Connection, Engine, Select, and_, case, func, or_, select, true
+
+from llmops.reporting.models import QuantileMethod, Report, StepSummary, ToolLatency, VersionSummary
+from llmops.reporting.window import Range, Window
+from llmops.storage import histogram
+from llmops.storage.rollups import REQUESTS, STEPS
+from llmops.storage.tables import request_rollups, requests, spans, step_rollups
+
+EXACT_LIMIT = 50_000
+TOOL_PREFIX = "execute_tool "
+
+
+@dataclass
+class _Totals:
+    """Summed counters (names as in the rollup tables) plus histogram buckets."""
+
+    sums: dict[str, float] = field(default_factory=dict)
+    buckets: list[int] = field(default_factory=lambda: [0] * histogram.BUCKETS)
+
+    def add(self, sums: dict[str, Any], buckets: Sequence[Any] = ()) -> None:
+        for name, value in sums.items():
+            self.sums[name] = self.sums.get(name, 0) + float(value or 0)
+        for index, count in enumerate(buckets):
+            self.buckets[index] += int(count or 0)
+
+    def get(self, name: str) -> float:
+        return self.sums.get(name, 0.0)
+
+
+@dataclass
+class _Quantiles:
+    method: QuantileMethod
+    p50: float | None = None
+    p95: float | None = None
+    by_key: dict[str, float | None] = field(default_factory=dict)
+
+
+def build_report(
+    engine: Engine,
+    since: timedelta | None,
+    until: datetime | None = None,
+    prompt_version: str | None = None,
+    *,
+    exact_limit: int = EXACT_LIMIT,
+) -> Report:
+    """Summarise the requests that started in `[until - since, until)` (`since=None`: all of them)."""
+    window = Window.ending_at(until or datetime.now(UTC), since)
+    with engine.connect() as connection:
+        if engine.dialect.name == "postgresql":
+            connection = connection.execution_options(isolation_level="REPEATABLE READ")
+        versions = _request_totals(connection, window, prompt_version)
+        steps = _step_totals(connection, window, prompt_version)
+        overall = _Totals()
+        for totals in versions.values():
+            overall.add(totals.sums, totals.buckets)
+        count = int(overall.get("requests"))
+        latency = _request_quantiles(connection, window, prompt_version, versions, count, exact_limit)
+        calls = int(sum(totals.get("calls") for totals in steps.values()))
+        step_latency = _step_quantiles(connection, window, prompt_version, steps, calls, exact_limit)
+    return _assemble(window, prompt_version, overall, versions, latency, steps, step_latency)
+
+
+def _request_totals(connection: Connection, window: Window, version: str | None) -> dict[str, _Totals]:
+    totals: dict[str, _Totals] = {}
+    hours = window.rollup_hours
+    if hours is not None:
+        table = request_rollups
+        query = select(
+            table.c.prompt_version,
+            *(func.sum(table.c[name]) for name in REQUESTS.counters),
+        ).group_by(table.c.prompt_version)
+        query = _filter_version(_in_hours(query, table.c.hour, hours), table.c.prompt_version, version)
+        for key, *values in connection.execute(query):
+            sums = dict(zip(REQUESTS.sums, values[: len(REQUESTS.sums)], strict=True))
+            totals.setdefault(key, _Totals()).add(sums, values[len(REQUESTS.sums) :])
+    if window.raw_ranges:
+        bucket = histogram.bucket_expression(requests.c.latency_ms).label("bucket")
+        query = (
+            select(
+                requests.c.prompt_version,
+                bucket,
+                func.count(),
+                func.sum(case((requests.c.status == "error", 1), else_=0)),
+                func.sum(case((requests.c.degraded, 1), else_=0)),
+                func.sum(requests.c.retries),
+                func.sum(requests.c.input_tokens),
+                func.sum(requests.c.output_tokens),
+                func.count(requests.c.cost_usd),
+                func.sum(requests.c.cost_usd),
+                func.sum(requests.c.latency_ms),
+            )
+            .where(_in_ranges(requests.c.created_at, window.raw_ranges))
+            .group_by(requests.c.prompt_version, bucket)
+        )
+        query = _filter_version(query, requests.c.prompt_version, version)
+        for key, index, *values in connection.execute(query):
+            buckets = [0] * histogram.BUCKETS
+            buckets[index] = values[0]
+            totals.setdefault(key, _Totals()).add(dict(zip(REQUESTS.sums, values, strict=True)), buckets)
+    return totals
+
+
+def _step_totals(connection: Connection, window: Window, version: str | None) -> dict[str, _Totals]:
+    totals: dict[str, _Totals] = {}
+    hours = window.rollup_hours
+    if hours is not None:
+        table = step_rollups
+        query = select(table.c.name, *(func.sum(table.c[name]) for name in STEPS.counters)).group_by(
+            table.c.name
+        )
+        query = _filter_version(_in_hours(query, table.c.hour, hours), table.c.prompt_version, version)
+        for name, *values in connection.execute(query):
+            sums = dict(zip(STEPS.sums, values[: len(STEPS.sums)], strict=True))
+            totals.setdefault(name, _Totals()).add(sums, values[len(STEPS.sums) :])
+    if window.raw_ranges:
+        bucket = histogram.bucket_expression(spans.c.duration_ms).label("bucket")
+        query = _steps_of_requests(
+            select(
+                spans.c.name,
+                bucket,
+                func.count(),
+                func.sum(case((spans.c.status_code == "ERROR", 1), else_=0)),
+                func.sum(spans.c.duration_ms),
+            ),
+            window.raw_ranges,
+            version,
+        ).group_by(spans.c.name, bucket)
+        for name, index, *values in connection.execute(query):
+            buckets = [0] * histogram.BUCKETS
+            buckets[index] = values[0]
+            totals.setdefault(name, _Totals()).add(dict(zip(STEPS.sums, values, strict=True)), buckets)
+    return totals
+
+
+def _request_quantiles(
+    connection: Connection,
+    window: Window,
+    version: str | None,
+    versions: dict[str, _Totals],
+    count: int,
+    exact_limit: int,
+) -> _Quantiles:
+    if count == 0:
+        return _Quantiles("none")
+    if count <= exact_limit:
+        query = select(requests.c.prompt_version, requests.c.latency_ms).where(
+            _in_ranges(requests.c.created_at, [(window.start, window.end)])
+        )
+        rows = connection.execute(_filter_version(query, requests.c.prompt_version, version)).all()
+        if len(rows) == count:
+            return _exact(rows)
+    return _from_histograms(versions)
+
+
+def _step_quantiles(
+    connection: Connection,
+    window: Window,
+    version: str | None,
+    steps: dict[str, _Totals],
+    calls: int,
+    exact_limit: int,
+) -> _Quantiles:
+    if calls == 0:
+        return _Quantiles("none")
+    if calls <= exact_limit:
+        query = _steps_of_requests(
+            select(spans.c.name, spans.c.duration_ms), [(window.start, window.end)], version
+        )
+        rows = connection.execute(query).all()
+        if len(rows) == calls:
+            return _exact(rows)
+    return _from_histograms(steps)
+
+
+def _steps_of_requests(query: Select[Any], ranges: list[Range], version: str | None) -> Select[Any]:
+    """Restrict to spans below the root of requests that started in `ranges` (the root itself excluded)."""
+    query = query.select_from(spans.join(requests, spans.c.request_id == requests.c.request_id)).where(
+        _in_ranges(requests.c.created_at, ranges), spans.c.span_id != requests.c.span_id
+    )
+    return _filter_version(query, requests.c.prompt_version, version)
+
+
+def _exact(rows: Iterable[Sequence[Any]]) -> _Quantiles:
+    grouped: dict[str, list[float]] = {}
+    everything: list[float] = []
+    for key, value in rows:
+        grouped.setdefault(key, []).append(value)
+        everything.append(value)
+    everything.sort()
+    return _Quantiles(
+        "exact",
+        p50=exact_quantile(everything, 0.5),
+        p95=exact_quantile(everything, 0.95),
+        by_key={key: exact_quantile(sorted(values), 0.95) for key, values in grouped.items()},
+    )
+
+
+def _from_histograms(groups: dict[str, _Totals]) -> _Quantiles:
+    merged = [sum(column) for column in zip(*(t.buckets for t in groups.values()), strict=True)]
+    return _Quantiles(
+        "histogram",
+        p50=histogram.quantile(merged, 0.5),
+        p95=histogram.quantile(merged, 0.95),
+        by_key={key: histogram.quantile(totals.buckets, 0.95) for key, totals in groups.items()},
+    )
+
+
+def exact_quantile(ordered: Sequence[float], q: float) -> float | None:
+    """Linear interpolation between closest ranks (numpy's default); `ordered` must be sorted."""
+    if not ordered:
+        return None
+    position = q * (len(ordered) - 1)
+    lower = int(position)
+    upper = min(lower + 1, len(ordered) - 1)
+    return ordered[lower] + (ordered[upper] - ordered[lower]) * (position - lower)
+
+
+def _assemble(
+    window: Window,
+    version: str | None,
+    overall: _Totals,
+    versions: dict[str, _Totals],
+    latency: _Quantiles,
+    steps: dict[str, _Totals],
+    step_latency: _Quantiles,
+) -> Report:
+    count = int(overall.get("requests"))
+    version_rows = sorted(
+        (_version_summary(key, totals, latency.by_key.get(key)) for key, totals in versions.items()),
+        key=lambda row: (-row.requests, row.prompt_version),
+    )
+    step_rows = sorted(
+        (_step_summary(name, totals, step_latency.by_key.get(name)) for name, totals in steps.items()),
+        key=lambda row: (-(row.avg_ms or 0) * row.calls, row.name),
+    )
+    tools = [
+        ToolLatency(tool=row.name.removeprefix(TOOL_PREFIX), calls=row.calls, avg_ms=row.avg_ms)
+        for row in step_rows
+        if row.name.startswith(TOOL_PREFIX) and row.avg_ms is not None
+    ]
+    return Report(
+        window_start=window.start,
+        window_end=window.end,
+        prompt_version_filter=version,
+        requests=count,
+        errors=int(overall.get("errors")),
+        error_rate=_rate(overall.get("errors"), count),
+        degraded=int(overall.get("degraded")),
+        degraded_rate=_rate(overall.get("degraded"), count),
+        retries=int(overall.get("retries")),
+        input_tokens=int(overall.get("input_tokens")),
+        output_tokens=int(overall.get("output_tokens")),
+        cost_usd=overall.get("cost_usd"),
+        unpriced_requests=count - int(overall.get("priced")),
+        avg_latency_ms=overall.get("latency_sum_ms") / count if count else None,
+        p50_latency_ms=latency.p50,
+        p95_latency_ms=latency.p95,
+        p95_method=latency.method,
+        step_p95_method=step_latency.method,
+        top_tool=max(tools, key=lambda tool: tool.avg_ms, default=None),
+        prompt_version=_headline_version(version, version_rows),
+        versions=version_rows,
+        steps=step_rows,
+    )
+
+
+def _headline_version(version: str | None, rows: list[VersionSummary]) -> str | None:
+    """The filtered version, else the most used one in the window (rows are sorted by use)."""
+    if version is not None:
+        return version
+    return rows[0].prompt_version if rows else None
+
+
+def _version_summary(key: str, totals: _Totals, p95: float | None) -> VersionSummary:
+    count = int(totals.get("requests"))
+    return VersionSummary(
+        prompt_version=key,
+        requests=count,
+        errors=int(totals.get("errors")),
+        error_rate=_rate(totals.get("errors"), count),
+        degraded=int(totals.get("degraded")),
+        avg_latency_ms=totals.get("latency_sum_ms") / count if count else None,
+        p95_latency_ms=p95,
+        cost_usd=totals.get("cost_usd"),
+        input_tokens=int(totals.get("input_tokens")),
+        output_tokens=int(totals.get("output_tokens")),
+    )
+
+
+def _step_summary(name: str, totals: _Totals, p95: float | None) -> StepSummary:
+    calls = int(totals.get("calls"))
+    return StepSummary(
+        name=name,
+        calls=calls,
+        errors=int(totals.get("errors")),
+        error_rate=_rate(totals.get("errors"), calls),
+        avg_ms=totals.get("duration_sum_ms") / calls if calls else None,
+        p95_ms=p95,
+    )
+
+
+def _rate(part: float, whole: int) -> float:
+    return part / whole if whole else 0.0
+
+
+def _in_hours(query: Select[Any], column: ColumnElement[datetime], hours: Range) -> Select[Any]:
+    first, last = hours
+    query = query.where(column < last)
+    return query if first is None else query.where(column >= first)
+
+
+def _in_ranges(column: ColumnElement[datetime], ranges: list[Range]) -> ColumnElement[bool]:
+    return or_(*(and_(true() if lo is None else column >= lo, column < hi) for lo, hi in ranges))
+
+
+def _filter_version(query: Select[Any], column: ColumnElement[str], version: str | None) -> Select[Any]:
+    return query if version is None else query.where(column == version)

@@ -1,0 +1,77 @@
+"""Report windows: parse `--since`, and split a window into whole rollup hours and raw edge ranges."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from llmops.storage.timeutil import hour_ceil, hour_floor, utc
+
+UNITS = {"m": timedelta(minutes=1), "h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1)}
+ALL = "all"
+_SINCE = re.compile(r"([0-9]{1,9})([a-z]+)")
+_HELP = "use a positive number with a unit m, h, d or w (e.g. 30m, 24h, 7d) or 'all'"
+
+
+def parse_since(value: str) -> timedelta | None:
+    """`30m`, `24h`, `7d`, `2w` → that duration; `all` → None (no lower bound). Raises ValueError."""
+    text = value.strip().lower()
+    if text == ALL:
+        return None
+    match = _SINCE.fullmatch(text)
+    if match is None:
+        raise ValueError(f"invalid window {value!r}: {_HELP}")
+    amount, unit = int(match.group(1)), match.group(2)
+    if unit not in UNITS:
+        raise ValueError(f"invalid window unit {unit!r}: {_HELP}")
+    if amount == 0:
+        raise ValueError(f"invalid window {value!r}: it must be longer than zero")
+    try:
+        return amount * UNITS[unit]
+    except OverflowError:
+        raise ValueError(f"invalid window {value!r}: too long") from None
+
+
+Range = tuple[datetime | None, datetime]
+
+
+@dataclass(frozen=True)
+class Window:
+    """Requests with `start <= created_at < end`; no start means since the beginning."""
+
+    start: datetime | None
+    end: datetime
+
+    @classmethod
+    def ending_at(cls, end: datetime, since: timedelta | None) -> Window:
+        end = utc(end)
+        if since is None:
+            return cls(None, end)
+        try:
+            return cls(end - since, end)
+        except OverflowError:
+            return cls(None, end)
+
+    @property
+    def rollup_hours(self) -> Range | None:
+        """The whole UTC hours inside the window, read from rollups: `[first, last)`, or None."""
+        last = hour_floor(self.end)
+        first = None if self.start is None else hour_ceil(self.start)
+        if first is not None and first >= last:
+            return None
+        return (first, last)
+
+    @property
+    def raw_ranges(self) -> list[Range]:
+        """The partial hours at the window's edges, read from raw request rows."""
+        hours = self.rollup_hours
+        if hours is None:
+            return [(self.start, self.end)]
+        first, last = hours
+        ranges: list[Range] = []
+        if self.start is not None and first is not None and self.start < first:
+            ranges.append((self.start, first))
+        if last < self.end:
+            ranges.append((last, self.end))
+        return ranges

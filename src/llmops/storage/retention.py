@@ -1,0 +1,96 @@
+"""Retention: delete spans and request rows older than a cutoff, a batch at a time.
+
+Each batch is its own short transaction, so a large purge never holds a long lock and the exporter
+keeps writing in between. Spans go first, then requests, so a crash halfway never leaves spans whose
+request row is gone while newer ones remain. The hourly rollups are kept: they hold counts, sums and
+latency histograms per hour, prompt version, model and step name, no content and no user ids, so
+long-range reports keep working after the raw rows are gone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy import Column, ColumnElement, Engine, Table, delete, func, select, tuple_
+
+from llmops.storage.tables import requests, spans
+from llmops.storage.timeutil import utc
+
+ProgressCallback = Callable[[str, int], None]
+
+
+class RetentionResult(BaseModel):
+    cutoff: datetime
+    dry_run: bool
+    spans: int
+    requests: int
+    batches: int
+
+
+def apply_retention(
+    engine: Engine,
+    older_than: datetime,
+    batch_size: int = 5000,
+    dry_run: bool = False,
+    on_batch: ProgressCallback | None = None,
+) -> RetentionResult:
+    """Delete (or with `dry_run`, count) spans started and requests created before `older_than`.
+
+    `on_batch(table, deleted)` is called after each committed batch, e.g. to drive a progress bar.
+    """
+    if batch_size < 1:
+        raise ValueError("batch_size must be at least 1")
+    cutoff = utc(older_than)
+    span_old = spans.c.start_time < cutoff
+    request_old = requests.c.created_at < cutoff
+    if dry_run:
+        with engine.connect() as connection:
+            span_count = connection.execute(
+                select(func.count()).select_from(spans).where(span_old)
+            ).scalar_one()
+            request_count = connection.execute(
+                select(func.count()).select_from(requests).where(request_old)
+            ).scalar_one()
+        return RetentionResult(
+            cutoff=cutoff, dry_run=True, spans=span_count, requests=request_count, batches=0
+        )
+    span_key = (spans.c.trace_id, spans.c.span_id)
+    span_count, span_batches = _purge(engine, spans, span_key, span_old, batch_size, on_batch)
+    request_count, request_batches = _purge(
+        engine, requests, (requests.c.id,), request_old, batch_size, on_batch
+    )
+    return RetentionResult(
+        cutoff=cutoff,
+        dry_run=False,
+        spans=span_count,
+        requests=request_count,
+        batches=span_batches + request_batches,
+    )
+
+
+def _purge(
+    engine: Engine,
+    table: Table,
+    key: tuple[Column[Any], ...],
+    condition: ColumnElement[bool],
+    batch_size: int,
+    on_batch: ProgressCallback | None,
+) -> tuple[int, int]:
+    """Delete matching rows `batch_size` at a time (by key, through the index on the condition)."""
+    target = tuple_(*key) if len(key) > 1 else key[0]
+    statement = delete(table).where(target.in_(select(*key).where(condition).limit(batch_size)))
+    deleted = batches = 0
+    while True:
+        with engine.begin() as connection:
+            count = connection.execute(statement).rowcount
+        if count <= 0:
+            return deleted, batches
+        deleted += count
+        batches += 1
+        if on_batch is not None:
+            on_batch(table.name, count)
+        if count < batch_size:
+            return deleted, batches

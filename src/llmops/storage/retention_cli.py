@@ -1,0 +1,60 @@
+"""`llmops retention`: the Typer command function; the main app registers it."""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from llmops.config import load_settings
+from llmops.storage.retention import RetentionResult, apply_retention
+
+
+def retention(
+    apply: Annotated[
+        bool, typer.Option("--apply", help="Delete. Without it, only count what would go.")
+    ] = False,
+    days: Annotated[
+        int | None, typer.Option(min=1, help="Keep this many days. Default: LLMOPS_RETENTION_DAYS (30).")
+    ] = None,
+) -> None:
+    """Delete traces and request records older than the retention period (a dry run unless --apply)."""
+    from llmops.storage.db import make_engine
+    from llmops.storage.migrate import upgrade
+
+    settings = load_settings()
+    keep_days = days if days is not None else settings.retention_days
+    cutoff = datetime.now(UTC) - timedelta(days=keep_days)
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        upgrade(engine)
+        if apply:
+            with Console(stderr=True).status("Deleting…") as status:
+                deleted = {"spans": 0, "requests": 0}
+
+                def progress(table: str, count: int) -> None:
+                    deleted[table] += count
+                    status.update(f"Deleting… {deleted['spans']:,} spans, {deleted['requests']:,} requests")
+
+                result = apply_retention(engine, cutoff, on_batch=progress)
+        else:
+            result = apply_retention(engine, cutoff, dry_run=True)
+    finally:
+        engine.dispose()
+    sys.stdout.write(summary(result, keep_days))
+
+
+def summary(result: RetentionResult, days: int) -> str:
+    when = result.cutoff.isoformat(timespec="seconds")
+    if result.dry_run:
+        return (
+            f"Would delete {result.spans:,} spans and {result.requests:,} requests older than {when} "
+            f"({days} days). Run with --apply to delete; hourly rollups are kept.\n"
+        )
+    return (
+        f"Deleted {result.spans:,} spans and {result.requests:,} requests older than {when} ({days} days) "
+        f"in {result.batches} batches; hourly rollups are kept.\n"
+    )

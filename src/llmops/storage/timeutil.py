@@ -1,0 +1,29 @@
+"""UTC helpers: the store keeps every timestamp in UTC and buckets rollups by UTC hour.
+
+SQLite returns naive datetimes (it has no time-zone type), so values read back go through `utc`.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+HOUR = timedelta(hours=1)
+
+
+def utc(value: datetime) -> datetime:
+    """An aware UTC datetime; naive values are taken to be UTC already."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def hour_floor(value: datetime) -> datetime:
+    return utc(value).replace(minute=0, second=0, microsecond=0)
+
+
+def hour_ceil(value: datetime) -> datetime:
+    floor = hour_floor(value)
+    return floor if floor == utc(value) else floor + HOUR
+
+
+def from_unix_nanos(nanos: int) -> datetime:
+    """Exact to the microsecond, unlike `datetime.fromtimestamp(nanos / 1e9)`."""
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=nanos // 1000)

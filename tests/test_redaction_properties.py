@@ -1,0 +1,327 @@
+"""Properties of the Redactor: planted values never survive, safe text is untouched, nothing ever raises."""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+import json
+import string
+from collections.abc import Callable
+from urllib.parse import quote
+
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+from pydantic import SecretStr
+
+from llmops.redaction import RedactionConfig, Redactor
+
+REDACTOR = Redactor()
+KEYED = Redactor(RedactionConfig(hmac_key=SecretStr("property-test-key")))
+FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+ALNUM = string.ascii_letters + string.digits
+URLSAFE = ALNUM + "-_"
+
+
+def _body(alphabet: str, size: int) -> st.SearchStrategy[str]:
+    """A random key body that, like a generated one, has lower case, upper case and digits."""
+    return st.text(alphabet, min_size=size - 3, max_size=size - 3).map(lambda body: "aZ7" + body)
+
+
+def _luhn_complete(partial: str) -> str:
+    total = 0
+    for position, char in enumerate(reversed(partial)):
+        value = int(char) * (2 if position % 2 == 0 else 1)
+        total += value - 9 if value > 9 else value
+    return partial + str((10 - total % 10) % 10)
+
+
+CARD_RANGES = [
+    ("4", 13), ("4", 16), ("4", 19), ("51", 16), ("55", 16), ("2221", 16), ("2720", 16), ("34", 15),
+    ("37", 15), ("6011", 16), ("65", 19), ("3528", 16), ("3589", 19), ("300", 14), ("36", 14),
+    ("62", 17), ("6759", 16), ("5018", 18),
+]  # fmt: skip
+
+
+@st.composite
+def card_numbers(draw: st.DrawFn) -> str:
+    prefix, length = draw(st.sampled_from(CARD_RANGES))
+    middle = draw(
+        st.text(string.digits, min_size=length - len(prefix) - 1, max_size=length - len(prefix) - 1)
+    )
+    number = _luhn_complete(prefix + middle)
+    separator = draw(st.sampled_from(["", " ", "-"]))
+    return separator.join(number[i : i + 4] for i in range(0, len(number), 4))
+
+
+IBAN_COUNTRIES = {"DE": 22, "GB": 22, "FR": 27, "NL": 18, "CH": 21, "ES": 24, "IT": 27, "NO": 15, "MT": 31}
+
+
+@st.composite
+def ibans(draw: st.DrawFn) -> str:
+    country = draw(st.sampled_from(sorted(IBAN_COUNTRIES)))
+    size = IBAN_COUNTRIES[country] - 4
+    bban = draw(st.text(string.digits + string.ascii_uppercase, min_size=size, max_size=size))
+    remainder = int("".join(str(int(char, 36)) for char in bban + country + "00")) % 97
+    compact = f"{country}{98 - remainder:02d}{bban}"
+    if draw(st.booleans()):
+        return " ".join(compact[i : i + 4] for i in range(0, len(compact), 4))
+    return compact
+
+
+LABEL = st.from_regex(r"[a-z0-9]([a-z0-9-]{0,10}[a-z0-9])?", fullmatch=True)
+emails = st.builds(
+    lambda local, labels, tld: f"{local}@{'.'.join(labels)}.{tld}",
+    st.from_regex(r"[a-zA-Z0-9]([a-zA-Z0-9_%+-]{0,15}[a-zA-Z0-9])?", fullmatch=True),
+    st.lists(LABEL, min_size=1, max_size=3),
+    st.from_regex(r"[a-z]{2,6}", fullmatch=True),
+)
+ssns = st.builds(
+    lambda area, group, serial: f"{area:03d}-{group:02d}-{serial:04d}",
+    st.integers(1, 899).filter(lambda area: area != 666),
+    st.integers(1, 99),
+    st.integers(1, 9999),
+)
+international_phones = st.builds(
+    lambda cc, groups: f"+{cc} " + " ".join(groups),
+    st.integers(1, 999),
+    st.lists(st.text(string.digits, min_size=3, max_size=4), min_size=3, max_size=3),
+)
+national_phones = st.one_of(
+    st.builds(
+        lambda a, e, n, fmt: fmt.format(a, e, n),
+        st.integers(200, 999),
+        st.integers(0, 999).map("{:03d}".format),
+        st.integers(0, 9999).map("{:04d}".format),
+        st.sampled_from(["({}) {}-{}", "{}-{}-{}", "{}.{}.{}", "{} {} {}"]),
+    ),
+    st.builds(lambda d: f"0{d[:2]} {d[2:6]} {d[6:]}", st.text(string.digits, min_size=10, max_size=10)),
+    st.builds(
+        lambda d: "0" + " ".join([d[0], *(d[i : i + 2] for i in range(1, 9, 2))]),
+        st.text(string.digits, min_size=9, max_size=9),
+    ),
+)
+ipv4s = st.ip_addresses(v=4).filter(lambda ip: not (ip.is_loopback or ip.is_unspecified)).map(str)
+ipv6s = st.integers(2, 2**128 - 1).map(lambda n: ipaddress.IPv6Address(n).compressed)
+jwts = st.builds(
+    lambda header, payload, signature: f"eyJ{header}.eyJ{payload}.{signature}",
+    st.text(URLSAFE, min_size=10, max_size=40),
+    st.text(URLSAFE, min_size=10, max_size=80),
+    st.text(URLSAFE, min_size=0, max_size=60),
+)
+pem_blocks = st.builds(
+    lambda label, lines: (
+        f"-----BEGIN {label}PRIVATE KEY-----\n" + "\n".join(lines) + f"\n-----END {label}PRIVATE KEY-----"
+    ),
+    st.sampled_from(["", "RSA ", "EC ", "ENCRYPTED ", "OPENSSH ", "DSA "]),
+    st.lists(
+        st.text(string.ascii_letters + string.digits + "+/=", min_size=8, max_size=64), min_size=1, max_size=4
+    ),
+)
+api_keys = st.one_of(
+    _body(ALNUM, 48).map("sk-{}".format),
+    _body(URLSAFE, 120).map("sk-proj-{}".format),
+    _body(URLSAFE, 93).map("sk-ant-api03-{}".format),
+    st.builds(
+        "{}{}".format,
+        st.sampled_from(["AKIA", "ASIA"]),
+        st.text("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", min_size=16, max_size=16),
+    ),
+    st.builds("{}{}".format, st.sampled_from(["ghp_", "gho_", "ghu_", "ghs_", "ghr_"]), _body(ALNUM, 36)),
+    _body(ALNUM + "_", 82).map("github_pat_{}".format),
+    _body(URLSAFE, 20).map("glpat-{}".format),
+    _body(ALNUM, 24).map("xoxb-1234567890-{}".format),
+    st.builds("{}{}".format, st.sampled_from(["sk_live_", "rk_live_", "sk_test_"]), _body(ALNUM, 24)),
+    _body(URLSAFE, 35).map("AIza{}".format),
+    _body(string.ascii_letters, 34).map("hf_{}".format),
+    st.builds("SG.{}.{}".format, _body(URLSAFE, 22), _body(URLSAFE, 43)),
+    st.text("0123456789abcdef", min_size=30, max_size=30).map(lambda body: f"SK0a{body}"),
+    _body(ALNUM, 36).map("npm_{}".format),
+    _body(URLSAFE, 80).map("pypi-AgEIcHlwaS5vcmc{}".format),
+    _body(URLSAFE, 43).map("llmops_{}".format),
+)
+# Canonical null-likes ("undefined", "None") under a password key are documented to stay readable.
+SAFE_VALUE = st.text(ALNUM + "!$%*+-./~^", min_size=6, max_size=24).filter(
+    lambda value: value.lower() not in {"undefined", "none", "null", "true", "false"}
+)
+
+
+@st.composite
+def planted(draw: st.DrawFn) -> tuple[str, str]:
+    """(text carrying the sensitive value, the value that must not survive)."""
+    plain: list[st.SearchStrategy[str]] = [
+        card_numbers(), ibans(), emails, ssns, international_phones, national_phones, ipv4s, ipv6s, jwts,
+        pem_blocks, api_keys,
+    ]  # fmt: skip
+    kind = draw(st.integers(0, len(plain) + 3))
+    if kind < len(plain):
+        value = draw(plain[kind])
+        return value, value
+    value = draw(SAFE_VALUE)
+    templates: list[Callable[[str, str], str]] = [
+        lambda key, v: f"{key}={v}",
+        lambda key, v: f'{{"{key}": "{v}"}}',
+        lambda key, v: f"{key}: {v}",
+        lambda key, v: f"https://user:{v}@db.example.com:5432/app",
+    ]
+    key = draw(
+        st.sampled_from(["password", "PASSWORD", "db_password", "apiKey", "client_secret", "X-Api-Key"])
+    )
+    return templates[kind - len(plain)](key, value), value
+
+
+filler = st.text(
+    st.characters(codec="utf-8", exclude_categories=("Cs",)) | st.sampled_from(list(ALNUM + "@:.-_/+")),
+    max_size=30,
+)
+separators = st.sampled_from([" ", "\n", "\t", " | ", "\n\n"])
+
+
+@FAST
+@given(planted(), filler, filler, separators, separators)
+def test_planted_values_never_survive(
+    plant: tuple[str, str], left: str, right: str, before: str, after: str
+) -> None:
+    carrier, value = plant
+    assume(value not in left + before and value not in after + right)
+    text = f"{left}{before}{carrier}{after}{right}"
+    assert value not in REDACTOR.redact(text)
+    assert value not in KEYED.redact(text)
+
+
+@FAST
+@given(st.lists(planted(), min_size=1, max_size=4), st.lists(st.text(max_size=12), min_size=4, max_size=4))
+def test_planted_values_in_serialised_json_are_masked_and_json_stays_valid(
+    plants: list[tuple[str, str]], fillers: list[str]
+) -> None:
+    assume(not any(value in filler for _, value in plants for filler in fillers))
+    message = "\n".join(f"{filler}\n{carrier}" for filler, (carrier, _) in zip(fillers, plants, strict=False))
+    document = json.dumps({"body": message, "tags": [message]})
+    redacted = REDACTOR.redact(document)
+    assert json.loads(redacted)
+    for _, value in plants:
+        assert json.dumps(value)[1:-1] not in redacted
+
+
+@FAST
+@given(planted())
+def test_findings_describe_exactly_what_redact_masks(plant: tuple[str, str]) -> None:
+    text = f"note: {plant[0]} end"
+    rebuilt, done = [], 0
+    for finding in REDACTOR.findings(text):
+        rebuilt += [text[done : finding.start], f"[{finding.kind}]"]
+        done = finding.end
+    rebuilt.append(text[done:])
+    assert "".join(rebuilt) == REDACTOR.redact(text)
+
+
+@FAST
+@given(planted())
+def test_redaction_is_idempotent(plant: tuple[str, str]) -> None:
+    for redactor in (REDACTOR, KEYED):
+        once = redactor.redact(f"a {plant[0]} b")
+        assert redactor.redact(once) == once
+
+
+@FAST
+@given(emails, st.text(max_size=10), st.text(max_size=10))
+def test_hmac_tokens_are_stable_across_contexts(email: str, left: str, right: str) -> None:
+    first = KEYED.redact(f"from {email}")
+    second = KEYED.redact(f"to {email.upper()} now")
+    token = first.removeprefix("from ")
+    assert email not in first and token.startswith("[EMAIL:")
+    assert second == f"to {token} now"
+
+
+SAFE_WORDS = [
+    "password", "token", "secret", "key", "bearer", "phone", "tel", "ssn", "social security", "aws",
+    "cookie", "authorization", "session", "credential", "mail", "at", "dot", "card", "iban", "version",
+    "déjà", "straße", "ｆｕｌｌ", "日本語", "dead", "beef", "the", "bearer instrument", "pass\u200bword",
+]  # fmt: skip
+safe_text = st.lists(
+    st.sampled_from(SAFE_WORDS) | st.text(string.ascii_lowercase + "éüßøåæ", min_size=1, max_size=12),
+    max_size=40,
+).flatmap(
+    lambda words: st.lists(
+        st.sampled_from([" ", ", ", ". ", "! ", "? ", "\n", " (", ") "]),
+        min_size=len(words),
+        max_size=len(words),
+    ).map(lambda seps: "".join(w + s for w, s in zip(words, seps, strict=True)))
+)
+
+
+@FAST
+@given(safe_text)
+def test_text_that_cannot_hold_secrets_is_unchanged(text: str) -> None:
+    assert REDACTOR.redact(text) == text
+    assert KEYED.redact_value({"note": text, "items": [text]}) == {"note": text, "items": [text]}
+
+
+secret_values = st.text(
+    st.characters(codec="utf-8", exclude_categories=("Cs", "Cc", "Cf", "Zs", "Zl", "Zp", "Mn", "Me")),
+    min_size=8,
+    max_size=32,
+)
+
+
+@FAST
+@given(secret_values, st.binary(max_size=5), st.binary(max_size=5), filler)
+def test_configured_secrets_never_survive_in_any_encoding(
+    secret: str, head: bytes, tail: bytes, noise: str
+) -> None:
+    redactor = Redactor(RedactionConfig(secrets=[SecretStr(secret)]))
+    data = secret.encode()
+    forms = {
+        secret,
+        quote(secret, safe=""),
+        json.dumps(secret)[1:-1],
+        json.dumps(secret, ensure_ascii=False)[1:-1],
+        base64.b64encode(head + data + tail).decode(),
+        base64.urlsafe_b64encode(head + data + tail).decode(),
+    }
+    for form in forms:
+        assert form not in redactor.redact(f"{noise} {form} {noise}")
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+    lambda children: (
+        st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=10), children, max_size=5)
+    ),
+    max_leaves=30,
+)
+odd_values = st.recursive(
+    json_values
+    | st.binary()
+    | st.sets(st.integers(), max_size=3)
+    | st.complex_numbers()
+    | st.dates()
+    | st.builds(object)
+    | st.integers(min_value=10**4000, max_value=10**4001),
+    lambda children: (
+        st.lists(children, max_size=4).map(tuple)
+        | st.dictionaries(st.one_of(st.text(max_size=5), st.integers(), st.none()), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@FAST
+@given(st.text())
+def test_redact_never_raises_on_any_text(text: str) -> None:
+    assert isinstance(REDACTOR.redact(text), str)
+    assert isinstance(KEYED.redact(text, max_chars=50), str)
+    assert isinstance(REDACTOR.findings(text), list)
+
+
+@FAST
+@given(odd_values)
+def test_redact_value_never_raises_on_any_value(value: object) -> None:
+    REDACTOR.redact_value(value)
+    KEYED.redact_value(value)
+
+
+@FAST
+@given(json_values)
+def test_redacted_json_values_stay_json_serialisable(value: object) -> None:
+    json.dumps(REDACTOR.redact_value(value))
