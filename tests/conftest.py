@@ -11,13 +11,18 @@ from live import TEST_KEY, LiveServer, serve
 from llmops.config import Settings
 
 
+pytest_plugins = ("pg",)
+
+
 @pytest.fixture
-def settings_factory(tmp_path: Path) -> Callable[..., Settings]:
-    """Settings isolated from the developer's environment: a fresh SQLite file, a known key."""
+def settings_factory(tmp_path: Path, database_url: str) -> Callable[..., Settings]:
+    """Settings isolated from the developer's environment: an empty database (SQLite file or
+    Postgres, so every API test runs on both), a known key."""
 
     def make(**overrides: object) -> Settings:
         values: dict[str, object] = {
             "data_dir": tmp_path / "data",
+            "database_url": database_url,
             "api_keys": TEST_KEY,
             "provider": "scripted",
             "retry_initial_s": 0.01,

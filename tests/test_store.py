@@ -21,7 +21,6 @@ from llmops.telemetry import conventions as c
 from llmops.telemetry.store_exporter import StoreExporter
 from store_traces import Req, capture, emit, tracer_to
 
-pytest_plugins = ("pg",)
 
 T0 = datetime(2026, 3, 10, 9, 15, tzinfo=UTC)
 OWNED = {"requests", "spans", "request_rollups", "step_rollups", "service_state"}
