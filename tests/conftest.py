@@ -10,7 +10,6 @@ import pytest
 from live import TEST_KEY, LiveServer, serve
 from llmops.config import Settings
 
-
 pytest_plugins = ("pg",)
 
 

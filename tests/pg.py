@@ -4,7 +4,7 @@ Postgres: one database `llmops_test_<random>` per test session on the local serv
 (`LLMOPS_TEST_POSTGRES_URL`, default `postgresql+psycopg://postgres@127.0.0.1:5432/test`), dropped at
 the end. Each test gets it with an empty `public` schema, so tests see no rows or tables from
 others. Postgres cases are marked `postgres` and skipped with a reason when the server is not
-reachable. Load with `pytest_plugins = ("pg",)`.
+reachable. `conftest.py` loads it with `pytest_plugins = ("pg",)`.
 """
 
 from __future__ import annotations

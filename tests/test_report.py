@@ -18,8 +18,6 @@ from llmops.storage.tables import requests, spans
 from llmops.telemetry.store_exporter import StoreExporter
 from store_traces import Req, emit, tracer_to
 
-pytest_plugins = ("pg",)
-
 UNTIL = datetime(2026, 3, 10, 12, 30, tzinfo=UTC)
 V7, V6 = "email_triage_v7", "email_triage_v6"
 

@@ -16,8 +16,6 @@ from llmops.storage.tables import request_rollups, requests, spans
 from llmops.telemetry.store_exporter import StoreExporter
 from store_traces import Req, emit, tracer_to
 
-pytest_plugins = ("pg",)
-
 CUTOFF = datetime(2026, 3, 10, tzinfo=UTC)
 
 

@@ -10,7 +10,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExportResult
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from sqlalchemy import Engine, func, select
 
 from llmops.storage import histogram
@@ -20,7 +22,6 @@ from llmops.storage.tables import metadata, request_rollups, requests, spans, st
 from llmops.telemetry import conventions as c
 from llmops.telemetry.store_exporter import StoreExporter
 from store_traces import Req, capture, emit, tracer_to
-
 
 T0 = datetime(2026, 3, 10, 9, 15, tzinfo=UTC)
 OWNED = {"requests", "spans", "request_rollups", "step_rollups", "service_state"}
@@ -115,6 +116,36 @@ def test_children_wait_for_their_root_and_late_children_join_it(migrated_engine:
     assert exporter.export([second_child]) is SpanExportResult.SUCCESS
     assert _totals(migrated_engine)[:2] == (1, 2)
     assert {row[0] for row in _rows(migrated_engine, spans, spans.c.request_id)} == {"req-1"}
+
+
+def _nested_trace() -> list[ReadableSpan]:
+    """root → rule_suggestion → chat: a grandchild, ending first."""
+    memory = InMemorySpanExporter()
+    tracer = tracer_to(memory)
+    attributes = {c.ROOT_SPAN_MARKER: True, c.REQUEST_ID: "nested", c.PROMPT_VERSION: "v1"}
+    with (
+        tracer.start_as_current_span(c.ROOT_SPAN, attributes=attributes),
+        tracer.start_as_current_span("rule_suggestion"),
+        tracer.start_as_current_span("chat scripted-1"),
+    ):
+        pass
+    return list(memory.get_finished_spans())
+
+
+@pytest.mark.parametrize("split", [(3,), (1, 3), (2, 3)], ids=["one-batch", "grandchild-first", "root-last"])
+def test_nested_steps_are_attributed_however_batches_split(
+    migrated_engine: Engine, split: tuple[int, ...]
+) -> None:
+    exporter = StoreExporter(migrated_engine)
+    trace_spans = _nested_trace()
+    start = 0
+    for end in split:
+        assert exporter.export(trace_spans[start:end]) is SpanExportResult.SUCCESS
+        start = end
+
+    assert {row[0] for row in _rows(migrated_engine, spans, spans.c.request_id)} == {"nested"}
+    steps = _rows(migrated_engine, step_rollups, step_rollups.c.name, step_rollups.c.calls)
+    assert sorted(steps) == [("chat scripted-1", 1), ("rule_suggestion", 1)]
 
 
 def test_a_batch_exported_twice_is_counted_once(migrated_engine: Engine) -> None:

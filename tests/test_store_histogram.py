@@ -10,8 +10,6 @@ from sqlalchemy import Engine, Float, literal, select
 
 from llmops.storage import histogram
 
-pytest_plugins = ("pg",)
-
 durations = st.one_of(
     st.sampled_from([0.0, *histogram.BOUNDS_MS, 2e6]),
     st.floats(min_value=0, max_value=3e6, allow_nan=False),

@@ -44,6 +44,7 @@ class TriageOutcome:
     degraded_reason: str | None = None
     model_calls: int = 0
     cost_usd: float | None = None
+    price_source: str | None = None
 
     def reply(self, request_id: str, latency_ms: float) -> TriageReply:
         return TriageReply(
@@ -67,6 +68,7 @@ class _ModelRun:
     retries: int = 0
     calls: int = 0
     cost_usd: float | None = None
+    price_source: str | None = None
     last: ChatResponse | None = None
 
     def add(self, result: ChainResult) -> None:
@@ -77,6 +79,7 @@ class _ModelRun:
         self.calls += 1
         if result.cost_usd is not None:
             self.cost_usd = (self.cost_usd or 0.0) + result.cost_usd
+        self.price_source = result.price_source
         self.last = response
 
 
@@ -179,6 +182,7 @@ class Gatekeeper:
             retries=run.retries,
             model_calls=run.calls,
             cost_usd=run.cost_usd,
+            price_source=run.price_source,
         )
 
     def _run_tool(self, call: ToolCall) -> ToolResult:
@@ -266,4 +270,5 @@ class Gatekeeper:
             degraded_reason=reason,
             model_calls=run.calls,
             cost_usd=run.cost_usd,
+            price_source=run.price_source,
         )

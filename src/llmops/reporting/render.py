@@ -60,9 +60,11 @@ def render_text(report: Report) -> str:
 
 
 def seconds(milliseconds: float | None) -> str:
-    """`2.1s` from one second up; three decimals below, so fast steps do not all read `0.0s`."""
+    """`2.1s` from one second up, `0.250s` below, `0.35ms` under a millisecond (fast steps)."""
     if milliseconds is None:
         return NONE
+    if milliseconds < 1:
+        return f"{milliseconds:.2f}ms"
     value = milliseconds / 1000
     return f"{value:.1f}s" if value >= 1 else f"{value:.3f}s"
 

@@ -1,18 +1,19 @@
 """Write path of the telemetry store: spans, request rows and their hourly rollups, idempotently.
 
 A request is counted in the rollups exactly when its row is inserted, and a step (any span below a
-request's root span) exactly when its `request_id` goes from NULL to set. Both transitions happen at
-most once, so a batch exported twice changes nothing the second time.
+request's root span) exactly when it gets its `request_id`: on insert when its root is in the same
+batch, otherwise later, when an UPDATE links the waiting (NULL) row. Each happens at most once, so a
+batch exported twice changes nothing the second time.
 
-Children usually end, and so are exported, before their root; they wait with `request_id` NULL until
-the root arrives, then are attributed to it by walking parent links. Rollups bucket a step by its
+Children end, and so are queued for export, before their root; when a batch boundary falls inside a
+trace they wait until the root arrives and are then attributed to it by walking parent links. Rollups bucket a step by its
 request's start hour and prompt version, so "steps of the requests in this window" is one question.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Connection, bindparam, select, tuple_, update
@@ -83,11 +84,16 @@ class BatchResult:
 
 
 @dataclass(frozen=True, slots=True)
-class _Pending:
+class _Step:
+    """What a step contributes to the rollups, and the parent link used to find its request."""
+
     parent_span_id: str | None
     name: str
     status_code: str
     duration_ms: float
+
+
+Owners = dict[str, tuple[datetime, str]]  # request id → (created_at, prompt_version)
 
 
 def write_batch(
@@ -97,21 +103,51 @@ def write_batch(
 
     A root span whose request id is already stored is skipped: either the batch is a retry, or a
     client reused an `X-Request-ID` (the first request keeps the id; `requests_skipped` counts both).
+    Spans whose root is in the same batch are attributed as they are inserted; the rest wait.
     """
     new_requests = _insert_requests(connection, request_records)
     roots = {(r.trace_id, r.span_id): r.request_id for r in new_requests}
-    spans_inserted = _insert_spans(connection, span_records, roots)
+    owners: Owners = {r.request_id: (r.created_at, r.prompt_version) for r in new_requests}
+    trace_ids = {record.trace_id for record in span_records}
+    fresh = _fresh_spans(connection, span_records, trace_ids)
+    children = {record.key: _step(record) for record in fresh if record.key not in roots}
+    attributed = _resolve(children, roots)
+    if fresh:
+        rows = [
+            _row(record) | {"request_id": roots.get(record.key) or attributed.get(record.key)}
+            for record in fresh
+        ]
+        connection.execute(insert_for(connection, spans).on_conflict_do_nothing(), rows)
+
     request_batch = RollupBatch(REQUESTS)
     for record in new_requests:
         request_batch.add(
             record.created_at, request_rollup_key(record), request_rollup_values(record), record.latency_ms
         )
     request_batch.upsert(connection)
-    steps = _attribute_steps(connection, {record.trace_id for record in span_records})
-    return BatchResult(spans_inserted, len(new_requests), len(request_records) - len(new_requests), steps)
+    step_batch = RollupBatch(STEPS)
+    _add_steps(step_batch, attributed, children, owners)
+    late = _attribute_waiting(connection, trace_ids, step_batch)
+    step_batch.upsert(connection)
+    return BatchResult(
+        spans_inserted=len(fresh),
+        requests_inserted=len(new_requests),
+        requests_skipped=len(request_records) - len(new_requests),
+        steps_attributed=len(attributed) + late,
+    )
+
+
+def _row(record: RequestRecord | SpanRecord) -> dict[str, object]:
+    """A shallow row dict (`dataclasses.asdict` deep-copies every value, which is slow per span)."""
+    return {name: getattr(record, name) for name in record.__slots__}  # type: ignore[union-attr]
+
+
+def _step(record: SpanRecord) -> _Step:
+    return _Step(record.parent_span_id, record.name, record.status_code, record.duration_ms)
 
 
 def _insert_requests(connection: Connection, records: Sequence[RequestRecord]) -> list[RequestRecord]:
+    """Insert new request rows; RETURNING tells which ones won, even against a concurrent writer."""
     if not records:
         return []
     statement = (
@@ -119,7 +155,7 @@ def _insert_requests(connection: Connection, records: Sequence[RequestRecord]) -
         .on_conflict_do_nothing(index_elements=["request_id"])
         .returning(requests.c.request_id)
     )
-    stored = set(connection.execute(statement, [asdict(record) for record in records]).scalars())
+    stored = set(connection.execute(statement, [_row(record) for record in records]).scalars())
     new: list[RequestRecord] = []
     for record in records:
         if record.request_id in stored:
@@ -128,16 +164,25 @@ def _insert_requests(connection: Connection, records: Sequence[RequestRecord]) -
     return new
 
 
-def _insert_spans(connection: Connection, records: Sequence[SpanRecord], roots: dict[SpanKey, str]) -> int:
+def _fresh_spans(
+    connection: Connection, records: Sequence[SpanRecord], trace_ids: set[str]
+) -> list[SpanRecord]:
+    """The batch's spans not stored yet, each once.
+
+    A trace's spans all come from the one process that recorded them, in order, so reading the
+    stored keys first is race-free; it lets the insert run as a plain executemany, far faster on
+    Postgres than `INSERT … RETURNING` over many rows.
+    """
     if not records:
-        return 0
-    rows = []
+        return []
+    query = select(spans.c.trace_id, spans.c.span_id).where(spans.c.trace_id.in_(sorted(trace_ids)))
+    seen: set[SpanKey] = {(row[0], row[1]) for row in connection.execute(query)}
+    fresh: list[SpanRecord] = []
     for record in records:
-        row = asdict(record)
-        row["request_id"] = roots.get(record.key)
-        rows.append(row)
-    statement = insert_for(connection, spans).on_conflict_do_nothing().returning(spans.c.span_id)
-    return len(connection.execute(statement, rows).all())
+        if record.key not in seen:
+            seen.add(record.key)
+            fresh.append(record)
+    return fresh
 
 
 def request_rollup_key(record: RequestRecord) -> tuple[str, str, str]:
@@ -162,15 +207,31 @@ def step_rollup_values(status_code: str, duration_ms: float) -> dict[str, int | 
     return {"calls": 1, "errors": int(status_code == "ERROR"), "duration_sum_ms": duration_ms}
 
 
-def _attribute_steps(connection: Connection, trace_ids: set[str]) -> int:
-    """Attribute waiting spans of these traces to their request and count them in the step rollups."""
+def _add_steps(
+    batch: RollupBatch, attributed: dict[SpanKey, str], steps: dict[SpanKey, _Step], owners: Owners
+) -> None:
+    for key, request_id in attributed.items():
+        owner = owners.get(request_id)
+        if owner is None:  # the request row is gone (retention) or was never stored
+            continue
+        step = steps[key]
+        created_at, prompt_version = owner
+        batch.add(
+            created_at,
+            (step.name, prompt_version),
+            step_rollup_values(step.status_code, step.duration_ms),
+            step.duration_ms,
+        )
+
+
+def _attribute_waiting(connection: Connection, trace_ids: set[str], batch: RollupBatch) -> int:
+    """Attribute spans of these traces still waiting for their request (root in another batch)."""
     if not trace_ids:
         return 0
-    pending = _pending_spans(connection, trace_ids)
-    if not pending:
+    waiting = _waiting_spans(connection, trace_ids)
+    if not waiting:
         return 0
-    anchors = _anchors(connection, pending)
-    assigned = _resolve(pending, anchors)
+    assigned = _resolve(waiting, _anchors(connection, waiting))
     if not assigned:
         return 0
     connection.execute(
@@ -183,21 +244,11 @@ def _attribute_steps(connection: Connection, trace_ids: set[str]) -> int:
         .values(request_id=bindparam("r")),
         [{"t": key[0], "s": key[1], "r": request_id} for key, request_id in assigned.items()],
     )
-    owners = _request_context(connection, set(assigned.values()))
-    batch = RollupBatch(STEPS)
-    for key, request_id in assigned.items():
-        step = pending[key]
-        owner = owners.get(request_id)
-        if owner is None:
-            continue
-        created_at, prompt_version = owner
-        values = step_rollup_values(step.status_code, step.duration_ms)
-        batch.add(created_at, (step.name, prompt_version), values, step.duration_ms)
-    batch.upsert(connection)
+    _add_steps(batch, assigned, waiting, _request_context(connection, set(assigned.values())))
     return len(assigned)
 
 
-def _pending_spans(connection: Connection, trace_ids: set[str]) -> dict[SpanKey, _Pending]:
+def _waiting_spans(connection: Connection, trace_ids: set[str]) -> dict[SpanKey, _Step]:
     query = select(
         spans.c.trace_id,
         spans.c.span_id,
@@ -206,15 +257,15 @@ def _pending_spans(connection: Connection, trace_ids: set[str]) -> dict[SpanKey,
         spans.c.status_code,
         spans.c.duration_ms,
     ).where(spans.c.trace_id.in_(sorted(trace_ids)), spans.c.request_id.is_(None))
-    return {(row[0], row[1]): _Pending(*row[2:]) for row in connection.execute(query)}
+    return {(row[0], row[1]): _Step(*row[2:]) for row in connection.execute(query)}
 
 
-def _anchors(connection: Connection, pending: dict[SpanKey, _Pending]) -> dict[SpanKey, str]:
+def _anchors(connection: Connection, waiting: dict[SpanKey, _Step]) -> dict[SpanKey, str]:
     """Request ids of the already-attributed parents that waiting spans hang from."""
     wanted = {
         (trace_id, span.parent_span_id)
-        for (trace_id, _), span in pending.items()
-        if span.parent_span_id and (trace_id, span.parent_span_id) not in pending
+        for (trace_id, _), span in waiting.items()
+        if span.parent_span_id and (trace_id, span.parent_span_id) not in waiting
     }
     if not wanted:
         return {}
@@ -224,10 +275,10 @@ def _anchors(connection: Connection, pending: dict[SpanKey, _Pending]) -> dict[S
     return {(row[0], row[1]): row[2] for row in connection.execute(query)}
 
 
-def _resolve(pending: dict[SpanKey, _Pending], anchors: dict[SpanKey, str]) -> dict[SpanKey, str]:
-    """Walk each waiting span up its parents to an attributed span; unresolved spans keep waiting."""
+def _resolve(steps: dict[SpanKey, _Step], anchors: dict[SpanKey, str]) -> dict[SpanKey, str]:
+    """Walk each step up its parents to an anchor (a root or an attributed span); others stay unresolved."""
     resolved: dict[SpanKey, str | None] = {}
-    for start in pending:
+    for start in steps:
         chain: list[SpanKey] = []
         key: SpanKey | None = start
         found: str | None = None
@@ -235,11 +286,11 @@ def _resolve(pending: dict[SpanKey, _Pending], anchors: dict[SpanKey, str]) -> d
             if key in anchors:
                 found = anchors[key]
                 break
-            span = pending.get(key)
-            if span is None or key in chain:
+            step = steps.get(key)
+            if step is None or key in chain:
                 break
             chain.append(key)
-            key = (key[0], span.parent_span_id) if span.parent_span_id else None
+            key = (key[0], step.parent_span_id) if step.parent_span_id else None
         else:
             if key is not None:
                 found = resolved[key]
@@ -248,7 +299,7 @@ def _resolve(pending: dict[SpanKey, _Pending], anchors: dict[SpanKey, str]) -> d
     return {key: request_id for key, request_id in resolved.items() if request_id is not None}
 
 
-def _request_context(connection: Connection, request_ids: Iterable[str]) -> dict[str, tuple[datetime, str]]:
+def _request_context(connection: Connection, request_ids: Iterable[str]) -> Owners:
     query = select(requests.c.request_id, requests.c.created_at, requests.c.prompt_version).where(
         requests.c.request_id.in_(sorted(request_ids))
     )

@@ -75,6 +75,8 @@ def _outcome_attributes(outcome: TriageOutcome, latency_ms: float) -> dict[str, 
         attributes[c.DEGRADED_REASON] = outcome.degraded_reason
     if outcome.cost_usd is not None:
         attributes[c.COST_USD] = outcome.cost_usd
+    if outcome.price_source is not None:
+        attributes[c.PRICE_SOURCE] = outcome.price_source
     return attributes
 
 
