@@ -456,3 +456,14 @@ def test_public_names_are_exported() -> None:
         if not name.startswith("_") and not isinstance(value, types.ModuleType)
     }
     assert public == set(llmops.redaction.__all__)
+
+
+def test_url_password_without_its_scheme_is_masked() -> None:
+    redactor = Redactor()
+    assert redactor.redact("cut: dmin:Hunter2Secret!@db.internal.example:5432/prod") == (
+        "cut: dmin:[PASSWORD]@db.internal.example:5432/prod"
+    )
+    assert (
+        redactor.redact("ratio 3:2@scale and time 10:30 at venue")
+        == "ratio 3:2@scale and time 10:30 at venue"
+    )

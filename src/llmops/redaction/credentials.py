@@ -98,12 +98,26 @@ _URL_USERINFO = re.compile(
 )
 
 
+# The same userinfo without its scheme, as when a URL is cut or quoted in prose
+# ("admin:S3cret!@db.internal.example:5432"): the host must be a dotted name, and the password must not
+# be plain letters, so "mailto:jane@example.com" style text is left to the email detector.
+_BARE_USERINFO = re.compile(
+    r"(?<![\w.%+/:-])[\w.%+-]{1,64}:(?P<password>[^\s:/?#@\"'<>]{4,256})@"
+    r"(?=[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+(?:[:/?#\s\"'<>,;)]|\Z))"
+)
+
+
 def scan_url_passwords(view: TextView) -> Iterator[Hit]:
-    """`scheme://user:password@host`: only the password goes, the user and host stay readable."""
-    if view.is_short and "://" not in view.text:
+    """`scheme://user:password@host`, with or without the scheme: only the password goes."""
+    text = view.text
+    if view.is_short and "@" not in text:
         return
-    for match in _URL_USERINFO.finditer(view.text):
+    for match in _URL_USERINFO.finditer(text):
         if not PLACEHOLDER.fullmatch(match["password"]):
+            yield Hit(match.start("password"), match.end("password"), Kind.PASSWORD)
+    for match in _BARE_USERINFO.finditer(text):
+        password = match["password"]
+        if not PLACEHOLDER.fullmatch(password) and not password.isalpha():
             yield Hit(match.start("password"), match.end("password"), Kind.PASSWORD)
 
 
