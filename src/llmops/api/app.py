@@ -117,7 +117,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         routes = set(app.openapi()["paths"])  # route templates: the only values `http.route` may take
         services = await build_services(settings, routes)
-        configure_logging(settings.log_level, services.redactor)
+        log_handler = configure_logging(settings.log_level, services.redactor)
         new_key = await asyncio.to_thread(services.keys.ensure_initial_key)
         if new_key:
             print_new_key(new_key)
@@ -128,6 +128,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             retention.cancel()
             await close_services(services)
+            logging.getLogger().removeHandler(log_handler)
 
     app = FastAPI(
         title="llmops",

@@ -59,4 +59,5 @@ def configure_logging(level: str, redactor: Redactor, stream: object = None) -> 
         logger = logging.getLogger(name)
         logger.handlers.clear()
         logger.propagate = True
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # it narrates every startup at INFO
     return handler
