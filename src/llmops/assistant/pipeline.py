@@ -9,7 +9,6 @@ needs one) and the degraded reply when every provider fails or the output cannot
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -187,24 +186,13 @@ class Gatekeeper:
 
     def _run_tool(self, call: ToolCall) -> ToolResult:
         t = self.telemetry
-        attributes = {
-            c.GEN_AI_OPERATION_NAME: "execute_tool",
-            c.GEN_AI_TOOL_NAME: call.name,
-            c.GEN_AI_TOOL_CALL_ID: call.id,
-        }
-        started = time.perf_counter()
-        with t.step(f"execute_tool {call.name}", attributes, step="execute_tool") as span:
+        with t.tool(call.name, call.id) as span:
             t.content(span, c.GEN_AI_TOOL_CALL_ARGUMENTS, call.arguments)
             result = self.toolbox.run(call)
             if result.error:
                 mark_error(span, "tool_error")
             else:
                 t.content(span, c.GEN_AI_TOOL_CALL_RESULT, result.output)
-        t.instruments.record_tool_duration(
-            tool=call.name,
-            seconds=time.perf_counter() - started,
-            error_type="tool_error" if result.error else None,
-        )
         return result
 
     async def _generate(

@@ -11,11 +11,12 @@ Each app builds its own `MeterProvider` (`build_meter_provider`); nothing here t
 from __future__ import annotations
 
 import math
+import os
 import re
 from collections.abc import Collection, Sequence
 
 from opentelemetry.metrics import Meter, NoOpMeter
-from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.util.types import AttributeValue
@@ -85,8 +86,18 @@ def _measurable(value: float) -> bool:
 
 
 def build_meter_provider(resource: Resource, readers: Sequence[MetricReader]) -> MeterProvider:
-    """An app's own MeterProvider. Not registered globally and no atexit hook: the app shuts it down."""
-    return MeterProvider(metric_readers=list(readers), resource=resource, shutdown_on_exit=False)
+    """An app's own MeterProvider. Not registered globally and no atexit hook: the app shuts it down.
+
+    Exemplars are off unless `OTEL_METRICS_EXEMPLAR_FILTER` asks for them: sampling one per measurement
+    costs more on the request path than all the recordings themselves, and traces are stored anyway.
+    """
+    exemplar_filter = None if os.environ.get("OTEL_METRICS_EXEMPLAR_FILTER") else AlwaysOffExemplarFilter()
+    return MeterProvider(
+        metric_readers=list(readers),
+        resource=resource,
+        exemplar_filter=exemplar_filter,
+        shutdown_on_exit=False,
+    )
 
 
 class Instruments:

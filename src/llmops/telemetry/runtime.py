@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from opentelemetry.trace import NoOpTracer, Span, SpanKind, Status, StatusCode, Tracer
+from opentelemetry.trace import NoOpTracer, Span, Status, StatusCode, Tracer
 
 from llmops.telemetry import conventions as c
 from llmops.telemetry.cost import Cost, LocalPrices, price_call
@@ -62,12 +62,33 @@ class Telemetry:
         """A child span for one pipeline step, timed into `llmops.step.duration`."""
         started = time.perf_counter()
         attrs = {c.STEP: step or name, **(attributes or {})}
-        with self.tracer.start_as_current_span(name, kind=SpanKind.INTERNAL, attributes=attrs) as span:  # type: ignore[arg-type]
+        with self.tracer.start_as_current_span(name, attributes=attrs) as span:  # type: ignore[arg-type]
             try:
                 yield span
             finally:
                 self.instruments.record_step_duration(
                     step=step or name, seconds=time.perf_counter() - started
+                )
+
+    @contextmanager
+    def tool(self, name: str, call_id: str) -> Iterator[Span]:
+        """A tool-call span (`execute_tool {name}`), timed into `llmops.tool.duration`; the caller marks errors."""
+        started = time.perf_counter()
+        attrs = {
+            c.STEP: "execute_tool",
+            c.GEN_AI_OPERATION_NAME: "execute_tool",
+            c.GEN_AI_TOOL_NAME: name,
+            c.GEN_AI_TOOL_CALL_ID: call_id,
+        }
+        with self.tracer.start_as_current_span(f"execute_tool {name}", attributes=attrs) as span:
+            try:
+                yield span
+            finally:
+                failed = span.is_recording() and getattr(span, "attributes", {}).get(c.ERROR_TYPE) is not None
+                self.instruments.record_tool_duration(
+                    tool=name,
+                    seconds=time.perf_counter() - started,
+                    error_type="tool_error" if failed else None,
                 )
 
     def content(self, span: Span, key: str, value: object) -> None:
