@@ -159,3 +159,7 @@ def redact() -> None:
 
     redactor = build_redactor(_settings())
     sys.stdout.write(redactor.redact(sys.stdin.read()))
+
+
+if __name__ == "__main__":
+    app()
