@@ -138,3 +138,87 @@ service_state = Table(
     Column("value", Text, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
+
+
+# Prompt labels point at immutable prompt versions; every move is kept in the history.
+prompt_labels = Table(
+    "prompt_labels",
+    metadata,
+    Column("prompt_name", String(128), nullable=False),
+    Column("label", String(64), nullable=False),
+    Column("version_id", String(128), nullable=False),
+    Column("traffic_share", Float, nullable=True),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("updated_by", String(128), nullable=False),
+    Column("reason", Text, nullable=False),
+    PrimaryKeyConstraint("prompt_name", "label"),
+)
+
+prompt_label_history = Table(
+    "prompt_label_history",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("prompt_name", String(128), nullable=False),
+    Column("label", String(64), nullable=False),
+    Column("version_id", String(128), nullable=True),
+    Column("previous_version_id", String(128), nullable=True),
+    Column("traffic_share", Float, nullable=True),
+    Column("changed_at", DateTime(timezone=True), nullable=False),
+    Column("changed_by", String(128), nullable=False),
+    Column("reason", Text, nullable=False),
+    Index("ix_prompt_label_history_prompt_name_label_changed_at", "prompt_name", "label", "changed_at"),
+)
+
+# One feedback row per request: a repeated rating replaces the previous one (revisions counts them).
+feedback = Table(
+    "feedback",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("request_id", String(128), nullable=False, unique=True),
+    Column("rating", Integer, nullable=False),
+    Column("notes", Text, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("revisions", Integer, nullable=False),
+    Index("ix_feedback_created_at", "created_at"),
+    Index("ix_feedback_rating_created_at", "rating", "created_at"),
+)
+
+eval_runs = Table(
+    "eval_runs",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("dataset", String(256), nullable=False),
+    Column("dataset_hash", String(64), nullable=False),
+    Column("prompt_version", String(128), nullable=False),
+    Column("target", String(512), nullable=False),
+    Column("provider", String(64), nullable=True),
+    Column("model", String(200), nullable=True),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True), nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("cases", Integer, nullable=False),
+    Column("passed", Integer, nullable=False),
+    Column("summary", Text, nullable=False),
+    Index("ix_eval_runs_started_at", "started_at"),
+)
+
+eval_results = Table(
+    "eval_results",
+    metadata,
+    Column("run_id", String(64), nullable=False),
+    Column("case_id", String(128), nullable=False),
+    Column("passed", Boolean, nullable=False),
+    Column("score", Float, nullable=False),
+    Column("critical", Boolean, nullable=False),
+    Column("scores", Text, nullable=False),
+    Column("output", Text, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("latency_ms", Float, nullable=True),
+    Column("input_tokens", Integer, nullable=True),
+    Column("output_tokens", Integer, nullable=True),
+    Column("cost_usd", Float, nullable=True),
+    Column("request_id", String(128), nullable=True),
+    Column("trace_id", String(32), nullable=True),
+    PrimaryKeyConstraint("run_id", "case_id"),
+)

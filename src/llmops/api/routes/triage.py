@@ -70,6 +70,7 @@ def _outcome_attributes(outcome: TriageOutcome, latency_ms: float) -> dict[str, 
         c.DEGRADED: outcome.degraded,
         c.CATEGORY: outcome.triage.category.value,
         c.LATENCY_MS: latency_ms,
+        "llmops.model_calls": outcome.model_calls,
     }
     if outcome.degraded_reason:
         attributes[c.DEGRADED_REASON] = outcome.degraded_reason
