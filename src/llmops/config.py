@@ -140,6 +140,9 @@ class Settings(BaseSettings):
     retention_days: int = Field(
         30, ge=1, description="Traces and request records older than this are deleted."
     )
+    feedback_retention_days: int = Field(
+        365, ge=1, description="User feedback older than this is deleted (kept longer than traces)."
+    )
     retention_interval_s: float = Field(
         3600.0, gt=0, description="How often the server's retention job runs."
     )
@@ -151,7 +154,15 @@ class Settings(BaseSettings):
     )
 
     # Assistant
-    prompt_version: str = Field("email_triage_v2", description="Prompt version the assistant runs.")
+    prompt_version: str = Field(
+        "email_triage_v2",
+        description="Prompt version the assistant runs when the `production` label of email_triage is not set.",
+    )
+    prompt_label_ttl_s: float = Field(
+        5.0,
+        ge=0,
+        description="Seconds a looked-up prompt label is cached; a label move reaches every replica within it.",
+    )
     max_output_tokens: int = Field(320, ge=16, description="Output token cap of one model call.")
 
     @field_validator("api_keys", "fallback_providers", mode="before")

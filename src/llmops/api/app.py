@@ -18,12 +18,13 @@ from llmops import __version__
 from llmops.api.auth import require_api_key
 from llmops.api.errors import install_error_handlers
 from llmops.api.middleware import BodyLimitMiddleware, RequestIdMiddleware, RequestMetricsMiddleware
-from llmops.api.routes import health, metrics, triage
+from llmops.api.routes import feedback, health, metrics, triage
 from llmops.api.state import Services
 from llmops.assistant.knowledge import KnowledgeBase
 from llmops.assistant.pipeline import Gatekeeper
 from llmops.assistant.tools import Toolbox
 from llmops.config import Settings, load_settings
+from llmops.prompts.labels import LabelStore, PromptResolver
 from llmops.prompts.registry import PromptRegistry
 from llmops.providers.registry import build_chain
 from llmops.redaction import RedactionConfig, Redactor, secrets_from_settings
@@ -63,14 +64,19 @@ async def build_services(settings: Settings, routes: set[str] | None = None) -> 
     chain = build_chain(settings, telemetry_setup.telemetry)
     await chain.start()
     knowledge = KnowledgeBase.bundled()
+    prompts = PromptRegistry.from_directory()
+    resolver = PromptResolver(
+        LabelStore(engine, prompts), settings.prompt_version, ttl_s=settings.prompt_label_ttl_s
+    )
     gatekeeper = Gatekeeper(
         chain=chain,
-        prompts=PromptRegistry.from_directory(),
+        prompts=prompts,
         toolbox=Toolbox.bundled(knowledge),
         knowledge=knowledge,
         default_version=settings.prompt_version,
         max_output_tokens=settings.max_output_tokens,
         telemetry=telemetry_setup.telemetry,
+        resolver=resolver,
     )
     return Services(
         settings=settings,
@@ -93,9 +99,13 @@ async def run_retention(services: Services) -> None:
     """The periodic retention job: delete old traces in batches, off the event loop, forever."""
     settings = services.settings
     while True:
-        cutoff = datetime.now(UTC) - timedelta(days=settings.retention_days)
+        now = datetime.now(UTC)
+        cutoff = now - timedelta(days=settings.retention_days)
+        feedback_cutoff = now - timedelta(days=settings.feedback_retention_days)
         try:
-            await asyncio.to_thread(apply_retention, services.engine, cutoff)
+            await asyncio.to_thread(
+                apply_retention, services.engine, cutoff, feedback_older_than=feedback_cutoff
+            )
         except Exception as exc:
             logger.error("retention run failed", extra={"error_type": type(exc).__name__})
         await asyncio.sleep(settings.retention_interval_s)
@@ -140,6 +150,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(triage.router, dependencies=[Depends(require_api_key)])
     app.include_router(metrics.router, dependencies=[Depends(require_api_key)])
+    app.include_router(feedback.router, dependencies=[Depends(require_api_key)])
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestMetricsMiddleware)
     app.add_middleware(RequestIdMiddleware)

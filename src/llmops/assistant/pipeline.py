@@ -18,6 +18,7 @@ from llmops.assistant.output import TriageParseError, parse_triage
 from llmops.assistant.rules import TriageContext, rule_based_triage
 from llmops.assistant.schema import Email, TokenUsage, Triage, TriageReply
 from llmops.assistant.tools import Toolbox, ToolCall, ToolResult, plan_tool_calls
+from llmops.prompts.labels import PromptResolver
 from llmops.prompts.registry import PromptRegistry, PromptVersion
 from llmops.providers.base import ChatRequest, ChatResponse, Message
 from llmops.providers.errors import AllProvidersFailed
@@ -121,6 +122,7 @@ class Gatekeeper:
     """Runs the pipeline for one email against a provider chain and a prompt version.
 
     Every step runs inside its own span (`Telemetry.step`); model calls get theirs from the chain.
+    The version is the caller's, else the resolver's (the `production` label), else the default.
     """
 
     def __init__(
@@ -132,6 +134,7 @@ class Gatekeeper:
         default_version: str,
         max_output_tokens: int,
         telemetry: Telemetry | None = None,
+        resolver: PromptResolver | None = None,
     ) -> None:
         self.chain = chain
         self.prompts = prompts
@@ -140,11 +143,14 @@ class Gatekeeper:
         self.default_version = default_version
         self.max_output_tokens = max_output_tokens
         self.telemetry = telemetry or chain.telemetry
+        self.resolver = resolver
         prompts.get(default_version)
 
     async def triage(self, email: Email, prompt_version: str | None = None) -> TriageOutcome:
         t = self.telemetry
-        version = self.prompts.get(prompt_version or self.default_version)
+        if prompt_version is None:
+            prompt_version = await self.resolver.resolve() if self.resolver else self.default_version
+        version = self.prompts.get(prompt_version)
         with t.step("parse_email") as span:
             parsed = parse_email(email)
             t.content(span, c.EMAIL_SUBJECT, parsed.subject)

@@ -1,13 +1,15 @@
 """Prompt versions: immutable, content-hashed files rendered with a sandboxed Jinja2 environment.
 
 A version file (`library/<name>/v<N>.yaml`) holds the system prompt, few-shot examples, the user
-template, model parameters, a changelog line and an optional reply prefill. Its id
-(`email_triage_v1`) comes back in every reply, and its content hash proves which text ran.
+template, model parameters, a changelog line, an optional reply prefill and the model of the output
+it asks for. Its id (`email_triage_v1`) comes back in every reply, and its content hash proves which
+text ran.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 from llmops.providers.base import Message
 
 LIBRARY_DIR = Path(__file__).parent / "library"
+DEFAULT_OUTPUT_MODEL = "llmops.assistant.schema:Triage"
 
 
 class PromptNotFound(KeyError):
@@ -49,11 +52,20 @@ class PromptVersion(BaseModel):
     model_params: ModelParams = Field(default_factory=ModelParams)
     prefill: str | None = None
     repair_template: str
+    output_model: str = Field(
+        DEFAULT_OUTPUT_MODEL,
+        pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$",
+        description="`module:Class` of the pydantic model the reply must fit. Named, not imported, "
+        "because the assistant depends on prompts, not the other way round.",
+    )
     content_hash: str = ""
     _templates: dict[str, Template] = PrivateAttr(default_factory=dict)
+    _source: str = PrivateAttr("")
 
     def model_post_init(self, context: Any, /) -> None:
         """Compile every template once: rendering is then a few microseconds per request."""
+        if isinstance(context, dict):
+            self._source = str(context.get("source", ""))
         env = _environment()
         sources = {"user": self.user_template, "repair": self.repair_template}
         if self.prefill is not None:
@@ -78,6 +90,19 @@ class PromptVersion(BaseModel):
     def render_repair(self, problems: list[str]) -> str:
         return self._templates["repair"].render(problems=problems).strip()
 
+    @property
+    def source(self) -> str:
+        """The file's text as loaded (what the content hash covers), for review and diffs."""
+        return self._source
+
+    def output_schema(self) -> dict[str, Any]:
+        """The JSON schema of the reply this version asks for (`output_model`'s schema)."""
+        module_name, _, class_name = self.output_model.partition(":")
+        model = getattr(importlib.import_module(module_name), class_name, None)
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            raise TypeError(f"{self.id}: output_model {self.output_model!r} is not a pydantic model")
+        return model.model_json_schema()
+
 
 def _environment() -> SandboxedEnvironment:
     return SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
@@ -87,7 +112,7 @@ def load_version(path: Path) -> PromptVersion:
     raw = path.read_bytes()
     data = yaml.safe_load(raw)
     data["content_hash"] = hashlib.sha256(raw).hexdigest()
-    return PromptVersion.model_validate(data)
+    return PromptVersion.model_validate(data, context={"source": raw.decode("utf-8")})
 
 
 class PromptRegistry:
@@ -107,5 +132,13 @@ class PromptRegistry:
             known = ", ".join(sorted(self._versions)) or "none"
             raise PromptNotFound(f"unknown prompt version {version_id!r} (known: {known})") from None
 
-    def versions(self) -> list[PromptVersion]:
-        return sorted(self._versions.values(), key=lambda v: (v.name, v.version))
+    def versions(self, name: str | None = None) -> list[PromptVersion]:
+        """Every version (or every version of prompt `name`), ordered by prompt name and number."""
+        chosen = [v for v in self._versions.values() if name is None or v.name == name]
+        return sorted(chosen, key=lambda v: (v.name, v.version))
+
+    def names(self) -> list[str]:
+        return sorted({version.name for version in self._versions.values()})
+
+    def __contains__(self, version_id: object) -> bool:
+        return version_id in self._versions

@@ -4,11 +4,18 @@ It plays the role of httpx's mock transport: the rest of the service runs unchan
 resilience, telemetry and the degraded path can be exercised without a model. Faults are a small
 script (`Settings.scripted_faults`), e.g. `429*2,500` answers two rate limits, one server error, then
 normal replies. A `timeout` fault really hangs, so the caller's own timeout is what fires.
+
+A reply prefill (`ChatRequest.prefill`) is honoured like the local provider does: the reply is the
+prefill plus a continuation: the continuation completes the prefill's JSON from the scripted reply's
+fields the prefill did not set, so prompt versions that prefill different fields give different, valid
+results. A scripted reply that is not a JSON object (scripted garbage) is returned whole, without the
+prefill, so unusable output stays unusable.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from collections import deque
 from collections.abc import Sequence
@@ -88,6 +95,42 @@ def parse_fault_script(spec: str) -> tuple[FaultStep, ...]:
     return tuple(steps)
 
 
+# The end of a prefill that opens a string value: `..., "summary": "`.
+_OPEN_STRING = re.compile(r'"(?P<key>[^"\\]+)"\s*:\s*"$')
+
+
+def continue_prefill(prefill: str, reply: str) -> str | None:
+    """What follows `prefill` so that prefill + continuation is `reply` completed as one JSON object.
+
+    Keys the prefill already set keep its values; a string value it left open is finished with the
+    reply's value for that key; the reply's other fields follow. None when the reply is not a JSON
+    object or the prefill is not the start of one: there is nothing to continue.
+    """
+    try:
+        fields = json.loads(reply)
+    except ValueError:
+        return None
+    match = _OPEN_STRING.search(prefill)
+    head = (prefill[: match.start()] if match else prefill).rstrip()
+    try:
+        fixed = json.loads(head.removesuffix(",") + "}")
+    except ValueError:
+        return None
+    if not isinstance(fields, dict) or not isinstance(fixed, dict):
+        return None
+    parts: list[str] = []
+    if match:
+        parts.append(json.dumps(str(fields.get(match["key"], "")))[1:])  # the value's rest and its quote
+    rest = [(k, v) for k, v in fields.items() if k not in fixed and (match is None or k != match["key"])]
+    needs_comma = match is not None or (bool(fixed) and not head.endswith(","))
+    for key, value in rest:
+        separator = ", " if needs_comma else "" if prefill[-1:].isspace() else " "
+        parts.append(f"{separator}{json.dumps(key)}: {json.dumps(value)}")
+        needs_comma = True
+    parts.append("}")
+    return "".join(parts)
+
+
 def _count_tokens(text: str) -> int:
     return len(text.split())
 
@@ -146,6 +189,7 @@ class ScriptedProvider(Provider):
     async def chat(self, request: ChatRequest) -> ChatResponse:
         self.calls += 1
         fault = self._next_fault()
+        prefix = ""  # the prefill, when the reply continues it
         if self.latency_s:
             await asyncio.sleep(self.latency_s)
         if fault is Fault.RATE_LIMITED:
@@ -161,9 +205,13 @@ class ScriptedProvider(Provider):
             text, tokens = MALFORMED_REPLY, _count_tokens(MALFORMED_REPLY)
         else:
             text, tokens = self.reply, self._reply_tokens
+            continuation = None if request.prefill is None else continue_prefill(request.prefill, self.reply)
+            if continuation is not None and request.prefill is not None:
+                text, tokens, prefix = continuation, _count_tokens(continuation), request.prefill
         finish_reason = "stop"
         if tokens > request.max_tokens:
             text, tokens, finish_reason = _truncate(text, request.max_tokens), request.max_tokens, "length"
+        text = prefix + text
         prompt_tokens = sum(_count_tokens(message.content) for message in request.messages)
         return ChatResponse(
             text=text,

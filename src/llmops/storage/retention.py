@@ -4,7 +4,8 @@ Each batch is its own short transaction, so a large purge never holds a long loc
 keeps writing in between. Spans go first, then requests, so a crash halfway never leaves spans whose
 request row is gone while newer ones remain. The hourly rollups are kept: they hold counts, sums and
 latency histograms per hour, prompt version, model and step name, no content and no user ids, so
-long-range reports keep working after the raw rows are gone.
+long-range reports keep working after the raw rows are gone. User feedback has its own, usually
+longer, cutoff (`feedback_older_than`): it outlives its traces so ratings can still be listed and mined.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 from pydantic import BaseModel
 from sqlalchemy import Column, ColumnElement, Engine, Table, delete, func, select, tuple_
 
-from llmops.storage.tables import requests, spans
+from llmops.storage.tables import feedback, requests, spans
 from llmops.storage.timeutil import utc
 
 ProgressCallback = Callable[[str, int], None]
@@ -28,6 +29,8 @@ class RetentionResult(BaseModel):
     spans: int
     requests: int
     batches: int
+    feedback: int = 0
+    feedback_cutoff: datetime | None = None
 
 
 def apply_retention(
@@ -36,8 +39,10 @@ def apply_retention(
     batch_size: int = 5000,
     dry_run: bool = False,
     on_batch: ProgressCallback | None = None,
+    feedback_older_than: datetime | None = None,
 ) -> RetentionResult:
-    """Delete (or with `dry_run`, count) spans started and requests created before `older_than`.
+    """Delete (or with `dry_run`, count) spans started and requests created before `older_than`,
+    and, when `feedback_older_than` is given, feedback created before that.
 
     `on_batch(table, deleted)` is called after each committed batch, e.g. to drive a progress bar.
     """
@@ -46,6 +51,8 @@ def apply_retention(
     cutoff = utc(older_than)
     span_old = spans.c.start_time < cutoff
     request_old = requests.c.created_at < cutoff
+    feedback_cutoff = None if feedback_older_than is None else utc(feedback_older_than)
+    feedback_old = None if feedback_cutoff is None else feedback.c.created_at < feedback_cutoff
     if dry_run:
         with engine.connect() as connection:
             span_count = connection.execute(
@@ -54,20 +61,38 @@ def apply_retention(
             request_count = connection.execute(
                 select(func.count()).select_from(requests).where(request_old)
             ).scalar_one()
+            feedback_count = 0
+            if feedback_old is not None:
+                feedback_count = connection.execute(
+                    select(func.count()).select_from(feedback).where(feedback_old)
+                ).scalar_one()
         return RetentionResult(
-            cutoff=cutoff, dry_run=True, spans=span_count, requests=request_count, batches=0
+            cutoff=cutoff,
+            dry_run=True,
+            spans=span_count,
+            requests=request_count,
+            batches=0,
+            feedback=feedback_count,
+            feedback_cutoff=feedback_cutoff,
         )
     span_key = (spans.c.trace_id, spans.c.span_id)
     span_count, span_batches = _purge(engine, spans, span_key, span_old, batch_size, on_batch)
     request_count, request_batches = _purge(
         engine, requests, (requests.c.id,), request_old, batch_size, on_batch
     )
+    feedback_count = feedback_batches = 0
+    if feedback_old is not None:
+        feedback_count, feedback_batches = _purge(
+            engine, feedback, (feedback.c.id,), feedback_old, batch_size, on_batch
+        )
     return RetentionResult(
         cutoff=cutoff,
         dry_run=False,
         spans=span_count,
         requests=request_count,
-        batches=span_batches + request_batches,
+        batches=span_batches + request_batches + feedback_batches,
+        feedback=feedback_count,
+        feedback_cutoff=feedback_cutoff,
     )
 
 

@@ -27,21 +27,28 @@ def retention(
 
     settings = load_settings()
     keep_days = days if days is not None else settings.retention_days
-    cutoff = datetime.now(UTC) - timedelta(days=keep_days)
+    now = datetime.now(UTC)
+    cutoff = now - timedelta(days=keep_days)
+    feedback_cutoff = now - timedelta(days=settings.feedback_retention_days)
     engine = make_engine(settings.resolved_database_url)
     try:
         upgrade(engine)
         if apply:
             with Console(stderr=True).status("Deleting…") as status:
-                deleted = {"spans": 0, "requests": 0}
+                deleted = {"spans": 0, "requests": 0, "feedback": 0}
 
                 def progress(table: str, count: int) -> None:
                     deleted[table] += count
-                    status.update(f"Deleting… {deleted['spans']:,} spans, {deleted['requests']:,} requests")
+                    status.update(
+                        f"Deleting… {deleted['spans']:,} spans, {deleted['requests']:,} requests, "
+                        f"{deleted['feedback']:,} feedback"
+                    )
 
-                result = apply_retention(engine, cutoff, on_batch=progress)
+                result = apply_retention(
+                    engine, cutoff, feedback_older_than=feedback_cutoff, on_batch=progress
+                )
         else:
-            result = apply_retention(engine, cutoff, dry_run=True)
+            result = apply_retention(engine, cutoff, feedback_older_than=feedback_cutoff, dry_run=True)
     finally:
         engine.dispose()
     sys.stdout.write(summary(result, keep_days))
@@ -52,9 +59,10 @@ def summary(result: RetentionResult, days: int) -> str:
     if result.dry_run:
         return (
             f"Would delete {result.spans:,} spans and {result.requests:,} requests older than {when} "
-            f"({days} days). Run with --apply to delete; hourly rollups are kept.\n"
+            f"({days} days) and {result.feedback:,} feedback entries past their own retention. "
+            "Run with --apply to delete; hourly rollups are kept.\n"
         )
     return (
         f"Deleted {result.spans:,} spans and {result.requests:,} requests older than {when} ({days} days) "
-        f"in {result.batches} batches; hourly rollups are kept.\n"
+        f"and {result.feedback:,} feedback entries in {result.batches} batches; hourly rollups are kept.\n"
     )

@@ -1,0 +1,6 @@
+"""User feedback on triage replies: storage, listing, export, and mining bad replies into eval cases."""
+
+from llmops.feedback.models import Feedback, FeedbackIn, FeedbackItem, FeedbackPage
+from llmops.feedback.store import CursorError, FeedbackStore
+
+__all__ = ["CursorError", "Feedback", "FeedbackIn", "FeedbackItem", "FeedbackPage", "FeedbackStore"]

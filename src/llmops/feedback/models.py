@@ -1,0 +1,55 @@
+"""Pydantic shapes of feedback at the edges: what a caller submits, what is stored, what is listed."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+REQUEST_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
+MAX_NOTES_CHARS = 4000
+
+Rating = Annotated[int, Field(ge=-1, le=1, strict=True, description="-1 bad, 0 so-so, 1 good.")]
+
+
+class FeedbackIn(BaseModel):
+    """`POST /v1/feedback`: a rating of one reply, by the request id the reply carried."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    request_id: str = Field(pattern=REQUEST_ID_PATTERN, description="The `request_id` of a triage reply.")
+    rating: Rating
+    notes: str | None = Field(
+        None, max_length=MAX_NOTES_CHARS, description="Free text; stored only after redaction."
+    )
+
+
+class Feedback(BaseModel):
+    """Stored feedback: the latest rating and notes; `revisions` counts how often they were replaced."""
+
+    request_id: str
+    rating: int
+    notes: str | None = Field(description="As stored: secrets and personal data masked.")
+    created_at: datetime
+    updated_at: datetime
+    revisions: int
+
+
+class FeedbackItem(Feedback):
+    """Feedback joined to its request, so it links to the trace and the prompt version that served it.
+
+    The request fields are null once retention has deleted the request (feedback is kept longer).
+    """
+
+    trace_id: str | None
+    prompt_version: str | None
+    model: str | None
+    provider: str | None
+    category: str | None
+    request_created_at: datetime | None
+
+
+class FeedbackPage(BaseModel):
+    items: list[FeedbackItem]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last.")

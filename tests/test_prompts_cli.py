@@ -1,0 +1,72 @@
+"""`llmops prompts` as a user runs it: list, show, diff, label (move and roll back), history."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from llmops.assistant.schema import Triage
+
+LLMOPS = [sys.executable, "-m", "llmops.cli", "prompts"]
+
+
+def _run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LLMOPS_", "OTEL_", "OPENAI_"))}
+    env.update({"LLMOPS_DATA_DIR": str(tmp_path / "data"), "COLUMNS": "200", "USER": "dana"})
+    return subprocess.run([*LLMOPS, *args], env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_label_moves_and_history(tmp_path: Path) -> None:
+    created = _run(tmp_path, "label", "production", "email_triage_v7", "--reason", "better summaries")
+    moved = _run(tmp_path, "label", "production", "email_triage_v2", "--reason", "rollback", "--by", "lee")
+    assert created.returncode == 0, created.stderr
+    assert "(none) → email_triage_v7" in created.stdout
+    assert "email_triage_v7 → email_triage_v2" in moved.stdout
+
+    history = _run(tmp_path, "history", "--label", "production")
+    lines = [line.split() for line in history.stdout.splitlines()[1:]]
+    assert [row[3:7] for row in lines] == [
+        ["email_triage_v7", "email_triage_v2", "lee", "rollback"],
+        ["-", "email_triage_v7", "dana", "better"],
+    ]
+    listing = _run(tmp_path, "list").stdout.splitlines()
+    rows = {line.split()[0]: line.split() for line in listing if line.startswith("email_triage_v")}
+    assert list(rows) == ["email_triage_v1", "email_triage_v2", "email_triage_v7", "email_triage_v8"]
+    assert rows["email_triage_v2"][2] == "production" and "production" not in rows["email_triage_v7"]
+    assert all(len(row[1]) == 12 for row in rows.values())
+
+
+def test_bad_names_exit_2_with_a_clear_message(tmp_path: Path) -> None:
+    for args, message in [
+        (("label", "Prod!", "email_triage_v2"), "invalid label name"),
+        (("label", "canary", "email_triage_v99"), "unknown prompt version"),
+        (("label", "canary", "email_triage_v2", "--prompt", "nope"), "unknown prompt"),
+        (("show", "email_triage_v99"), "unknown prompt version"),
+        (("diff", "email_triage_v2", "nope"), "unknown prompt version"),
+        (("history", "--label", "BAD"), "invalid label name"),
+    ]:
+        result = _run(tmp_path, *args)
+        assert result.returncode == 2 and message in result.stderr, (args, result.stderr)
+    assert "No label moves" in _run(tmp_path, "history").stderr
+
+
+def test_show_prints_params_prefill_and_the_output_schema(tmp_path: Path) -> None:
+    shown = _run(tmp_path, "show", "email_triage_v8")
+    assert shown.returncode == 0, shown.stderr
+    assert "max_tokens=160" in shown.stdout and "examples:      1" in shown.stdout
+    assert '\'{"category": "\'' in shown.stdout
+    schema = json.loads(shown.stdout.split("output schema\n", 1)[1])
+    assert schema == Triage.model_json_schema()
+
+
+def test_diff_is_a_unified_diff_of_the_files(tmp_path: Path) -> None:
+    result = _run(tmp_path, "diff", "email_triage_v7", "email_triage_v8")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[:2] == ["--- email_triage/v7.yaml", "+++ email_triage/v8.yaml"]
+    assert "-id: email_triage_v7" in lines and "+id: email_triage_v8" in lines
+    assert '+prefill: \'{"category": "\'' in lines
+    assert "\x1b[" not in result.stdout  # no colour codes when not a terminal
