@@ -1,0 +1,58 @@
+"""Evals: datasets of emails with expectations, scorers that check a triage, and an LLM judge."""
+
+from llmops.evals.datasets import (
+    Dataset,
+    DatasetError,
+    EvalCase,
+    Expectations,
+    bundled_dataset_path,
+    load_dataset,
+)
+from llmops.evals.judge import LLMJudge, Verdict, build_judge, parse_verdict
+from llmops.evals.scorers import (
+    CaseOutput,
+    CaseScore,
+    CategoryMatch,
+    Contains,
+    CostCeiling,
+    LatencyCeiling,
+    LengthAtMost,
+    NotContains,
+    PriorityInRange,
+    RegexMatch,
+    SchemaValid,
+    Scorer,
+    ScoreResult,
+    ascore_case,
+    score_case,
+    scorers_for,
+)
+
+__all__ = [
+    "CaseOutput",
+    "CaseScore",
+    "CategoryMatch",
+    "Contains",
+    "CostCeiling",
+    "Dataset",
+    "DatasetError",
+    "EvalCase",
+    "Expectations",
+    "LLMJudge",
+    "LatencyCeiling",
+    "LengthAtMost",
+    "NotContains",
+    "PriorityInRange",
+    "RegexMatch",
+    "SchemaValid",
+    "ScoreResult",
+    "Scorer",
+    "Verdict",
+    "ascore_case",
+    "build_judge",
+    "bundled_dataset_path",
+    "load_dataset",
+    "parse_verdict",
+    "score_case",
+    "scorers_for",
+]

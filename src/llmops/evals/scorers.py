@@ -1,0 +1,346 @@
+"""Scorers: one check of one triage against one expectation, each a `ScoreResult`.
+
+Every scorer is deterministic except the LLM judge (`llmops.evals.judge`). A scorer never raises on a
+bad output: a missing triage, a wrong type or an errored call is a failed result with a reason. Reasons
+name fields and phrase positions, never output or email text, because eval reports are stored and
+shown. A case passes when all its scorers pass; its score is the mean of theirs (`score_case`).
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Awaitable, Sequence
+from typing import Any, Protocol, runtime_checkable
+
+from pydantic import BaseModel, Field, ValidationError
+
+from llmops.assistant.schema import Category, Triage
+from llmops.evals.datasets import EvalCase
+
+MAX_ERROR_CHARS = 200
+# Separators a model may add or drop when it echoes an IBAN, a card or a phone number.
+_SEPARATORS = re.compile(r"[\s\-./()]+")
+
+
+class ScoreResult(BaseModel):
+    name: str
+    passed: bool
+    score: float = Field(ge=0.0, le=1.0)
+    reason: str
+
+
+class CaseOutput(BaseModel):
+    """What the system under test produced for one case, as the runner observed it."""
+
+    triage: dict[str, Any] | None = None
+    latency_ms: float | None = None
+    cost_usd: float | None = None
+    error: str | None = None
+    degraded: bool = False
+
+
+class CaseScore(BaseModel):
+    case_id: str
+    passed: bool
+    score: float = Field(ge=0.0, le=1.0)
+    critical: bool
+    results: list[ScoreResult]
+
+
+@runtime_checkable
+class Scorer(Protocol):
+    name: str
+
+    def score(self, case: EvalCase, output: CaseOutput) -> ScoreResult: ...
+
+
+def error_result(name: str, error: str) -> ScoreResult:
+    """The failed result every scorer gives an output whose call errored."""
+    return ScoreResult(name=name, passed=False, score=0.0, reason=f"error: {error[:MAX_ERROR_CHARS]}")
+
+
+class BaseScorer:
+    """Handles the shared cases (errored call, no triage) so subclasses score only real output."""
+
+    name: str = "scorer"
+    needs_triage: bool = True
+
+    def score(self, case: EvalCase, output: CaseOutput) -> ScoreResult:
+        if output.error is not None:
+            return error_result(self.name, output.error)
+        if self.needs_triage and output.triage is None:
+            return self.result(False, 0.0, "no triage in the output")
+        return self.check(case, output)
+
+    def check(self, case: EvalCase, output: CaseOutput) -> ScoreResult:
+        raise NotImplementedError
+
+    def result(self, passed: bool, score: float, reason: str) -> ScoreResult:
+        return ScoreResult(name=self.name, passed=passed, score=min(1.0, max(0.0, score)), reason=reason)
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        return "\n".join(_text(item) for item in value)
+    if isinstance(value, dict):
+        return "\n".join(_text(item) for item in value.values())
+    return "" if value is None else str(value)
+
+
+def _written_text(triage: dict[str, Any]) -> str:
+    """The prose a reader sees: summary, action items and the draft reply."""
+    return "\n".join(_text(triage.get(key)) for key in ("summary", "action_items", "draft_reply"))
+
+
+def _compact(text: str) -> str:
+    return _SEPARATORS.sub("", text.casefold())
+
+
+def _contains(haystack: str, phrase: str) -> bool:
+    """Case-insensitive; also matches with spaces and separators removed, so `DE89 3704…` and
+    `DE893704…` count as the same value."""
+    if phrase.casefold() in haystack.casefold():
+        return True
+    compact = _compact(phrase)
+    return bool(compact) and compact in _compact(haystack)
+
+
+def _positions(indices: Sequence[int]) -> str:
+    return ", ".join(f"#{index}" for index in indices)
+
+
+class CategoryMatch(BaseScorer):
+    name = "category"
+
+    def __init__(self, expected: Category) -> None:
+        self.expected = Category(expected)
+
+    def check(self, case: EvalCase, output: CaseOutput) -> ScoreResult:
+        assert output.triage is not None
+        actual = output.triage.get("category")
+        if actual == self.expected.value:
+            return self.result(True, 1.0, f"category is {self.expected.value}")
+        shown = actual if isinstance(actual, str) and actual in set(Category) else "not a category"
+        return self.result(False, 0.0, f"expected {self.expected.value}, got {shown}")
+
+
+class PriorityInRange(BaseScorer):
+    """Passes inside the inclusive range; outside, the score drops by a quarter per step of distance."""
+
+    name = "priority"
+
+    def __init__(self, low: int, high: int) -> None:
+        if not low <= high:
+            raise ValueError("low must not exceed high")
+        self.low, self.high = low, high
+
+    def check(self, case: EvalCase, output: CaseOutput) -> ScoreResult:
+        assert output.triage is not None
+        actual = output.triage.get("priority")
+        if isinstance(actual, bool) or not isinstance(actual, int | float):
+            return self.result(False, 0.0, "priority is missing or not a number")
+        wanted = f"[{self.low}, {self.high}]"
+        if self.low <= actual <= self.high:
+            return self.result(True, 1.0, f"priority {actual:g} is in {wanted}")
+        distance = self.low - actual if actual < self.low else actual - self.high
+        return self.result(False, 1.0 - distance / 4, f"priority {actual:g} is {distance:g} outside {wanted}")
+
+
+class Contains(BaseScorer):
+    """Every phrase must appear in the summary, action items or draft reply; score is the share found."""
+
+    name = "contains"
+
+    def __init__(self, phrases: Sequence[str]) -> None:
+        self.phrases = list(phrases)
+
+    def check(self, case: EvalCase, output: CaseOutput) -> ScoreResult:
+        assert output.triage is not None
+        text = _written_text(output.triage)
+        missing = [i for i, phrase in enumerate(self.phrases) if not _contains(text, phrase)]
+        total = len(self.phrases)
+        score = (total - len(missing)) / total if total else 1.0
+        if missing:
+            return self.result(
+                False, score, f"missing {len(missing)} of {total} phrases: {_positions(missing)}"
+            )
+        return self.result(True, 1.0, f"all {total} phrases present")
+
+
+class NotContains(BaseScorer):
+    """No phrase may appear anywhere in the triage; the reason names phrase positions, not values,
+    because forbidden phrases are often planted personal data."""
+
+    name = "not_contains"
+
+    def __init__(self, phrases: Sequence[str]) -> None:
+        self.phrases = list(phrases)
+
+    def check(self, case: EvalCase, output: CaseOutput) -> ScoreResult:
+        assert output.triage is not None
+        text = _text(output.triage)
+        found = [i for i, phrase in enumerate(self.phrases) if _contains(text, phrase)]
+        total = len(self.phrases)
+        score = (total - len(found)) / total if total else 1.0
+        if found:
+            return self.result(
+                False, score, f"{len(found)} of {total} forbidden phrases found: {_positions(found)}"
+            )
+        return self.result(True, 1.0, f"none of {total} forbidden phrases found")
+
+
+class RegexMatch(BaseScorer):
+    """Every pattern must match (re.search) the summary; score is the share that matched."""
+
+    name = "regex"
+
+    def __init__(self, patterns: Sequence[str]) -> None:
+        self.patterns = [re.compile(pattern) for pattern in patterns]
+
+    def check(self, case: EvalCase, output: CaseOutput) -> ScoreResult:
+        assert output.triage is not None
+        summary = _text(output.triage.get("summary"))
+        failed = [i for i, pattern in enumerate(self.patterns) if pattern.search(summary) is None]
+        total = len(self.patterns)
+        score = (total - len(failed)) / total if total else 1.0
+        if failed:
+            return self.result(
+                False, score, f"{len(failed)} of {total} patterns did not match: {_positions(failed)}"
+            )
+        return self.result(True, 1.0, f"all {total} patterns matched")
+
+
+class SchemaValid(BaseScorer):
+    """The output validates as a `Triage`; the reason lists the failing fields (not their values)."""
+
+    name = "schema"
+
+    def check(self, case: EvalCase, output: CaseOutput) -> ScoreResult:
+        try:
+            Triage.model_validate(output.triage)
+        except ValidationError as exc:
+            errors = exc.errors(include_url=False, include_input=False, include_context=False)
+            fields = "; ".join(f"{'.'.join(map(str, e['loc'])) or '(root)'}: {e['msg']}" for e in errors[:5])
+            return self.result(False, 0.0, f"not a valid triage ({len(errors)} errors): {fields}")
+        return self.result(True, 1.0, "valid triage")
+
+
+class LengthAtMost(BaseScorer):
+    """The summary is at most `max_chars` characters; longer ones score max/actual."""
+
+    name = "summary_length"
+
+    def __init__(self, max_chars: int) -> None:
+        self.max_chars = max_chars
+
+    def check(self, case: EvalCase, output: CaseOutput) -> ScoreResult:
+        assert output.triage is not None
+        length = len(_text(output.triage.get("summary")))
+        if length <= self.max_chars:
+            return self.result(True, 1.0, f"summary has {length} <= {self.max_chars} characters")
+        return self.result(
+            False, self.max_chars / length, f"summary has {length} > {self.max_chars} characters"
+        )
+
+
+class LatencyCeiling(BaseScorer):
+    """Latency at most `max_ms`; slower calls score max/actual, an unmeasured latency fails."""
+
+    name = "latency"
+    needs_triage = False
+
+    def __init__(self, max_ms: float) -> None:
+        self.max_ms = max_ms
+
+    def check(self, case: EvalCase, output: CaseOutput) -> ScoreResult:
+        if output.latency_ms is None:
+            return self.result(False, 0.0, f"latency was not measured; ceiling {self.max_ms:g} ms")
+        if output.latency_ms <= self.max_ms:
+            return self.result(True, 1.0, f"{output.latency_ms:.1f} ms <= {self.max_ms:g} ms")
+        return self.result(
+            False, self.max_ms / output.latency_ms, f"{output.latency_ms:.1f} ms > {self.max_ms:g} ms"
+        )
+
+
+class CostCeiling(BaseScorer):
+    """Cost at most `max_usd`. An unknown cost (no price for the model) passes only without a ceiling:
+    with one it cannot be shown to hold, so it fails."""
+
+    name = "cost"
+    needs_triage = False
+
+    def __init__(self, max_usd: float | None) -> None:
+        self.max_usd = max_usd
+
+    def check(self, case: EvalCase, output: CaseOutput) -> ScoreResult:
+        cost = output.cost_usd
+        if self.max_usd is None:
+            known = "unknown" if cost is None else f"{cost:.6f} USD"
+            return self.result(True, 1.0, f"no cost ceiling (cost {known})")
+        if cost is None:
+            return self.result(
+                False, 0.0, f"cost unknown, so the {self.max_usd:g} USD ceiling cannot be checked"
+            )
+        if cost <= self.max_usd:
+            return self.result(True, 1.0, f"{cost:.6f} USD <= {self.max_usd:g} USD")
+        return self.result(False, self.max_usd / cost, f"{cost:.6f} USD > {self.max_usd:g} USD")
+
+
+def scorers_for(case: EvalCase, judge: Scorer | None = None) -> list[Scorer]:
+    """The scorers a case's expectations ask for. The judge joins only when the case has a rubric
+    and a judge is given; runs without a judge skip rubric checks."""
+    expected = case.expected
+    scorers: list[Scorer] = []
+    if expected.schema:
+        scorers.append(SchemaValid())
+    if expected.category is not None:
+        scorers.append(CategoryMatch(expected.category))
+    if expected.priority is not None:
+        scorers.append(PriorityInRange(*expected.priority))
+    if expected.must_contain:
+        scorers.append(Contains(expected.must_contain))
+    if expected.must_not_contain:
+        scorers.append(NotContains(expected.must_not_contain))
+    if expected.regex:
+        scorers.append(RegexMatch(expected.regex))
+    if expected.max_summary_chars is not None:
+        scorers.append(LengthAtMost(expected.max_summary_chars))
+    if expected.max_latency_ms is not None:
+        scorers.append(LatencyCeiling(expected.max_latency_ms))
+    if expected.max_cost_usd is not None:
+        scorers.append(CostCeiling(expected.max_cost_usd))
+    if expected.judge_rubric is not None and judge is not None:
+        scorers.append(judge)
+    return scorers
+
+
+def aggregate(case: EvalCase, output: CaseOutput, results: list[ScoreResult]) -> CaseScore:
+    """All must pass; the score is their mean. With no scorers, only an error fails the case."""
+    if results:
+        passed = all(result.passed for result in results)
+        score = sum(result.score for result in results) / len(results)
+    else:
+        passed = output.error is None
+        score = 1.0 if passed else 0.0
+    return CaseScore(case_id=case.id, passed=passed, score=score, critical=case.critical, results=results)
+
+
+def score_case(case: EvalCase, output: CaseOutput, scorers: Sequence[Scorer]) -> CaseScore:
+    """Score one case synchronously (an LLM judge runs its own event loop; use `ascore_case` in async code)."""
+    return aggregate(case, output, [scorer.score(case, output) for scorer in scorers])
+
+
+async def ascore_case(case: EvalCase, output: CaseOutput, scorers: Sequence[Scorer]) -> CaseScore:
+    """Score one case from async code: scorers with an `ascore` coroutine (the LLM judge) are awaited."""
+    results: list[ScoreResult] = []
+    for scorer in scorers:
+        ascore = getattr(scorer, "ascore", None)
+        if ascore is not None and inspect.iscoroutinefunction(ascore):
+            pending: Awaitable[ScoreResult] = ascore(case, output)
+            results.append(await pending)
+        else:
+            results.append(scorer.score(case, output))
+    return aggregate(case, output, results)
