@@ -14,6 +14,10 @@ from rich.console import Console
 
 from llmops.assistant.schema import Email, TriageReply
 from llmops.config import ProviderName, Settings, load_settings
+from llmops.evals.cli import eval_app
+from llmops.feedback.cli import feedback_app
+from llmops.feedback.cli import mine as eval_mine
+from llmops.prompts.cli import prompts_app
 from llmops.reporting.cli import report
 from llmops.storage.retention_cli import retention
 
@@ -22,6 +26,10 @@ keys_app = typer.Typer(help="Manage API keys (only hashes are stored).", no_args
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 app.add_typer(db_app, name="db")
+app.add_typer(feedback_app, name="feedback")
+eval_app.command("mine")(eval_mine)
+app.add_typer(prompts_app, name="prompts")
+app.add_typer(eval_app, name="eval")
 app.command()(report)
 app.command()(retention)
 
@@ -100,11 +108,11 @@ def triage(
         err.print(f"[red]Could not read an email from {file}:[/red] {_short_error(exc)}")
         raise typer.Exit(2) from None
     settings = _settings(provider=provider, prompt_version=prompt_version)
-    reply = asyncio.run(_triage_once(settings, email))
+    reply = asyncio.run(_triage_once(settings, email, prompt_version))
     sys.stdout.write(reply.model_dump_json(indent=2) + "\n")
 
 
-async def _triage_once(settings: Settings, email: Email) -> TriageReply:
+async def _triage_once(settings: Settings, email: Email, prompt_version: str | None) -> TriageReply:
     import time
     import uuid
 
@@ -113,7 +121,7 @@ async def _triage_once(settings: Settings, email: Email) -> TriageReply:
     services = await build_services(settings)
     try:
         started = time.perf_counter()
-        outcome = await services.gatekeeper.triage(email)
+        outcome = await services.gatekeeper.triage(email, prompt_version)
         return outcome.reply(uuid.uuid4().hex, (time.perf_counter() - started) * 1000)
     finally:
         await close_services(services)

@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 
 from llmops.storage.histogram import COLUMNS as HISTOGRAM_COLUMNS
@@ -221,4 +222,92 @@ eval_results = Table(
     Column("request_id", String(128), nullable=True),
     Column("trace_id", String(32), nullable=True),
     PrimaryKeyConstraint("run_id", "case_id"),
+)
+
+
+# Budgets: caps per scope (global, user, api_key) and rolling window, with usage counted in buckets.
+budgets = Table(
+    "budgets",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("scope", String(16), nullable=False),
+    Column("subject", String(128), nullable=False),
+    Column("window", String(8), nullable=False),
+    Column("metric", String(16), nullable=False),
+    Column("hard_limit", Float, nullable=False),
+    Column("soft_ratio", Float, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("scope", "subject", "window", "metric"),
+)
+
+budget_usage = Table(
+    "budget_usage",
+    metadata,
+    Column("scope", String(16), nullable=False),
+    Column("subject", String(128), nullable=False),
+    Column("granularity", String(8), nullable=False),
+    Column("bucket_start", DateTime(timezone=True), nullable=False),
+    Column("tokens", BigInteger, nullable=False),
+    Column("cost_usd", Float, nullable=False),
+    Column("reserved_tokens", BigInteger, nullable=False),
+    Column("reserved_cost_usd", Float, nullable=False),
+    PrimaryKeyConstraint("scope", "subject", "granularity", "bucket_start"),
+)
+
+
+# Alert rules, their current state (one row per rule) and every transition or notification as an event.
+alert_rules = Table(
+    "alert_rules",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("name", String(128), nullable=False, unique=True),
+    Column("kind", String(32), nullable=False),
+    Column("params", Text, nullable=False),
+    Column("window_s", Integer, nullable=False),
+    Column("min_requests", Integer, nullable=False),
+    Column("renotify_s", Integer, nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+alert_states = Table(
+    "alert_states",
+    metadata,
+    Column("rule_name", String(128), primary_key=True),
+    Column("state", String(16), nullable=False),
+    Column("since", DateTime(timezone=True), nullable=False),
+    Column("last_value", Float, nullable=True),
+    Column("last_notified_at", DateTime(timezone=True), nullable=True),
+)
+
+alert_events = Table(
+    "alert_events",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("rule_name", String(128), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("value", Float, nullable=True),
+    Column("threshold", Float, nullable=True),
+    Column("details", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("delivered", Boolean, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("error", Text, nullable=True),
+    Index("ix_alert_events_rule_name_created_at", "rule_name", "created_at"),
+)
+
+# Canary decisions: promote, roll back or hold, with the figures they were made on.
+canary_decisions = Table(
+    "canary_decisions",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("prompt_name", String(128), nullable=False),
+    Column("canary_version", String(128), nullable=False),
+    Column("production_version", String(128), nullable=False),
+    Column("decision", String(16), nullable=False),
+    Column("figures", Text, nullable=False),
+    Column("decided_by", String(128), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_canary_decisions_prompt_name_created_at", "prompt_name", "created_at"),
 )

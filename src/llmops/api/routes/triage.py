@@ -49,14 +49,14 @@ async def triage(body: TriageRequest, request: Request) -> TriageReply:
             telemetry.instruments.record_error(error_type="internal_error")
             raise
         latency_ms = (time.perf_counter() - started) * 1000
-        span.set_attributes(_outcome_attributes(outcome, latency_ms))
+        span.set_attributes(outcome_attributes(outcome, latency_ms))
     reply = outcome.reply(request_id, latency_ms)
     if services.settings.redact_replies:
         reply.triage = redact_triage(services.redactor, reply.triage)
     return reply
 
 
-def _outcome_attributes(outcome: TriageOutcome, latency_ms: float) -> dict[str, object]:
+def outcome_attributes(outcome: TriageOutcome, latency_ms: float) -> dict[str, object]:
     attributes: dict[str, object] = {
         c.PROMPT_VERSION: outcome.prompt_version,
         c.GEN_AI_REQUEST_MODEL: outcome.model,

@@ -1,0 +1,180 @@
+"""The eval runner in-process and over HTTP: every case scored, linked to its trace, cached, stored."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from sqlalchemy import select
+
+from live import LiveServer
+from llmops.api.app import build_redactor, build_services, close_services
+from llmops.assistant.schema import Email
+from llmops.config import Settings
+from llmops.evals.datasets import Dataset, EvalCase, Expectations
+from llmops.evals.runner import EvalRun, run_eval
+from llmops.evals.store import load_run, resolve_run, save_run
+from llmops.providers.scripted import ScriptedProvider
+from llmops.storage.db import make_engine
+from llmops.storage.tables import eval_results, spans
+
+PLANTED = "jane.roe@personal.example"
+REPLY = json.dumps(
+    {
+        "category": "urgent",
+        "priority": 1,
+        "summary": f"Checkout is down; write to {PLANTED} for the bridge.",
+        "action_items": ["Join the incident bridge"],
+        "draft_reply": "Joining now.",
+    }
+)
+
+
+def mini_dataset(tmp_path: Path) -> Dataset:
+    def case(case_id: str, subject: str, **expected: object) -> EvalCase:
+        email = Email(
+            sender="Dana <dana@northwind.example>", recipients=["me@northwind.example"], subject=subject
+        )
+        return EvalCase(id=case_id, email=email, expected=Expectations(**expected))
+
+    cases = [
+        case("outage", "Production database down", category="urgent", must_contain=["bridge"]),
+        case("wrong-category", "Lunch on Friday?", category="personal"),
+        case("critical-pii", "Customer record", must_not_contain=[PLANTED]),
+        case("length", "Weekly numbers", max_summary_chars=10),
+    ]
+    cases[2].critical = True
+    return Dataset(name="mini", path=tmp_path / "mini.jsonl", hash="0" * 64, cases=cases)
+
+
+def _provider(services: object) -> ScriptedProvider:
+    provider = services.chain.providers[0]  # type: ignore[attr-defined]
+    assert isinstance(provider, ScriptedProvider)
+    return provider
+
+
+def test_in_process_run_scores_links_traces_caches_and_stores(
+    settings_factory: Callable[..., Settings], tmp_path: Path
+) -> None:
+    settings = settings_factory(scripted_reply=REPLY)
+    dataset = mini_dataset(tmp_path)
+
+    async def scenario() -> tuple[EvalRun, EvalRun, EvalRun, int, int]:
+        services = await build_services(settings)
+        try:
+            provider = _provider(services)
+            seen: list[str] = []
+            first = await run_eval(
+                dataset,
+                "email_triage_v1",
+                settings=settings,
+                services=services,
+                progress=lambda r: seen.append(r.case_id),
+            )
+            assert sorted(seen) == sorted(c.id for c in dataset.cases)
+            calls_after_first = provider.calls
+            cached = await run_eval(dataset, "email_triage_v1", settings=settings, services=services)
+            calls_after_cached = provider.calls
+            fresh = await run_eval(
+                dataset, "email_triage_v1", settings=settings, services=services, use_cache=False
+            )
+            assert provider.calls == calls_after_cached + len(dataset.cases)
+            return first, cached, fresh, calls_after_first, calls_after_cached
+        finally:
+            await close_services(services)
+
+    first, cached, fresh, calls_after_first, calls_after_cached = asyncio.run(scenario())
+    assert calls_after_first == len(dataset.cases)
+    assert calls_after_cached == calls_after_first  # the provider was not called again
+    assert [r.cached for r in cached.results] == [True] * 4 and not any(r.cached for r in first.results)
+    assert [r.output for r in cached.results] == [r.output for r in first.results]
+    assert [r.request_id for r in cached.results] == [r.request_id for r in first.results]
+
+    by_id = {r.case_id: r for r in first.results}
+    assert by_id["outage"].passed and not by_id["wrong-category"].passed and not by_id["length"].passed
+    assert by_id["critical-pii"].passed and by_id["critical-pii"].critical  # the reply was redacted
+    assert first.provider == "scripted" and first.model == "scripted-1"
+    assert all(r.input_tokens and r.output_tokens and r.latency_ms for r in first.results)
+    assert first.summary()["passed"] == 2
+
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        with engine.connect() as connection:
+            stored_traces = set(connection.execute(select(spans.c.trace_id)).scalars())
+            roots = dict(
+                connection.execute(
+                    select(spans.c.request_id, spans.c.trace_id).where(spans.c.request_id.is_not(None))
+                ).all()
+            )
+        for result in [*first.results, *fresh.results]:
+            assert result.request_id and result.trace_id in stored_traces
+            assert roots[result.request_id] == result.trace_id
+
+        save_run(engine, first, build_redactor(settings))
+        loaded = load_run(engine, first.id)
+        assert resolve_run(engine, "email_triage_v1", "mini").id == first.id
+        with engine.connect() as connection:
+            stored_outputs = " ".join(connection.execute(select(eval_results.c.output)).scalars())
+    finally:
+        engine.dispose()
+    assert PLANTED not in stored_outputs
+    assert {r.case_id: (r.passed, r.score, r.trace_id) for r in loaded.results} == {
+        r.case_id: (r.passed, r.score, r.trace_id) for r in first.results
+    }
+    cache_files = list((settings.data_dir / "eval-cache").glob("*.json"))
+    assert len(cache_files) == 4 and all(PLANTED not in p.read_text() for p in cache_files)
+
+
+def test_over_http_records_the_served_version_and_links_traces(
+    live_server: Callable[..., LiveServer], tmp_path: Path
+) -> None:
+    server = live_server()
+    dataset = mini_dataset(tmp_path)
+    client_settings = Settings(_env_file=None, provider="scripted", data_dir=tmp_path / "client")  # type: ignore[call-arg]
+    run = asyncio.run(
+        run_eval(
+            dataset,
+            "email_triage_v1",
+            settings=client_settings,
+            target=server.base_url,
+            api_key=server.key,
+            concurrency=2,
+        )
+    )
+    assert run.prompt_version == "email_triage_v2"  # the server's default; HTTP cannot override it
+    assert run.warnings and "email_triage_v2" in run.warnings[0]
+    assert all(r.error is None and r.prompt_version == "email_triage_v2" for r in run.results)
+    assert run.provider == "scripted" and run.model == "scripted-1"
+    server.flush()
+    engine = make_engine(server.settings.resolved_database_url)
+    try:
+        with engine.connect() as connection:
+            roots = dict(
+                connection.execute(
+                    select(spans.c.request_id, spans.c.trace_id).where(spans.c.request_id.is_not(None))
+                ).all()
+            )
+    finally:
+        engine.dispose()
+    for result in run.results:
+        assert roots[result.request_id] == result.trace_id
+
+
+def test_over_http_a_wrong_key_is_an_error_per_case_not_a_crash(
+    live_server: Callable[..., LiveServer], tmp_path: Path
+) -> None:
+    server = live_server()
+    settings = Settings(_env_file=None, provider="scripted", data_dir=tmp_path / "client")  # type: ignore[call-arg]
+    run = asyncio.run(
+        run_eval(
+            mini_dataset(tmp_path),
+            "email_triage_v2",
+            settings=settings,
+            target=server.base_url,
+            api_key="nope",
+        )
+    )
+    assert all(r.error == "HTTP 401" and not r.passed for r in run.results)
+    assert not list((tmp_path / "client" / "eval-cache").glob("*.json"))  # errors are not cached
