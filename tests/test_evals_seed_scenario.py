@@ -1,0 +1,47 @@
+"""The seed scenario, end to end through the CLI: `email_triage_v8` is a deliberately worse change of
+`v7`; on the golden set the comparison says REGRESSION, lists the failing cases and exits non-zero,
+while comparing v7 with itself is NON-INFERIOR."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+LLMOPS = [sys.executable, "-m", "llmops.cli"]
+
+
+def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*LLMOPS, *args], env=env, capture_output=True, text=True, timeout=600)
+
+
+def test_v8_regresses_against_v7_and_v7_is_non_inferior_to_itself(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LLMOPS_", "OTEL_", "OPENAI_"))}
+    env.update({"LLMOPS_DATA_DIR": str(tmp_path / "data"), "LLMOPS_PROVIDER": "scripted"})
+
+    runs = {}
+    for version in ("email_triage_v7", "email_triage_v8"):
+        result = _run(["eval", "run", "--prompt-version", version, "--no-cache"], env)
+        assert result.returncode == 0, result.stderr
+        runs[version] = result.stdout
+
+    regression = _run(["eval", "compare", "email_triage_v7", "email_triage_v8", "--format", "json"], env)
+    assert regression.returncode == 1, regression.stderr
+    report = json.loads(regression.stdout)
+    assert report["verdict"] == "REGRESSION"
+    regressed = {case["case_id"] for case in report["regressions"]}
+    assert regressed, "the failing cases are listed"
+    assert any(case["critical"] for case in report["regressions"])
+    assert report["mcnemar"]["p_value"] < 0.05
+
+    markdown = _run(["eval", "compare", "email_triage_v7", "email_triage_v8"], env)
+    assert markdown.returncode == 1 and "REGRESSION" in markdown.stdout
+    assert all(case_id in markdown.stdout for case_id in regressed)
+
+    again = _run(["eval", "run", "--prompt-version", "email_triage_v7"], env)  # served from the cache
+    assert again.returncode == 0, again.stderr
+    same = _run(["eval", "compare", "email_triage_v7", "email_triage_v7", "--format", "json"], env)
+    assert same.returncode == 0, same.stderr
+    assert json.loads(same.stdout)["verdict"] == "NON-INFERIOR"
