@@ -32,7 +32,7 @@ DOCKERFILE = ROOT / "docker" / "Dockerfile"
 COMPOSE_FILE = DEPLOY / "compose.yaml"
 HADOLINT_CONFIG = ROOT / ".hadolint.yaml"
 DEFAULT_SERVICES = {"llmops", "postgres"}
-OBSERVABILITY_SERVICES = {"otel-collector", "prometheus"}
+OBSERVABILITY_SERVICES = {"otel-collector", "prometheus", "grafana"}
 CREDENTIAL_WORDS = ("PASSWORD", "SECRET", "TOKEN", "KEY", "CREDENTIAL")
 URL_WITH_PASSWORD = re.compile(r"://[^/@\s:]+:[^/@\s]+@")
 PIPE_TO_SHELL = re.compile(r"\b(curl|wget)\b[^|;&]*\|\s*(sudo\s+)?(ba|da|z)?sh\b")
@@ -180,6 +180,7 @@ def test_health_checks_probe_what_each_service_needs(services: dict[str, Service
     assert postgres_test[:2] == ["CMD", "pg_isready"]
     assert "--host=127.0.0.1" in postgres_test, "a socket probe passes during initdb's temporary server"
     assert "/-/ready" in " ".join(services["prometheus"]["healthcheck"]["test"])
+    assert "/api/health" in " ".join(services["grafana"]["healthcheck"]["test"])
     # The collector image is distroless (no shell, no HTTP client), so it cannot probe itself.
     assert "healthcheck" not in services["otel-collector"]
 

@@ -12,7 +12,10 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 
+from llmops.alerts.cli import alerts_app
 from llmops.assistant.schema import Email, TriageReply
+from llmops.budgets.cli import budgets_app
+from llmops.canary.cli import canary_app
 from llmops.config import ProviderName, Settings, load_settings
 from llmops.evals.cli import eval_app
 from llmops.feedback.cli import feedback_app
@@ -28,8 +31,43 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(db_app, name="db")
 app.add_typer(feedback_app, name="feedback")
 eval_app.command("mine")(eval_mine)
+
+
+@eval_app.command("candidates")
+def eval_candidates(
+    limit: Annotated[int, typer.Option(min=1, help="At most this many cases.")] = 50,
+    max_judge_score: Annotated[float, typer.Option(help="Judge scores below this are candidates.")] = 0.5,
+    output: Annotated[Path | None, typer.Option(help="Write the JSONL here instead of stdout.")] = None,
+) -> None:
+    """Active learning: negative feedback, then low judge scores, then judge/user disagreement, as JSONL."""
+    from llmops.api.app import build_redactor
+    from llmops.evals.active_learning import select_candidates
+    from llmops.feedback.mining import write_jsonl
+    from llmops.storage.db import make_engine
+    from llmops.storage.migrate import upgrade
+
+    settings = _settings()
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        upgrade(engine)
+        cases = select_candidates(
+            engine, build_redactor(settings), limit=limit, max_judge_score=max_judge_score
+        )
+    finally:
+        engine.dispose()
+    if output is None:
+        write_jsonl(cases, sys.stdout)
+    else:
+        with output.open("w", encoding="utf-8") as stream:
+            write_jsonl(cases, stream)
+    err.print(f"Selected {len(cases)} candidate case(s).")
+
+
 app.add_typer(prompts_app, name="prompts")
 app.add_typer(eval_app, name="eval")
+app.add_typer(budgets_app, name="budgets")
+app.add_typer(alerts_app, name="alerts")
+app.add_typer(canary_app, name="canary")
 app.command()(report)
 app.command()(retention)
 

@@ -165,10 +165,78 @@ class Settings(BaseSettings):
     )
     max_output_tokens: int = Field(320, ge=16, description="Output token cap of one model call.")
 
+    # Canary releases
+    canary_min_requests: int = Field(
+        100, ge=1, description="Requests each canary arm needs before the controller promotes or rolls back."
+    )
+    canary_max_error_rate_delta: float = Field(
+        0.02,
+        ge=0,
+        le=1,
+        description="Error rate the canary may exceed production's by before it is rolled back.",
+    )
+    canary_max_p95_ratio: float = Field(
+        1.5,
+        ge=1,
+        description="Canary p95 latency over production's that rolls it back (with the slack below).",
+    )
+    canary_p95_slack_ms: float = Field(
+        50.0,
+        ge=0,
+        description="The canary's p95 must also be this many milliseconds slower to count as slower.",
+    )
+    canary_max_cost_ratio: float = Field(
+        1.25, ge=1, description="Canary cost per request over production's that rolls it back."
+    )
+    canary_max_schema_invalid_delta: float = Field(
+        0.02, ge=0, le=1, description="Schema-valid rate the canary may fall below production's by."
+    )
+    canary_max_negative_feedback_delta: float = Field(
+        0.05, ge=0, le=1, description="Negative feedback rate the canary may exceed production's by."
+    )
+    canary_interval_s: float = Field(
+        60.0, gt=0, description="How often the server's canary controller compares the arms and decides."
+    )
+
+    # Budgets
+    budgets: str = Field(
+        "",
+        description="Token and cost caps, comma-separated `scope:window:metric=limit` (scope `global`, "
+        "`user` or `api_key`, each user/key capped separately; window `hour`, `day` or `month`; metric "
+        "`tokens` or `cost_usd`), e.g. `global:day:cost_usd=5,user:hour:tokens=20000`. Upserted at startup.",
+    )
+    budget_soft_ratio: float = Field(
+        0.8, gt=0, le=1, description="Share of a cap at which a budget counts as past its soft threshold."
+    )
+
+    # Alerts
+    alert_rules: str = Field(
+        "",
+        description="Path to a YAML or JSON file of alert rules; empty: the built-in defaults "
+        "(error rate, degraded rate, latency p95, negative feedback, budgets, eval regression).",
+    )
+    alert_webhook_url: str | None = Field(
+        None, description="URL that alerts are POSTed to as signed JSON; unset: alerts are only logged."
+    )
+    alert_webhook_secret: SecretStr | None = Field(
+        None,
+        description="Shared secret for the webhook's `X-Llmops-Signature` (HMAC-SHA256 of timestamp and body).",
+    )
+    alert_webhook_timeout_s: float = Field(5.0, gt=0, description="Timeout of one webhook delivery attempt.")
+    alert_interval_s: float = Field(60.0, gt=0, description="How often the server evaluates the alert rules.")
+
     @field_validator("api_keys", "fallback_providers", mode="before")
     @classmethod
     def _csv(cls, value: object) -> object:
         return _split_csv(value)
+
+    @field_validator("budgets")
+    @classmethod
+    def _budget_spec(cls, value: str) -> str:
+        from llmops.budgets.models import parse_budgets
+
+        parse_budgets(value, 0.8)
+        return value
 
     @property
     def resolved_database_url(self) -> str:

@@ -15,6 +15,7 @@ from pydantic import SecretStr
 from sqlalchemy.engine import make_url
 
 from llmops import __version__
+from llmops.alerts import build_alert_engine, run_alert_loop
 from llmops.api.auth import require_api_key
 from llmops.api.errors import install_error_handlers
 from llmops.api.middleware import BodyLimitMiddleware, RequestIdMiddleware, RequestMetricsMiddleware
@@ -23,7 +24,14 @@ from llmops.api.state import Services
 from llmops.assistant.knowledge import KnowledgeBase
 from llmops.assistant.pipeline import Gatekeeper
 from llmops.assistant.tools import Toolbox
+from llmops.budgets.enforce import BudgetEnforcer
+from llmops.budgets.models import parse_budgets
+from llmops.budgets.store import BudgetStore
+from llmops.canary.compare import Guardrails
+from llmops.canary.controller import CanaryController, run_controller
+from llmops.canary.routing import CanaryRouter
 from llmops.config import Settings, load_settings
+from llmops.dashboard import install as install_dashboard
 from llmops.prompts.labels import LabelStore, PromptResolver
 from llmops.prompts.registry import PromptRegistry
 from llmops.providers.registry import build_chain
@@ -61,13 +69,14 @@ async def build_services(settings: Settings, routes: set[str] | None = None) -> 
         settings, engine, redactor, bytes.fromhex(pseudonym_key), routes or set()
     )
     keys = ApiKeyStore(engine, [key.get_secret_value() for key in settings.api_keys])
+    budget_store = BudgetStore(engine)
+    await asyncio.to_thread(budget_store.set, parse_budgets(settings.budgets, settings.budget_soft_ratio))
     chain = build_chain(settings, telemetry_setup.telemetry)
     await chain.start()
     knowledge = KnowledgeBase.bundled()
     prompts = PromptRegistry.from_directory()
-    resolver = PromptResolver(
-        LabelStore(engine, prompts), settings.prompt_version, ttl_s=settings.prompt_label_ttl_s
-    )
+    labels = LabelStore(engine, prompts)
+    resolver = PromptResolver(labels, settings.prompt_version, ttl_s=settings.prompt_label_ttl_s)
     gatekeeper = Gatekeeper(
         chain=chain,
         prompts=prompts,
@@ -86,6 +95,10 @@ async def build_services(settings: Settings, routes: set[str] | None = None) -> 
         gatekeeper=gatekeeper,
         redactor=redactor,
         telemetry_setup=telemetry_setup,
+        budgets=BudgetEnforcer(budget_store, settings),
+        alerts=build_alert_engine(settings, engine, redactor, budget_store),
+        canary_router=CanaryRouter(labels, ttl_s=settings.prompt_label_ttl_s),
+        canary=CanaryController(engine, labels, Guardrails.from_settings(settings), settings.prompt_version),
     )
 
 
@@ -133,10 +146,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             print_new_key(new_key)
         app.state.services = services
         retention = asyncio.create_task(run_retention(services))
+        canary = asyncio.create_task(run_controller(services.canary, settings.canary_interval_s))
+        alerting = asyncio.create_task(run_alert_loop(services.alerts, settings.alert_interval_s))
         try:
             yield
         finally:
             retention.cancel()
+            canary.cancel()
+            alerting.cancel()
             await close_services(services)
             logging.getLogger().removeHandler(log_handler)
 
@@ -151,6 +168,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(triage.router, dependencies=[Depends(require_api_key)])
     app.include_router(metrics.router, dependencies=[Depends(require_api_key)])
     app.include_router(feedback.router, dependencies=[Depends(require_api_key)])
+    install_dashboard(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestMetricsMiddleware)
     app.add_middleware(RequestIdMiddleware)

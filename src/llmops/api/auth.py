@@ -5,6 +5,9 @@ from __future__ import annotations
 from fastapi import HTTPException, Request
 
 from llmops.api.state import Services
+from llmops.storage.api_keys import hash_key
+
+FINGERPRINT_HEX = 12
 
 
 def require_api_key(request: Request) -> None:
@@ -15,3 +18,5 @@ def require_api_key(request: Request) -> None:
         raise HTTPException(401, "missing bearer API key", headers={"WWW-Authenticate": "Bearer"})
     if not services.keys.verify(token.strip()):
         raise HTTPException(401, "invalid API key", headers={"WWW-Authenticate": "Bearer"})
+    # Identifies the caller's key for per-key budgets without holding the key itself.
+    request.state.api_key_fingerprint = hash_key(token.strip())[:FINGERPRINT_HEX]

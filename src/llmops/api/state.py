@@ -6,7 +6,11 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
+from llmops.alerts.engine import AlertEngine
 from llmops.assistant.pipeline import Gatekeeper
+from llmops.budgets.enforce import BudgetEnforcer
+from llmops.canary.controller import CanaryController
+from llmops.canary.routing import CanaryRouter
 from llmops.config import Settings
 from llmops.providers.resilience import ProviderChain
 from llmops.redaction import Redactor
@@ -24,6 +28,10 @@ class Services:
     gatekeeper: Gatekeeper
     redactor: Redactor
     telemetry_setup: TelemetrySetup
+    budgets: BudgetEnforcer
+    alerts: AlertEngine
+    canary_router: CanaryRouter
+    canary: CanaryController
 
     @property
     def telemetry(self) -> Telemetry:

@@ -6,7 +6,7 @@ import asyncio
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from pydantic import ValidationError
@@ -16,6 +16,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from llmops.config import Settings, load_settings
 from llmops.evals.datasets import Dataset, DatasetError, bundled_dataset_path, load_dataset
 from llmops.evals.runner import CaseResult, EvalRun, run_eval
+
+if TYPE_CHECKING:
+    from llmops.evals.compare import Comparison
 
 eval_app = typer.Typer(help="Evaluate prompt versions on datasets and compare runs.", no_args_is_help=True)
 err = Console(stderr=True)
@@ -208,5 +211,19 @@ def compare_command(
     else:
         output.write_text(text, encoding="utf-8")
         err.print(f"{comparison.verdict.value}: report written to {output}")
+    _alert_on(settings, comparison)
     if comparison.verdict is Verdict.REGRESSION:
         raise typer.Exit(1)
+
+
+def _alert_on(settings: Settings, comparison: Comparison) -> None:
+    """Feed the verdict to the eval_regression alert (fires on REGRESSION, resolves otherwise)."""
+    from llmops.alerts import notify_eval_regression
+    from llmops.api.app import build_redactor
+    from llmops.storage.db import make_engine
+
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        notify_eval_regression(settings, engine, build_redactor(settings), comparison)
+    finally:
+        engine.dispose()

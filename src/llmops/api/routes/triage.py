@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import time
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, HTTPException, Request
+from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from llmops.api.state import Services
 from llmops.assistant.pipeline import TriageOutcome
 from llmops.assistant.schema import Triage, TriageReply, TriageRequest
+from llmops.budgets.models import BudgetExceededError
+from llmops.budgets.store import Subjects
+from llmops.canary.routing import CANARY_ATTRIBUTE
 from llmops.redaction import Redactor
 from llmops.telemetry import conventions as c
 
@@ -36,11 +40,38 @@ async def triage(body: TriageRequest, request: Request) -> TriageReply:
     user = telemetry.pseudonymise(body.user_id)
     if user:
         attributes[c.USER_ID] = user
+    subjects = Subjects(user=user, api_key=getattr(request.state, "api_key_fingerprint", None))
+    try:
+        async with services.budgets.hold(subjects, body.email) as hold:
+            outcome, latency_ms = await _run(services, body, parent, attributes, started, user or request_id)
+            hold.record(outcome.usage.input_tokens + outcome.usage.output_tokens, outcome.cost_usd)
+    except BudgetExceededError as exc:
+        raise HTTPException(429, str(exc), headers={"Retry-After": str(exc.retry_after_s)}) from None
+    reply = outcome.reply(request_id, latency_ms)
+    if services.settings.redact_replies:
+        reply.triage = redact_triage(services.redactor, reply.triage)
+    return reply
+
+
+async def _run(
+    services: Services,
+    body: TriageRequest,
+    parent: Context,
+    attributes: dict[str, object],
+    started: float,
+    routing_key: str,
+) -> tuple[TriageOutcome, float]:
+    """The pipeline inside the request's root span, on the canary version when `routing_key` (the
+    pseudonymous user, else the request id) falls in the canary's share; returns the outcome and the
+    latency so far."""
+    telemetry = services.telemetry
     with telemetry.tracer.start_as_current_span(
         c.ROOT_SPAN, context=parent, kind=SpanKind.SERVER, attributes=attributes
     ) as span:
         try:
-            outcome = await services.gatekeeper.triage(body.email)
+            route = await services.canary_router.route(routing_key)
+            span.set_attribute(CANARY_ATTRIBUTE, route.canary)
+            outcome = await services.gatekeeper.triage(body.email, prompt_version=route.version)
         except Exception as exc:
             span.set_attributes(
                 {c.STATUS: "error", c.ERROR_TYPE: type(exc).__name__, "http.response.status_code": 500}
@@ -50,10 +81,7 @@ async def triage(body: TriageRequest, request: Request) -> TriageReply:
             raise
         latency_ms = (time.perf_counter() - started) * 1000
         span.set_attributes(outcome_attributes(outcome, latency_ms))
-    reply = outcome.reply(request_id, latency_ms)
-    if services.settings.redact_replies:
-        reply.triage = redact_triage(services.redactor, reply.triage)
-    return reply
+    return outcome, latency_ms
 
 
 def outcome_attributes(outcome: TriageOutcome, latency_ms: float) -> dict[str, object]:

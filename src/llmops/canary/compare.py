@@ -1,0 +1,206 @@
+"""The live comparison of a canary's two arms over the window since the canary started.
+
+The arms are the request rows of the canary version and of the production version created since
+the canary's start (the oldest move of the `canary` label in its current unbroken run of one version
+with a positive share). Per arm: requests, error rate (the request failed, or every provider failed
+and the rule-based fallback answered), p95 latency, cost per request, schema-valid rate (not degraded
+for `invalid_output`) and negative feedback rate (ratings of -1 per request). Each metric has a
+guardrail; an arm below the minimum number of requests makes the comparison inconclusive.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+
+from pydantic import BaseModel
+from sqlalchemy import Engine, and_, select
+
+from llmops.config import Settings
+from llmops.prompts.labels import CANARY, PRODUCTION, LabelStore
+from llmops.storage.tables import feedback, requests
+
+FAILED_PROVIDERS = "providers_failed"
+INVALID_OUTPUT = "invalid_output"
+
+
+class Guardrails(BaseModel):
+    """How much worse than production the canary may be, and how much evidence a verdict needs."""
+
+    min_requests: int = 100
+    max_error_rate_delta: float = 0.02
+    max_p95_ratio: float = 1.5
+    p95_slack_ms: float = 50.0
+    max_cost_ratio: float = 1.25
+    max_schema_invalid_delta: float = 0.02
+    max_negative_feedback_delta: float = 0.05
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Guardrails:
+        return cls(
+            min_requests=settings.canary_min_requests,
+            max_error_rate_delta=settings.canary_max_error_rate_delta,
+            max_p95_ratio=settings.canary_max_p95_ratio,
+            p95_slack_ms=settings.canary_p95_slack_ms,
+            max_cost_ratio=settings.canary_max_cost_ratio,
+            max_schema_invalid_delta=settings.canary_max_schema_invalid_delta,
+            max_negative_feedback_delta=settings.canary_max_negative_feedback_delta,
+        )
+
+
+class ArmFigures(BaseModel):
+    version: str
+    requests: int
+    error_rate: float | None
+    p95_latency_ms: float | None
+    cost_per_request_usd: float | None
+    schema_valid_rate: float | None
+    negative_feedback_rate: float | None
+
+
+class Comparison(BaseModel):
+    prompt_name: str
+    started_at: datetime
+    traffic_share: float
+    canary: ArmFigures
+    production: ArmFigures
+    inconclusive: list[str]
+    failures: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class ActiveCanary:
+    prompt_name: str
+    version: str
+    production_version: str
+    traffic_share: float
+    started_at: datetime
+
+
+def active_canary(labels: LabelStore, prompt_name: str, default_version: str) -> ActiveCanary | None:
+    """The running canary of `prompt_name`, or None when its label is missing or has no share."""
+    history = labels.history(prompt_name, CANARY, limit=1000)
+    if not history or history[0].version_id is None or not history[0].traffic_share:
+        return None
+    current = history[0]
+    started_at = current.changed_at
+    for change in history:
+        if change.version_id != current.version_id or not change.traffic_share:
+            break
+        started_at = change.changed_at
+    production = labels.get(prompt_name, PRODUCTION)
+    return ActiveCanary(
+        prompt_name=prompt_name,
+        version=current.version_id,
+        production_version=production.version_id if production else default_version,
+        traffic_share=current.traffic_share,
+        started_at=started_at,
+    )
+
+
+def p95(values: list[float]) -> float | None:
+    """Nearest-rank 95th percentile."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
+
+
+def arm_figures(engine: Engine, version: str, since: datetime) -> ArmFigures:
+    r = requests.c
+    query = (
+        select(r.status, r.degraded, r.degraded_reason, r.latency_ms, r.cost_usd, feedback.c.rating)
+        .select_from(requests.outerjoin(feedback, feedback.c.request_id == r.request_id))
+        .where(and_(r.prompt_version == version, r.created_at >= since))
+    )
+    with engine.connect() as connection:
+        rows = connection.execute(query).all()
+    n = len(rows)
+    if n == 0:
+        return ArmFigures(
+            version=version,
+            requests=0,
+            error_rate=None,
+            p95_latency_ms=None,
+            cost_per_request_usd=None,
+            schema_valid_rate=None,
+            negative_feedback_rate=None,
+        )
+    errors = sum(1 for row in rows if row.status == "error" or row.degraded_reason == FAILED_PROVIDERS)
+    invalid = sum(1 for row in rows if row.degraded and row.degraded_reason == INVALID_OUTPUT)
+    costs = [row.cost_usd for row in rows if row.cost_usd is not None]
+    return ArmFigures(
+        version=version,
+        requests=n,
+        error_rate=errors / n,
+        p95_latency_ms=p95([row.latency_ms for row in rows]),
+        cost_per_request_usd=sum(costs) / len(costs) if costs else None,
+        schema_valid_rate=1 - invalid / n,
+        negative_feedback_rate=sum(1 for row in rows if row.rating == -1) / n,
+    )
+
+
+def compare(engine: Engine, canary: ActiveCanary, guardrails: Guardrails) -> Comparison:
+    arms = {
+        "canary": arm_figures(engine, canary.version, canary.started_at),
+        "production": arm_figures(engine, canary.production_version, canary.started_at),
+    }
+    inconclusive = [
+        f"{name} arm has {arm.requests} of the {guardrails.min_requests} requests needed"
+        for name, arm in arms.items()
+        if arm.requests < guardrails.min_requests
+    ]
+    failures = [] if inconclusive else guardrail_failures(arms["canary"], arms["production"], guardrails)
+    return Comparison(
+        prompt_name=canary.prompt_name,
+        started_at=canary.started_at,
+        traffic_share=canary.traffic_share,
+        canary=arms["canary"],
+        production=arms["production"],
+        inconclusive=inconclusive,
+        failures=failures,
+    )
+
+
+def guardrail_failures(canary: ArmFigures, production: ArmFigures, g: Guardrails) -> list[str]:
+    """One line per guardrail the canary breaks; empty when it is at least as good as allowed."""
+    failures = []
+    if _worse_by(canary.error_rate, production.error_rate, g.max_error_rate_delta):
+        failures.append(
+            f"error rate {canary.error_rate:.3f} vs {production.error_rate:.3f} "
+            f"(allowed +{g.max_error_rate_delta})"
+        )
+    if canary.p95_latency_ms is not None and production.p95_latency_ms is not None:
+        slower = canary.p95_latency_ms - production.p95_latency_ms
+        if canary.p95_latency_ms > production.p95_latency_ms * g.max_p95_ratio and slower > g.p95_slack_ms:
+            failures.append(
+                f"p95 latency {canary.p95_latency_ms:.1f} ms vs {production.p95_latency_ms:.1f} ms "
+                f"(allowed x{g.max_p95_ratio}, or +{g.p95_slack_ms} ms)"
+            )
+    canary_cost, production_cost = canary.cost_per_request_usd, production.cost_per_request_usd
+    if (
+        canary_cost is not None
+        and production_cost is not None
+        and canary_cost > production_cost * g.max_cost_ratio + 1e-12
+    ):
+        failures.append(
+            f"cost per request {canary_cost:.6f} vs {production_cost:.6f} USD (allowed x{g.max_cost_ratio})"
+        )
+    if _worse_by(production.schema_valid_rate, canary.schema_valid_rate, g.max_schema_invalid_delta):
+        failures.append(
+            f"schema-valid rate {canary.schema_valid_rate:.3f} vs {production.schema_valid_rate:.3f} "
+            f"(allowed -{g.max_schema_invalid_delta})"
+        )
+    if _worse_by(
+        canary.negative_feedback_rate, production.negative_feedback_rate, g.max_negative_feedback_delta
+    ):
+        failures.append(
+            f"negative feedback rate {canary.negative_feedback_rate:.3f} vs "
+            f"{production.negative_feedback_rate:.3f} (allowed +{g.max_negative_feedback_delta})"
+        )
+    return failures
+
+
+def _worse_by(high: float | None, low: float | None, allowed: float) -> bool:
+    return high is not None and low is not None and high - low > allowed

@@ -1,0 +1,182 @@
+"""Decide a canary's fate — promote, roll back or hold — act on it, and record it.
+
+Promote moves `production` to the canary version and clears the canary (share 0); rollback clears
+the canary. Hold changes nothing: the comparison is inconclusive (an arm below the minimum number of
+requests). Every decision, automatic or by hand, is stored in `canary_decisions` with the figures it
+was made on. The server runs `run_once` every `LLMOPS_CANARY_INTERVAL_S`; `llmops canary evaluate`
+runs it on demand.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy import Engine, insert, select
+
+from llmops.canary.compare import ActiveCanary, Comparison, Guardrails, active_canary, compare
+from llmops.prompts.labels import CANARY, DEFAULT_PROMPT, PRODUCTION, LabelStore
+from llmops.storage.tables import canary_decisions
+from llmops.storage.timeutil import utc
+
+logger = logging.getLogger("llmops.canary")
+
+CONTROLLER = "canary-controller"
+
+
+class Decision(StrEnum):
+    PROMOTE = "promote"
+    ROLLBACK = "rollback"
+    HOLD = "hold"
+
+
+class DecisionRecord(BaseModel):
+    id: int
+    prompt_name: str
+    canary_version: str
+    production_version: str
+    decision: Decision
+    figures: dict[str, Any]
+    decided_by: str
+    created_at: datetime
+
+
+class NoCanaryError(LookupError):
+    """There is no running canary (no `canary` label with a positive traffic share)."""
+
+
+def decide(comparison: Comparison) -> Decision:
+    if comparison.inconclusive:
+        return Decision.HOLD
+    return Decision.ROLLBACK if comparison.failures else Decision.PROMOTE
+
+
+class CanaryController:
+    """Compares the arms of `prompt_name`'s canary and acts on the verdict."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        labels: LabelStore,
+        guardrails: Guardrails,
+        default_version: str,
+        *,
+        prompt_name: str = DEFAULT_PROMPT,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.engine = engine
+        self.labels = labels
+        self.guardrails = guardrails
+        self.default_version = default_version
+        self.prompt_name = prompt_name
+        self._clock = clock
+
+    def active(self) -> ActiveCanary | None:
+        return active_canary(self.labels, self.prompt_name, self.default_version)
+
+    def start(self, version: str, share: float, *, by: str, reason: str = "") -> ActiveCanary:
+        """Serve `version` to `share` of users; raising the share of a running canary keeps its window."""
+        if not 0.0 < share <= 1.0:
+            raise ValueError("the canary share must be above 0 and at most 1")
+        self.labels.set(self.prompt_name, CANARY, version, by=by, reason=reason, traffic_share=share)
+        canary = self.active()
+        assert canary is not None
+        return canary
+
+    def compare(self) -> Comparison:
+        canary = self.active()
+        if canary is None:
+            raise NoCanaryError(f"no canary is running for {self.prompt_name}")
+        return compare(self.engine, canary, self.guardrails)
+
+    def run_once(self, *, by: str = CONTROLLER) -> DecisionRecord | None:
+        """Compare, decide and act; None when no canary is running."""
+        try:
+            comparison = self.compare()
+        except NoCanaryError:
+            return None
+        return self.apply(decide(comparison), comparison, by=by)
+
+    def decide_by_hand(self, decision: Decision, *, by: str, reason: str = "") -> DecisionRecord:
+        """`llmops canary promote|rollback`: act regardless of the guardrails, recording the figures."""
+        comparison = self.compare()
+        return self.apply(decision, comparison, by=by, reason=reason)
+
+    def apply(
+        self, decision: Decision, comparison: Comparison, *, by: str, reason: str = ""
+    ) -> DecisionRecord:
+        canary, production = comparison.canary.version, comparison.production.version
+        why = reason or "; ".join(comparison.failures or comparison.inconclusive) or "guardrails passed"
+        if decision is Decision.PROMOTE:
+            self.labels.set(self.prompt_name, PRODUCTION, canary, by=by, reason=f"canary promoted: {why}")
+        if decision is not Decision.HOLD:
+            self.labels.set(
+                self.prompt_name, CANARY, canary, by=by, reason=f"canary {decision}: {why}", traffic_share=0.0
+            )
+        record = self._store(decision, comparison, by, reason)
+        if decision is not Decision.HOLD:
+            logger.warning(
+                "canary decision",
+                extra={"decision": str(decision), "prompt_version": canary, "production_version": production},
+            )
+        return record
+
+    def decisions(self, limit: int = 20) -> list[DecisionRecord]:
+        """The latest decisions for this prompt, newest first."""
+        d = canary_decisions.c
+        query = (
+            select(canary_decisions)
+            .where(d.prompt_name == self.prompt_name)
+            .order_by(d.created_at.desc(), d.id.desc())
+            .limit(limit)
+        )
+        with self.engine.connect() as connection:
+            return [_record(row) for row in connection.execute(query)]
+
+    def _store(self, decision: Decision, comparison: Comparison, by: str, reason: str) -> DecisionRecord:
+        figures = comparison.model_dump(mode="json")
+        if reason:
+            figures["reason"] = reason
+        values = {
+            "prompt_name": self.prompt_name,
+            "canary_version": comparison.canary.version,
+            "production_version": comparison.production.version,
+            "decision": str(decision),
+            "figures": json.dumps(figures, separators=(",", ":")),
+            "decided_by": by,
+            "created_at": self._clock(),
+        }
+        with self.engine.begin() as connection:
+            key = connection.execute(insert(canary_decisions).values(**values)).inserted_primary_key
+        assert key is not None
+        return DecisionRecord(id=int(key[0]), **{**values, "figures": figures, "decision": decision})
+
+
+def _record(row: Any) -> DecisionRecord:
+    m = row._mapping
+    return DecisionRecord(
+        id=int(m["id"]),
+        prompt_name=m["prompt_name"],
+        canary_version=m["canary_version"],
+        production_version=m["production_version"],
+        decision=Decision(m["decision"]),
+        figures=json.loads(m["figures"]),
+        decided_by=m["decided_by"],
+        created_at=utc(m["created_at"]),
+    )
+
+
+async def run_controller(controller: CanaryController, interval_s: float) -> None:
+    """The server's periodic canary job, off the event loop, forever; failures are logged, not raised."""
+    while True:
+        await asyncio.sleep(interval_s)
+        try:
+            await asyncio.to_thread(controller.run_once)
+        except Exception as exc:
+            logger.error("canary controller run failed", extra={"error_type": type(exc).__name__})

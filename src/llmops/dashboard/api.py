@@ -1,0 +1,155 @@
+"""The dashboard's JSON query API under /api: the same queries the pages use, for scripts and charts.
+
+Authenticated with a bearer key (as /v1) or the dashboard's session cookie. Errors use the service's
+one error shape.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+
+from llmops.dashboard import queries, views
+from llmops.dashboard.auth import require_api_access
+from llmops.dashboard.routes import registry_of, services_of
+from llmops.evals.store import RunNotFound
+from llmops.reporting.queries import build_report
+
+router = APIRouter(prefix="/api", tags=["dashboard"], dependencies=[Depends(require_api_access)])
+RangeParam = Query(None, description="`1h`, `24h` (default), `7d` or `30d`.")
+
+
+@router.get("/overview")
+async def api_overview(
+    request: Request,
+    range: str | None = RangeParam,
+    prompt_version: str | None = None,
+    model: str | None = None,
+    provider: str | None = None,
+    until: Annotated[datetime | None, Query(description="Window end (ISO 8601); default now.")] = None,
+) -> dict[str, Any]:
+    """The report for the window (as `llmops report --json`), its formatted headline and hourly points."""
+    filters = queries.Filters(prompt_version=prompt_version, model=model, provider=provider)
+    view = await asyncio.to_thread(views.overview, services_of(request).engine, range, filters, until)
+    return {
+        "range": view.range_name,
+        "filters": filters.model_dump(),
+        "report": view.report.model_dump(mode="json"),
+        "headline": view.headline.model_dump(),
+        "timeseries": [point.model_dump(mode="json") for point in view.points],
+    }
+
+
+@router.get("/timeseries")
+async def api_timeseries(
+    request: Request,
+    range: str | None = RangeParam,
+    prompt_version: str | None = None,
+    model: str | None = None,
+    provider: str | None = None,
+) -> dict[str, Any]:
+    """Hourly requests, errors, tokens, cost and latency (avg, p95 from histograms), from the rollups."""
+    name, since = queries.range_delta(range)
+    filters = queries.Filters(prompt_version=prompt_version, model=model, provider=provider)
+    points = await asyncio.to_thread(
+        queries.timeseries, services_of(request).engine, since, queries.now(), filters
+    )
+    return {
+        "range": name,
+        "filters": filters.model_dump(),
+        "points": [p.model_dump(mode="json") for p in points],
+    }
+
+
+@router.get("/steps")
+async def api_steps(
+    request: Request, range: str | None = RangeParam, prompt_version: str | None = None
+) -> dict[str, Any]:
+    """Time per pipeline step and tool: calls, errors, avg and p95, and each step's share of the time."""
+    name, since = queries.range_delta(range)
+    report = await asyncio.to_thread(build_report, services_of(request).engine, since, None, prompt_version)
+    return {
+        "range": name,
+        "prompt_version": prompt_version,
+        "steps": [share.model_dump(mode="json") for share in views.step_shares(report)],
+    }
+
+
+@router.get("/requests")
+async def api_requests(
+    request: Request,
+    request_id: str | None = None,
+    prompt_version: str | None = None,
+    status: str | None = None,
+    category: str | None = None,
+    cursor: str | None = None,
+    limit: int = Query(queries.PAGE_SIZE, ge=1, le=queries.MAX_PAGE),
+) -> dict[str, Any]:
+    """Requests newest first; pass `next_cursor` back as `cursor` for the next page."""
+    search = queries.RequestSearch(
+        request_id=request_id, prompt_version=prompt_version, status=status, category=category
+    )
+    try:
+        page = await asyncio.to_thread(
+            queries.list_requests, services_of(request).engine, search, cursor, limit
+        )
+    except queries.CursorError as exc:
+        raise HTTPException(400, "invalid cursor") from exc
+    return page.model_dump(mode="json")
+
+
+@router.get("/requests/{request_id}")
+async def api_request(request: Request, request_id: str) -> dict[str, Any]:
+    """One request with its spans (attributes as stored: already redacted, redacted again here)."""
+    services = services_of(request)
+    trace = await asyncio.to_thread(queries.get_trace, services.engine, request_id)
+    if trace is None:
+        raise HTTPException(404, "unknown request id")
+    feedback = await asyncio.to_thread(views.request_feedback, services.engine, request_id)
+    return services.redactor.redact_value(  # type: ignore[return-value]
+        {
+            "request": trace.request.model_dump(mode="json"),
+            "spans": [span.model_dump(mode="json") for span in trace.spans],
+            "triage": views.triage_of(trace.spans, services.redactor),
+            "feedback": feedback,
+        }
+    )
+
+
+@router.get("/prompts")
+async def api_prompts(
+    request: Request, range: str | None = Query(None, description="Default `30d`.")
+) -> dict[str, Any]:
+    """Per prompt version: traffic, latency, cost, feedback, the latest eval run and labels."""
+    name, since = queries.range_delta(range or "30d")
+    rows = await asyncio.to_thread(
+        views.prompt_rows, services_of(request).engine, registry_of(request), since
+    )
+    return {"range": name, "versions": [row.model_dump(mode="json") for row in rows]}
+
+
+@router.get("/evals")
+async def api_evals(
+    request: Request, baseline: str | None = None, candidate: str | None = None
+) -> dict[str, Any]:
+    """Stored eval runs, newest first, and with `baseline` and `candidate` their comparison."""
+    engine = services_of(request).engine
+    runs = await asyncio.to_thread(queries.list_eval_runs, engine)
+    body: dict[str, Any] = {"runs": [run.model_dump(mode="json") for run in runs], "comparison": None}
+    if baseline and candidate:
+        try:
+            compared = await asyncio.to_thread(views.comparison, engine, baseline, candidate)
+        except RunNotFound as exc:
+            raise HTTPException(404, "unknown eval run") from exc
+        body["comparison"] = compared.model_dump(mode="json")
+    return body
+
+
+@router.get("/alerts")
+async def api_alerts(request: Request) -> dict[str, Any]:
+    """Alert rules, states, recent events, budgets and budget usage."""
+    data = await asyncio.to_thread(queries.alerts_view, services_of(request).engine)
+    return data.model_dump(mode="json")

@@ -1,0 +1,279 @@
+"""Server-rendered pages. Every page needs a session; sign-in takes an API key and sets the cookie."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from llmops.api.state import Services
+from llmops.dashboard import queries, views
+from llmops.dashboard.auth import (
+    CSRF_FIELD,
+    LOGIN_CSRF_COOKIE,
+    SESSION_COOKIE,
+    SESSION_TTL_S,
+    Session,
+    check_csrf,
+    current_session,
+    form_fields,
+    new_session,
+    require_session,
+    set_cookie,
+    signer,
+)
+from llmops.evals.store import RunNotFound
+from llmops.prompts.registry import PromptNotFound, PromptRegistry
+from llmops.reporting.queries import build_report
+from llmops.reporting.render import dollars, percent, seconds
+
+TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+TEMPLATES.env.filters.update(seconds=seconds, dollars=dollars, percent=percent)
+SignedIn = Annotated[Session, Depends(require_session)]
+
+router = APIRouter(include_in_schema=False)
+
+
+def services_of(request: Request) -> Services:
+    return request.app.state.services
+
+
+def registry_of(request: Request) -> PromptRegistry:
+    """Prompt files are immutable per deploy: load them once per app."""
+    registry: PromptRegistry | None = getattr(request.app.state, "dashboard_prompts", None)
+    if registry is None:
+        registry = PromptRegistry.from_directory()
+        request.app.state.dashboard_prompts = registry
+    return registry
+
+
+def render(
+    request: Request, template: str, session: Session | None, status: int = 200, **context: Any
+) -> HTMLResponse:
+    context |= {"csrf_token": session.csrf if session else "", "signed_in": session is not None}
+    response = TEMPLATES.TemplateResponse(request, template, context, status_code=status)
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'"
+    )
+    return response
+
+
+def _safe_next(target: str | None) -> str:
+    """Only same-site paths: never redirect off the service after sign-in."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return "/"
+
+
+@router.get("/login")
+async def login_page(request: Request, next: str | None = None) -> Response:
+    if current_session(request) is not None:
+        return RedirectResponse(_safe_next(next), status_code=303)
+    token = secrets.token_urlsafe(32)
+    response = render(request, "login.html", None, login_csrf=token, next=_safe_next(next), error=None)
+    set_cookie(response, LOGIN_CSRF_COOKIE, token, 600, request.url.scheme == "https")
+    return response
+
+
+@router.post("/login")
+async def login(request: Request) -> Response:
+    fields = await form_fields(request)
+    check_csrf(request.cookies.get(LOGIN_CSRF_COOKIE), fields.get(CSRF_FIELD))
+    services = services_of(request)
+    key = fields.get("api_key", "").strip()
+    target = _safe_next(fields.get("next"))
+    if not key or not await asyncio.to_thread(services.keys.verify, key):
+        token = secrets.token_urlsafe(32)
+        response = render(
+            request,
+            "login.html",
+            None,
+            401,
+            login_csrf=token,
+            next=target,
+            error="That API key is not valid.",
+        )
+        set_cookie(response, LOGIN_CSRF_COOKIE, token, 600, request.url.scheme == "https")
+        return response
+    response = RedirectResponse(target, status_code=303)
+    cookie = (await asyncio.to_thread(signer, request)).dump(new_session())
+    set_cookie(response, SESSION_COOKIE, cookie, SESSION_TTL_S, request.url.scheme == "https")
+    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/")
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request, session: SignedIn) -> Response:
+    fields = await form_fields(request)
+    check_csrf(session.csrf, fields.get(CSRF_FIELD))
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")
+    return response
+
+
+@router.get("/")
+async def overview_page(
+    request: Request,
+    session: SignedIn,
+    range: str | None = None,
+    prompt_version: str | None = None,
+    model: str | None = None,
+    provider: str | None = None,
+    until: datetime | None = None,
+) -> Response:
+    engine = services_of(request).engine
+    filters = queries.Filters(
+        prompt_version=prompt_version or None, model=model or None, provider=provider or None
+    )
+    view = await asyncio.to_thread(views.overview, engine, range, filters, until)
+    choices = await asyncio.to_thread(queries.filter_choices, engine, view.since, view.until)
+    return render(
+        request,
+        "overview.html",
+        session,
+        view=view,
+        choices=choices,
+        ranges=list(queries.RANGES),
+        page="overview",
+    )
+
+
+@router.get("/latency")
+async def latency_page(
+    request: Request, session: SignedIn, range: str | None = None, prompt_version: str | None = None
+) -> Response:
+    engine = services_of(request).engine
+    name, since = queries.range_delta(range)
+    report = await asyncio.to_thread(build_report, engine, since, None, prompt_version or None)
+    return render(
+        request,
+        "latency.html",
+        session,
+        report=report,
+        shares=views.step_shares(report),
+        range_name=name,
+        ranges=list(queries.RANGES),
+        prompt_version=prompt_version or "",
+        page="latency",
+    )
+
+
+@router.get("/requests")
+async def requests_page(
+    request: Request,
+    session: SignedIn,
+    request_id: str | None = None,
+    prompt_version: str | None = None,
+    status: str | None = None,
+    category: str | None = None,
+    cursor: str | None = None,
+) -> Response:
+    search = queries.RequestSearch(
+        request_id=request_id or None,
+        prompt_version=prompt_version or None,
+        status=status or None,
+        category=category or None,
+    )
+    try:
+        page = await asyncio.to_thread(
+            queries.list_requests, services_of(request).engine, search, cursor or None
+        )
+    except queries.CursorError:
+        return render(request, "error.html", session, 400, message="That page link is no longer valid.")
+    params = search.model_dump(exclude_none=True)
+    next_url = None
+    if page.next_cursor:
+        next_url = "/requests?" + urlencode(params | {"cursor": page.next_cursor})
+    return render(
+        request, "requests.html", session, page_data=page, search=search, next_url=next_url, page="requests"
+    )
+
+
+@router.get("/requests/{request_id}")
+async def request_page(request: Request, request_id: str, session: SignedIn) -> Response:
+    services = services_of(request)
+    trace = await asyncio.to_thread(queries.get_trace, services.engine, request_id)
+    if trace is None:
+        return render(request, "error.html", session, 404, message="No stored request has that id.")
+    feedback = await asyncio.to_thread(views.request_feedback, services.engine, request_id)
+    if feedback and feedback.get("notes"):
+        feedback["notes"] = services.redactor.redact(feedback["notes"])
+    return render(
+        request,
+        "request.html",
+        session,
+        trace=trace,
+        rows=views.waterfall(trace.spans, services.redactor),
+        triage=views.triage_of(trace.spans, services.redactor),
+        feedback=feedback,
+        page="requests",
+    )
+
+
+@router.get("/prompts")
+async def prompts_page(request: Request, session: SignedIn, range: str | None = None) -> Response:
+    engine = services_of(request).engine
+    name, since = queries.range_delta(range or "30d")
+    registry = registry_of(request)
+    rows = await asyncio.to_thread(views.prompt_rows, engine, registry, since)
+    return render(
+        request,
+        "prompts.html",
+        session,
+        rows=rows,
+        versions=[v.id for v in registry.versions()],
+        range_name=name,
+        ranges=list(queries.RANGES),
+        page="prompts",
+    )
+
+
+@router.get("/prompts/diff")
+async def prompt_diff_page(
+    request: Request, session: SignedIn, a: str = Query(...), b: str = Query(...)
+) -> Response:
+    try:
+        diff = views.prompt_diff(registry_of(request), a, b)
+    except PromptNotFound:
+        return render(request, "error.html", session, 404, message="Unknown prompt version.")
+    return render(request, "prompt_diff.html", session, diff=diff, page="prompts")
+
+
+@router.get("/evals")
+async def evals_page(
+    request: Request, session: SignedIn, baseline: str | None = None, candidate: str | None = None
+) -> Response:
+    services = services_of(request)
+    runs = await asyncio.to_thread(queries.list_eval_runs, services.engine)
+    compared, problem = None, None
+    if baseline and candidate:
+        try:
+            compared = await asyncio.to_thread(views.comparison, services.engine, baseline, candidate)
+        except RunNotFound:
+            problem = "One of those runs does not exist."
+    return render(
+        request,
+        "evals.html",
+        session,
+        runs=runs,
+        comparison=compared,
+        problem=problem,
+        baseline=baseline or "",
+        candidate=candidate or "",
+        page="evals",
+    )
+
+
+@router.get("/alerts")
+async def alerts_page(request: Request, session: SignedIn) -> Response:
+    data = await asyncio.to_thread(queries.alerts_view, services_of(request).engine)
+    return render(request, "alerts.html", session, data=data, page="alerts")

@@ -1,0 +1,127 @@
+"""Canary releases end to end: sticky routing, and the controller rolling back a bad canary, promoting
+a good one and holding an inconclusive one, on request rows written by real requests.
+
+To make one arm worse deterministically, two servers share one database (so they share labels, the
+pseudonym key and the request rows): every request is sent with a user id, the test computes the
+user's arm with the same pseudonym and hash the servers use, and sends canary users to a second
+server whose scripted provider fails (`500*`) or is slow. Each reply's `prompt_version` proves the
+server routed the user to the arm the test expected, so the figures the controller judges come from
+real routing, real pipelines and the real exporter."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from sqlalchemy import select
+
+from live import SAMPLES, LiveServer
+from llmops.canary import CanaryController, Decision, Guardrails, in_canary
+from llmops.prompts.labels import LabelStore
+from llmops.prompts.registry import PromptRegistry
+from llmops.storage.db import make_engine
+from llmops.storage.tables import spans
+from llmops.telemetry import conventions as c
+
+V7, V8 = "email_triage_v7", "email_triage_v8"
+EMAIL = {"email": json.loads((SAMPLES / "emails.jsonl").read_text().splitlines()[0])["email"]}
+
+
+@given(st.text(min_size=1, max_size=40), st.floats(0, 1), st.floats(0, 1))
+def test_assignment_is_sticky_and_raising_the_share_only_adds_users(user: str, a: float, b: float) -> None:
+    low, high = sorted((a, b))
+    assert in_canary(user, low) == in_canary(user, low)
+    if in_canary(user, low):
+        assert in_canary(user, high)
+    assert not in_canary(user, 0.0)
+
+
+def test_share_splits_users_roughly_as_asked() -> None:
+    inside = sum(in_canary(f"u_{i:05d}", 0.1) for i in range(10_000))
+    assert 850 < inside < 1150
+
+
+def _send(server: LiveServer, user: str, expected_version: str) -> None:
+    with server.client() as client:
+        response = client.post("/v1/triage", json={**EMAIL, "user_id": user})
+    assert response.status_code == 200, response.text
+    assert response.json()["prompt_version"] == expected_version
+
+
+def _traffic(healthy: LiveServer, canary_server: LiveServer, users: int, share: float) -> None:
+    telemetry = healthy.app.state.services.telemetry
+    for i in range(users):
+        user = f"user-{i}"
+        pseudonym = telemetry.pseudonymise(user)
+        assert pseudonym is not None
+        if in_canary(pseudonym, share):
+            _send(canary_server, user, V8)
+        else:
+            _send(healthy, user, V7)
+    healthy.flush()
+    canary_server.flush()
+
+
+BAD_ARMS = {"errors": {"scripted_faults": "500*", "max_retries": 0}, "slower": {"scripted_latency_ms": 250.0}}
+
+
+@pytest.mark.parametrize("bad", sorted(BAD_ARMS))
+def test_bad_canary_rolled_back_good_canary_promoted_thin_canary_held(
+    live_server: Callable[..., LiveServer], bad: str
+) -> None:
+    common = {"prompt_label_ttl_s": 0, "canary_interval_s": 3600}
+    healthy = live_server(**common)
+    faulty = live_server(**common, **BAD_ARMS[bad])
+    engine = make_engine(healthy.settings.resolved_database_url)
+    labels = LabelStore(engine, PromptRegistry.from_directory())
+    controller = CanaryController(engine, labels, Guardrails(min_requests=8), healthy.settings.prompt_version)
+    try:
+        labels.set("email_triage", "production", V7, by="test", reason="baseline")
+        controller.start(V8, 0.5, by="test")
+
+        assert controller.run_once() is not None
+        assert controller.decisions()[0].decision is Decision.HOLD  # no requests yet: inconclusive
+
+        _traffic(healthy, faulty, users=40, share=0.5)
+        record = controller.run_once()
+        assert record is not None and record.decision is Decision.ROLLBACK
+        assert record.figures["canary"]["requests"] >= 8 and record.figures["failures"]
+        canary_label = labels.get("email_triage", "canary")
+        assert canary_label is not None and canary_label.traffic_share == 0.0
+        assert controller.active() is None
+        _send(healthy, "user-0", V7)  # everyone is on production again
+        _send(healthy, _canary_user(healthy), V7)
+
+        controller.start(V8, 0.5, by="test")  # a fresh window: the bad arm's rows do not count
+        _traffic(healthy, healthy, users=40, share=0.5)
+        record = controller.run_once()
+        assert record is not None and record.decision is Decision.PROMOTE, record.figures
+        production = labels.get("email_triage", "production")
+        assert production is not None and production.version_id == V8
+        assert controller.active() is None
+
+        assert [d.decision for d in controller.decisions()] == [
+            Decision.PROMOTE,
+            Decision.ROLLBACK,
+            Decision.HOLD,
+        ]
+        with engine.connect() as connection:
+            flags = [
+                json.loads(raw).get("llmops.canary")
+                for raw in connection.execute(select(spans.c.attributes).where(spans.c.name == c.ROOT_SPAN))
+                .scalars()
+                .all()
+            ]
+        assert True in flags and False in flags
+    finally:
+        engine.dispose()
+
+
+def _canary_user(server: LiveServer) -> str:
+    telemetry = server.app.state.services.telemetry
+    return next(
+        u for u in (f"user-{i}" for i in range(100)) if in_canary(telemetry.pseudonymise(u) or "", 0.5)
+    )

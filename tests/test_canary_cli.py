@@ -1,0 +1,38 @@
+"""`llmops canary` as an operator runs it: start, status, evaluate (hold), rollback, with decisions stored."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+LLMOPS = [sys.executable, "-m", "llmops.cli", "canary"]
+
+
+def _run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LLMOPS_", "OTEL_", "OPENAI_"))}
+    env.update({"LLMOPS_DATA_DIR": str(tmp_path / "data"), "COLUMNS": "200", "USER": "dana"})
+    return subprocess.run([*LLMOPS, *args], env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_start_status_evaluate_rollback(tmp_path: Path) -> None:
+    assert "no canary is running" in _run(tmp_path, "status").stdout
+    assert _run(tmp_path, "rollback").returncode == 2
+
+    started = _run(tmp_path, "start", "email_triage_v8", "--share", "0.2")
+    assert started.returncode == 0, started.stderr
+    assert "canary email_triage_v8 at 20%" in started.stdout
+
+    evaluated = _run(tmp_path, "evaluate")
+    assert "HOLD email_triage_v8" in evaluated.stdout
+
+    rolled = _run(tmp_path, "rollback", "--reason", "not needed")
+    assert "ROLLBACK email_triage_v8" in rolled.stdout and "by dana" in rolled.stdout
+
+    status = json.loads(_run(tmp_path, "status", "--json").stdout)
+    assert status["comparison"] is None
+    assert [d["decision"] for d in status["decisions"]] == ["rollback", "hold"]
+    assert status["decisions"][1]["figures"]["inconclusive"]
+    assert _run(tmp_path, "start", "email_triage_v8", "--share", "1.5").returncode == 2

@@ -1,0 +1,170 @@
+"""Dashboard: sign-in and CSRF, every page behind the session, the request waterfall, no leaks, JSON API."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+
+import httpx
+import pytest
+
+from live import LiveServer
+from llmops.dashboard import views
+from llmops.dashboard.queries import Filters
+from llmops.reporting.queries import build_report
+from llmops.reporting.render import dollars, percent, seconds
+from llmops.storage.db import make_engine
+
+PLANTED_CARD = "4111 1111 1111 1111"
+PLANTED_EMAIL = "jane.secret.roe@personal-mail.example"
+PLANTED_KEY = "sk-proj-Zx9Qm2Lp8Rt4Vw6Yb1Nc3Kd5Fg7Hj0Qa2Ws4Ed6Rf8"
+EMAIL = {
+    "sender": f"Jane Roe <{PLANTED_EMAIL}>",
+    "recipients": ["me@northwind.example"],
+    "subject": f"Production database down, card {PLANTED_CARD}",
+    "body": f"Checkout is failing. My key is {PLANTED_KEY}, write to {PLANTED_EMAIL}. Please join the bridge.",
+}
+PAGES = ["/", "/?range=1h", "/?range=7d", "/latency", "/requests", "/prompts", "/evals", "/alerts"]
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+@contextmanager
+def sign_in(server: LiveServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.base_url, timeout=60) as client:
+        yield _signed_in(server, client)
+
+
+def _signed_in(server: LiveServer, client: httpx.Client) -> httpx.Client:
+    form = client.get("/login")
+    token = CSRF.search(form.text).group(1)  # type: ignore[union-attr]
+    reply = client.post("/login", data={"api_key": server.key, "csrf_token": token, "next": "/requests"})
+    assert reply.status_code == 303 and reply.headers["location"] == "/requests"
+    cookie = reply.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=strict" in cookie
+    return client
+
+
+@pytest.fixture
+def server(live_server: Callable[..., LiveServer]) -> tuple[LiveServer, str]:
+    """A server with one triaged email carrying planted secrets, and feedback on it."""
+    running = live_server()
+    with running.client() as client:
+        reply = client.post("/v1/triage", json={"email": EMAIL}).json()
+        running.flush()
+        notes = {"request_id": reply["request_id"], "rating": -1, "notes": f"wrong, mail {PLANTED_EMAIL}"}
+        assert client.post("/v1/feedback", json=notes).status_code == 201
+    return running, reply["request_id"]
+
+
+def test_pages_need_a_session_and_render_without_leaking(server: tuple[LiveServer, str]) -> None:
+    running, request_id = server
+    pages = [*PAGES, f"/requests/{request_id}", "/prompts/diff?a=email_triage_v1&b=email_triage_v2"]
+    with httpx.Client(base_url=running.base_url, timeout=60) as anonymous:
+        for path in pages:
+            reply = anonymous.get(path)
+            assert reply.status_code == 303 and reply.headers["location"].startswith("/login?next="), path
+        bearer_only = anonymous.get("/", headers={"Authorization": f"Bearer {running.key}"})
+        assert bearer_only.status_code == 303
+    with sign_in(running) as client:
+        for path in pages:
+            reply = client.get(path)
+            assert reply.status_code == 200, path
+            for planted in (PLANTED_CARD, PLANTED_EMAIL, PLANTED_KEY, "4111111111111111"):
+                assert planted not in reply.text, path
+        detail = client.get(f"/requests/{request_id}").text
+        assert 'data-testid="waterfall"' in detail
+        for name in ("POST /v1/triage", "parse_email", "chat scripted-1", "validate_output"):
+            assert f'data-span-name="{name}"' in detail
+        assert 'data-testid="feedback"' in detail and 'data-testid="triage"' in detail
+        assert "[EMAIL]" in detail
+        listing = client.get("/requests", params={"request_id": request_id}).text
+        assert listing.count('data-testid="request-row"') == 1
+        assert (
+            client.get("/requests", params={"status": "error"}).text.count('data-testid="request-row"') == 0
+        )
+        assert client.get("/requests/nope").status_code == 404
+        diff = client.get("/prompts/diff", params={"a": "email_triage_v1", "b": "email_triage_v2"}).text
+        assert 'class="add"' in diff and "<script" not in diff.lower()
+
+
+def test_csrf_and_sign_out(server: tuple[LiveServer, str]) -> None:
+    running, _ = server
+    with httpx.Client(base_url=running.base_url, timeout=60) as client:
+        client.get("/login")
+        no_token = client.post("/login", data={"api_key": running.key})
+        assert no_token.status_code == 403
+        wrong_token = client.post("/login", data={"api_key": running.key, "csrf_token": "forged"})
+        assert wrong_token.status_code == 403
+        token = CSRF.search(client.get("/login").text).group(1)  # type: ignore[union-attr]
+        bad_key = client.post("/login", data={"api_key": "llmops_wrong", "csrf_token": token})
+        assert bad_key.status_code == 401 and 'data-testid="login-error"' in bad_key.text
+    with sign_in(running) as client:
+        assert client.post("/logout").status_code == 403
+        assert client.post("/logout", data={"csrf_token": "forged"}).status_code == 403
+        assert client.get("/").status_code == 200
+        token = CSRF.search(client.get("/").text).group(1)  # type: ignore[union-attr]
+        out = client.post("/logout", data={"csrf_token": token})
+        assert out.status_code == 303 and out.headers["location"] == "/login"
+        assert client.get("/").status_code == 303
+    with httpx.Client(base_url=running.base_url, timeout=60) as client:
+        client.cookies.set("llmops_session", "e30.0000")
+        assert client.get("/").status_code == 303
+
+
+def test_json_api_shapes_and_auth(server: tuple[LiveServer, str]) -> None:
+    running, request_id = server
+    with httpx.Client(base_url=running.base_url, timeout=60) as anonymous:
+        unauthenticated = anonymous.get("/api/overview")
+        assert unauthenticated.status_code == 401 and unauthenticated.json()["error"]["type"]
+    with running.client() as client:
+        overview = client.get("/api/overview", params={"range": "24h"}).json()
+        assert overview["report"]["requests"] == 1 and overview["headline"]["total_requests"] == "1"
+        assert sum(point["requests"] for point in overview["timeseries"]) == 1
+        series = client.get("/api/timeseries", params={"range": "1h", "model": "nope"}).json()
+        assert series["points"] == [] and series["filters"]["model"] == "nope"
+        steps = client.get("/api/steps").json()["steps"]
+        assert {"tool", "model", "step"} <= {row["kind"] for row in steps}
+        assert abs(sum(row["share"] for row in steps) - 1) < 1e-9
+        page = client.get("/api/requests", params={"limit": 1}).json()
+        assert [item["request_id"] for item in page["items"]] == [request_id] and page["next_cursor"] is None
+        assert client.get("/api/requests", params={"cursor": "garbage"}).status_code == 400
+        detail = client.get(f"/api/requests/{request_id}").json()
+        assert detail["request"]["request_id"] == request_id and detail["feedback"]["rating"] == -1
+        assert any(span["name"] == "POST /v1/triage" for span in detail["spans"])
+        assert client.get("/api/requests/nope").status_code == 404
+        prompts = client.get("/api/prompts").json()["versions"]
+        assert {"email_triage_v1", "email_triage_v2"} <= {row["version"] for row in prompts}
+        assert client.get("/api/evals").json() == {"runs": [], "comparison": None}
+        assert client.get("/api/evals", params={"baseline": "a", "candidate": "b"}).status_code == 404
+        alerts = client.get("/api/alerts").json()
+        assert set(alerts) == {"rules", "states", "events", "budgets", "budget_usage"}
+        text = "".join(client.get(p).text for p in ("/api/overview", f"/api/requests/{request_id}"))
+        assert PLANTED_EMAIL not in text and PLANTED_KEY not in text
+    with sign_in(running) as session_client:
+        assert session_client.get("/api/overview").status_code == 200
+
+
+def test_overview_numbers_equal_the_report(server: tuple[LiveServer, str]) -> None:
+    running, _ = server
+    with running.client() as client:
+        for _ in range(3):
+            client.post("/v1/triage", json={"email": EMAIL})
+    running.flush()
+    engine = make_engine(running.settings.resolved_database_url)
+    try:
+        view = views.overview(engine, "24h", Filters())
+        report = build_report(engine, timedelta(hours=24), until=view.until)
+    finally:
+        engine.dispose()
+    assert view.report == report and report.requests == 4
+    assert view.headline.total_requests == "4"
+    assert view.headline.avg_latency == seconds(report.avg_latency_ms)
+    assert view.headline.p95_latency == seconds(report.p95_latency_ms)
+    assert view.headline.total_cost == dollars(report.cost_usd)
+    assert view.headline.error_rate == percent(report.error_rate)
+    with sign_in(running) as client:
+        html = client.get("/").text
+    assert 'data-testid="total-requests" data-value="4">4<' in html
+    assert 'data-testid="avg-latency"' in html and f">{seconds(report.avg_latency_ms)}<" in html
