@@ -30,6 +30,7 @@ class Series:
     name: str
     css: str
     path: str
+    points: tuple[tuple[float, float], ...] = ()
 
 
 @dataclass
@@ -44,10 +45,12 @@ class Chart:
     height: float = HEIGHT
     pad_left: float = PAD_LEFT
     plot_bottom: float = HEIGHT - PAD_BOTTOM
+    has_data: bool = False
 
     @property
     def empty(self) -> bool:
-        return not self.bars and not any(series.path for series in self.lines)
+        """No hour in the range has a value at all (a range of zeros is data: it draws a flat chart)."""
+        return not self.has_data
 
 
 def hours_between(start: datetime, end: datetime) -> list[datetime]:
@@ -79,7 +82,7 @@ def bar_chart(
     plot_w = WIDTH - PAD_LEFT
     plot_h = HEIGHT - PAD_BOTTOM - 8
     top = max(values.values(), default=0.0)
-    chart = Chart(title=title, testid=testid, y_label=fmt(top))
+    chart = Chart(title=title, testid=testid, y_label=fmt(top), has_data=any(h in values for h in hours))
     slot = plot_w / max(len(hours), 1)
     chart.x_labels = _x_labels(hours, slot)
     if top <= 0:
@@ -112,20 +115,23 @@ def line_chart(
     plot_w = WIDTH - PAD_LEFT
     plot_h = HEIGHT - PAD_BOTTOM - 8
     top = max((v for _, _, values in series for v in values.values() if v is not None), default=0.0)
-    chart = Chart(title=title, testid=testid, y_label=fmt(top))
+    has_data = any(values.get(hour) is not None for _, _, values in series for hour in hours)
+    chart = Chart(title=title, testid=testid, y_label=fmt(top), has_data=has_data)
     slot = plot_w / max(len(hours), 1)
     chart.x_labels = _x_labels(hours, slot)
     for name, css, values in series:
         commands: list[str] = []
+        points: list[tuple[float, float]] = []
         pen_up = True
         for i, hour in enumerate(hours):
             value = values.get(hour)
-            if value is None or top <= 0:
+            if value is None:
                 pen_up = True
                 continue
-            x = PAD_LEFT + i * slot + slot / 2
-            y = chart.plot_bottom - value / top * plot_h
-            commands.append(f"{'M' if pen_up else 'L'}{x:.1f},{y:.1f}")
+            x = round(PAD_LEFT + i * slot + slot / 2, 1)
+            y = round(chart.plot_bottom - (value / top * plot_h if top > 0 else 0.0), 1)
+            commands.append(f"{'M' if pen_up else 'L'}{x},{y}")
+            points.append((x, y))
             pen_up = False
-        chart.lines.append(Series(name=name, css=css, path=" ".join(commands)))
+        chart.lines.append(Series(name=name, css=css, path=" ".join(commands), points=tuple(points)))
     return chart
