@@ -7,7 +7,7 @@ PYTHON ?= python3
 export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF -DMTMD_BUILD=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
 	-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_CURL=OFF
 
-.PHONY: install serve test lint bench
+.PHONY: install serve test lint bench browser
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,11 +24,21 @@ install: $(VENV)/.installed
 serve: $(VENV)/.installed
 	$(VENV)/bin/llmops serve
 
+# The browser tests drive Debian's Chromium (Playwright never downloads a browser of its own).
+browser:
+	@if [ ! -x /usr/bin/chromium ]; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+		else \
+			echo "Install Debian's chromium (sudo apt-get install chromium) to run the browser tests."; \
+		fi; \
+	fi
+
 lint: $(VENV)/.test-installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-test: $(VENV)/.test-installed lint
+test: $(VENV)/.test-installed browser lint
 	$(VENV)/bin/pytest
 
 bench: $(VENV)/.test-installed
