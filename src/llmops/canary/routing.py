@@ -19,7 +19,6 @@ from llmops.prompts.labels import CANARY, DEFAULT_PROMPT, LabelStore
 
 logger = logging.getLogger("llmops.canary")
 
-CANARY_ATTRIBUTE = "llmops.canary"
 _SCALE = float(1 << 64)
 
 

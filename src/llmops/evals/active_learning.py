@@ -18,10 +18,10 @@ from llmops.feedback.mining import (
     MINED_TAGS,
     MinedCase,
     MinedSource,
-    _attributes,
-    _content,
-    _redact_deep,
     mine,
+    redact_deep,
+    stored_attributes,
+    trace_content,
 )
 from llmops.redaction import Redactor
 from llmops.storage.tables import eval_results, feedback, requests, spans
@@ -112,13 +112,11 @@ def _case(
             .where(spans.c.request_id == request_id)
             .order_by(spans.c.start_time)
         ).all()
-    content = _content([(r.name, _attributes(r.attributes)) for r in span_rows])
+    content = trace_content([(r.name, stored_attributes(r.attributes)) for r in span_rows])
     tags = [*MINED_TAGS, reason]
     if content.email is None:
         tags.append("no-content")
-    email = (
-        None if content.email is None else {k: _redact_deep(redactor, v) for k, v in content.email.items()}
-    )
+    email = None if content.email is None else {k: redact_deep(redactor, v) for k, v in content.email.items()}
     source = CandidateSource(
         request_id=request_id,
         trace_id=row.trace_id if row else None,

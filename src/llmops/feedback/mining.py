@@ -54,7 +54,7 @@ class MinedCase(BaseModel):
     source: MinedSource
 
 
-class _Content(BaseModel):
+class TraceContent(BaseModel):
     email: dict[str, Any] | None = None
     bad_output: str | None = None
 
@@ -96,7 +96,7 @@ def mine(
                     .where(spans.c.trace_id == row.trace_id, spans.c.request_id == row.request_id)
                     .order_by(spans.c.start_time)
                 ).all()
-            content = _content([(r.name, _attributes(r.attributes)) for r in span_rows])
+            content = trace_content([(r.name, stored_attributes(r.attributes)) for r in span_rows])
             cases.append(_case(row, content, redactor))
     return cases
 
@@ -110,7 +110,7 @@ def write_jsonl(cases: Iterable[MinedCase], stream: IO[str]) -> int:
     return count
 
 
-def _case(row: Any, content: _Content, redactor: Redactor) -> MinedCase:
+def _case(row: Any, content: TraceContent, redactor: Redactor) -> MinedCase:
     tags = list(MINED_TAGS)
     if content.email is None:
         tags.append("no-content")
@@ -126,7 +126,7 @@ def _case(row: Any, content: _Content, redactor: Redactor) -> MinedCase:
     )
     email = None
     if content.email is not None:
-        email = {key: _redact_deep(redactor, value) for key, value in content.email.items()}
+        email = {key: redact_deep(redactor, value) for key, value in content.email.items()}
     return MinedCase(id=f"mined-{row.request_id}", email=email, tags=tags, source=source)
 
 
@@ -134,15 +134,15 @@ def _again(redactor: Redactor, text: str | None) -> str | None:
     return None if text is None else redactor.redact(text)
 
 
-def _redact_deep(redactor: Redactor, value: Any) -> Any:
+def redact_deep(redactor: Redactor, value: Any) -> Any:
     if isinstance(value, str):
         return redactor.redact(value)
     if isinstance(value, list):
-        return [_redact_deep(redactor, item) for item in value]
+        return [redact_deep(redactor, item) for item in value]
     return value
 
 
-def _attributes(raw: str) -> dict[str, Any]:
+def stored_attributes(raw: str) -> dict[str, Any]:
     try:
         parsed = json.loads(raw)
     except ValueError:
@@ -162,7 +162,7 @@ def _messages(raw: object) -> list[dict[str, Any]]:
     return [m for m in raw if isinstance(m, dict) and isinstance(m.get("content"), str)]
 
 
-def _content(trace: Sequence[tuple[str, dict[str, Any]]]) -> _Content:
+def trace_content(trace: Sequence[tuple[str, dict[str, Any]]]) -> TraceContent:
     """The email (from the first chat's user turn, else the subject) and the last model output."""
     chats = [attributes for name, attributes in trace if name.startswith("chat ")]
     user_turn = next(
@@ -182,11 +182,11 @@ def _content(trace: Sequence[tuple[str, dict[str, Any]]]) -> _Content:
     ]
     bad_output = outputs[-1] if outputs else None
     if user_turn is not None:
-        return _Content(email=parse_user_turn(user_turn), bad_output=bad_output)
+        return TraceContent(email=parse_user_turn(user_turn), bad_output=bad_output)
     subject = next((a[c.EMAIL_SUBJECT] for _, a in trace if isinstance(a.get(c.EMAIL_SUBJECT), str)), None)
     if subject is not None:
-        return _Content(email=_email("", subject, ""), bad_output=bad_output)
-    return _Content(bad_output=bad_output)
+        return TraceContent(email=_email("", subject, ""), bad_output=bad_output)
+    return TraceContent(bad_output=bad_output)
 
 
 def parse_user_turn(text: str) -> dict[str, Any]:

@@ -55,6 +55,7 @@ CATEGORY = "llmops.triage.category"
 EMAIL_SUBJECT = "llmops.email.subject"
 EMAIL_SENDER = "llmops.email.sender"
 ROOT_SPAN_MARKER = "llmops.root"
+CANARY = "llmops.canary"
 
 # Span names
 ROOT_SPAN = "POST /v1/triage"

@@ -14,7 +14,6 @@ from llmops.assistant.pipeline import TriageOutcome
 from llmops.assistant.schema import Triage, TriageReply, TriageRequest
 from llmops.budgets.models import BudgetExceededError
 from llmops.budgets.store import Subjects
-from llmops.canary.routing import CANARY_ATTRIBUTE
 from llmops.redaction import Redactor
 from llmops.telemetry import conventions as c
 
@@ -70,7 +69,7 @@ async def _run(
     ) as span:
         try:
             route = await services.canary_router.route(routing_key)
-            span.set_attribute(CANARY_ATTRIBUTE, route.canary)
+            span.set_attribute(c.CANARY, route.canary)
             outcome = await services.gatekeeper.triage(body.email, prompt_version=route.version)
         except Exception as exc:
             span.set_attributes(
