@@ -10,35 +10,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
-import httpx
+from inprocess import bench_settings, in_process, sample_emails
 
-from llmops.api.app import create_app
-from llmops.config import Settings
-
-KEY = "llmops_bench_key_0123456789abcdefghijklmnopqrstuvwxyzABCDEFGH"
-SAMPLES = Path(__file__).resolve().parents[1] / "samples" / "emails.jsonl"
 BUDGETS = "global:day:tokens=1000000000,user:hour:tokens=1000000000,api_key:month:cost_usd=100000"
 MODES = ("neither", "budgets", "canary 50%", "budgets + canary")
 
 
 async def run_round(mode: str, emails: list[dict], requests: int, data_dir: Path) -> float:
     """Median request latency (ms) for one configuration."""
-    settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        data_dir=data_dir,
-        api_keys=KEY,
-        provider="scripted",
-        budgets=BUDGETS if "budgets" in mode else "",
-    )
-    app = create_app(settings)
+    settings = bench_settings(data_dir, provider="scripted", budgets=BUDGETS if "budgets" in mode else "")
     latencies: list[float] = []
-    async with app.router.lifespan_context(app):
+    async with in_process(settings) as (app, client):
         if "canary" in mode:
             await asyncio.to_thread(
                 app.state.services.canary.start,
@@ -47,17 +34,14 @@ async def run_round(mode: str, emails: list[dict], requests: int, data_dir: Path
                 by="bench",
                 reason="overhead benchmark",
             )
-        transport = httpx.ASGITransport(app=app)
-        headers = {"Authorization": f"Bearer {KEY}"}
-        async with httpx.AsyncClient(transport=transport, base_url="http://bench", headers=headers) as client:
-            for email in emails[:5]:
-                await client.post("/v1/triage", json={"email": email, "user_id": "warmup"})
-            for i in range(requests):
-                body = {"email": emails[i % len(emails)], "user_id": f"user-{i % 50}"}
-                t0 = time.perf_counter()
-                response = await client.post("/v1/triage", json=body)
-                latencies.append(time.perf_counter() - t0)
-                assert response.status_code == 200, response.text
+        for email in emails[:5]:
+            await client.post("/v1/triage", json={"email": email, "user_id": "warmup"})
+        for i in range(requests):
+            body = {"email": emails[i % len(emails)], "user_id": f"user-{i % 50}"}
+            t0 = time.perf_counter()
+            response = await client.post("/v1/triage", json=body)
+            latencies.append(time.perf_counter() - t0)
+            assert response.status_code == 200, response.text
     return statistics.median(latencies) * 1000
 
 
@@ -66,7 +50,7 @@ async def main() -> None:
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    emails = [json.loads(line)["email"] for line in SAMPLES.read_text().splitlines()]
+    emails = sample_emails()
     results: dict[str, list[float]] = {mode: [] for mode in MODES}
     with tempfile.TemporaryDirectory() as tmp:
         for round_no in range(args.rounds):

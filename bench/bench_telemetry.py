@@ -20,21 +20,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
-import httpx
-
-from llmops.api.app import create_app
-from llmops.config import Settings
-
-KEY = "llmops_bench_key_0123456789abcdefghijklmnopqrstuvwxyzABCDEFGH"
-SAMPLES = Path(__file__).resolve().parents[1] / "samples" / "emails.jsonl"
-
+from inprocess import bench_settings, in_process, sample_emails
 
 DEFERRED_EXPORT = {
     "OTEL_BSP_SCHEDULE_DELAY": "3600000",
@@ -51,31 +43,23 @@ async def run_round(mode: str, emails: list[dict], requests: int, data_dir: Path
             os.environ[name] = value
         else:
             os.environ.pop(name, None)
-    settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        data_dir=data_dir,
-        api_keys=KEY,
-        provider="scripted",
-        telemetry=mode != "disabled",
-    )
-    app = create_app(settings)
     latencies: list[float] = []
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        headers = {"Authorization": f"Bearer {KEY}"}
-        async with httpx.AsyncClient(transport=transport, base_url="http://bench", headers=headers) as client:
-            for email in emails[:5]:  # warm up
-                await client.post("/v1/triage", json={"email": email})
-            started = time.perf_counter()
-            for i in range(requests):
-                t0 = time.perf_counter()
-                response = await client.post(
-                    "/v1/triage", json={"email": emails[i % len(emails)], "user_id": "u1"}
-                )
-                latencies.append(time.perf_counter() - t0)
-                assert response.status_code == 200
-            await asyncio.to_thread(app.state.services.telemetry_setup.force_flush)
-            wall = time.perf_counter() - started
+    async with in_process(bench_settings(data_dir, provider="scripted", telemetry=mode != "disabled")) as (
+        app,
+        client,
+    ):
+        for email in emails[:5]:  # warm up
+            await client.post("/v1/triage", json={"email": email})
+        started = time.perf_counter()
+        for i in range(requests):
+            t0 = time.perf_counter()
+            response = await client.post(
+                "/v1/triage", json={"email": emails[i % len(emails)], "user_id": "u1"}
+            )
+            latencies.append(time.perf_counter() - t0)
+            assert response.status_code == 200
+        await asyncio.to_thread(app.state.services.telemetry_setup.force_flush)
+        wall = time.perf_counter() - started
     return statistics.median(latencies) * 1000, wall / requests * 1000
 
 
@@ -84,7 +68,7 @@ async def main() -> None:
     parser.add_argument("--requests", type=int, default=400)
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
-    emails = [json.loads(line)["email"] for line in SAMPLES.read_text().splitlines()]
+    emails = sample_emails()
     results: dict[str, list[tuple[float, float]]] = {mode: [] for mode in MODES}
     with tempfile.TemporaryDirectory() as tmp:
         for round_no in range(args.rounds):

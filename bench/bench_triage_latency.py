@@ -8,40 +8,26 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
-import httpx
-
-from llmops.api.app import create_app
-from llmops.config import Settings
-
-KEY = "llmops_bench_key_0123456789abcdefghijklmnopqrstuvwxyzABCDEFGH"
-SAMPLES = Path(__file__).resolve().parents[1] / "samples" / "emails.jsonl"
+from inprocess import bench_settings, in_process, sample_emails
 
 
 async def measure(provider: str, emails: list[dict], count: int, data_dir: Path) -> dict[str, float]:
-    settings = Settings(_env_file=None, data_dir=data_dir, api_keys=KEY, provider=provider)  # type: ignore[call-arg]
-    app = create_app(settings)
     started = time.perf_counter()
-    async with app.router.lifespan_context(app):
+    async with in_process(bench_settings(data_dir, provider=provider)) as (app, client):
         startup = time.perf_counter() - started
         load = getattr(app.state.services.chain.primary, "load_seconds", 0.0)
-        transport = httpx.ASGITransport(app=app)
-        headers = {"Authorization": f"Bearer {KEY}"}
         latencies, degraded, output_tokens = [], 0, []
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://bench", headers=headers, timeout=300
-        ) as client:
-            for i in range(count):
-                t0 = time.perf_counter()
-                reply = (await client.post("/v1/triage", json={"email": emails[i % len(emails)]})).json()
-                latencies.append(time.perf_counter() - t0)
-                degraded += reply["degraded"]
-                output_tokens.append(reply["usage"]["output_tokens"])
+        for i in range(count):
+            t0 = time.perf_counter()
+            reply = (await client.post("/v1/triage", json={"email": emails[i % len(emails)]})).json()
+            latencies.append(time.perf_counter() - t0)
+            degraded += reply["degraded"]
+            output_tokens.append(reply["usage"]["output_tokens"])
     latencies.sort()
     return {
         "startup_s": startup,
@@ -59,7 +45,7 @@ async def main() -> None:
     parser.add_argument("--local", type=int, default=20, help="requests to the local model")
     parser.add_argument("--scripted", type=int, default=300, help="requests to the scripted provider")
     args = parser.parse_args()
-    emails = [json.loads(line)["email"] for line in SAMPLES.read_text().splitlines()]
+    emails = sample_emails()
     with tempfile.TemporaryDirectory() as tmp:
         results = {
             "scripted": await measure("scripted", emails, args.scripted, Path(tmp) / "scripted"),

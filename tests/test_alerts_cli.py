@@ -10,19 +10,13 @@ import pytest
 
 from fakes.webhook_receiver import WebhookReceiver
 from llmops.alerts import DEFAULT_RULES, load_rules, sign, verify_signature
-from test_cli import LLMOPS, _env
+from processes import cli_env, run_llmops
 
 SECRET = "whsec_cli_test"
 
 
 def _run(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*LLMOPS, "alerts", *args],
-        env=_env(tmp_path, COLUMNS="200", **env),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_llmops(cli_env(tmp_path, COLUMNS="200", **env), "alerts", *args)
 
 
 def test_alerts_test_list_and_history(tmp_path: Path) -> None:

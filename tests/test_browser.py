@@ -11,10 +11,7 @@ page. Each page is saved to `artifacts/screenshots/<page>.png` for review.
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +22,7 @@ from live import SAMPLES, TEST_KEY, LiveServer, serve
 from llmops.config import Settings
 from llmops.reporting.models import Report
 from llmops.reporting.render import dollars, percent, seconds
+from processes import clean_env, run_llmops
 
 CHROMIUM = Path("/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parents[1]
@@ -94,25 +92,16 @@ class Seeded:
 
 def _cli_env(settings: Settings) -> dict[str, str]:
     """The live server's store, for `llmops` run as a separate process."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LLMOPS_", "OTEL_", "OPENAI_"))}
-    env |= {
-        "LLMOPS_DATABASE_URL": settings.resolved_database_url,
-        "LLMOPS_DATA_DIR": str(settings.data_dir),
-        "LLMOPS_PROVIDER": "scripted",
-        "LLMOPS_API_KEYS": TEST_KEY,
-    }
-    return env
+    return clean_env(
+        LLMOPS_DATABASE_URL=settings.resolved_database_url,
+        LLMOPS_DATA_DIR=str(settings.data_dir),
+        LLMOPS_PROVIDER="scripted",
+        LLMOPS_API_KEYS=TEST_KEY,
+    )
 
 
 def _llmops(settings: Settings, *args: str) -> str:
-    result = subprocess.run(
-        [sys.executable, "-m", "llmops.cli", *args],
-        env=_cli_env(settings),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = run_llmops(_cli_env(settings), *args)
     assert result.returncode == 0, result.stderr[-2000:]
     return result.stdout
 

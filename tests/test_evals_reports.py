@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -15,9 +12,8 @@ from llmops.evals.store import save_run
 from llmops.redaction import Redactor
 from llmops.storage.db import make_engine
 from llmops.storage.migrate import upgrade
+from processes import cli_env, run_llmops
 from test_evals_compare import make_run
-
-LLMOPS = [sys.executable, "-m", "llmops.cli"]
 
 
 def parse_xml(text: str) -> ET.Element:
@@ -68,12 +64,6 @@ def test_reports_are_redacted_and_escaped() -> None:
     assert data["verdict"] == comparison.verdict.value and "ops@northwind.example" not in json.dumps(data)
 
 
-def _env(tmp_path: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LLMOPS_", "OTEL_", "OPENAI_"))}
-    env.update({"LLMOPS_DATA_DIR": str(tmp_path / "data"), "LLMOPS_PROVIDER": "scripted"})
-    return env
-
-
 def test_compare_exits_1_on_regression_and_0_otherwise(tmp_path: Path) -> None:
     (tmp_path / "data").mkdir()
     engine = make_engine(f"sqlite:///{tmp_path / 'data' / 'llmops.db'}")
@@ -81,27 +71,15 @@ def test_compare_exits_1_on_regression_and_0_otherwise(tmp_path: Path) -> None:
     save_run(engine, make_run(BASE, critical={"crit"}, run_id="base", version="email_triage_v1"), Redactor())
     save_run(engine, make_run(WORSE, critical={"crit"}, run_id="cand", version="email_triage_v2"), Redactor())
     engine.dispose()
-    env = _env(tmp_path)
-    regressed = subprocess.run(
-        [*LLMOPS, "eval", "compare", "base", "email_triage_v2", "--format", "junit"],
-        env=env,
-        capture_output=True,
-        text=True,
-    )
+    env = cli_env(tmp_path)
+    regressed = run_llmops(env, "eval", "compare", "base", "email_triage_v2", "--format", "junit")
     assert regressed.returncode == 1, regressed.stderr
     assert parse_xml(regressed.stdout).find("testsuite") is not None
     report = tmp_path / "report.html"
-    same = subprocess.run(
-        [*LLMOPS, "eval", "compare", "base", "base", "--format", "html", "--output", str(report)],
-        env=env,
-        capture_output=True,
-        text=True,
-    )
+    same = run_llmops(env, "eval", "compare", "base", "base", "--format", "html", "--output", str(report))
     assert same.returncode == 0, same.stderr
     assert "NON-INFERIOR" in report.read_text()
-    missing = subprocess.run(
-        [*LLMOPS, "eval", "compare", "nope", "base"], env=env, capture_output=True, text=True
-    )
+    missing = run_llmops(env, "eval", "compare", "nope", "base")
     assert missing.returncode == 2
 
 
@@ -117,20 +95,22 @@ def test_eval_run_prints_the_run_id_and_a_summary(tmp_path: Path) -> None:
     }
     dataset = tmp_path / "mini.jsonl"
     dataset.write_text(json.dumps(line) + "\n")
-    result = subprocess.run(
-        [*LLMOPS, "eval", "run", "--dataset", str(dataset), "--prompt-version", "email_triage_v1"],
-        env=_env(tmp_path),
-        capture_output=True,
-        text=True,
+    result = run_llmops(
+        cli_env(tmp_path), "eval", "run", "--dataset", str(dataset), "--prompt-version", "email_triage_v1"
     )
     assert result.returncode == 0, result.stderr
     run_id, *summary = result.stdout.splitlines()
     assert len(run_id) == 32
     assert "pass rate       100.0% (1/1)" in summary
-    compared = subprocess.run(
-        [*LLMOPS, "eval", "compare", run_id, "email_triage_v1", "--dataset", "mini", "--format", "json"],
-        env=_env(tmp_path),
-        capture_output=True,
-        text=True,
+    compared = run_llmops(
+        cli_env(tmp_path),
+        "eval",
+        "compare",
+        run_id,
+        "email_triage_v1",
+        "--dataset",
+        "mini",
+        "--format",
+        "json",
     )
     assert compared.returncode == 0 and json.loads(compared.stdout)["verdict"] == "NON-INFERIOR"

@@ -5,21 +5,18 @@ while comparing v7 with itself is NON-INFERIOR."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
-LLMOPS = [sys.executable, "-m", "llmops.cli"]
+from processes import cli_env, run_llmops
 
 
 def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*LLMOPS, *args], env=env, capture_output=True, text=True, timeout=600)
+    return run_llmops(env, *args, timeout=600)
 
 
 def test_v8_regresses_against_v7_and_v7_is_non_inferior_to_itself(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LLMOPS_", "OTEL_", "OPENAI_"))}
-    env.update({"LLMOPS_DATA_DIR": str(tmp_path / "data"), "LLMOPS_PROVIDER": "scripted"})
+    env = cli_env(tmp_path)
 
     runs = {}
     for version in ("email_triage_v7", "email_triage_v8"):

@@ -5,9 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -19,9 +17,9 @@ from llmops.storage.migrate import upgrade
 from llmops.storage.retention import apply_retention
 from llmops.storage.tables import feedback
 from llmops.telemetry.store_exporter import StoreExporter
+from processes import cli_env, run_llmops
 from store_traces import Req, emit, tracer_to
 
-LLMOPS = [sys.executable, "-m", "llmops.cli"]
 NOW = datetime.now(UTC)
 
 
@@ -36,9 +34,7 @@ def _seed(engine: Engine) -> None:
 
 
 def _run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LLMOPS_", "OTEL_", "OPENAI_"))}
-    env.update({"LLMOPS_DATA_DIR": str(tmp_path / "data"), "COLUMNS": "200"})
-    result = subprocess.run([*LLMOPS, *args], env=env, capture_output=True, text=True, timeout=120)
+    result = run_llmops(cli_env(tmp_path, COLUMNS="200"), *args)
     assert result.returncode == 0, result.stderr
     return result
 

@@ -3,20 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 from llmops.assistant.schema import Triage
-
-LLMOPS = [sys.executable, "-m", "llmops.cli", "prompts"]
+from processes import cli_env, run_llmops
 
 
 def _run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LLMOPS_", "OTEL_", "OPENAI_"))}
-    env.update({"LLMOPS_DATA_DIR": str(tmp_path / "data"), "COLUMNS": "200", "USER": "dana"})
-    return subprocess.run([*LLMOPS, *args], env=env, capture_output=True, text=True, timeout=60)
+    return run_llmops(cli_env(tmp_path, COLUMNS="200", USER="dana"), "prompts", *args, timeout=60)
 
 
 def test_label_moves_and_history(tmp_path: Path) -> None:

@@ -15,7 +15,11 @@ import logging
 from .kinds import FAILED_MARKER
 from .redactor import Redactor
 
-_STANDARD_FIELDS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+STANDARD_RECORD_FIELDS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message",
+    "asctime",
+}
+"""Attributes every LogRecord has; anything else on a record came from `extra=`."""
 _DONE = "_llmops_redacted"
 _TRACEBACK_FORMATTER = logging.Formatter()
 
@@ -49,7 +53,7 @@ class RedactingFilter(logging.Filter):
             record.exc_text = redact(record.exc_text)
         if record.stack_info:
             record.stack_info = redact(record.stack_info)
-        for name in record.__dict__.keys() - _STANDARD_FIELDS:
+        for name in record.__dict__.keys() - STANDARD_RECORD_FIELDS:
             if name != _DONE:
                 record.__dict__[name] = self._redactor.redact_value(record.__dict__[name])
 
@@ -60,5 +64,5 @@ def _keep_only_marker(record: logging.LogRecord) -> None:
     record.exc_info = None
     record.exc_text = None
     record.stack_info = None
-    for name in record.__dict__.keys() - _STANDARD_FIELDS:
+    for name in record.__dict__.keys() - STANDARD_RECORD_FIELDS:
         record.__dict__[name] = FAILED_MARKER

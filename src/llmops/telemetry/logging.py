@@ -16,9 +16,9 @@ from datetime import UTC, datetime
 from opentelemetry import trace
 
 from llmops.redaction import RedactingFilter, Redactor
+from llmops.redaction.logging import STANDARD_RECORD_FIELDS
 
 _HANDLER_NAME = "llmops-json"
-_STANDARD_FIELDS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 
 
 class JsonFormatter(logging.Formatter):
@@ -38,7 +38,7 @@ class JsonFormatter(logging.Formatter):
         if record.exc_text:
             entry["exception"] = record.exc_text
         for name, value in record.__dict__.items():
-            if name not in _STANDARD_FIELDS and not name.startswith("_") and name not in entry:
+            if name not in STANDARD_RECORD_FIELDS and not name.startswith("_") and name not in entry:
                 entry[name] = value
         return json.dumps(entry, default=str)
 
