@@ -17,6 +17,7 @@ from llmops.dashboard.auth import require_api_access
 from llmops.dashboard.routes import registry_of, services_of
 from llmops.evals.store import RunNotFound
 from llmops.reporting.queries import build_report
+from llmops.storage.cursor import CursorError
 
 router = APIRouter(prefix="/api", tags=["dashboard"], dependencies=[Depends(require_api_access)])
 RangeParam = Query(None, description="`1h`, `24h` (default), `7d` or `30d`.")
@@ -96,7 +97,7 @@ async def api_requests(
         page = await asyncio.to_thread(
             queries.list_requests, services_of(request).engine, search, cursor, limit
         )
-    except queries.CursorError as exc:
+    except CursorError as exc:
         raise HTTPException(400, "invalid cursor") from exc
     return page.model_dump(mode="json")
 

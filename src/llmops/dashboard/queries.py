@@ -5,7 +5,6 @@ so the overview always agrees with `llmops report`.
 
 from __future__ import annotations
 
-import base64
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -15,6 +14,7 @@ from pydantic import BaseModel
 from sqlalchemy import Engine, and_, case, func, or_, select
 
 from llmops.storage import histogram
+from llmops.storage.cursor import decode_cursor, encode_cursor
 from llmops.storage.tables import (
     alert_events,
     alert_rules,
@@ -38,10 +38,6 @@ RANGES: dict[str, timedelta] = {
 DEFAULT_RANGE = "24h"
 PAGE_SIZE = 50
 MAX_PAGE = 200
-
-
-class CursorError(ValueError):
-    """A page cursor the dashboard did not produce."""
 
 
 class Filters(BaseModel):
@@ -166,20 +162,6 @@ def filter_choices(engine: Engine, since: timedelta, until: datetime) -> FilterC
         models=sorted({r[1] for r in rows}),
         providers=sorted({r[2] for r in rows}),
     )
-
-
-def encode_cursor(created_at: datetime, row_id: int) -> str:
-    raw = json.dumps([utc(created_at).isoformat(), row_id]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, int]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        created, row_id = json.loads(raw)
-        return utc(datetime.fromisoformat(created)), int(row_id)
-    except (ValueError, TypeError) as exc:
-        raise CursorError("invalid cursor") from exc
 
 
 class RequestSearch(BaseModel):

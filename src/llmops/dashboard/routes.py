@@ -33,6 +33,7 @@ from llmops.evals.store import RunNotFound
 from llmops.prompts.registry import PromptNotFound, PromptRegistry
 from llmops.reporting.queries import build_report
 from llmops.reporting.render import dollars, percent, seconds
+from llmops.storage.cursor import CursorError
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 TEMPLATES.env.filters.update(seconds=seconds, dollars=dollars, percent=percent)
@@ -187,7 +188,7 @@ async def requests_page(
         page = await asyncio.to_thread(
             queries.list_requests, services_of(request).engine, search, cursor or None
         )
-    except queries.CursorError:
+    except CursorError:
         return render(request, "error.html", session, 400, message="That page link is no longer valid.")
     params = search.model_dump(exclude_none=True)
     next_url = None

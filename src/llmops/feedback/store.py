@@ -11,40 +11,18 @@ pages stay stable while new feedback arrives or old feedback is replaced.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, Select, and_, or_, select
 
 from llmops.feedback.models import Feedback, FeedbackItem, FeedbackPage
+from llmops.storage.cursor import decode_cursor, encode_cursor
 from llmops.storage.dialect import insert_for
 from llmops.storage.tables import feedback, requests
 from llmops.storage.timeutil import utc
 
 MAX_PAGE = 500
-
-
-class CursorError(ValueError):
-    """A pagination cursor this store did not produce."""
-
-
-def encode_cursor(created_at: datetime, row_id: int) -> str:
-    raw = json.dumps([utc(created_at).isoformat(), row_id]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, int]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        created, row_id = json.loads(raw)
-        if not isinstance(row_id, int) or isinstance(row_id, bool):
-            raise TypeError
-        return utc(datetime.fromisoformat(created)), row_id
-    except (binascii.Error, ValueError, TypeError):
-        raise CursorError("invalid cursor: pass back the next_cursor of a previous page") from None
 
 
 def window_start(window: timedelta | None, now: datetime | None = None) -> datetime | None:

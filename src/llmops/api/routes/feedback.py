@@ -10,8 +10,9 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response
 
 from llmops.api.state import Services
 from llmops.feedback.models import Feedback, FeedbackIn, FeedbackPage
-from llmops.feedback.store import MAX_PAGE, CursorError, FeedbackStore, window_start
+from llmops.feedback.store import MAX_PAGE, FeedbackStore, window_start
 from llmops.reporting.window import parse_since
+from llmops.storage.cursor import CursorError
 
 router = APIRouter(tags=["feedback"])
 ROUTE = "/v1/feedback"
