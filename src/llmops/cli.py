@@ -43,18 +43,13 @@ def eval_candidates(
     from llmops.api.app import build_redactor
     from llmops.evals.active_learning import select_candidates
     from llmops.feedback.mining import write_jsonl
-    from llmops.storage.db import make_engine
-    from llmops.storage.migrate import upgrade
+    from llmops.storage.migrate import migrated_engine
 
     settings = _settings()
-    engine = make_engine(settings.resolved_database_url)
-    try:
-        upgrade(engine)
+    with migrated_engine(settings.resolved_database_url) as engine:
         cases = select_candidates(
             engine, build_redactor(settings), limit=limit, max_judge_score=max_judge_score
         )
-    finally:
-        engine.dispose()
     if output is None:
         write_jsonl(cases, sys.stdout)
     else:
@@ -95,16 +90,13 @@ def serve(
 
     from llmops.api.app import build_redactor, print_new_key
     from llmops.storage.api_keys import ApiKeyStore
-    from llmops.storage.db import make_engine
-    from llmops.storage.migrate import upgrade
+    from llmops.storage.migrate import migrated_engine
     from llmops.telemetry.logging import configure_logging
 
     settings = _settings(host=host, port=port, workers=workers)
     configure_logging(settings.log_level, build_redactor(settings))
-    engine = make_engine(settings.resolved_database_url)
-    upgrade(engine)
-    new_key = ApiKeyStore(engine, [k.get_secret_value() for k in settings.api_keys]).ensure_initial_key()
-    engine.dispose()
+    with migrated_engine(settings.resolved_database_url) as engine:
+        new_key = ApiKeyStore(engine, [k.get_secret_value() for k in settings.api_keys]).ensure_initial_key()
     if new_key:
         print_new_key(new_key)
     uvicorn.run(
@@ -175,27 +167,21 @@ def _short_error(exc: Exception) -> str:
 def keys_create() -> None:
     """Create a new API key, print it once, store only its hash."""
     from llmops.storage.api_keys import ApiKeyStore
-    from llmops.storage.db import make_engine
-    from llmops.storage.migrate import upgrade
+    from llmops.storage.migrate import migrated_engine
 
     settings = _settings()
-    engine = make_engine(settings.resolved_database_url)
-    upgrade(engine)
-    key = ApiKeyStore(engine, []).create()
-    engine.dispose()
+    with migrated_engine(settings.resolved_database_url) as engine:
+        key = ApiKeyStore(engine, []).create()
     sys.stdout.write(key + "\n")
 
 
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply pending migrations to the configured database."""
-    from llmops.storage.db import make_engine
-    from llmops.storage.migrate import upgrade
+    from llmops.storage.migrate import migrated_engine
 
-    engine = make_engine(_settings().resolved_database_url)
-    upgrade(engine)
-    engine.dispose()
-    err.print("Database is up to date.")
+    with migrated_engine(_settings().resolved_database_url):
+        err.print("Database is up to date.")
 
 
 @app.command()

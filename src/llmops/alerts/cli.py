@@ -23,21 +23,16 @@ def _alerts() -> Iterator[AlertEngine]:
     from llmops.api.app import build_redactor
     from llmops.budgets.store import BudgetStore
     from llmops.config import load_settings
-    from llmops.storage.db import make_engine
-    from llmops.storage.migrate import upgrade
+    from llmops.storage.migrate import migrated_engine
 
     settings = load_settings()
-    engine = make_engine(settings.resolved_database_url)
-    try:
-        upgrade(engine)
+    with migrated_engine(settings.resolved_database_url) as engine:
         try:
             alerts = build_alert_engine(settings, engine, build_redactor(settings), BudgetStore(engine))
         except ValueError as exc:
             err.print(f"[red]{exc}[/red]")
             raise typer.Exit(2) from None
         yield alerts
-    finally:
-        engine.dispose()
 
 
 def _figure(value: float | None) -> str:

@@ -32,15 +32,10 @@ SubjectOption = Annotated[
 
 @contextmanager
 def _store() -> Iterator[BudgetStore]:
-    from llmops.storage.db import make_engine
-    from llmops.storage.migrate import upgrade
+    from llmops.storage.migrate import migrated_engine
 
-    engine = make_engine(load_settings().resolved_database_url)
-    try:
-        upgrade(engine)
+    with migrated_engine(load_settings().resolved_database_url) as engine:
         yield BudgetStore(engine)
-    finally:
-        engine.dispose()
 
 
 @budgets_app.command("list")

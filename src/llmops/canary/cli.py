@@ -40,22 +40,17 @@ def _fail(message: str) -> typer.Exit:
 
 @contextmanager
 def _controller(prompt: str) -> Iterator[CanaryController]:
-    from llmops.storage.db import make_engine
-    from llmops.storage.migrate import upgrade
+    from llmops.storage.migrate import migrated_engine
 
     try:
         settings = load_settings()
     except ValidationError as exc:
         raise _fail(f"Invalid settings:\n{exc}") from None
-    engine = make_engine(settings.resolved_database_url)
-    try:
-        upgrade(engine)
+    with migrated_engine(settings.resolved_database_url) as engine:
         labels = LabelStore(engine, PromptRegistry.from_directory())
         yield CanaryController(
             engine, labels, Guardrails.from_settings(settings), settings.prompt_version, prompt_name=prompt
         )
-    finally:
-        engine.dispose()
 
 
 @canary_app.command()

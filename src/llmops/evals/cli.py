@@ -128,8 +128,7 @@ def run_command(
     """Run a dataset through a prompt version, score each case, store the run and print its id."""
     from llmops.api.app import build_redactor
     from llmops.evals.store import save_run
-    from llmops.storage.db import make_engine
-    from llmops.storage.migrate import upgrade
+    from llmops.storage.migrate import migrated_engine
 
     settings = _settings()
     data = _dataset(dataset)
@@ -153,12 +152,8 @@ def run_command(
     except ValueError as exc:
         err.print(f"[red]Cannot run the eval:[/red] {str(exc).splitlines()[0][:200]}")
         raise typer.Exit(2) from None
-    engine = make_engine(settings.resolved_database_url)
-    try:
-        upgrade(engine)
+    with migrated_engine(settings.resolved_database_url) as engine:
         save_run(engine, run, build_redactor(settings))
-    finally:
-        engine.dispose()
     for warning in run.warnings:
         err.print(f"[yellow]warning:[/yellow] {warning}")
     sys.stdout.write(run.id + "\n" + "\n".join(_summary_lines(run)) + "\n")
@@ -190,20 +185,16 @@ def compare_command(
     from llmops.evals.compare import Verdict, compare_runs
     from llmops.evals.reports import RENDERERS
     from llmops.evals.store import RunNotFound, resolve_run
-    from llmops.storage.db import make_engine
-    from llmops.storage.migrate import upgrade
+    from llmops.storage.migrate import migrated_engine
 
     settings = _settings()
-    engine = make_engine(settings.resolved_database_url)
     try:
-        upgrade(engine)
-        base_run = resolve_run(engine, baseline, dataset)
-        cand_run = resolve_run(engine, candidate, dataset)
+        with migrated_engine(settings.resolved_database_url) as engine:
+            base_run = resolve_run(engine, baseline, dataset)
+            cand_run = resolve_run(engine, candidate, dataset)
     except RunNotFound as exc:
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
-    finally:
-        engine.dispose()
     comparison = compare_runs(base_run, cand_run, alpha=alpha, margin=margin, seed=seed)
     text = RENDERERS[report_format.value](comparison, build_redactor(settings))
     if output is None:

@@ -45,15 +45,10 @@ def _since(value: str) -> datetime | None:
 
 @contextmanager
 def _engine() -> Iterator[Engine]:
-    from llmops.storage.db import make_engine
-    from llmops.storage.migrate import upgrade
+    from llmops.storage.migrate import migrated_engine
 
-    engine = make_engine(load_settings().resolved_database_url)
-    try:
-        upgrade(engine)
+    with migrated_engine(load_settings().resolved_database_url) as engine:
         yield engine
-    finally:
-        engine.dispose()
 
 
 @contextmanager

@@ -37,19 +37,14 @@ def _fail(message: str) -> typer.Exit:
 @contextmanager
 def _store() -> Iterator[LabelStore]:
     """The label store on the configured database, migrated, disposed afterwards."""
-    from llmops.storage.db import make_engine
-    from llmops.storage.migrate import upgrade
+    from llmops.storage.migrate import migrated_engine
 
     try:
         settings = load_settings()
     except ValidationError as exc:
         raise _fail(f"Invalid settings:\n{exc}") from None
-    engine = make_engine(settings.resolved_database_url)
-    try:
-        upgrade(engine)
+    with migrated_engine(settings.resolved_database_url) as engine:
         yield LabelStore(engine, PromptRegistry.from_directory())
-    finally:
-        engine.dispose()
 
 
 def _version(registry: PromptRegistry, version_id: str) -> PromptVersion:

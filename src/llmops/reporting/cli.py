@@ -23,17 +23,12 @@ def report(
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Summarise requests, latency, cost, tools and prompt versions over a time window."""
-    from llmops.storage.db import make_engine
-    from llmops.storage.migrate import upgrade
+    from llmops.storage.migrate import migrated_engine
 
     try:
         window = parse_since(since)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--since") from None
-    engine = make_engine(load_settings().resolved_database_url)
-    try:
-        upgrade(engine)
+    with migrated_engine(load_settings().resolved_database_url) as engine:
         result = build_report(engine, window, prompt_version=prompt_version)
-    finally:
-        engine.dispose()
     sys.stdout.write(render_json(result) + "\n" if as_json else render_text(result))

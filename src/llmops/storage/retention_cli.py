@@ -22,17 +22,14 @@ def retention(
     ] = None,
 ) -> None:
     """Delete traces and request records older than the retention period (a dry run unless --apply)."""
-    from llmops.storage.db import make_engine
-    from llmops.storage.migrate import upgrade
+    from llmops.storage.migrate import migrated_engine
 
     settings = load_settings()
     keep_days = days if days is not None else settings.retention_days
     now = datetime.now(UTC)
     cutoff = now - timedelta(days=keep_days)
     feedback_cutoff = now - timedelta(days=settings.feedback_retention_days)
-    engine = make_engine(settings.resolved_database_url)
-    try:
-        upgrade(engine)
+    with migrated_engine(settings.resolved_database_url) as engine:
         if apply:
             with Console(stderr=True).status("Deleting…") as status:
                 deleted = {"spans": 0, "requests": 0, "feedback": 0}
@@ -49,8 +46,6 @@ def retention(
                 )
         else:
             result = apply_retention(engine, cutoff, feedback_older_than=feedback_cutoff, dry_run=True)
-    finally:
-        engine.dispose()
     sys.stdout.write(summary(result, keep_days))
 
 
