@@ -5,8 +5,13 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
+from sqlalchemy import select
+
 from live import LiveServer
 from llmops.assistant.schema import Category, TriageReply
+from llmops.storage.db import make_engine
+from llmops.storage.tables import requests, spans
+from llmops.telemetry import conventions as c
 
 EMAIL = {
     "email": {
@@ -44,6 +49,37 @@ def test_request_id_is_honoured_or_generated(live_server: Callable[..., LiveServ
     assert honoured.headers["x-request-id"] == "caller-req-1" == honoured.json()["request_id"]
     assert replaced.headers["x-request-id"] != "bad id\twith spaces"
     assert len(replaced.json()["request_id"]) == 32
+
+
+def test_a_reused_request_id_gets_a_fresh_one_and_no_request_is_lost(
+    live_server: Callable[..., LiveServer],
+) -> None:
+    server = live_server()
+    headers = {"X-Request-ID": "client-retry-7"}
+    with server.client() as client:
+        first = client.post("/v1/triage", json=EMAIL, headers=headers)
+        pending = client.post("/v1/triage", json=EMAIL, headers=headers)  # first row not exported yet
+        server.flush()
+        stored = client.post("/v1/triage", json=EMAIL, headers=headers)  # first row in the database
+    ids = [response.json()["request_id"] for response in (first, pending, stored)]
+    assert [response.status_code for response in (first, pending, stored)] == [200, 200, 200]
+    assert ids[0] == "client-retry-7" and len(set(ids)) == 3
+    assert [response.headers["x-request-id"] for response in (first, pending, stored)] == ids
+    server.flush()
+    engine = make_engine(server.settings.resolved_database_url)
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(select(requests.c.request_id).where(requests.c.request_id.in_(ids)))
+            assert sorted(rows.scalars()) == sorted(ids)
+            roots = connection.execute(
+                select(spans.c.request_id, spans.c.attributes).where(
+                    spans.c.request_id.in_(ids[1:]), spans.c.name == c.ROOT_SPAN
+                )
+            ).all()
+    finally:
+        engine.dispose()
+    assert len(roots) == 2
+    assert {json.loads(attributes).get(c.CLIENT_REQUEST_ID) for _, attributes in roots} == {"client-retry-7"}
 
 
 def test_auth_is_required_except_for_health(live_server: Callable[..., LiveServer]) -> None:

@@ -9,6 +9,7 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 from fastapi import Depends, FastAPI
 from pydantic import SecretStr
@@ -19,6 +20,7 @@ from llmops.alerts import build_alert_engine, run_alert_loop
 from llmops.api.auth import require_api_key
 from llmops.api.errors import install_error_handlers
 from llmops.api.middleware import BodyLimitMiddleware, RequestIdMiddleware, RequestMetricsMiddleware
+from llmops.api.request_ids import RequestIds
 from llmops.api.routes import feedback, health, metrics, triage
 from llmops.api.state import Services
 from llmops.assistant.knowledge import KnowledgeBase
@@ -39,6 +41,7 @@ from llmops.redaction import RedactionConfig, Redactor, secrets_from_settings
 from llmops.storage.api_keys import ApiKeyStore
 from llmops.storage.db import make_engine
 from llmops.storage.migrate import upgrade
+from llmops.storage.request_rows import request_exists
 from llmops.storage.retention import apply_retention
 from llmops.storage.service_state import get_or_create
 from llmops.telemetry.logging import configure_logging
@@ -99,6 +102,7 @@ async def build_services(settings: Settings, routes: set[str] | None = None) -> 
         alerts=build_alert_engine(settings, engine, redactor, budget_store),
         canary_router=CanaryRouter(labels, ttl_s=settings.prompt_label_ttl_s),
         canary=CanaryController(engine, labels, Guardrails.from_settings(settings), settings.prompt_version),
+        request_ids=RequestIds(partial(request_exists, engine)),
     )
 
 

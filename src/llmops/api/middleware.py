@@ -20,7 +20,10 @@ def new_request_id() -> str:
 
 
 class RequestIdMiddleware:
-    """Honour a well-formed incoming `X-Request-ID` (else generate one) and return it on the reply."""
+    """Honour a well-formed incoming `X-Request-ID` (else generate one) and return it on the reply.
+
+    A client's id is also kept as `client_request_id`, so routes that store requests can check it is
+    not taken (`api.request_ids`)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -30,13 +33,17 @@ class RequestIdMiddleware:
             await self.app(scope, receive, send)
             return
         incoming = _header(scope, b"x-request-id")
-        request_id = incoming if incoming and _VALID_REQUEST_ID.match(incoming) else new_request_id()
-        scope.setdefault("state", {})["request_id"] = request_id
+        state = scope.setdefault("state", {})
+        if incoming and _VALID_REQUEST_ID.match(incoming):
+            state["request_id"] = state["client_request_id"] = incoming
+        else:
+            state["request_id"] = new_request_id()
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
+                # Read at reply time: a route may replace an id another request already has.
                 headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"x-request-id"]
-                headers.append((b"x-request-id", request_id.encode("ascii")))
+                headers.append((b"x-request-id", state["request_id"].encode("ascii")))
                 message["headers"] = headers
             await send(message)
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 
 from llmops.alerts.engine import AlertEngine
+from llmops.api.request_ids import RequestIds
 from llmops.assistant.pipeline import Gatekeeper
 from llmops.budgets.enforce import BudgetEnforcer
 from llmops.canary.controller import CanaryController
@@ -32,6 +33,7 @@ class Services:
     alerts: AlertEngine
     canary_router: CanaryRouter
     canary: CanaryController
+    request_ids: RequestIds
 
     @property
     def telemetry(self) -> Telemetry:

@@ -51,13 +51,6 @@ class FeedbackStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def request_exists(self, request_id: str) -> bool:
-        with self.engine.connect() as connection:
-            found = connection.execute(
-                select(requests.c.id).where(requests.c.request_id == request_id)
-            ).first()
-        return found is not None
-
     def upsert(self, request_id: str, rating: int, notes: str | None, now: datetime) -> tuple[Feedback, bool]:
         """Store feedback (notes must be redacted already); returns it and whether it was the first."""
         now = utc(now)

@@ -13,6 +13,7 @@ from llmops.feedback.models import Feedback, FeedbackIn, FeedbackPage
 from llmops.feedback.store import MAX_PAGE, FeedbackStore, window_start
 from llmops.reporting.window import parse_since
 from llmops.storage.cursor import CursorError
+from llmops.storage.request_rows import request_exists
 
 router = APIRouter(tags=["feedback"])
 ROUTE = "/v1/feedback"
@@ -34,10 +35,10 @@ async def post_feedback(body: FeedbackIn, request: Request, response: Response) 
     """201 for the first feedback on a request; 200 when the latest rating and notes replace it."""
     services: Services = request.app.state.services
     store = FeedbackStore(services.engine)
-    if not await asyncio.to_thread(store.request_exists, body.request_id):
+    if not await asyncio.to_thread(request_exists, services.engine, body.request_id):
         # The request row is written by the span exporter off the request path: flush it and look again.
         await asyncio.to_thread(services.telemetry_setup.force_flush)
-        if not await asyncio.to_thread(store.request_exists, body.request_id):
+        if not await asyncio.to_thread(request_exists, services.engine, body.request_id):
             raise HTTPException(404, UNKNOWN_REQUEST)
     notes = None if body.notes is None else services.redactor.redact(body.notes)
     stored, created = await asyncio.to_thread(

@@ -26,8 +26,11 @@ _propagator = TraceContextTextMapPropagator()
 async def triage(body: TriageRequest, request: Request) -> TriageReply:
     services: Services = request.app.state.services
     telemetry = services.telemetry
-    request_id: str = request.state.request_id
     started = time.perf_counter()
+    client_id: str | None = getattr(request.state, "client_request_id", None)
+    if client_id is not None:
+        request.state.request_id = await services.request_ids.claim(client_id)
+    request_id: str = request.state.request_id
     parent = _propagator.extract(carrier=dict(request.headers))
     attributes = {
         c.ROOT_SPAN_MARKER: True,
@@ -36,6 +39,8 @@ async def triage(body: TriageRequest, request: Request) -> TriageReply:
         "http.route": ROUTE,
         c.PROMPT_NAME: "email_triage",
     }
+    if client_id is not None and client_id != request_id:
+        attributes[c.CLIENT_REQUEST_ID] = client_id
     user = telemetry.pseudonymise(body.user_id)
     if user:
         attributes[c.USER_ID] = user

@@ -1,0 +1,39 @@
+"""Request ids stay unique when clients choose them.
+
+A client may send `X-Request-ID`, and a client retrying after a timeout often sends the same value
+again. Both are real requests — they spend tokens and count against budgets — but
+`requests.request_id` is unique, so the second row would be dropped at export. An id that is taken
+(stored already, or claimed by this process since it started) is therefore replaced by a fresh one,
+which the reply and its `X-Request-ID` header carry; the client's value stays on the root span as
+`llmops.client_request_id`. Generated ids are unique by construction and skip the check.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from collections.abc import Callable
+
+from llmops.api.middleware import new_request_id
+
+
+class RequestIds:
+    def __init__(self, stored: Callable[[str], bool], capacity: int = 65_536) -> None:
+        self._stored = stored
+        self._capacity = capacity
+        self._claimed: OrderedDict[str, None] = OrderedDict()
+
+    async def claim(self, client_id: str) -> str:
+        """`client_id` when no other request has it, else a fresh id.
+
+        The in-process claim is taken before the database is asked, so two concurrent requests with
+        the same id cannot both win; the database catches ids stored by earlier runs or replicas.
+        """
+        if client_id in self._claimed:
+            return new_request_id()
+        self._claimed[client_id] = None
+        if len(self._claimed) > self._capacity:
+            self._claimed.popitem(last=False)
+        if await asyncio.to_thread(self._stored, client_id):
+            return new_request_id()
+        return client_id
