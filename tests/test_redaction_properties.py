@@ -190,6 +190,20 @@ def test_planted_values_never_survive(
 
 
 @FAST
+@given(ibans(), st.lists(planted(), min_size=1, max_size=3), st.sampled_from([" ", " and ", ", ", " card "]))
+def test_planted_values_side_by_side_on_one_line_all_go(
+    iban: str, others: list[tuple[str, str]], joiner: str
+) -> None:
+    """A detector that reads past its own value (the IBAN pattern runs on over spaces and words) must not
+    hide the values that follow it."""
+    plants = [(iban, iban), *others]
+    text = joiner.join(carrier for carrier, _ in plants)
+    redacted = REDACTOR.redact(text)
+    for _, value in plants:
+        assert value not in redacted
+
+
+@FAST
 @given(st.lists(planted(), min_size=1, max_size=4), st.lists(st.text(max_size=12), min_size=4, max_size=4))
 def test_planted_values_in_serialised_json_are_masked_and_json_stays_valid(
     plants: list[tuple[str, str]], fillers: list[str]

@@ -177,6 +177,16 @@ _ASSIGNMENT_TAIL = re.compile(
     """,
     re.VERBOSE,
 )
+# `<password>…</password>` (XML, SOAP, config files): the element's text, attributes allowed on the tag.
+_ELEMENT_TAIL = re.compile(
+    r"(?P<key>[A-Za-z0-9_.-]{1,64})(?:[\ \t][^<>\r\n]{0,256})?>(?P<element>[^<\r\n]{1,4096})<"
+)
+# `--password hunter2` (a command line quoted in a ticket or a log); `--password=…` is an assignment.
+_FLAG_TAIL = re.compile(
+    r"""(?P<key>[A-Za-z0-9_.-]{1,64})[\ \t]+
+    (?:"(?P<double>(?:[^"\\\r\n]|\\.){1,4096})"|'(?P<single>[^'\r\n]{1,4096})'|(?P<bare>[^\s"'<>;&|`-][^\s"'<>;&|`]{0,4095}))""",
+    re.VERBOSE,
+)
 # Values are matched in bounded steps so a pathological line stays linear; a longer bare value is then
 # followed to its end.
 _MAX_VALUE = 4096
@@ -200,13 +210,23 @@ def scan_assignments(view: TextView) -> Iterator[Hit]:
     for pos in sorted(positions):
         if pos < covered:
             continue
-        match = _ASSIGNMENT_TAIL.match(text, pos)
+        key_start = _key_start(text, pos)
+        match = _ASSIGNMENT_TAIL.match(text, pos) or _tagged_value(text, key_start)
         if match is None:
             continue
-        hit = _assignment_hit(text, match, text[_key_start(text, pos) : match.end("key")])
+        hit = _assignment_hit(text, match, text[key_start : match.end("key")])
         if hit is not None:
             covered = hit.end
             yield hit
+
+
+def _tagged_value(text: str, key_start: int) -> re.Match[str] | None:
+    """The value of an XML element or a command-line flag whose name starts at `key_start`."""
+    if key_start >= 1 and text[key_start - 1] == "<":
+        return _ELEMENT_TAIL.match(text, key_start)
+    if text.startswith("--", key_start):  # field names may hold "-", so the dashes open the name
+        return _FLAG_TAIL.match(text, key_start + 2)
+    return None
 
 
 def _key_start(text: str, pos: int) -> int:
@@ -221,7 +241,7 @@ def _assignment_hit(text: str, match: re.Match[str], key: str) -> Hit | None:
     key_class = classify_key(key)
     if key_class is None:
         return None
-    group = next(name for name in ("escaped", "double", "single", "bare") if match[name] is not None)
+    group = next(name for name, value in match.groupdict().items() if name != "key" and value is not None)
     start, end = match.span(group)
     if PLACEHOLDER.match(text, start):  # already masked: keep redaction idempotent
         return None

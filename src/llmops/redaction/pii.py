@@ -98,21 +98,36 @@ _CANDIDATE_AT_START = re.compile(_CANDIDATE_BODY, re.VERBOSE)
 
 
 def scan_numbers_and_ibans(view: TextView) -> Iterator[Hit]:
+    """Every candidate token, scanning on from where the last one really ended.
+
+    The IBAN pattern reads up to 34 characters with optional spaces, so it runs on into the words that
+    follow ("DE89 … 00 and card 5555 …"); the scan resumes where the IBAN's country length ends (or just
+    after its first character when it is not one), so nothing it swallowed is skipped.
+    """
     text = view.text
-    first = _CANDIDATE_AT_START.match(text)
-    if first is not None:
-        yield from _number_or_iban(text, first)
-    for match in _CANDIDATE_AT_BOUNDARY.finditer(text):
-        yield from _number_or_iban(text, match)
+    match = _CANDIDATE_AT_START.match(text)
+    pos = 0
+    while True:
+        if match is None:
+            match = _CANDIDATE_AT_BOUNDARY.search(text, pos)
+            if match is None:
+                return
+        if match["iban"]:
+            start, end = match.span("iban")
+            iban_end = _iban_end(text, start, end)
+            if iban_end is not None and iban_ok(text[start:iban_end].replace(" ", "").upper()):
+                yield Hit(start, iban_end, Kind.IBAN)
+                pos = iban_end
+            else:
+                pos = start + 1
+        else:
+            yield from _number(text, match)
+            pos = match.end()
+        match = None
 
 
-def _number_or_iban(text: str, match: re.Match[str]) -> Iterator[Hit]:
-    if match["iban"]:
-        start, end = match.span("iban")
-        iban_end = _iban_end(text, start, end)
-        if iban_end is not None and iban_ok(text[start:iban_end].replace(" ", "").upper()):
-            yield Hit(start, iban_end, Kind.IBAN)
-    elif match["ssn"]:
+def _number(text: str, match: re.Match[str]) -> Iterator[Hit]:
+    if match["ssn"]:
         start, end = match.span("ssn")
         area, group, serial = text[start:end].split("-")
         if ssn_ok(area, group, serial):
