@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy import select
@@ -13,12 +14,14 @@ from live import LiveServer
 from llmops.api.app import build_redactor, build_services, close_services
 from llmops.assistant.schema import Email
 from llmops.config import Settings
+from llmops.dashboard.queries import RequestSearch, list_requests
 from llmops.evals.datasets import Dataset, EvalCase, Expectations
 from llmops.evals.runner import EvalRun, run_eval
 from llmops.evals.store import load_run, resolve_run, save_run
 from llmops.providers.scripted import ScriptedProvider
+from llmops.reporting.queries import build_report
 from llmops.storage.db import make_engine
-from llmops.storage.tables import eval_results, spans
+from llmops.storage.tables import eval_results, request_rollups, requests, spans, step_rollups
 
 PLANTED = "jane.roe@personal.example"
 REPLY = json.dumps(
@@ -111,6 +114,18 @@ def test_in_process_run_scores_links_traces_caches_and_stores(
         for result in [*first.results, *fresh.results]:
             assert result.request_id and result.trace_id in stored_traces
             assert roots[result.request_id] == result.trace_id
+
+        # Eval cases are stored as requests (their traces open like any other) but are not traffic.
+        with engine.connect() as connection:
+            sources = connection.execute(select(requests.c.source)).scalars().all()
+            rolled_up = connection.execute(select(request_rollups.c.hour)).all()
+            steps_rolled_up = connection.execute(select(step_rollups.c.hour)).all()
+        assert sources == ["eval"] * 8 and rolled_up == [] and steps_rolled_up == []
+        for since in (None, timedelta(hours=24)):
+            report = build_report(engine, since)
+            assert report.requests == 0 and report.steps == []
+        found = list_requests(engine, RequestSearch(source="eval")).items
+        assert {row.request_id for row in found} == {r.request_id for r in [*first.results, *fresh.results]}
 
         save_run(engine, first, build_redactor(settings))
         loaded = load_run(engine, first.id)

@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Engine, and_, func, or_, select
 
 from llmops.evals.compare import Comparison, Verdict
-from llmops.storage.tables import feedback, requests
+from llmops.storage.tables import LIVE_TRAFFIC, feedback, requests
 
 RuleKind = Literal[
     "budget", "latency_p95", "error_rate", "degraded_rate", "negative_feedback_rate", "eval_regression"
@@ -153,7 +153,7 @@ def _request_rate(rule: AlertRule, context: RuleContext) -> Measurement:
         hit = or_(requests.c.status == "error", requests.c.degraded_reason == "providers_failed")
     else:
         hit = requests.c.degraded.is_(True)
-    in_window = and_(requests.c.created_at >= start, requests.c.created_at < context.now)
+    in_window = and_(requests.c.created_at >= start, requests.c.created_at < context.now, LIVE_TRAFFIC)
     query = select(func.count(), func.count().filter(hit)).select_from(requests).where(in_window)
     with context.engine.connect() as connection:
         total, hits = connection.execute(query).one()
@@ -170,7 +170,9 @@ def _negative_feedback(rule: AlertRule, context: RuleContext) -> Measurement:
 
 
 def _latencies(engine: Engine, start: datetime, end: datetime) -> list[float]:
-    query = select(requests.c.latency_ms).where(requests.c.created_at >= start, requests.c.created_at < end)
+    query = select(requests.c.latency_ms).where(
+        requests.c.created_at >= start, requests.c.created_at < end, LIVE_TRAFFIC
+    )
     with engine.connect() as connection:
         return [float(value) for value in connection.execute(query).scalars()]
 

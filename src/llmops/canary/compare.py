@@ -19,7 +19,7 @@ from sqlalchemy import Engine, and_, select
 
 from llmops.config import Settings
 from llmops.prompts.labels import CANARY, PRODUCTION, LabelStore
-from llmops.storage.tables import feedback, requests
+from llmops.storage.tables import LIVE_TRAFFIC, feedback, requests
 
 FAILED_PROVIDERS = "providers_failed"
 INVALID_OUTPUT = "invalid_output"
@@ -112,7 +112,7 @@ def arm_figures(engine: Engine, version: str, since: datetime) -> ArmFigures:
     query = (
         select(r.status, r.degraded, r.degraded_reason, r.latency_ms, r.cost_usd, feedback.c.rating)
         .select_from(requests.outerjoin(feedback, feedback.c.request_id == r.request_id))
-        .where(and_(r.prompt_version == version, r.created_at >= since))
+        .where(and_(r.prompt_version == version, r.created_at >= since, LIVE_TRAFFIC))
     )
     with engine.connect() as connection:
         rows = connection.execute(query).all()

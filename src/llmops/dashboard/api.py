@@ -86,12 +86,13 @@ async def api_requests(
     prompt_version: str | None = None,
     status: str | None = None,
     category: str | None = None,
+    source: str | None = None,
     cursor: str | None = None,
     limit: int = Query(queries.PAGE_SIZE, ge=1, le=queries.MAX_PAGE),
 ) -> dict[str, Any]:
     """Requests newest first; pass `next_cursor` back as `cursor` for the next page."""
     search = queries.RequestSearch(
-        request_id=request_id, prompt_version=prompt_version, status=status, category=category
+        request_id=request_id, prompt_version=prompt_version, status=status, category=category, source=source
     )
     try:
         page = await asyncio.to_thread(

@@ -76,6 +76,7 @@ class RequestRow(BaseModel):
     cost_usd: float | None
     category: str | None
     degraded: bool
+    source: str
 
 
 class RequestPage(BaseModel):
@@ -171,6 +172,7 @@ class RequestSearch(BaseModel):
     prompt_version: str | None = None
     status: str | None = None
     category: str | None = None
+    source: str | None = None  # `api` for live traffic, `eval` for eval cases run in-process
 
 
 def list_requests(

@@ -176,6 +176,7 @@ async def requests_page(
     prompt_version: str | None = None,
     status: str | None = None,
     category: str | None = None,
+    source: str | None = None,
     cursor: str | None = None,
 ) -> Response:
     search = queries.RequestSearch(
@@ -183,6 +184,7 @@ async def requests_page(
         prompt_version=prompt_version or None,
         status=status or None,
         category=category or None,
+        source=source or None,
     )
     try:
         page = await asyncio.to_thread(

@@ -197,7 +197,7 @@ class _InProcess(_System):
             c.ROOT_SPAN_MARKER: True,
             c.REQUEST_ID: request_id,
             c.PROMPT_NAME: self.version.name,
-            "llmops.eval": True,
+            c.EVAL: True,
         }
         started = time.perf_counter()
         with telemetry.tracer.start_as_current_span(

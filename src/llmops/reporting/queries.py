@@ -19,7 +19,7 @@ from llmops.reporting.models import QuantileMethod, Report, StepSummary, ToolLat
 from llmops.reporting.window import Range, Window
 from llmops.storage import histogram
 from llmops.storage.rollups import REQUESTS, STEPS
-from llmops.storage.tables import request_rollups, requests, spans, step_rollups
+from llmops.storage.tables import LIVE_TRAFFIC, request_rollups, requests, spans, step_rollups
 
 EXACT_LIMIT = 50_000
 TOOL_PREFIX = "execute_tool "
@@ -104,7 +104,7 @@ def _request_totals(connection: Connection, window: Window, version: str | None)
                 func.sum(requests.c.cost_usd),
                 func.sum(requests.c.latency_ms),
             )
-            .where(_in_ranges(requests.c.created_at, window.raw_ranges))
+            .where(_in_ranges(requests.c.created_at, window.raw_ranges), LIVE_TRAFFIC)
             .group_by(requests.c.prompt_version, bucket)
         )
         query = _filter_version(query, requests.c.prompt_version, version)
@@ -159,7 +159,7 @@ def _request_quantiles(
         return _Quantiles("none")
     if count <= exact_limit:
         query = select(requests.c.prompt_version, requests.c.latency_ms).where(
-            _in_ranges(requests.c.created_at, [(window.start, window.end)])
+            _in_ranges(requests.c.created_at, [(window.start, window.end)]), LIVE_TRAFFIC
         )
         rows = connection.execute(_filter_version(query, requests.c.prompt_version, version)).all()
         if len(rows) == count:
@@ -188,9 +188,9 @@ def _step_quantiles(
 
 
 def _steps_of_requests(query: Select[Any], ranges: list[Range], version: str | None) -> Select[Any]:
-    """Restrict to spans below the root of requests that started in `ranges` (the root itself excluded)."""
+    """Restrict to spans below the root of live requests that started in `ranges` (the root excluded)."""
     query = query.select_from(spans.join(requests, spans.c.request_id == requests.c.request_id)).where(
-        _in_ranges(requests.c.created_at, ranges), spans.c.span_id != requests.c.span_id
+        _in_ranges(requests.c.created_at, ranges), spans.c.span_id != requests.c.span_id, LIVE_TRAFFIC
     )
     return _filter_version(query, requests.c.prompt_version, version)
 

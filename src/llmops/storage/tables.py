@@ -68,10 +68,16 @@ requests = Table(
     Column("degraded_reason", String(128), nullable=True),
     Column("category", String(32), nullable=True),
     Column("error_type", String(128), nullable=True),
+    Column("source", String(8), nullable=False, server_default="api"),
     Index("ix_requests_created_at", "created_at"),
     Index("ix_requests_prompt_version_created_at", "prompt_version", "created_at"),
     Index("ix_requests_trace_id", "trace_id"),
 )
+
+# Eval cases run in-process are stored as requests so their traces can be opened like any other, but
+# they are not users' traffic: rollups, reports, alerts and canary figures count live rows only.
+API_SOURCE, EVAL_SOURCE = "api", "eval"
+LIVE_TRAFFIC = requests.c.source == API_SOURCE
 
 spans = Table(
     "spans",

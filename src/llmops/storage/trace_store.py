@@ -20,7 +20,7 @@ from sqlalchemy import Connection, bindparam, select, tuple_, update
 
 from llmops.storage.dialect import insert_for
 from llmops.storage.rollups import REQUESTS, STEPS, RollupBatch
-from llmops.storage.tables import requests, spans
+from llmops.storage.tables import API_SOURCE, LIVE_TRAFFIC, requests, spans
 
 SpanKey = tuple[str, str]
 
@@ -73,6 +73,7 @@ class RequestRecord:
     degraded_reason: str | None
     category: str | None
     error_type: str | None
+    source: str = API_SOURCE
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +108,8 @@ def write_batch(
     """
     new_requests = _insert_requests(connection, request_records)
     roots = {(r.trace_id, r.span_id): r.request_id for r in new_requests}
-    owners: Owners = {r.request_id: (r.created_at, r.prompt_version) for r in new_requests}
+    live = [r for r in new_requests if r.source == API_SOURCE]
+    owners: Owners = {r.request_id: (r.created_at, r.prompt_version) for r in live}
     trace_ids = {record.trace_id for record in span_records}
     fresh = _fresh_spans(connection, span_records, trace_ids)
     children = {record.key: _step(record) for record in fresh if record.key not in roots}
@@ -120,7 +122,7 @@ def write_batch(
         connection.execute(insert_for(connection, spans).on_conflict_do_nothing(), rows)
 
     request_batch = RollupBatch(REQUESTS)
-    for record in new_requests:
+    for record in live:
         request_batch.add(
             record.created_at, request_rollup_key(record), request_rollup_values(record), record.latency_ms
         )
@@ -301,6 +303,6 @@ def _resolve(steps: dict[SpanKey, _Step], anchors: dict[SpanKey, str]) -> dict[S
 
 def _request_context(connection: Connection, request_ids: Iterable[str]) -> Owners:
     query = select(requests.c.request_id, requests.c.created_at, requests.c.prompt_version).where(
-        requests.c.request_id.in_(sorted(request_ids))
+        requests.c.request_id.in_(sorted(request_ids)), LIVE_TRAFFIC
     )
     return {row[0]: (row[1], row[2]) for row in connection.execute(query)}

@@ -38,6 +38,7 @@ OPENINFERENCE_ALIASES = {
 # Ours
 REQUEST_ID = "llmops.request_id"
 CLIENT_REQUEST_ID = "llmops.client_request_id"
+EVAL = "llmops.eval"  # on an eval case's root span: the request is not live traffic
 USER_ID = "llmops.user_id"
 PROMPT_NAME = "llmops.prompt.name"
 PROMPT_VERSION = "llmops.prompt.version"

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import StatusCode
 
+from llmops.storage.tables import API_SOURCE, EVAL_SOURCE
 from llmops.storage.timeutil import from_unix_nanos
 from llmops.storage.trace_store import RequestRecord, SpanRecord
 from llmops.telemetry import conventions as c
@@ -105,6 +106,7 @@ def request_record(
         degraded_reason=_text(attributes.get(c.DEGRADED_REASON), 128),
         category=_text(attributes.get(c.CATEGORY), 32),
         error_type=_text(attributes.get(c.ERROR_TYPE), 128),
+        source=EVAL_SOURCE if attributes.get(c.EVAL) is True else API_SOURCE,
     )
 
 
