@@ -13,15 +13,17 @@ from __future__ import annotations
 import gc
 import json
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 
 from live import SAMPLES, LiveServer
 from llmops.canary import CanaryController, Decision, Guardrails, in_canary
-from llmops.prompts.labels import LabelStore
+from llmops.canary.controller import CONTROLLER
+from llmops.prompts.labels import LabelMovedError, LabelStore
 from llmops.prompts.registry import PromptRegistry
 from llmops.storage.db import make_engine
 from llmops.storage.tables import spans
@@ -140,3 +142,44 @@ def _canary_user(server: LiveServer) -> str:
     return next(
         u for u in (f"user-{i}" for i in range(100)) if in_canary(telemetry.pseudonymise(u) or "", 0.5)
     )
+
+
+def test_replicas_deciding_at_once_act_once_and_holds_are_not_recorded_every_interval(
+    migrated_engine: Engine,
+) -> None:
+    """Two controllers on one database stand for two replicas: both compare, both decide to roll back;
+    the first acts, the second finds the canary label moved and changes and records nothing."""
+    now = [datetime(2026, 12, 1, 12, tzinfo=UTC)]
+    labels = LabelStore(migrated_engine, PromptRegistry.from_directory())
+
+    def replica() -> CanaryController:
+        return CanaryController(migrated_engine, labels, Guardrails(min_requests=5), V7, clock=lambda: now[0])
+
+    first, second = replica(), replica()
+    labels.set("email_triage", "production", V7, by="test", reason="baseline")
+    first.start(V8, 0.2, by="test")
+
+    # No traffic yet: the automatic controller records one hold, then stays quiet for `hold_every`,
+    # on every replica; a person asking (`llmops canary evaluate`) always gets a recorded decision.
+    assert first.run_once() is not None
+    assert first.run_once() is None and second.run_once() is None
+    assert second.run_once(by="ana") is not None
+    now[0] += first.hold_every + timedelta(seconds=1)
+    assert second.run_once() is not None
+    assert [d.decision for d in first.decisions()] == [Decision.HOLD] * 3
+
+    seen_by_first, seen_by_second = first.compare(), second.compare()
+    first.apply(Decision.ROLLBACK, seen_by_first, by=CONTROLLER)
+    with pytest.raises(LabelMovedError):
+        second.apply(Decision.ROLLBACK, seen_by_second, by=CONTROLLER)
+    assert [d.decision for d in first.decisions()] == [Decision.ROLLBACK] + [Decision.HOLD] * 3
+    canary_moves = labels.history("email_triage", "canary")
+    assert [(m.version_id, m.traffic_share) for m in canary_moves] == [(V8, 0.0), (V8, 0.2)]
+
+    # A restarted canary is a new run: a decision made on the old one cannot touch it.
+    first.start(V8, 0.5, by="test")
+    with pytest.raises(LabelMovedError):
+        second.apply(Decision.PROMOTE, seen_by_second, by=CONTROLLER)
+    production = labels.get("email_triage", "production")
+    assert production is not None and production.version_id == V7
+    assert second.run_once() is not None  # the new run's first hold is recorded at once

@@ -18,7 +18,7 @@ from llmops.canary.compare import Comparison, Guardrails
 from llmops.canary.controller import CanaryController, Decision, DecisionRecord, NoCanaryError
 from llmops.config import load_settings
 from llmops.prompts.cli import default_user
-from llmops.prompts.labels import DEFAULT_PROMPT, LabelError, LabelStore
+from llmops.prompts.labels import DEFAULT_PROMPT, LabelError, LabelMovedError, LabelStore
 from llmops.prompts.registry import PromptRegistry
 
 canary_app = typer.Typer(
@@ -129,6 +129,10 @@ def _by_hand(decision: Decision, prompt: str, by: str | None, reason: str) -> No
             record = controller.decide_by_hand(decision, by=by or default_user(), reason=reason)
         except NoCanaryError as exc:
             raise _fail(str(exc)) from None
+        except LabelMovedError:
+            raise _fail(
+                "the canary changed while deciding (another replica or person acted); run it again"
+            ) from None
     out.print(_decision_line(record))
 
 

@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass
 from datetime import datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import Engine, and_, select
 
 from llmops.config import Settings
@@ -61,6 +61,7 @@ class ArmFigures(BaseModel):
 
 class Comparison(BaseModel):
     prompt_name: str
+    label_change_id: int = Field(description="The canary label's latest move when compared.")
     started_at: datetime
     traffic_share: float
     canary: ArmFigures
@@ -76,6 +77,7 @@ class ActiveCanary:
     production_version: str
     traffic_share: float
     started_at: datetime
+    change_id: int  # the canary label's latest history row: decisions act only if it is still the latest
 
 
 def active_canary(labels: LabelStore, prompt_name: str, default_version: str) -> ActiveCanary | None:
@@ -96,6 +98,7 @@ def active_canary(labels: LabelStore, prompt_name: str, default_version: str) ->
         production_version=production.version_id if production else default_version,
         traffic_share=current.traffic_share,
         started_at=started_at,
+        change_id=current.id,
     )
 
 
@@ -154,6 +157,7 @@ def compare(engine: Engine, canary: ActiveCanary, guardrails: Guardrails) -> Com
     failures = [] if inconclusive else guardrail_failures(arms["canary"], arms["production"], guardrails)
     return Comparison(
         prompt_name=canary.prompt_name,
+        label_change_id=canary.change_id,
         started_at=canary.started_at,
         traffic_share=canary.traffic_share,
         canary=arms["canary"],

@@ -5,6 +5,12 @@ the canary. Hold changes nothing: the comparison is inconclusive (an arm below t
 requests). Every decision, automatic or by hand, is stored in `canary_decisions` with the figures it
 was made on. The server runs `run_once` every `LLMOPS_CANARY_INTERVAL_S`; `llmops canary evaluate`
 runs it on demand.
+
+Every replica runs the controller; they need no leader. A promote or rollback clears the canary label
+only if it has not moved since the comparison read it (compare-and-set on the label's history), so when
+two replicas decide at once one acts and records, the other finds the label moved and does nothing.
+The automatic controller records a hold at most once per `hold_every` for the same canary, so a canary
+waiting for traffic does not write a row per interval per replica.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -21,7 +27,7 @@ from pydantic import BaseModel
 from sqlalchemy import Engine, insert, select
 
 from llmops.canary.compare import ActiveCanary, Comparison, Guardrails, active_canary, compare
-from llmops.prompts.labels import CANARY, DEFAULT_PROMPT, PRODUCTION, LabelStore
+from llmops.prompts.labels import CANARY, DEFAULT_PROMPT, PRODUCTION, LabelMovedError, LabelStore
 from llmops.storage.tables import canary_decisions
 from llmops.storage.timeutil import utc
 
@@ -69,6 +75,7 @@ class CanaryController:
         *,
         prompt_name: str = DEFAULT_PROMPT,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        hold_every: timedelta = timedelta(minutes=10),
     ) -> None:
         self.engine = engine
         self.labels = labels
@@ -76,6 +83,7 @@ class CanaryController:
         self.default_version = default_version
         self.prompt_name = prompt_name
         self._clock = clock
+        self.hold_every = hold_every
 
     def active(self) -> ActiveCanary | None:
         return active_canary(self.labels, self.prompt_name, self.default_version)
@@ -96,15 +104,35 @@ class CanaryController:
         return compare(self.engine, canary, self.guardrails)
 
     def run_once(self, *, by: str = CONTROLLER) -> DecisionRecord | None:
-        """Compare, decide and act; None when no canary is running."""
+        """Compare, decide, act and record; None when nothing was recorded: no canary is running, the
+        automatic controller held again within `hold_every`, or another replica acted first."""
         try:
             comparison = self.compare()
         except NoCanaryError:
             return None
-        return self.apply(decide(comparison), comparison, by=by)
+        decision = decide(comparison)
+        if decision is Decision.HOLD and by == CONTROLLER and self._held_recently(comparison):
+            return None
+        try:
+            return self.apply(decision, comparison, by=by)
+        except LabelMovedError:
+            logger.info("canary moved while deciding", extra={"decision": str(decision)})
+            return None
+
+    def _held_recently(self, comparison: Comparison) -> bool:
+        latest = self.decisions(limit=1)
+        if not latest:
+            return False
+        last = latest[0]
+        return (
+            last.decision is Decision.HOLD
+            and last.figures.get("label_change_id") == comparison.label_change_id
+            and last.created_at > self._clock() - self.hold_every
+        )
 
     def decide_by_hand(self, decision: Decision, *, by: str, reason: str = "") -> DecisionRecord:
-        """`llmops canary promote|rollback`: act regardless of the guardrails, recording the figures."""
+        """`llmops canary promote|rollback`: act regardless of the guardrails, recording the figures;
+        `LabelMovedError` when the canary moved between the comparison and the act."""
         comparison = self.compare()
         return self.apply(decision, comparison, by=by, reason=reason)
 
@@ -113,12 +141,18 @@ class CanaryController:
     ) -> DecisionRecord:
         canary, production = comparison.canary.version, comparison.production.version
         why = reason or "; ".join(comparison.failures or comparison.inconclusive) or "guardrails passed"
-        if decision is Decision.PROMOTE:
-            self.labels.set(self.prompt_name, PRODUCTION, canary, by=by, reason=f"canary promoted: {why}")
         if decision is not Decision.HOLD:
             self.labels.set(
-                self.prompt_name, CANARY, canary, by=by, reason=f"canary {decision}: {why}", traffic_share=0.0
+                self.prompt_name,
+                CANARY,
+                canary,
+                by=by,
+                reason=f"canary {decision}: {why}",
+                traffic_share=0.0,
+                expected_change_id=comparison.label_change_id,
             )
+        if decision is Decision.PROMOTE:
+            self.labels.set(self.prompt_name, PRODUCTION, canary, by=by, reason=f"canary promoted: {why}")
         record = self._store(decision, comparison, by, reason)
         if decision is not Decision.HOLD:
             logger.warning(

@@ -38,6 +38,10 @@ class LabelError(ValueError):
     """A label move that cannot be made: a bad label name, an unknown prompt or version, a bad value."""
 
 
+class LabelMovedError(RuntimeError):
+    """The label moved after the caller read it: another replica or a person acted first."""
+
+
 @dataclass(frozen=True, slots=True)
 class LabelRecord:
     prompt_name: str
@@ -127,8 +131,12 @@ class LabelStore:
         by: str,
         reason: str,
         traffic_share: float | None = None,
+        expected_change_id: int | None = None,
     ) -> LabelChange:
         """Point `label` at `version_id` (creating the label if needed) and record the move.
+
+        With `expected_change_id` the move is conditional: it happens only while that history row is
+        still the label's latest, else `LabelMovedError` (compare-and-set for automatic decisions).
 
         Safe under concurrent moves: the transaction first writes the label's row (on SQLite that
         takes the database's write lock) and reads it `FOR UPDATE` (the row lock on Postgres, which
@@ -139,7 +147,9 @@ class LabelStore:
         self._validate(prompt_name, label, version_id, by, reason, traffic_share)
         for attempt in range(_CREATE_ATTEMPTS):
             try:
-                return self._move(prompt_name, label, version_id, by.strip(), reason, traffic_share)
+                return self._move(
+                    prompt_name, label, version_id, by.strip(), reason, traffic_share, expected_change_id
+                )
             except IntegrityError:
                 if attempt == _CREATE_ATTEMPTS - 1:
                     raise
@@ -181,6 +191,7 @@ class LabelStore:
         by: str,
         reason: str,
         traffic_share: float | None,
+        expected_change_id: int | None,
     ) -> LabelChange:
         now = self._clock()
         key = (prompt_labels.c.prompt_name == prompt_name, prompt_labels.c.label == label)
@@ -198,6 +209,16 @@ class LabelStore:
             previous = connection.execute(
                 select(prompt_labels.c.version_id).where(*key).with_for_update()
             ).scalar_one_or_none()
+            if expected_change_id is not None:
+                history = prompt_label_history.c
+                latest = connection.execute(
+                    select(history.id)
+                    .where(history.prompt_name == prompt_name, history.label == label)
+                    .order_by(history.changed_at.desc(), history.id.desc())
+                    .limit(1)
+                ).scalar_one_or_none()
+                if latest != expected_change_id:
+                    raise LabelMovedError(f"the {label} label of {prompt_name} moved since it was read")
             if previous is None:
                 connection.execute(
                     insert(prompt_labels).values(prompt_name=prompt_name, label=label, **values)
