@@ -190,12 +190,12 @@ def test_planted_values_never_survive(
 
 
 @FAST
-@given(ibans(), st.lists(planted(), min_size=1, max_size=3), st.sampled_from([" ", " and ", ", ", " card "]))
+@given(ibans(), st.lists(planted(), min_size=1, max_size=3), st.sampled_from([" and ", ", ", " card ", "; "]))
 def test_planted_values_side_by_side_on_one_line_all_go(
     iban: str, others: list[tuple[str, str]], joiner: str
 ) -> None:
     """A detector that reads past its own value (the IBAN pattern runs on over spaces and words) must not
-    hide the values that follow it."""
+    hide the values that follow it. (Numbers joined by a bare space read as one number: not asked.)"""
     plants = [(iban, iban), *others]
     text = joiner.join(carrier for carrier, _ in plants)
     redacted = REDACTOR.redact(text)
