@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -16,6 +17,7 @@ from llmops.dashboard.queries import Filters
 from llmops.reporting.queries import build_report
 from llmops.reporting.render import dollars, percent, seconds
 from llmops.storage.db import make_engine
+from processes import clean_env, run_llmops
 
 PLANTED_CARD = "4111 1111 1111 1111"
 PLANTED_EMAIL = "jane.secret.roe@personal-mail.example"
@@ -31,15 +33,15 @@ CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 @contextmanager
-def sign_in(server: LiveServer) -> Iterator[httpx.Client]:
+def sign_in(server: LiveServer, key: str | None = None) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=server.base_url, timeout=60) as client:
-        yield _signed_in(server, client)
+        yield _signed_in(client, key or server.key)
 
 
-def _signed_in(server: LiveServer, client: httpx.Client) -> httpx.Client:
+def _signed_in(client: httpx.Client, key: str) -> httpx.Client:
     form = client.get("/login")
     token = CSRF.search(form.text).group(1)  # type: ignore[union-attr]
-    reply = client.post("/login", data={"api_key": server.key, "csrf_token": token, "next": "/requests"})
+    reply = client.post("/login", data={"api_key": key, "csrf_token": token, "next": "/requests"})
     assert reply.status_code == 303 and reply.headers["location"] == "/requests"
     cookie = reply.headers["set-cookie"].lower()
     assert "httponly" in cookie and "samesite=strict" in cookie
@@ -168,3 +170,45 @@ def test_overview_numbers_equal_the_report(server: tuple[LiveServer, str]) -> No
         html = client.get("/").text
     assert 'data-testid="total-requests" data-value="4">4<' in html
     assert 'data-testid="avg-latency"' in html and f">{seconds(report.avg_latency_ms)}<" in html
+
+
+def test_a_revoked_key_is_refused_and_its_dashboard_sessions_end(
+    live_server: Callable[..., LiveServer],
+) -> None:
+    server = live_server()
+    env = clean_env(LLMOPS_DATABASE_URL=server.settings.resolved_database_url)
+    created = [run_llmops(env, "keys", "create") for _ in range(2)]
+    assert [result.returncode for result in created] == [0, 0]
+    revoked_key, kept_key = (result.stdout.strip() for result in created)
+    prefix = revoked_key[: len("llmops_") + 4]
+    listed = run_llmops(env, "keys", "list")
+    assert listed.returncode == 0 and prefix in listed.stdout
+    assert revoked_key not in listed.stdout and kept_key not in listed.stdout
+
+    def status(key: str) -> int:
+        headers = {"Authorization": f"Bearer {key}"}
+        return httpx.post(
+            f"{server.base_url}/v1/triage", json={"email": EMAIL}, headers=headers, timeout=60
+        ).status_code
+
+    with sign_in(server, revoked_key) as session:
+        assert status(revoked_key) == 200 and session.get("/").status_code == 200
+        revoke = run_llmops(env, "keys", "revoke", prefix)
+        assert revoke.returncode == 0, revoke.stderr
+        deadline = time.monotonic() + 10  # replicas cache the active keys for 5 s
+        while status(revoked_key) != 401:
+            assert time.monotonic() < deadline, "the revoked key is still accepted"
+            time.sleep(0.5)
+        assert session.get("/").status_code == 303  # the session opened with it ended
+        assert session.get("/api/overview").status_code == 401
+    assert status(kept_key) == 200
+    with sign_in(server, kept_key) as session:
+        assert session.get("/").status_code == 200
+
+    again = run_llmops(env, "keys", "revoke", revoked_key)
+    unknown = run_llmops(env, "keys", "revoke", "llmops_")
+    assert again.returncode == 2 and "no active key" in again.stderr and revoked_key not in again.stderr
+    assert unknown.returncode == 2 and "prefix" in unknown.stderr
+    listed = run_llmops(env, "keys", "list").stdout
+    revoked_line = next(line for line in listed.splitlines() if prefix in line)
+    assert len(revoked_line.split()) == 5  # prefix, created date and time, revoked date and time

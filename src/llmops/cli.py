@@ -175,6 +175,44 @@ def keys_create() -> None:
     sys.stdout.write(key + "\n")
 
 
+@keys_app.command("list")
+def keys_list() -> None:
+    """Stored keys: prefix, created, revoked (keys from LLMOPS_API_KEYS live in settings, not here)."""
+    from rich.table import Table
+
+    from llmops.storage.api_keys import ApiKeyStore
+    from llmops.storage.migrate import migrated_engine
+
+    settings = _settings()
+    with migrated_engine(settings.resolved_database_url) as engine:
+        keys = ApiKeyStore(engine, []).list()
+    table = Table("prefix", "created (UTC)", "revoked (UTC)", box=None, pad_edge=False)
+    for key in keys:
+        revoked = f"{key.revoked_at:%Y-%m-%d %H:%M:%S}" if key.revoked_at else ""
+        table.add_row(key.prefix, f"{key.created_at:%Y-%m-%d %H:%M:%S}", revoked)
+    Console().print(table if keys else "No stored keys.")
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    prefix: Annotated[
+        str, typer.Argument(metavar="PREFIX", help="The key's prefix from `keys list`, or the key.")
+    ],
+) -> None:
+    """Revoke a stored key: every replica rejects it, and dashboard sessions opened with it end, within 5 s."""
+    from llmops.storage.api_keys import ApiKeyStore, KeyLookupError
+    from llmops.storage.migrate import migrated_engine
+
+    settings = _settings()
+    with migrated_engine(settings.resolved_database_url) as engine:
+        try:
+            revoked = ApiKeyStore(engine, []).revoke(prefix)
+        except KeyLookupError as exc:
+            err.print(f"[red]{exc}[/red]")
+            raise typer.Exit(2) from None
+    err.print(f"Revoked {revoked.prefix}… (created {revoked.created_at:%Y-%m-%d %H:%M:%S} UTC).")
+
+
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply pending migrations to the configured database."""

@@ -5,9 +5,7 @@ from __future__ import annotations
 from fastapi import HTTPException, Request
 
 from llmops.api.state import Services
-from llmops.storage.api_keys import hash_key
-
-FINGERPRINT_HEX = 12
+from llmops.storage.api_keys import fingerprint
 
 
 def require_api_key(request: Request) -> None:
@@ -19,4 +17,4 @@ def require_api_key(request: Request) -> None:
     if not services.keys.verify(token.strip()):
         raise HTTPException(401, "invalid API key", headers={"WWW-Authenticate": "Bearer"})
     # Identifies the caller's key for per-key budgets without holding the key itself.
-    request.state.api_key_fingerprint = hash_key(token.strip())[:FINGERPRINT_HEX]
+    request.state.api_key_fingerprint = fingerprint(token.strip())

@@ -2,9 +2,10 @@
 
 The cookie is `payload.signature`, HMAC-SHA256 over the payload with a key generated once per install
 (stored in `service_state`, shared by every replica). The payload holds the expiry and the session's
-CSRF token, never the API key. Before sign-in, the login form's token is double-submitted: a
-short-lived cookie and a hidden field must match. Sessions are stateless: signing out clears the
-cookie; a stolen cookie stays valid until it expires (`SESSION_TTL`).
+CSRF token and the fingerprint of the API key it was opened with, never the key. Before sign-in, the
+login form's token is double-submitted: a short-lived cookie and a hidden field must match. Sessions
+are stateless: signing out clears the cookie; a session ends when it expires (`SESSION_TTL_S`) or when
+its key is revoked (`llmops keys revoke`), which is how a stolen cookie is cut off.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from fastapi import HTTPException, Request
 from starlette.responses import Response
 
 from llmops.api.state import Services
+from llmops.storage.api_keys import fingerprint
 from llmops.storage.service_state import get_or_create
 
 SESSION_COOKIE = "llmops_session"
@@ -43,6 +45,7 @@ class LoginRequired(Exception):
 class Session:
     expires: int
     csrf: str
+    key_fingerprint: str
 
 
 class Signer:
@@ -55,7 +58,10 @@ class Signer:
         return hmac.new(self._key, payload.encode(), hashlib.sha256).hexdigest()
 
     def dump(self, session: Session) -> str:
-        raw = json.dumps({"exp": session.expires, "csrf": session.csrf}, separators=(",", ":"))
+        raw = json.dumps(
+            {"exp": session.expires, "csrf": session.csrf, "kid": session.key_fingerprint},
+            separators=(",", ":"),
+        )
         payload = base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
         return f"{payload}.{self._mac(payload)}"
 
@@ -68,7 +74,9 @@ class Signer:
             return None
         try:
             data = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-            session = Session(expires=int(data["exp"]), csrf=str(data["csrf"]))
+            session = Session(
+                expires=int(data["exp"]), csrf=str(data["csrf"]), key_fingerprint=str(data["kid"])
+            )
         except (ValueError, KeyError, TypeError):
             return None
         return session if session.expires > (now or time.time()) else None
@@ -85,12 +93,21 @@ def signer(request: Request) -> Signer:
     return cached
 
 
-def new_session() -> Session:
-    return Session(expires=int(time.time()) + SESSION_TTL_S, csrf=secrets.token_urlsafe(32))
+def new_session(key: str) -> Session:
+    return Session(
+        expires=int(time.time()) + SESSION_TTL_S,
+        csrf=secrets.token_urlsafe(32),
+        key_fingerprint=fingerprint(key),
+    )
 
 
 def current_session(request: Request) -> Session | None:
-    return signer(request).load(request.cookies.get(SESSION_COOKIE))
+    """The request's session while it is signed, unexpired and its key not revoked."""
+    session = signer(request).load(request.cookies.get(SESSION_COOKIE))
+    services: Services = request.app.state.services
+    if session is None or not services.keys.fingerprint_active(session.key_fingerprint):
+        return None
+    return session
 
 
 def require_session(request: Request) -> Session:

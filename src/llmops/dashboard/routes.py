@@ -77,7 +77,7 @@ def _safe_next(target: str | None) -> str:
 
 @router.get("/login")
 async def login_page(request: Request, next: str | None = None) -> Response:
-    if current_session(request) is not None:
+    if await asyncio.to_thread(current_session, request) is not None:
         return RedirectResponse(_safe_next(next), status_code=303)
     token = secrets.token_urlsafe(32)
     response = render(request, "login.html", None, login_csrf=token, next=_safe_next(next), error=None)
@@ -106,7 +106,7 @@ async def login(request: Request) -> Response:
         set_cookie(response, LOGIN_CSRF_COOKIE, token, 600, request.url.scheme == "https")
         return response
     response = RedirectResponse(target, status_code=303)
-    cookie = (await asyncio.to_thread(signer, request)).dump(new_session())
+    cookie = (await asyncio.to_thread(signer, request)).dump(new_session(key))
     set_cookie(response, SESSION_COOKIE, cookie, SESSION_TTL_S, request.url.scheme == "https")
     response.delete_cookie(LOGIN_CSRF_COOKIE, path="/")
     return response
