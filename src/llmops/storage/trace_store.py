@@ -102,8 +102,9 @@ def write_batch(
 ) -> BatchResult:
     """Store one exported batch inside the caller's transaction; duplicates are skipped, not recounted.
 
-    A root span whose request id is already stored is skipped: either the batch is a retry, or a
-    client reused an `X-Request-ID` (the first request keeps the id; `requests_skipped` counts both).
+    A root span whose request id is already stored is skipped: either the batch is a retry, or two
+    replicas accepted one client `X-Request-ID` within an export interval (`api.request_ids` replaces
+    reused ids otherwise); the first keeps the id and `requests_skipped` counts both cases.
     Spans whose root is in the same batch are attributed as they are inserted; the rest wait.
     """
     new_requests = _insert_requests(connection, request_records)
