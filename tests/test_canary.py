@@ -22,6 +22,7 @@ from sqlalchemy import Engine, select
 
 from live import SAMPLES, LiveServer
 from llmops.canary import CanaryController, Decision, Guardrails, in_canary
+from llmops.canary.compare import ArmFigures, guardrail_failures, nearest_rank
 from llmops.canary.controller import CONTROLLER
 from llmops.prompts.labels import LabelMovedError, LabelStore
 from llmops.prompts.registry import PromptRegistry
@@ -183,3 +184,34 @@ def test_replicas_deciding_at_once_act_once_and_holds_are_not_recorded_every_int
     production = labels.get("email_triage", "production")
     assert production is not None and production.version_id == V7
     assert second.run_once() is not None  # the new run's first hold is recorded at once
+
+
+def _arm(version: str, latencies: list[float]) -> ArmFigures:
+    return ArmFigures(
+        version=version,
+        requests=len(latencies),
+        error_rate=0.0,
+        median_latency_ms=nearest_rank(latencies, 0.5),
+        p95_latency_ms=nearest_rank(latencies, 0.95),
+        cost_per_request_usd=None,
+        schema_valid_rate=1.0,
+        negative_feedback_rate=0.0,
+    )
+
+
+def test_a_uniformly_slower_canary_fails_even_when_production_p95_is_noisy() -> None:
+    """The CI flake, as figures: two 130 ms pauses in a 20-request production arm make its p95 130 ms,
+    so a canary 250 ms slower on every request passes the p95 guardrail; the median one catches it."""
+    guardrails = Guardrails(min_requests=8, p95_slack_ms=150.0)
+    production = _arm(V7, [30.0] * 18 + [130.0] * 2)
+    slow = _arm(V8, [280.0] * 20)
+    assert production.p95_latency_ms == 130.0
+    failures = guardrail_failures(slow, production, guardrails)
+    assert [line.split(" latency")[0] for line in failures] == ["median"]
+
+    healthy_with_pauses = _arm(V8, [30.0] * 18 + [130.0] * 2)
+    assert guardrail_failures(healthy_with_pauses, _arm(V7, [30.0] * 20), guardrails) == []
+    slower_tail = _arm(V8, [30.0] * 17 + [400.0] * 3)
+    assert [
+        line.split(" latency")[0] for line in guardrail_failures(slower_tail, production, guardrails)
+    ] == ["p95"]

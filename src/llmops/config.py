@@ -185,6 +185,16 @@ class Settings(BaseSettings):
         ge=0,
         description="The canary's p95 must also be this many milliseconds slower to count as slower.",
     )
+    canary_max_median_ratio: float = Field(
+        1.25,
+        ge=1,
+        description="Canary median latency over production's that rolls it back (with the slack below).",
+    )
+    canary_median_slack_ms: float = Field(
+        25.0,
+        ge=0,
+        description="The canary's median must also be this many milliseconds slower to count as slower.",
+    )
     canary_max_cost_ratio: float = Field(
         1.25, ge=1, description="Canary cost per request over production's that rolls it back."
     )

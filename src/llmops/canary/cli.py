@@ -145,6 +145,7 @@ def _print_comparison(comparison: Comparison) -> None:
     for field, label in (
         ("requests", "requests"),
         ("error_rate", "error rate"),
+        ("median_latency_ms", "median latency (ms)"),
         ("p95_latency_ms", "p95 latency (ms)"),
         ("cost_per_request_usd", "cost / request (USD)"),
         ("schema_valid_rate", "schema-valid rate"),

@@ -6,6 +6,11 @@ with a positive share). Per arm: requests, error rate (the request failed, or ev
 and the rule-based fallback answered), p95 latency, cost per request, schema-valid rate (not degraded
 for `invalid_output`) and negative feedback rate (ratings of -1 per request). Each metric has a
 guardrail; an arm below the minimum number of requests makes the comparison inconclusive.
+
+Latency has two guardrails. The p95 one catches a slower tail. The median one catches a canary that
+is slower on every request even when production's p95 happens to be high: on a small arm p95 is one
+of its slowest few requests, so two stray pauses in production (a GC pause, a noisy neighbour) can
+lift it past a canary that is uniformly slower — a false "promote" the median does not give.
 """
 
 from __future__ import annotations
@@ -32,6 +37,8 @@ class Guardrails(BaseModel):
     max_error_rate_delta: float = 0.02
     max_p95_ratio: float = 1.5
     p95_slack_ms: float = 50.0
+    max_median_ratio: float = 1.25
+    median_slack_ms: float = 25.0
     max_cost_ratio: float = 1.25
     max_schema_invalid_delta: float = 0.02
     max_negative_feedback_delta: float = 0.05
@@ -43,6 +50,8 @@ class Guardrails(BaseModel):
             max_error_rate_delta=settings.canary_max_error_rate_delta,
             max_p95_ratio=settings.canary_max_p95_ratio,
             p95_slack_ms=settings.canary_p95_slack_ms,
+            max_median_ratio=settings.canary_max_median_ratio,
+            median_slack_ms=settings.canary_median_slack_ms,
             max_cost_ratio=settings.canary_max_cost_ratio,
             max_schema_invalid_delta=settings.canary_max_schema_invalid_delta,
             max_negative_feedback_delta=settings.canary_max_negative_feedback_delta,
@@ -53,6 +62,7 @@ class ArmFigures(BaseModel):
     version: str
     requests: int
     error_rate: float | None
+    median_latency_ms: float | None
     p95_latency_ms: float | None
     cost_per_request_usd: float | None
     schema_valid_rate: float | None
@@ -102,12 +112,12 @@ def active_canary(labels: LabelStore, prompt_name: str, default_version: str) ->
     )
 
 
-def p95(values: list[float]) -> float | None:
-    """Nearest-rank 95th percentile."""
+def nearest_rank(values: list[float], q: float) -> float | None:
+    """The nearest-rank `q` quantile: always one of the values."""
     if not values:
         return None
     ordered = sorted(values)
-    return ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
+    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
 
 
 def arm_figures(engine: Engine, version: str, since: datetime) -> ArmFigures:
@@ -125,6 +135,7 @@ def arm_figures(engine: Engine, version: str, since: datetime) -> ArmFigures:
             version=version,
             requests=0,
             error_rate=None,
+            median_latency_ms=None,
             p95_latency_ms=None,
             cost_per_request_usd=None,
             schema_valid_rate=None,
@@ -133,11 +144,13 @@ def arm_figures(engine: Engine, version: str, since: datetime) -> ArmFigures:
     errors = sum(1 for row in rows if row.status == "error" or row.degraded_reason == FAILED_PROVIDERS)
     invalid = sum(1 for row in rows if row.degraded and row.degraded_reason == INVALID_OUTPUT)
     costs = [row.cost_usd for row in rows if row.cost_usd is not None]
+    latencies = [row.latency_ms for row in rows]
     return ArmFigures(
         version=version,
         requests=n,
         error_rate=errors / n,
-        p95_latency_ms=p95([row.latency_ms for row in rows]),
+        median_latency_ms=nearest_rank(latencies, 0.5),
+        p95_latency_ms=nearest_rank(latencies, 0.95),
         cost_per_request_usd=sum(costs) / len(costs) if costs else None,
         schema_valid_rate=1 - invalid / n,
         negative_feedback_rate=sum(1 for row in rows if row.rating == -1) / n,
@@ -175,12 +188,21 @@ def guardrail_failures(canary: ArmFigures, production: ArmFigures, g: Guardrails
             f"error rate {canary.error_rate:.3f} vs {production.error_rate:.3f} "
             f"(allowed +{g.max_error_rate_delta})"
         )
-    if canary.p95_latency_ms is not None and production.p95_latency_ms is not None:
-        slower = canary.p95_latency_ms - production.p95_latency_ms
-        if canary.p95_latency_ms > production.p95_latency_ms * g.max_p95_ratio and slower > g.p95_slack_ms:
+    for name, canary_ms, production_ms, ratio, slack in (
+        ("p95", canary.p95_latency_ms, production.p95_latency_ms, g.max_p95_ratio, g.p95_slack_ms),
+        (
+            "median",
+            canary.median_latency_ms,
+            production.median_latency_ms,
+            g.max_median_ratio,
+            g.median_slack_ms,
+        ),
+    ):
+        if canary_ms is None or production_ms is None:
+            continue
+        if canary_ms > production_ms * ratio and canary_ms - production_ms > slack:
             failures.append(
-                f"p95 latency {canary.p95_latency_ms:.1f} ms vs {production.p95_latency_ms:.1f} ms "
-                f"(allowed x{g.max_p95_ratio}, or +{g.p95_slack_ms} ms)"
+                f"{name} latency {canary_ms:.1f} ms vs {production_ms:.1f} ms (allowed x{ratio}, or +{slack} ms)"
             )
     canary_cost, production_cost = canary.cost_per_request_usd, production.cost_per_request_usd
     if (
