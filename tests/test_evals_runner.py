@@ -171,10 +171,13 @@ def test_over_http_records_the_served_version_and_links_traces(
                     select(spans.c.request_id, spans.c.trace_id).where(spans.c.request_id.is_not(None))
                 ).all()
             )
+            sources = connection.execute(select(requests.c.source)).scalars().all()
+        report = build_report(engine, timedelta(hours=1))
     finally:
         engine.dispose()
     for result in run.results:
         assert roots[result.request_id] == result.trace_id
+    assert sources == ["eval"] * len(run.results) and report.requests == 0  # not the target's traffic
 
 
 def test_over_http_a_wrong_key_is_an_error_per_case_not_a_crash(

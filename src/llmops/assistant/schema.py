@@ -6,6 +6,10 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+# Marks a triage request as an eval case (`llmops eval run --target`): it is served and budgeted like
+# any other, but stored with source `eval`, outside reports, alerts and canary figures.
+EVAL_HEADER = "X-LLMOps-Eval"
+
 
 class Category(StrEnum):
     URGENT = "urgent"

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 from pydantic import BaseModel, Field, ValidationError
 
-from llmops.assistant.schema import Email, TriageReply
+from llmops.assistant.schema import EVAL_HEADER, Email, TriageReply
 from llmops.config import Settings
 from llmops.evals.datasets import Dataset, EvalCase
 from llmops.evals.scorers import CaseOutput, CaseScore, Scorer, ScoreResult, ascore_case, scorers_for
@@ -238,7 +238,11 @@ class _OverHttp(_System):
     async def call(self, email: Email) -> CachedCall:
         request_id = uuid.uuid4().hex
         trace_id = secrets.token_hex(16)
-        headers = {"X-Request-ID": request_id, "traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-01"}
+        headers = {
+            "X-Request-ID": request_id,
+            "traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-01",
+            EVAL_HEADER: "1",
+        }
         started = time.perf_counter()
         try:
             response = await self.client.post(

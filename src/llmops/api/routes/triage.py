@@ -11,7 +11,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 
 from llmops.api.state import Services
 from llmops.assistant.pipeline import TriageOutcome
-from llmops.assistant.schema import Triage, TriageReply, TriageRequest
+from llmops.assistant.schema import EVAL_HEADER, Triage, TriageReply, TriageRequest
 from llmops.budgets.models import BudgetExceededError
 from llmops.budgets.store import Subjects
 from llmops.redaction import Redactor
@@ -41,6 +41,8 @@ async def triage(body: TriageRequest, request: Request) -> TriageReply:
     }
     if client_id is not None and client_id != request_id:
         attributes[c.CLIENT_REQUEST_ID] = client_id
+    if request.headers.get(EVAL_HEADER) == "1":
+        attributes[c.EVAL] = True
     user = telemetry.pseudonymise(body.user_id)
     if user:
         attributes[c.USER_ID] = user
