@@ -60,6 +60,22 @@ def test_rolling_window_expires_bucket_by_bucket(migrated_engine: Engine) -> Non
     assert store.usage("global", "", "hour", "tokens").reserved == 0
 
 
+def test_a_crashed_requests_reservation_stops_counting_after_the_reservation_ttl(
+    migrated_engine: Engine,
+) -> None:
+    clock = Clock()
+    store = BudgetStore(migrated_engine, clock=clock)
+    store.set([Budget(scope="global", window="day", metric="tokens", hard_limit=1000)])
+    store.reserve(Subjects(), Amount(tokens=800))  # never settled: the process died mid-request
+    clock.now += timedelta(minutes=30)  # still inside its hour bucket plus the TTL: it may be running
+    with pytest.raises(BudgetExceededError):
+        store.reserve(Subjects(), Amount(tokens=300))
+    clock.now += timedelta(minutes=60)  # the bucket is now older than an hour plus the TTL
+    assert store.usage("global", "", "day", "tokens").reserved == 0
+    store.settle(store.reserve(Subjects(), Amount(tokens=300)), Amount(tokens=250))
+    assert store.usage("global", "", "day", "tokens").used == 250
+
+
 def test_users_and_keys_are_capped_separately_and_overrides_win(migrated_engine: Engine) -> None:
     store = BudgetStore(migrated_engine, clock=Clock())
     store.set(

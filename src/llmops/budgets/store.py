@@ -8,6 +8,11 @@ Correctness across processes sharing one database: `reserve` checks every applic
 its reservation in one transaction that first locks the budget rows (`SELECT … FOR UPDATE` on
 Postgres, `BEGIN IMMEDIATE` on SQLite), so two requests never both see the room only one of them fits
 in. Every usage write is an atomic `col = col + excluded.col` upsert, in key order.
+
+A reservation lives in its bucket until the request settles it. A process killed mid-request never
+settles, so reserved amounts count only while their bucket is younger than its length plus
+`RESERVATION_TTL`, a bound no live request reaches (provider timeouts and retries end far sooner);
+after that they are a crashed request's leftovers and stop blocking the budget.
 """
 
 from __future__ import annotations
@@ -45,6 +50,8 @@ logger = logging.getLogger("llmops.budgets")
 Clock = Callable[[], datetime]
 UsageKey = tuple[str, str, str, datetime]  # scope, subject, granularity, bucket_start
 _VALUES = ("tokens", "cost_usd", "reserved_tokens", "reserved_cost_usd")
+RESERVATION_TTL = timedelta(minutes=15)
+_BUCKET_LENGTH: dict[Granularity, timedelta] = {"minute": timedelta(minutes=1), "hour": timedelta(hours=1)}
 
 
 @dataclass(frozen=True)
@@ -339,11 +346,13 @@ def _buckets(
 
 
 def _in_window(rows: Sequence[dict[str, object]], budget: Budget, now: datetime) -> list[_Bucket]:
-    """The buckets still inside `budget`'s rolling window, oldest first, read for its metric."""
+    """The buckets still inside `budget`'s rolling window, oldest first, read for its metric; reserved
+    amounts only while a request could still be settling them."""
     cutoff = now - WINDOWS[budget.window]
+    live_since = now - _BUCKET_LENGTH[GRANULARITY[budget.window]] - RESERVATION_TTL
     reserved = f"reserved_{budget.metric}"
     return [
-        _Bucket(start, float(row[budget.metric]), float(row[reserved]))  # type: ignore[arg-type]
+        _Bucket(start, float(row[budget.metric]), float(row[reserved]) if start > live_since else 0.0)  # type: ignore[arg-type]
         for row in rows
         if (start := utc(row["bucket_start"])) > cutoff  # type: ignore[arg-type]
     ]
