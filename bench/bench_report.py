@@ -43,7 +43,7 @@ from llmops.storage.trace_store import (
     step_rollup_values,
 )
 
-FORMAT = 1  # bump when the generated data changes, so cached databases are rebuilt
+FORMAT = 2  # bump when the generated data changes, so cached databases are rebuilt
 CHUNK = 20_000
 WINDOWS = ("1h", "24h", "7d", "all")
 MARKER = "bench_report_dataset"
@@ -139,11 +139,11 @@ def fill(engine: Engine, count: int, days: int, seed: int) -> datetime:
                 request_rollup_values(record),
                 record.latency_ms,
             )
-        versions = {record.request_id: (record.created_at, record.prompt_version) for record in records}
+        owners = {record.request_id: (record.created_at, request_rollup_key(record)) for record in records}
         for child in children:
-            created, version = versions[child["request_id"]]
+            created, key = owners[child["request_id"]]
             values = step_rollup_values(child["status_code"], child["duration_ms"])
-            step_rollups.add(created, (child["name"], version), values, child["duration_ms"])
+            step_rollups.add(created, (child["name"], *key), values, child["duration_ms"])
         with engine.begin() as connection:
             connection.execute(insert(requests), [asdict(record) for record in records])
             connection.execute(insert(spans), children)

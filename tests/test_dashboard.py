@@ -13,7 +13,7 @@ import pytest
 
 from live import LiveServer
 from llmops.dashboard import views
-from llmops.dashboard.queries import Filters
+from llmops.reporting.models import Filters
 from llmops.reporting.queries import build_report
 from llmops.reporting.render import dollars, percent, seconds
 from llmops.storage.db import make_engine
@@ -168,8 +168,13 @@ def test_overview_numbers_equal_the_report(server: tuple[LiveServer, str]) -> No
     assert view.headline.error_rate == percent(report.error_rate)
     with sign_in(running) as client:
         html = client.get("/").text
+        other_model = client.get("/", params={"model": "another-model"}).text
+        same_model = client.get("/", params={"model": "scripted-1", "provider": "scripted"}).text
     assert 'data-testid="total-requests" data-value="4">4<' in html
     assert 'data-testid="avg-latency"' in html and f">{seconds(report.avg_latency_ms)}<" in html
+    # The model and provider filters narrow the headline figures, not only the charts.
+    assert 'data-testid="total-requests" data-value="0">0<' in other_model
+    assert 'data-testid="total-requests" data-value="4">4<' in same_model
 
 
 def test_a_revoked_key_is_refused_and_its_dashboard_sessions_end(

@@ -110,6 +110,27 @@ def test_prompt_version_filter_narrows_everything(store: Engine) -> None:
     )
 
 
+def test_model_and_provider_filters_narrow_requests_and_steps(store: Engine) -> None:
+    """Rollup hours and raw edges alike: requests, percentiles and the step breakdown of one model."""
+    tracer = tracer_to(StoreExporter(store))
+    other = {"model": "gpt-4o-mini", "provider": "openai"}
+    emit(tracer, Req(at(10, 30), "m-rollup", V7, latency_ms=900, tools=[("search_kb", 70)], **other))
+    emit(tracer, Req(at(12, 10), "m-raw-edge", V7, latency_ms=100, tools=[("search_kb", 30)], **other))
+
+    by_model = build_report(store, timedelta(hours=3), UNTIL, model="gpt-4o-mini")
+    assert (by_model.requests, by_model.model_filter, by_model.provider_filter) == (2, "gpt-4o-mini", None)
+    assert by_model.avg_latency_ms == pytest.approx(500) and by_model.p95_latency_ms == pytest.approx(860)
+    assert [(step.name, step.calls, step.avg_ms) for step in by_model.steps] == [
+        ("execute_tool search_kb", 2, 50)
+    ]
+    assert by_model.top_tool is not None and by_model.top_tool.tool == "search_kb"
+
+    local = build_report(store, timedelta(hours=3), UNTIL, provider="local")
+    assert local.requests == 5 and "execute_tool search_kb" not in {step.name for step in local.steps}
+    assert build_report(store, timedelta(hours=3), UNTIL, model="gpt-4o-mini", provider="local").requests == 0
+    assert build_report(store, timedelta(hours=3), UNTIL).requests == 7
+
+
 def test_all_and_sub_hour_windows(store: Engine) -> None:
     everything = build_report(store, None, UNTIL)
     assert everything.window_start is None

@@ -16,6 +16,7 @@ from llmops.dashboard import queries, views
 from llmops.dashboard.auth import require_api_access
 from llmops.dashboard.routes import registry_of, services_of
 from llmops.evals.store import RunNotFound
+from llmops.reporting.models import Filters
 from llmops.reporting.queries import build_report
 from llmops.storage.cursor import CursorError
 
@@ -33,7 +34,7 @@ async def api_overview(
     until: Annotated[datetime | None, Query(description="Window end (ISO 8601); default now.")] = None,
 ) -> dict[str, Any]:
     """The report for the window (as `llmops report --json`), its formatted headline and hourly points."""
-    filters = queries.Filters(prompt_version=prompt_version, model=model, provider=provider)
+    filters = Filters(prompt_version=prompt_version, model=model, provider=provider)
     view = await asyncio.to_thread(views.overview, services_of(request).engine, range, filters, until)
     return {
         "range": view.range_name,
@@ -54,7 +55,7 @@ async def api_timeseries(
 ) -> dict[str, Any]:
     """Hourly requests, errors, tokens, cost and latency (avg, p95 from histograms), from the rollups."""
     name, since = queries.range_delta(range)
-    filters = queries.Filters(prompt_version=prompt_version, model=model, provider=provider)
+    filters = Filters(prompt_version=prompt_version, model=model, provider=provider)
     points = await asyncio.to_thread(
         queries.timeseries, services_of(request).engine, since, queries.now(), filters
     )

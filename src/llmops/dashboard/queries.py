@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel
 from sqlalchemy import Engine, and_, case, func, or_, select
 
+from llmops.reporting.models import Filters
 from llmops.storage import histogram
 from llmops.storage.cursor import decode_cursor, encode_cursor
 from llmops.storage.tables import (
@@ -38,14 +39,6 @@ RANGES: dict[str, timedelta] = {
 DEFAULT_RANGE = "24h"
 PAGE_SIZE = 50
 MAX_PAGE = 200
-
-
-class Filters(BaseModel):
-    """Overview filters; every field is optional and matched exactly."""
-
-    prompt_version: str | None = None
-    model: str | None = None
-    provider: str | None = None
 
 
 class Point(BaseModel):

@@ -31,6 +31,7 @@ from llmops.dashboard.auth import (
 )
 from llmops.evals.store import RunNotFound
 from llmops.prompts.registry import PromptNotFound, PromptRegistry
+from llmops.reporting.models import Filters
 from llmops.reporting.queries import build_report
 from llmops.reporting.render import dollars, percent, seconds
 from llmops.storage.cursor import CursorError
@@ -132,9 +133,7 @@ async def overview_page(
     until: datetime | None = None,
 ) -> Response:
     engine = services_of(request).engine
-    filters = queries.Filters(
-        prompt_version=prompt_version or None, model=model or None, provider=provider or None
-    )
+    filters = Filters(prompt_version=prompt_version or None, model=model or None, provider=provider or None)
     view = await asyncio.to_thread(views.overview, engine, range, filters, until)
     choices = await asyncio.to_thread(queries.filter_choices, engine, view.since, view.until)
     return render(

@@ -13,14 +13,14 @@ from sqlalchemy import Engine
 
 from llmops.dashboard import queries
 from llmops.dashboard.charts import Chart, bar_chart, hours_between, line_chart
-from llmops.dashboard.queries import Filters, Point, SpanRow
+from llmops.dashboard.queries import Point, SpanRow
 from llmops.evals.compare import Comparison, compare_runs
 from llmops.evals.store import RunNotFound, resolve_run
 from llmops.feedback.store import FeedbackStore
 from llmops.prompts.labels import LabelStore
 from llmops.prompts.registry import PromptNotFound, PromptRegistry
 from llmops.redaction import Redactor
-from llmops.reporting.models import Report, StepSummary
+from llmops.reporting.models import Filters, Report, StepSummary
 from llmops.reporting.queries import build_report
 from llmops.reporting.render import dollars, percent, seconds
 from llmops.storage.timeutil import utc
@@ -69,12 +69,18 @@ class Overview:
 def overview(
     engine: Engine, range_name: str | None, filters: Filters, until: datetime | None = None
 ) -> Overview:
-    """Headline figures from `build_report` (same window as `llmops report --since <range>`), charts
-    from the hourly rollups. The report filters by prompt version only; model and provider narrow the
-    charts."""
+    """Headline figures from `build_report` (same window and filters as `llmops report --since <range>
+    --prompt-version … --model … --provider …`), charts from the hourly rollups."""
     name, since = queries.range_delta(range_name)
     end = queries.now() if until is None else utc(until)
-    report = build_report(engine, since, until=end, prompt_version=filters.prompt_version)
+    report = build_report(
+        engine,
+        since,
+        until=end,
+        prompt_version=filters.prompt_version,
+        model=filters.model,
+        provider=filters.provider,
+    )
     points = queries.timeseries(engine, since, end, filters)
     view = Overview(name, since, end, filters, report, headline(report), points)
     view.charts = overview_charts(points, end - since, end)

@@ -20,6 +20,8 @@ def report(
     prompt_version: Annotated[
         str | None, typer.Option(help="Only requests served by this prompt version.")
     ] = None,
+    model: Annotated[str | None, typer.Option(help="Only requests answered by this model.")] = None,
+    provider: Annotated[str | None, typer.Option(help="Only requests answered by this provider.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Summarise requests, latency, cost, tools and prompt versions over a time window."""
@@ -30,5 +32,5 @@ def report(
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--since") from None
     with migrated_engine(load_settings().resolved_database_url) as engine:
-        result = build_report(engine, window, prompt_version=prompt_version)
+        result = build_report(engine, window, prompt_version=prompt_version, model=model, provider=provider)
     sys.stdout.write(render_json(result) + "\n" if as_json else render_text(result))

@@ -38,10 +38,20 @@ class ToolLatency(BaseModel):
     avg_ms: float
 
 
+class Filters(BaseModel):
+    """Narrow a report, the dashboard's figures and its charts; every field is optional and exact."""
+
+    prompt_version: str | None = None
+    model: str | None = None
+    provider: str | None = None
+
+
 class Report(BaseModel):
     window_start: datetime | None = Field(description="None: since the first stored request.")
     window_end: datetime
     prompt_version_filter: str | None
+    model_filter: str | None = None
+    provider_filter: str | None = None
     requests: int
     errors: int
     error_rate: float

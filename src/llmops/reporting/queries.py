@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Engine, Select, and_, case, func, or_, select, true
+from sqlalchemy import ColumnElement, Connection, Engine, Select, Table, and_, case, func, or_, select, true
 
-from llmops.reporting.models import QuantileMethod, Report, StepSummary, ToolLatency, VersionSummary
+from llmops.reporting.models import Filters, QuantileMethod, Report, StepSummary, ToolLatency, VersionSummary
 from llmops.reporting.window import Range, Window
 from llmops.storage import histogram
 from llmops.storage.rollups import REQUESTS, STEPS
@@ -56,26 +56,30 @@ def build_report(
     until: datetime | None = None,
     prompt_version: str | None = None,
     *,
+    model: str | None = None,
+    provider: str | None = None,
     exact_limit: int = EXACT_LIMIT,
 ) -> Report:
-    """Summarise the requests that started in `[until - since, until)` (`since=None`: all of them)."""
+    """Summarise the requests that started in `[until - since, until)` (`since=None`: all of them),
+    optionally only those of one prompt version, model and/or provider."""
     window = Window.ending_at(until or datetime.now(UTC), since)
+    filters = Filters(prompt_version=prompt_version, model=model, provider=provider)
     with engine.connect() as connection:
         if engine.dialect.name == "postgresql":
             connection = connection.execution_options(isolation_level="REPEATABLE READ")
-        versions = _request_totals(connection, window, prompt_version)
-        steps = _step_totals(connection, window, prompt_version)
+        versions = _request_totals(connection, window, filters)
+        steps = _step_totals(connection, window, filters)
         overall = _Totals()
         for totals in versions.values():
             overall.add(totals.sums, totals.buckets)
         count = int(overall.get("requests"))
-        latency = _request_quantiles(connection, window, prompt_version, versions, count, exact_limit)
+        latency = _request_quantiles(connection, window, filters, versions, count, exact_limit)
         calls = int(sum(totals.get("calls") for totals in steps.values()))
-        step_latency = _step_quantiles(connection, window, prompt_version, steps, calls, exact_limit)
-    return _assemble(window, prompt_version, overall, versions, latency, steps, step_latency)
+        step_latency = _step_quantiles(connection, window, filters, steps, calls, exact_limit)
+    return _assemble(window, filters, overall, versions, latency, steps, step_latency)
 
 
-def _request_totals(connection: Connection, window: Window, version: str | None) -> dict[str, _Totals]:
+def _request_totals(connection: Connection, window: Window, filters: Filters) -> dict[str, _Totals]:
     totals: dict[str, _Totals] = {}
     hours = window.rollup_hours
     if hours is not None:
@@ -84,7 +88,7 @@ def _request_totals(connection: Connection, window: Window, version: str | None)
             table.c.prompt_version,
             *(func.sum(table.c[name]) for name in REQUESTS.counters),
         ).group_by(table.c.prompt_version)
-        query = _filter_version(_in_hours(query, table.c.hour, hours), table.c.prompt_version, version)
+        query = _filtered(_in_hours(query, table.c.hour, hours), table, filters)
         for key, *values in connection.execute(query):
             sums = dict(zip(REQUESTS.sums, values[: len(REQUESTS.sums)], strict=True))
             totals.setdefault(key, _Totals()).add(sums, values[len(REQUESTS.sums) :])
@@ -107,7 +111,7 @@ def _request_totals(connection: Connection, window: Window, version: str | None)
             .where(_in_ranges(requests.c.created_at, window.raw_ranges), LIVE_TRAFFIC)
             .group_by(requests.c.prompt_version, bucket)
         )
-        query = _filter_version(query, requests.c.prompt_version, version)
+        query = _filtered(query, requests, filters)
         for key, index, *values in connection.execute(query):
             buckets = [0] * histogram.BUCKETS
             buckets[index] = values[0]
@@ -115,7 +119,7 @@ def _request_totals(connection: Connection, window: Window, version: str | None)
     return totals
 
 
-def _step_totals(connection: Connection, window: Window, version: str | None) -> dict[str, _Totals]:
+def _step_totals(connection: Connection, window: Window, filters: Filters) -> dict[str, _Totals]:
     totals: dict[str, _Totals] = {}
     hours = window.rollup_hours
     if hours is not None:
@@ -123,7 +127,7 @@ def _step_totals(connection: Connection, window: Window, version: str | None) ->
         query = select(table.c.name, *(func.sum(table.c[name]) for name in STEPS.counters)).group_by(
             table.c.name
         )
-        query = _filter_version(_in_hours(query, table.c.hour, hours), table.c.prompt_version, version)
+        query = _filtered(_in_hours(query, table.c.hour, hours), table, filters)
         for name, *values in connection.execute(query):
             sums = dict(zip(STEPS.sums, values[: len(STEPS.sums)], strict=True))
             totals.setdefault(name, _Totals()).add(sums, values[len(STEPS.sums) :])
@@ -138,7 +142,7 @@ def _step_totals(connection: Connection, window: Window, version: str | None) ->
                 func.sum(spans.c.duration_ms),
             ),
             window.raw_ranges,
-            version,
+            filters,
         ).group_by(spans.c.name, bucket)
         for name, index, *values in connection.execute(query):
             buckets = [0] * histogram.BUCKETS
@@ -150,7 +154,7 @@ def _step_totals(connection: Connection, window: Window, version: str | None) ->
 def _request_quantiles(
     connection: Connection,
     window: Window,
-    version: str | None,
+    filters: Filters,
     versions: dict[str, _Totals],
     count: int,
     exact_limit: int,
@@ -161,7 +165,7 @@ def _request_quantiles(
         query = select(requests.c.prompt_version, requests.c.latency_ms).where(
             _in_ranges(requests.c.created_at, [(window.start, window.end)]), LIVE_TRAFFIC
         )
-        rows = connection.execute(_filter_version(query, requests.c.prompt_version, version)).all()
+        rows = connection.execute(_filtered(query, requests, filters)).all()
         if len(rows) == count:
             return _exact(rows)
     return _from_histograms(versions)
@@ -170,7 +174,7 @@ def _request_quantiles(
 def _step_quantiles(
     connection: Connection,
     window: Window,
-    version: str | None,
+    filters: Filters,
     steps: dict[str, _Totals],
     calls: int,
     exact_limit: int,
@@ -179,7 +183,7 @@ def _step_quantiles(
         return _Quantiles("none")
     if calls <= exact_limit:
         query = _steps_of_requests(
-            select(spans.c.name, spans.c.duration_ms), [(window.start, window.end)], version
+            select(spans.c.name, spans.c.duration_ms), [(window.start, window.end)], filters
         )
         rows = connection.execute(query).all()
         if len(rows) == calls:
@@ -187,12 +191,12 @@ def _step_quantiles(
     return _from_histograms(steps)
 
 
-def _steps_of_requests(query: Select[Any], ranges: list[Range], version: str | None) -> Select[Any]:
+def _steps_of_requests(query: Select[Any], ranges: list[Range], filters: Filters) -> Select[Any]:
     """Restrict to spans below the root of live requests that started in `ranges` (the root excluded)."""
     query = query.select_from(spans.join(requests, spans.c.request_id == requests.c.request_id)).where(
         _in_ranges(requests.c.created_at, ranges), spans.c.span_id != requests.c.span_id, LIVE_TRAFFIC
     )
-    return _filter_version(query, requests.c.prompt_version, version)
+    return _filtered(query, requests, filters)
 
 
 def _exact(rows: Iterable[Sequence[Any]]) -> _Quantiles:
@@ -232,7 +236,7 @@ def exact_quantile(ordered: Sequence[float], q: float) -> float | None:
 
 def _assemble(
     window: Window,
-    version: str | None,
+    filters: Filters,
     overall: _Totals,
     versions: dict[str, _Totals],
     latency: _Quantiles,
@@ -256,7 +260,9 @@ def _assemble(
     return Report(
         window_start=window.start,
         window_end=window.end,
-        prompt_version_filter=version,
+        prompt_version_filter=filters.prompt_version,
+        model_filter=filters.model,
+        provider_filter=filters.provider,
         requests=count,
         errors=int(overall.get("errors")),
         error_rate=_rate(overall.get("errors"), count),
@@ -273,7 +279,7 @@ def _assemble(
         p95_method=latency.method,
         step_p95_method=step_latency.method,
         top_tool=max(tools, key=lambda tool: tool.avg_ms, default=None),
-        prompt_version=_headline_version(version, version_rows),
+        prompt_version=_headline_version(filters.prompt_version, version_rows),
         versions=version_rows,
         steps=step_rows,
     )
@@ -328,5 +334,8 @@ def _in_ranges(column: ColumnElement[datetime], ranges: list[Range]) -> ColumnEl
     return or_(*(and_(true() if lo is None else column >= lo, column < hi) for lo, hi in ranges))
 
 
-def _filter_version(query: Select[Any], column: ColumnElement[str], version: str | None) -> Select[Any]:
-    return query if version is None else query.where(column == version)
+def _filtered(query: Select[Any], table: Table, filters: Filters) -> Select[Any]:
+    """Only rows of the filtered version, model and provider (every table read here has the three)."""
+    for name, value in filters.model_dump(exclude_none=True).items():
+        query = query.where(table.c[name] == value)
+    return query

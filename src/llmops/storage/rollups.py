@@ -50,7 +50,9 @@ REQUESTS = RollupSpec(
     ),
 )
 STEPS = RollupSpec(
-    step_rollups, keys=("hour", "name", "prompt_version"), sums=("calls", "errors", "duration_sum_ms")
+    step_rollups,
+    keys=("hour", "name", "prompt_version", "model", "provider"),
+    sums=("calls", "errors", "duration_sum_ms"),
 )
 
 

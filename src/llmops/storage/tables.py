@@ -131,11 +131,13 @@ step_rollups = Table(
     Column("hour", DateTime(timezone=True), nullable=False),
     Column("name", String(256), nullable=False),
     Column("prompt_version", String(128), nullable=False),
+    Column("model", String(200), nullable=False, server_default=""),
+    Column("provider", String(64), nullable=False, server_default=""),
     Column("calls", Integer, nullable=False),
     Column("errors", Integer, nullable=False),
     Column("duration_sum_ms", Float, nullable=False),
     *_histogram(),
-    PrimaryKeyConstraint("hour", "name", "prompt_version", name="pk_step_rollups"),
+    PrimaryKeyConstraint("hour", "name", "prompt_version", "model", "provider", name="pk_step_rollups"),
 )
 
 service_state = Table(

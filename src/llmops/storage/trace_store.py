@@ -6,8 +6,9 @@ batch, otherwise later, when an UPDATE links the waiting (NULL) row. Each happen
 batch exported twice changes nothing the second time.
 
 Children end, and so are queued for export, before their root; when a batch boundary falls inside a
-trace they wait until the root arrives and are then attributed to it by walking parent links. Rollups bucket a step by its
-request's start hour and prompt version, so "steps of the requests in this window" is one question.
+trace they wait until the root arrives and are then attributed to it by walking parent links.
+Rollups bucket a step by its request's start hour, prompt version, model and provider, so "steps of
+the requests in this window (of this version, model or provider)" is one question.
 """
 
 from __future__ import annotations
@@ -94,7 +95,7 @@ class _Step:
     duration_ms: float
 
 
-Owners = dict[str, tuple[datetime, str]]  # request id → (created_at, prompt_version)
+Owners = dict[str, tuple[datetime, tuple[str, str, str]]]  # request id → (created_at, rollup key)
 
 
 def write_batch(
@@ -110,7 +111,7 @@ def write_batch(
     new_requests = _insert_requests(connection, request_records)
     roots = {(r.trace_id, r.span_id): r.request_id for r in new_requests}
     live = [r for r in new_requests if r.source == API_SOURCE]
-    owners: Owners = {r.request_id: (r.created_at, r.prompt_version) for r in live}
+    owners: Owners = {r.request_id: (r.created_at, request_rollup_key(r)) for r in live}
     trace_ids = {record.trace_id for record in span_records}
     fresh = _fresh_spans(connection, span_records, trace_ids)
     children = {record.key: _step(record) for record in fresh if record.key not in roots}
@@ -218,10 +219,10 @@ def _add_steps(
         if owner is None:  # the request row is gone (retention) or was never stored
             continue
         step = steps[key]
-        created_at, prompt_version = owner
+        created_at, (prompt_version, model, provider) = owner
         batch.add(
             created_at,
-            (step.name, prompt_version),
+            (step.name, prompt_version, model, provider),
             step_rollup_values(step.status_code, step.duration_ms),
             step.duration_ms,
         )
@@ -303,7 +304,8 @@ def _resolve(steps: dict[SpanKey, _Step], anchors: dict[SpanKey, str]) -> dict[S
 
 
 def _request_context(connection: Connection, request_ids: Iterable[str]) -> Owners:
-    query = select(requests.c.request_id, requests.c.created_at, requests.c.prompt_version).where(
-        requests.c.request_id.in_(sorted(request_ids)), LIVE_TRAFFIC
+    r = requests.c
+    query = select(r.request_id, r.created_at, r.prompt_version, r.model, r.provider).where(
+        r.request_id.in_(sorted(request_ids)), LIVE_TRAFFIC
     )
-    return {row[0]: (row[1], row[2]) for row in connection.execute(query)}
+    return {row[0]: (row[1], (row[2], row[3], row[4])) for row in connection.execute(query)}
