@@ -158,6 +158,8 @@ def test_replicas_deciding_at_once_act_once_and_holds_are_not_recorded_every_int
 
     first, second = replica(), replica()
     labels.set("email_triage", "production", V7, by="test", reason="baseline")
+    with pytest.raises(ValueError, match="already production"):
+        first.start(V7, 0.2, by="test")
     first.start(V8, 0.2, by="test")
 
     # No traffic yet: the automatic controller records one hold, then stays quiet for `hold_every`,

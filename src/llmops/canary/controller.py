@@ -92,6 +92,9 @@ class CanaryController:
         """Serve `version` to `share` of users; raising the share of a running canary keeps its window."""
         if not 0.0 < share <= 1.0:
             raise ValueError("the canary share must be above 0 and at most 1")
+        production = self.labels.get(self.prompt_name, PRODUCTION)
+        if version == (production.version_id if production else self.default_version):
+            raise ValueError(f"{version} is already production: a canary needs another version to compare")
         self.labels.set(self.prompt_name, CANARY, version, by=by, reason=reason, traffic_share=share)
         canary = self.active()
         assert canary is not None
