@@ -124,6 +124,7 @@ def test_model_and_provider_filters_narrow_requests_and_steps(store: Engine) -> 
         ("execute_tool search_kb", 2, 50)
     ]
     assert by_model.top_tool is not None and by_model.top_tool.tool == "search_kb"
+    assert "Only: model=gpt-4o-mini" in render_text(by_model).splitlines()
 
     local = build_report(store, timedelta(hours=3), UNTIL, provider="local")
     assert local.requests == 5 and "execute_tool search_kb" not in {step.name for step in local.steps}

@@ -27,6 +27,13 @@ def render_text(report: Report) -> str:
         f"Tokens: {report.input_tokens:,} input / {report.output_tokens:,} output",
         f"Latency p50: {seconds(report.p50_latency_ms)}; percentiles {_method(report.p95_method)}",
     ]
+    narrowed = [
+        f"{name}={value}"
+        for name, value in (("model", report.model_filter), ("provider", report.provider_filter))
+        if value
+    ]
+    if narrowed:
+        lines.append(f"Only: {', '.join(narrowed)}")
     if report.unpriced_requests:
         lines.append(f"Unpriced Requests: {report.unpriced_requests} (not in Total Cost)")
     if report.versions:
