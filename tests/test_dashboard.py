@@ -129,6 +129,8 @@ def test_json_api_shapes_and_auth(server: tuple[LiveServer, str]) -> None:
         steps = client.get("/api/steps").json()["steps"]
         assert {"tool", "model", "step"} <= {row["kind"] for row in steps}
         assert abs(sum(row["share"] for row in steps) - 1) < 1e-9
+        assert client.get("/api/steps", params={"model": "nope"}).json()["steps"] == []
+        assert client.get("/api/steps", params={"provider": "scripted"}).json()["steps"] == steps
         page = client.get("/api/requests", params={"limit": 1}).json()
         assert [item["request_id"] for item in page["items"]] == [request_id] and page["next_cursor"] is None
         assert client.get("/api/requests", params={"cursor": "garbage"}).status_code == 400
@@ -146,6 +148,8 @@ def test_json_api_shapes_and_auth(server: tuple[LiveServer, str]) -> None:
         assert PLANTED_EMAIL not in text and PLANTED_KEY not in text
     with sign_in(running) as session_client:
         assert session_client.get("/api/overview").status_code == 200
+        latency = session_client.get("/latency", params={"range": "1h", "model": "nope"}).text
+        assert 'data-testid="no-steps"' in latency and 'href="/latency?range=7d&amp;model=nope"' in latency
 
 
 def test_overview_numbers_equal_the_report(server: tuple[LiveServer, str]) -> None:

@@ -68,13 +68,21 @@ async def api_timeseries(
 
 @router.get("/steps")
 async def api_steps(
-    request: Request, range: str | None = RangeParam, prompt_version: str | None = None
+    request: Request,
+    range: str | None = RangeParam,
+    prompt_version: str | None = None,
+    model: str | None = None,
+    provider: str | None = None,
 ) -> dict[str, Any]:
     """Time per pipeline step and tool: calls, errors, avg and p95, and each step's share of the time."""
     name, since = queries.range_delta(range)
-    report = await asyncio.to_thread(build_report, services_of(request).engine, since, None, prompt_version)
+    filters = Filters(prompt_version=prompt_version, model=model, provider=provider)
+    report = await asyncio.to_thread(
+        build_report, services_of(request).engine, since, None, **filters.model_dump()
+    )
     return {
         "range": name,
+        "filters": filters.model_dump(),
         "prompt_version": prompt_version,
         "steps": [share.model_dump(mode="json") for share in views.step_shares(report)],
     }

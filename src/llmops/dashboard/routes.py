@@ -149,11 +149,18 @@ async def overview_page(
 
 @router.get("/latency")
 async def latency_page(
-    request: Request, session: SignedIn, range: str | None = None, prompt_version: str | None = None
+    request: Request,
+    session: SignedIn,
+    range: str | None = None,
+    prompt_version: str | None = None,
+    model: str | None = None,
+    provider: str | None = None,
 ) -> Response:
     engine = services_of(request).engine
     name, since = queries.range_delta(range)
-    report = await asyncio.to_thread(build_report, engine, since, None, prompt_version or None)
+    filters = Filters(prompt_version=prompt_version or None, model=model or None, provider=provider or None)
+    report = await asyncio.to_thread(build_report, engine, since, None, **filters.model_dump())
+    chosen = filters.model_dump(exclude_none=True)
     return render(
         request,
         "latency.html",
@@ -162,7 +169,7 @@ async def latency_page(
         shares=views.step_shares(report),
         range_name=name,
         ranges=list(queries.RANGES),
-        prompt_version=prompt_version or "",
+        filter_query=("&" + urlencode(chosen)) if chosen else "",
         page="latency",
     )
 
