@@ -16,13 +16,14 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import scipy.stats
 from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import Engine, select
 
 from live import SAMPLES, LiveServer
 from llmops.canary import CanaryController, Decision, Guardrails, in_canary
-from llmops.canary.compare import ArmFigures, guardrail_failures, nearest_rank
+from llmops.canary.compare import ArmFigures, exceeds_more_often, guardrail_failures, nearest_rank
 from llmops.canary.controller import CONTROLLER
 from llmops.prompts.labels import LabelMovedError, LabelStore
 from llmops.prompts.registry import PromptRegistry
@@ -217,3 +218,38 @@ def test_a_uniformly_slower_canary_fails_even_when_production_p95_is_noisy() -> 
     assert [
         line.split(" latency")[0] for line in guardrail_failures(slower_tail, production, guardrails)
     ] == ["p95"]
+
+
+@given(
+    st.lists(st.sampled_from([10.0, 50.0, 100.0, 300.0]), min_size=1, max_size=60),
+    st.lists(st.sampled_from([10.0, 50.0, 100.0, 300.0]), min_size=1, max_size=60),
+    st.sampled_from([10.0, 50.0, 100.0]),
+)
+def test_tail_test_is_fishers_exact_test(
+    canary: list[float], production: list[float], threshold: float
+) -> None:
+    above_canary = sum(value > threshold for value in canary)
+    above_production = sum(value > threshold for value in production)
+    table = [
+        [above_canary, len(canary) - above_canary],
+        [above_production, len(production) - above_production],
+    ]
+    expected = scipy.stats.fisher_exact(table, alternative="greater").pvalue
+    assert exceeds_more_often(canary, production, threshold) == pytest.approx(expected, rel=1e-9, abs=1e-12)
+
+
+def test_stray_pauses_in_a_healthy_canary_do_not_fail_p95_but_a_slower_tail_does() -> None:
+    guardrails = Guardrails()  # the defaults: p95 x1.5 and +50 ms, tail test at 5%
+    production_latencies = [30.0 + 0.2 * i for i in range(100)]  # p95 48.8 ms, five requests above it
+    production = _arm(V7, production_latencies)
+    threshold = production.p95_latency_ms
+    assert threshold == pytest.approx(48.8)
+    paused = production_latencies[:94] + [400.0] * 6  # six pauses lift its p95 to 400 ms
+    tail_p = exceeds_more_often(paused, production_latencies, threshold)
+    assert tail_p > 0.3  # 6 of 100 above production's p95, where production has 5 of 100
+    assert guardrail_failures(_arm(V8, paused), production, guardrails) != []  # ungated: a false alarm
+    assert guardrail_failures(_arm(V8, paused), production, guardrails, tail_p) == []
+    slower_tail = production_latencies[:80] + [400.0] * 20
+    tail_p = exceeds_more_often(slower_tail, production_latencies, threshold)
+    assert tail_p < 0.01  # 20 of 100 above it
+    assert guardrail_failures(_arm(V8, slower_tail), production, guardrails, tail_p)[0].startswith("p95")

@@ -185,6 +185,13 @@ class Settings(BaseSettings):
         ge=0,
         description="The canary's p95 must also be this many milliseconds slower to count as slower.",
     )
+    canary_tail_alpha: float = Field(
+        0.05,
+        gt=0,
+        le=1,
+        description="A slower canary p95 counts only if the canary exceeds production's p95 significantly "
+        "more often (one-sided Fisher exact test at this level).",
+    )
     canary_max_median_ratio: float = Field(
         1.25,
         ge=1,

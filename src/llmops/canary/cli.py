@@ -155,6 +155,10 @@ def _print_comparison(comparison: Comparison) -> None:
             label, _cell(getattr(comparison.canary, field)), _cell(getattr(comparison.production, field))
         )
     out.print(table)
+    if comparison.tail_p_value is not None:
+        out.print(
+            f"canary above production's p95 more often: p = {comparison.tail_p_value:.3g} (one-sided Fisher)"
+        )
     for line in comparison.inconclusive:
         out.print(f"inconclusive: {escape(line)}")
     for line in comparison.failures:

@@ -7,10 +7,13 @@ and the rule-based fallback answered), p95 latency, cost per request, schema-val
 for `invalid_output`) and negative feedback rate (ratings of -1 per request). Each metric has a
 guardrail; an arm below the minimum number of requests makes the comparison inconclusive.
 
-Latency has two guardrails. The p95 one catches a slower tail. The median one catches a canary that
-is slower on every request even when production's p95 happens to be high: on a small arm p95 is one
-of its slowest few requests, so two stray pauses in production (a GC pause, a noisy neighbour) can
-lift it past a canary that is uniformly slower — a false "promote" the median does not give.
+Latency has two guardrails. The p95 one catches a slower tail. On a small arm p95 is one of its
+slowest few requests, so a couple of stray pauses (a GC pause, a noisy neighbour) move it, both ways:
+- pauses in production can lift its p95 past a canary that is slower on every request, which the
+  median guardrail then catches;
+- pauses in the canary can lift its p95 over production's without the canary being worse, so the
+  p95 guardrail also needs the canary to exceed production's p95 significantly more often than
+  production does (one-sided Fisher exact test on the two arms' counts, `tail_alpha`).
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ class Guardrails(BaseModel):
     p95_slack_ms: float = 50.0
     max_median_ratio: float = 1.25
     median_slack_ms: float = 25.0
+    tail_alpha: float = 0.05
     max_cost_ratio: float = 1.25
     max_schema_invalid_delta: float = 0.02
     max_negative_feedback_delta: float = 0.05
@@ -52,6 +56,7 @@ class Guardrails(BaseModel):
             p95_slack_ms=settings.canary_p95_slack_ms,
             max_median_ratio=settings.canary_max_median_ratio,
             median_slack_ms=settings.canary_median_slack_ms,
+            tail_alpha=settings.canary_tail_alpha,
             max_cost_ratio=settings.canary_max_cost_ratio,
             max_schema_invalid_delta=settings.canary_max_schema_invalid_delta,
             max_negative_feedback_delta=settings.canary_max_negative_feedback_delta,
@@ -76,6 +81,9 @@ class Comparison(BaseModel):
     traffic_share: float
     canary: ArmFigures
     production: ArmFigures
+    tail_p_value: float | None = Field(
+        None, description="One-sided Fisher p that the canary exceeds production's p95 more often."
+    )
     inconclusive: list[str]
     failures: list[str]
 
@@ -120,7 +128,8 @@ def nearest_rank(values: list[float], q: float) -> float | None:
     return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
 
 
-def arm_figures(engine: Engine, version: str, since: datetime) -> ArmFigures:
+def arm_figures(engine: Engine, version: str, since: datetime) -> tuple[ArmFigures, list[float]]:
+    """The arm's figures and its latencies (for the tail test; not stored with the figures)."""
     r = requests.c
     query = (
         select(r.status, r.degraded, r.degraded_reason, r.latency_ms, r.cost_usd, feedback.c.rating)
@@ -131,7 +140,7 @@ def arm_figures(engine: Engine, version: str, since: datetime) -> ArmFigures:
         rows = connection.execute(query).all()
     n = len(rows)
     if n == 0:
-        return ArmFigures(
+        empty = ArmFigures(
             version=version,
             requests=0,
             error_rate=None,
@@ -141,11 +150,12 @@ def arm_figures(engine: Engine, version: str, since: datetime) -> ArmFigures:
             schema_valid_rate=None,
             negative_feedback_rate=None,
         )
+        return empty, []
     errors = sum(1 for row in rows if row.status == "error" or row.degraded_reason == FAILED_PROVIDERS)
     invalid = sum(1 for row in rows if row.degraded and row.degraded_reason == INVALID_OUTPUT)
     costs = [row.cost_usd for row in rows if row.cost_usd is not None]
     latencies = [row.latency_ms for row in rows]
-    return ArmFigures(
+    figures = ArmFigures(
         version=version,
         requests=n,
         error_rate=errors / n,
@@ -155,33 +165,59 @@ def arm_figures(engine: Engine, version: str, since: datetime) -> ArmFigures:
         schema_valid_rate=1 - invalid / n,
         negative_feedback_rate=sum(1 for row in rows if row.rating == -1) / n,
     )
+    return figures, latencies
+
+
+def exceeds_more_often(canary: list[float], production: list[float], threshold: float) -> float:
+    """One-sided Fisher exact p-value that canary latencies exceed `threshold` more often than
+    production's: P(X >= observed) for the hypergeometric count of exceedances in the canary arm."""
+    above_canary = sum(1 for value in canary if value > threshold)
+    above = above_canary + sum(1 for value in production if value > threshold)
+    n_canary, total = len(canary), len(canary) + len(production)
+    if above_canary == 0:
+        return 1.0
+    logs = [
+        _log_comb(above, x) + _log_comb(total - above, n_canary - x) - _log_comb(total, n_canary)
+        for x in range(above_canary, min(above, n_canary) + 1)
+    ]
+    return min(1.0, math.fsum(math.exp(value) for value in logs))
+
+
+def _log_comb(n: int, k: int) -> float:
+    return math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1)
 
 
 def compare(engine: Engine, canary: ActiveCanary, guardrails: Guardrails) -> Comparison:
-    arms = {
-        "canary": arm_figures(engine, canary.version, canary.started_at),
-        "production": arm_figures(engine, canary.production_version, canary.started_at),
-    }
+    canary_arm, canary_latencies = arm_figures(engine, canary.version, canary.started_at)
+    production_arm, production_latencies = arm_figures(engine, canary.production_version, canary.started_at)
+    arms = {"canary": canary_arm, "production": production_arm}
+    tail_p = None
+    if canary_latencies and production_arm.p95_latency_ms is not None:
+        tail_p = exceeds_more_often(canary_latencies, production_latencies, production_arm.p95_latency_ms)
     inconclusive = [
         f"{name} arm has {arm.requests} of the {guardrails.min_requests} requests needed"
         for name, arm in arms.items()
         if arm.requests < guardrails.min_requests
     ]
-    failures = [] if inconclusive else guardrail_failures(arms["canary"], arms["production"], guardrails)
+    failures = [] if inconclusive else guardrail_failures(canary_arm, production_arm, guardrails, tail_p)
     return Comparison(
         prompt_name=canary.prompt_name,
         label_change_id=canary.change_id,
         started_at=canary.started_at,
         traffic_share=canary.traffic_share,
-        canary=arms["canary"],
-        production=arms["production"],
+        canary=canary_arm,
+        production=production_arm,
+        tail_p_value=tail_p,
         inconclusive=inconclusive,
         failures=failures,
     )
 
 
-def guardrail_failures(canary: ArmFigures, production: ArmFigures, g: Guardrails) -> list[str]:
-    """One line per guardrail the canary breaks; empty when it is at least as good as allowed."""
+def guardrail_failures(
+    canary: ArmFigures, production: ArmFigures, g: Guardrails, tail_p_value: float | None = None
+) -> list[str]:
+    """One line per guardrail the canary breaks; empty when it is at least as good as allowed.
+    `tail_p_value` (from `exceeds_more_often`) gates the p95 guardrail; None leaves it ungated."""
     failures = []
     if _worse_by(canary.error_rate, production.error_rate, g.max_error_rate_delta):
         failures.append(
@@ -200,10 +236,13 @@ def guardrail_failures(canary: ArmFigures, production: ArmFigures, g: Guardrails
     ):
         if canary_ms is None or production_ms is None:
             continue
-        if canary_ms > production_ms * ratio and canary_ms - production_ms > slack:
-            failures.append(
-                f"{name} latency {canary_ms:.1f} ms vs {production_ms:.1f} ms (allowed x{ratio}, or +{slack} ms)"
-            )
+        if not (canary_ms > production_ms * ratio and canary_ms - production_ms > slack):
+            continue
+        if name == "p95" and tail_p_value is not None and tail_p_value >= g.tail_alpha:
+            continue  # a few slow requests, not a slower tail: p95 of a small arm is that noisy
+        failures.append(
+            f"{name} latency {canary_ms:.1f} ms vs {production_ms:.1f} ms (allowed x{ratio}, or +{slack} ms)"
+        )
     canary_cost, production_cost = canary.cost_per_request_usd, production.cost_per_request_usd
     if (
         canary_cost is not None
