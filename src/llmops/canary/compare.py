@@ -3,9 +3,9 @@
 The arms are the request rows of the canary version and of the production version created since
 the canary's start (the oldest move of the `canary` label in its current unbroken run of one version
 with a positive share). Per arm: requests, error rate (the request failed, or every provider failed
-and the rule-based fallback answered), p95 latency, cost per request, schema-valid rate (not degraded
-for `invalid_output`) and negative feedback rate (ratings of -1 per request). Each metric has a
-guardrail; an arm below the minimum number of requests makes the comparison inconclusive.
+and the rule-based fallback answered), median and p95 latency, cost per request, schema-valid rate
+(not degraded for `invalid_output`) and negative feedback rate (ratings of -1 per request). Each metric
+has a guardrail; an arm below the minimum number of requests makes the comparison inconclusive.
 
 Latency has two guardrails. The p95 one catches a slower tail. On a small arm p95 is one of its
 slowest few requests, so a couple of stray pauses (a GC pause, a noisy neighbour) move it, both ways:
