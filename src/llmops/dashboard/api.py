@@ -22,19 +22,17 @@ from llmops.storage.cursor import CursorError
 
 router = APIRouter(prefix="/api", tags=["dashboard"], dependencies=[Depends(require_api_access)])
 RangeParam = Query(None, description="`1h`, `24h` (default), `7d` or `30d`.")
+QueryFilters = Annotated[Filters, Depends(queries.query_filters)]
 
 
 @router.get("/overview")
 async def api_overview(
     request: Request,
+    filters: QueryFilters,
     range: str | None = RangeParam,
-    prompt_version: str | None = None,
-    model: str | None = None,
-    provider: str | None = None,
     until: Annotated[datetime | None, Query(description="Window end (ISO 8601); default now.")] = None,
 ) -> dict[str, Any]:
     """The report for the window (as `llmops report --json`), its formatted headline and hourly points."""
-    filters = Filters(prompt_version=prompt_version, model=model, provider=provider)
     view = await asyncio.to_thread(views.overview, services_of(request).engine, range, filters, until)
     return {
         "range": view.range_name,
@@ -47,15 +45,10 @@ async def api_overview(
 
 @router.get("/timeseries")
 async def api_timeseries(
-    request: Request,
-    range: str | None = RangeParam,
-    prompt_version: str | None = None,
-    model: str | None = None,
-    provider: str | None = None,
+    request: Request, filters: QueryFilters, range: str | None = RangeParam
 ) -> dict[str, Any]:
     """Hourly requests, errors, tokens, cost and latency (avg, p95 from histograms), from the rollups."""
     name, since = queries.range_delta(range)
-    filters = Filters(prompt_version=prompt_version, model=model, provider=provider)
     points = await asyncio.to_thread(
         queries.timeseries, services_of(request).engine, since, queries.now(), filters
     )
@@ -68,22 +61,17 @@ async def api_timeseries(
 
 @router.get("/steps")
 async def api_steps(
-    request: Request,
-    range: str | None = RangeParam,
-    prompt_version: str | None = None,
-    model: str | None = None,
-    provider: str | None = None,
+    request: Request, filters: QueryFilters, range: str | None = RangeParam
 ) -> dict[str, Any]:
     """Time per pipeline step and tool: calls, errors, avg and p95, and each step's share of the time."""
     name, since = queries.range_delta(range)
-    filters = Filters(prompt_version=prompt_version, model=model, provider=provider)
     report = await asyncio.to_thread(
         build_report, services_of(request).engine, since, None, **filters.model_dump()
     )
     return {
         "range": name,
         "filters": filters.model_dump(),
-        "prompt_version": prompt_version,
+        "prompt_version": filters.prompt_version,
         "steps": [share.model_dump(mode="json") for share in views.step_shares(report)],
     }
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
 
+from fastapi import Depends
 from pydantic import BaseModel
 from sqlalchemy import Engine, and_, case, func, or_, select
 
@@ -94,6 +95,18 @@ class FilterChoices(BaseModel):
     prompt_versions: list[str]
     models: list[str]
     providers: list[str]
+
+
+def query_filters(
+    prompt_version: str | None = None, model: str | None = None, provider: str | None = None
+) -> Filters:
+    """Dependency: the prompt version, model and provider query parameters, matched exactly."""
+    return Filters(prompt_version=prompt_version, model=model, provider=provider)
+
+
+def form_filters(filters: Annotated[Filters, Depends(query_filters)]) -> Filters:
+    """Dependency for pages: a form field left at "all" arrives empty and filters nothing."""
+    return Filters(**{name: value or None for name, value in filters.model_dump().items()})
 
 
 def range_delta(name: str | None) -> tuple[str, timedelta]:

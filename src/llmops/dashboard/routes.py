@@ -39,6 +39,7 @@ from llmops.storage.cursor import CursorError
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 TEMPLATES.env.filters.update(seconds=seconds, dollars=dollars, percent=percent)
 SignedIn = Annotated[Session, Depends(require_session)]
+FormFilters = Annotated[Filters, Depends(queries.form_filters)]
 
 router = APIRouter(include_in_schema=False)
 
@@ -126,14 +127,11 @@ async def logout(request: Request, session: SignedIn) -> Response:
 async def overview_page(
     request: Request,
     session: SignedIn,
+    filters: FormFilters,
     range: str | None = None,
-    prompt_version: str | None = None,
-    model: str | None = None,
-    provider: str | None = None,
     until: datetime | None = None,
 ) -> Response:
     engine = services_of(request).engine
-    filters = Filters(prompt_version=prompt_version or None, model=model or None, provider=provider or None)
     view = await asyncio.to_thread(views.overview, engine, range, filters, until)
     choices = await asyncio.to_thread(queries.filter_choices, engine, view.since, view.until)
     return render(
@@ -151,14 +149,11 @@ async def overview_page(
 async def latency_page(
     request: Request,
     session: SignedIn,
+    filters: FormFilters,
     range: str | None = None,
-    prompt_version: str | None = None,
-    model: str | None = None,
-    provider: str | None = None,
 ) -> Response:
     engine = services_of(request).engine
     name, since = queries.range_delta(range)
-    filters = Filters(prompt_version=prompt_version or None, model=model or None, provider=provider or None)
     report = await asyncio.to_thread(build_report, engine, since, None, **filters.model_dump())
     chosen = filters.model_dump(exclude_none=True)
     return render(
