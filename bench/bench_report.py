@@ -29,8 +29,7 @@ from sqlalchemy import Engine, case, create_engine, func, insert, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
-from llmops.reporting import build_report
-from llmops.reporting.queries import exact_quantile
+from llmops.reporting.queries import build_report, exact_quantile
 from llmops.reporting.window import Window, parse_since
 from llmops.storage.db import make_engine
 from llmops.storage.migrate import upgrade

@@ -16,16 +16,15 @@ from sqlalchemy import select
 
 from fakes.webhook_receiver import Received, WebhookReceiver
 from live import LiveServer
-from llmops.alerts import (
+from llmops.alerts.engine import AlertEngine
+from llmops.alerts.notifiers import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
-    AlertEngine,
-    AlertRule,
     LogNotifier,
     WebhookNotifier,
-    comparison_measurement,
     verify_signature,
 )
+from llmops.alerts.rules import AlertRule, comparison_measurement
 from llmops.evals.compare import Verdict, compare_runs
 from llmops.storage.tables import alert_events
 from test_evals_compare import make_run

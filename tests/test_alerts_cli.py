@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from fakes.webhook_receiver import WebhookReceiver
-from llmops.alerts import DEFAULT_RULES, load_rules, sign, verify_signature
+from llmops.alerts.notifiers import sign, verify_signature
+from llmops.alerts.rules import DEFAULT_RULES, load_rules
 from processes import cli_env, run_llmops
 
 SECRET = "whsec_cli_test"
@@ -79,7 +80,7 @@ def test_signature_rejects_replays_and_tampering() -> None:
 def test_eval_compare_hook_fires_then_resolves_through_the_webhook(tmp_path: Path) -> None:
     from pydantic import SecretStr
 
-    from llmops.alerts import notify_eval_regression
+    from llmops.alerts.setup import notify_eval_regression
     from llmops.config import Settings
     from llmops.evals.compare import compare_runs
     from llmops.redaction import Redactor

@@ -22,11 +22,11 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, select
 
 from live import SAMPLES, LiveServer
-from llmops.canary import CanaryController, Decision, Guardrails, in_canary
-from llmops.canary.compare import ArmFigures, exceeds_more_often, guardrail_failures, nearest_rank
-from llmops.canary.controller import CONTROLLER
+from llmops.canary.compare import ArmFigures, Guardrails, exceeds_more_often, guardrail_failures, nearest_rank
+from llmops.canary.controller import CONTROLLER, CanaryController, Decision
 from llmops.prompts.labels import LabelMovedError, LabelStore
 from llmops.prompts.registry import PromptRegistry
+from llmops.prompts.router import in_canary
 from llmops.storage.db import make_engine
 from llmops.storage.tables import spans
 from llmops.telemetry import conventions as c

@@ -13,9 +13,10 @@ import pytest
 
 from live import LiveServer
 from llmops.dashboard import views
-from llmops.reporting.models import Filters
+from llmops.reporting.filters import Filters
 from llmops.reporting.queries import build_report
 from llmops.reporting.render import dollars, percent, seconds
+from llmops.reporting.window import Window
 from llmops.storage.db import make_engine
 from processes import clean_env, run_llmops
 
@@ -160,8 +161,9 @@ def test_overview_numbers_equal_the_report(server: tuple[LiveServer, str]) -> No
     running.flush()
     engine = make_engine(running.settings.resolved_database_url)
     try:
-        view = views.overview(engine, "24h", Filters())
-        report = build_report(engine, timedelta(hours=24), until=view.until)
+        window = Window.last(timedelta(hours=24))
+        view = views.overview(engine, "24h", window, Filters())
+        report = build_report(engine, window)
     finally:
         engine.dispose()
     assert view.report == report and report.requests == 4

@@ -13,8 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from llmops.assistant.schema import Category
-from llmops.evals import DatasetError, bundled_dataset_path, load_dataset
-from llmops.evals.datasets import parse_dataset
+from llmops.evals.datasets import DatasetError, bundled_dataset_path, load_dataset, parse_dataset
 
 SECRET_BODY = "Card 4111 1111 1111 1111 for Robert"
 

@@ -11,15 +11,17 @@ from pathlib import Path
 from sqlalchemy import select
 
 from live import LiveServer
-from llmops.api.app import build_redactor, build_services, close_services
 from llmops.assistant.schema import Email
 from llmops.config import Settings
-from llmops.dashboard.queries import RequestSearch, list_requests
 from llmops.evals.datasets import Dataset, EvalCase, Expectations
-from llmops.evals.runner import EvalRun, run_eval
+from llmops.evals.runner import CACHE_DIR, EvalRun, HttpTarget, run_eval
 from llmops.evals.store import load_run, resolve_run, save_run
 from llmops.providers.scripted import ScriptedProvider
+from llmops.redaction import Redactor
 from llmops.reporting.queries import build_report
+from llmops.reporting.traces import RequestSearch, list_requests
+from llmops.reporting.window import Window
+from llmops.service import InProcessTarget, build_redactor, open_services
 from llmops.storage.db import make_engine
 from llmops.storage.tables import eval_results, request_rollups, requests, spans, step_rollups
 
@@ -58,35 +60,47 @@ def _provider(services: object) -> ScriptedProvider:
     return provider
 
 
+async def _over_http(
+    server: LiveServer, dataset: Dataset, version: str, key: str, tmp_path: Path, concurrency: int = 4
+) -> EvalRun:
+    async with HttpTarget(server.base_url, version, key) as target:
+        return await run_eval(
+            dataset,
+            target,
+            redactor=Redactor(),
+            cache_dir=tmp_path / "client" / CACHE_DIR,
+            concurrency=concurrency,
+        )
+
+
 def test_in_process_run_scores_links_traces_caches_and_stores(
     settings_factory: Callable[..., Settings], tmp_path: Path
 ) -> None:
     settings = settings_factory(scripted_reply=REPLY)
     dataset = mini_dataset(tmp_path)
 
+    redactor = build_redactor(settings)
+    cache_dir = settings.data_dir / CACHE_DIR
+
     async def scenario() -> tuple[EvalRun, EvalRun, EvalRun, int, int]:
-        services = await build_services(settings)
-        try:
+        async with open_services(settings) as services:
             provider = _provider(services)
+            target = InProcessTarget(services, "email_triage_v1")
             seen: list[str] = []
             first = await run_eval(
                 dataset,
-                "email_triage_v1",
-                settings=settings,
-                services=services,
+                target,
+                redactor=redactor,
+                cache_dir=cache_dir,
                 progress=lambda r: seen.append(r.case_id),
             )
             assert sorted(seen) == sorted(c.id for c in dataset.cases)
             calls_after_first = provider.calls
-            cached = await run_eval(dataset, "email_triage_v1", settings=settings, services=services)
+            cached = await run_eval(dataset, target, redactor=redactor, cache_dir=cache_dir)
             calls_after_cached = provider.calls
-            fresh = await run_eval(
-                dataset, "email_triage_v1", settings=settings, services=services, use_cache=False
-            )
+            fresh = await run_eval(dataset, target, redactor=redactor)
             assert provider.calls == calls_after_cached + len(dataset.cases)
             return first, cached, fresh, calls_after_first, calls_after_cached
-        finally:
-            await close_services(services)
 
     first, cached, fresh, calls_after_first, calls_after_cached = asyncio.run(scenario())
     assert calls_after_first == len(dataset.cases)
@@ -122,12 +136,12 @@ def test_in_process_run_scores_links_traces_caches_and_stores(
             steps_rolled_up = connection.execute(select(step_rollups.c.hour)).all()
         assert sources == ["eval"] * 8 and rolled_up == [] and steps_rolled_up == []
         for since in (None, timedelta(hours=24)):
-            report = build_report(engine, since)
+            report = build_report(engine, Window.last(since))
             assert report.requests == 0 and report.steps == []
         found = list_requests(engine, RequestSearch(source="eval")).items
         assert {row.request_id for row in found} == {r.request_id for r in [*first.results, *fresh.results]}
 
-        save_run(engine, first, build_redactor(settings))
+        save_run(engine, first, redactor)
         loaded = load_run(engine, first.id)
         assert resolve_run(engine, "email_triage_v1", "mini").id == first.id
         with engine.connect() as connection:
@@ -147,17 +161,7 @@ def test_over_http_records_the_served_version_and_links_traces(
 ) -> None:
     server = live_server()
     dataset = mini_dataset(tmp_path)
-    client_settings = Settings(_env_file=None, provider="scripted", data_dir=tmp_path / "client")  # type: ignore[call-arg]
-    run = asyncio.run(
-        run_eval(
-            dataset,
-            "email_triage_v1",
-            settings=client_settings,
-            target=server.base_url,
-            api_key=server.key,
-            concurrency=2,
-        )
-    )
+    run = asyncio.run(_over_http(server, dataset, "email_triage_v1", server.key, tmp_path, concurrency=2))
     assert run.prompt_version == "email_triage_v2"  # the server's default; HTTP cannot override it
     assert run.warnings and "email_triage_v2" in run.warnings[0]
     assert all(r.error is None and r.prompt_version == "email_triage_v2" for r in run.results)
@@ -172,7 +176,7 @@ def test_over_http_records_the_served_version_and_links_traces(
                 ).all()
             )
             sources = connection.execute(select(requests.c.source)).scalars().all()
-        report = build_report(engine, timedelta(hours=1))
+        report = build_report(engine, Window.last(timedelta(hours=1)))
     finally:
         engine.dispose()
     for result in run.results:
@@ -184,15 +188,6 @@ def test_over_http_a_wrong_key_is_an_error_per_case_not_a_crash(
     live_server: Callable[..., LiveServer], tmp_path: Path
 ) -> None:
     server = live_server()
-    settings = Settings(_env_file=None, provider="scripted", data_dir=tmp_path / "client")  # type: ignore[call-arg]
-    run = asyncio.run(
-        run_eval(
-            mini_dataset(tmp_path),
-            "email_triage_v2",
-            settings=settings,
-            target=server.base_url,
-            api_key="nope",
-        )
-    )
+    run = asyncio.run(_over_http(server, mini_dataset(tmp_path), "email_triage_v2", "nope", tmp_path))
     assert all(r.error == "HTTP 401" and not r.passed for r in run.results)
     assert not list((tmp_path / "client" / "eval-cache").glob("*.json"))  # errors are not cached

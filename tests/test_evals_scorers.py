@@ -10,23 +10,21 @@ import pytest
 
 from fakes import FakeOpenAIServer, FakeReply
 from llmops.config import Settings
-from llmops.evals import (
+from llmops.evals.datasets import EvalCase
+from llmops.evals.judge import LLMJudge, build_judge, parse_verdict
+from llmops.evals.scorers import (
     CaseOutput,
     CategoryMatch,
     Contains,
     CostCeiling,
-    EvalCase,
     LatencyCeiling,
     LengthAtMost,
-    LLMJudge,
     NotContains,
     PriorityInRange,
     RegexMatch,
     SchemaValid,
     Scorer,
     ascore_case,
-    build_judge,
-    parse_verdict,
     score_case,
     scorers_for,
 )

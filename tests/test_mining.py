@@ -6,7 +6,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from live import LiveServer
-from llmops.feedback.mining import mine, parse_user_turn
+from llmops.evals.mining import mine, parse_user_turn
 from llmops.feedback.store import FeedbackStore
 
 EMAIL = {

@@ -9,8 +9,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import Engine, func, select
 
-from llmops.prompts.labels import LabelError, LabelStore, PromptResolver
+from llmops.prompts.labels import LabelError, LabelStore
 from llmops.prompts.registry import PromptRegistry
+from llmops.prompts.router import PromptRouter, Route, in_canary
 from llmops.storage.tables import prompt_label_history
 
 REGISTRY = PromptRegistry.from_directory()
@@ -111,26 +112,32 @@ def test_concurrent_moves_lose_no_history_rows(migrated_engine: Engine) -> None:
     assert current is not None and current.version_id == chain[-1].version_id
 
 
-def test_resolver_follows_the_production_label_within_its_ttl(migrated_engine: Engine) -> None:
+def test_router_follows_both_labels_within_its_ttl_with_one_cache(migrated_engine: Engine) -> None:
     store = LabelStore(migrated_engine, REGISTRY)
     now = [0.0]
-    resolver = PromptResolver(store, "email_triage_v2", ttl_s=5.0, clock=lambda: now[0])
+    router = PromptRouter(store, {"email_triage": "email_triage_v2"}, ttl_s=5.0, clock=lambda: now[0])
+    inside = next(key for key in (f"u{i}" for i in range(1000)) if in_canary(key, 0.5))
+    outside = next(key for key in (f"u{i}" for i in range(1000)) if not in_canary(key, 0.5))
 
-    async def resolve() -> str:
-        return await resolver.resolve()
+    def route(key: str, explicit: str | None = None) -> Route:
+        return asyncio.run(router.route("email_triage", key, explicit))
 
-    assert asyncio.run(resolve()) == "email_triage_v2"
+    assert route(inside) == Route("email_triage_v2")
     store.set("email_triage", "production", "email_triage_v7", by="ana", reason="")
-    store.set("email_triage", "canary", "email_triage_v8", by="ana", reason="")
-    assert asyncio.run(resolve()) == "email_triage_v2"  # cached
+    store.set("email_triage", "canary", "email_triage_v8", by="ana", reason="", traffic_share=0.5)
+    assert route(inside) == Route("email_triage_v2")  # cached: both labels are read together
     now[0] = 5.0
-    assert asyncio.run(resolve()) == "email_triage_v7"
+    assert route(inside) == Route("email_triage_v8", canary=True)
+    assert route(outside) == Route("email_triage_v7")
+    assert route(inside, "email_triage_v1") == Route("email_triage_v1")  # explicit wins
+    assert asyncio.run(router.production("email_triage")) == "email_triage_v7"
 
 
-def test_resolver_serves_the_default_for_a_version_it_does_not_know(migrated_engine: Engine) -> None:
+def test_router_serves_the_default_for_a_version_it_does_not_know(migrated_engine: Engine) -> None:
     newer = PromptRegistry(REGISTRY.versions())
     store = LabelStore(migrated_engine, newer)
     store.set("email_triage", "production", "email_triage_v8", by="ana", reason="")
+    store.set("email_triage", "canary", "email_triage_v8", by="ana", reason="", traffic_share=1.0)
     older = PromptRegistry([v for v in REGISTRY.versions() if v.id != "email_triage_v8"])
-    resolver = PromptResolver(LabelStore(migrated_engine, older), "email_triage_v2", ttl_s=0)
-    assert asyncio.run(resolver.resolve()) == "email_triage_v2"
+    router = PromptRouter(LabelStore(migrated_engine, older), {"email_triage": "email_triage_v2"}, ttl_s=0)
+    assert asyncio.run(router.route("email_triage", "anyone")) == Route("email_triage_v2")

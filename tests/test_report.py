@@ -12,8 +12,12 @@ import typer
 from sqlalchemy import Engine, delete
 from typer.testing import CliRunner
 
-from llmops.reporting import Report, build_report, render_json, render_text
-from llmops.reporting.cli import report as report_command
+from llmops.cli.report import report as report_command
+from llmops.reporting.filters import Filters
+from llmops.reporting.models import Report
+from llmops.reporting.queries import build_report
+from llmops.reporting.render import render_json, render_text
+from llmops.reporting.window import Window
 from llmops.storage.tables import requests, spans
 from llmops.telemetry.store_exporter import StoreExporter
 from store_traces import Req, emit, tracer_to
@@ -53,7 +57,7 @@ def store(migrated_engine: Engine) -> Iterator[Engine]:
 
 
 def test_three_hour_window_matches_hand_computed_figures(store: Engine) -> None:
-    report = build_report(store, timedelta(hours=3), UNTIL)
+    report = build_report(store, Window.ending_at(UNTIL, timedelta(hours=3)))
 
     assert report.window_start == at(9, 30) and report.window_end == UNTIL
     assert report.requests == 5
@@ -87,8 +91,8 @@ def test_three_hour_window_matches_hand_computed_figures(store: Engine) -> None:
 
 
 def test_histogram_path_gives_the_same_counts_and_a_close_p95(store: Engine) -> None:
-    exact = build_report(store, timedelta(hours=3), UNTIL)
-    estimated = build_report(store, timedelta(hours=3), UNTIL, exact_limit=0)
+    exact = build_report(store, Window.ending_at(UNTIL, timedelta(hours=3)))
+    estimated = build_report(store, Window.ending_at(UNTIL, timedelta(hours=3)), exact_limit=0)
 
     assert estimated.p95_method == "histogram" and estimated.step_p95_method == "histogram"
     same = {"requests", "errors", "degraded", "retries", "input_tokens", "output_tokens", "unpriced_requests"}
@@ -99,7 +103,7 @@ def test_histogram_path_gives_the_same_counts_and_a_close_p95(store: Engine) -> 
 
 
 def test_prompt_version_filter_narrows_everything(store: Engine) -> None:
-    report = build_report(store, timedelta(hours=3), UNTIL, prompt_version=V6)
+    report = build_report(store, Window.ending_at(UNTIL, timedelta(hours=3)), Filters(prompt_version=V6))
 
     assert report.prompt_version == V6 and report.prompt_version_filter == V6
     assert (report.requests, report.errors) == (2, 1)
@@ -117,7 +121,7 @@ def test_model_and_provider_filters_narrow_requests_and_steps(store: Engine) -> 
     emit(tracer, Req(at(10, 30), "m-rollup", V7, latency_ms=900, tools=[("search_kb", 70)], **other))
     emit(tracer, Req(at(12, 10), "m-raw-edge", V7, latency_ms=100, tools=[("search_kb", 30)], **other))
 
-    by_model = build_report(store, timedelta(hours=3), UNTIL, model="gpt-4o-mini")
+    by_model = build_report(store, Window.ending_at(UNTIL, timedelta(hours=3)), Filters(model="gpt-4o-mini"))
     assert (by_model.requests, by_model.model_filter, by_model.provider_filter) == (2, "gpt-4o-mini", None)
     assert by_model.avg_latency_ms == pytest.approx(500) and by_model.p95_latency_ms == pytest.approx(860)
     assert [(step.name, step.calls, step.avg_ms) for step in by_model.steps] == [
@@ -126,23 +130,28 @@ def test_model_and_provider_filters_narrow_requests_and_steps(store: Engine) -> 
     assert by_model.top_tool is not None and by_model.top_tool.tool == "search_kb"
     assert "Only: model=gpt-4o-mini" in render_text(by_model).splitlines()
 
-    local = build_report(store, timedelta(hours=3), UNTIL, provider="local")
+    local = build_report(store, Window.ending_at(UNTIL, timedelta(hours=3)), Filters(provider="local"))
     assert local.requests == 5 and "execute_tool search_kb" not in {step.name for step in local.steps}
-    assert build_report(store, timedelta(hours=3), UNTIL, model="gpt-4o-mini", provider="local").requests == 0
-    assert build_report(store, timedelta(hours=3), UNTIL).requests == 7
+    assert (
+        build_report(
+            store, Window.ending_at(UNTIL, timedelta(hours=3)), Filters(model="gpt-4o-mini", provider="local")
+        ).requests
+        == 0
+    )
+    assert build_report(store, Window.ending_at(UNTIL, timedelta(hours=3))).requests == 7
 
 
 def test_all_and_sub_hour_windows(store: Engine) -> None:
-    everything = build_report(store, None, UNTIL)
+    everything = build_report(store, Window.ending_at(UNTIL, None))
     assert everything.window_start is None
     assert everything.requests == 6
     assert everything.top_tool is not None and everything.top_tool.tool == "lookup_contact"
 
-    recent = build_report(store, timedelta(minutes=20), UNTIL)
+    recent = build_report(store, Window.ending_at(UNTIL, timedelta(minutes=20)))
     assert recent.requests == 1 and recent.degraded == 1
     assert recent.p95_latency_ms == pytest.approx(600)
 
-    empty = build_report(store, timedelta(hours=1), at(3, 0))
+    empty = build_report(store, Window.ending_at(at(3, 0), timedelta(hours=1)))
     assert (empty.requests, empty.p95_method, empty.prompt_version, empty.top_tool) == (0, "none", None, None)
 
 
@@ -152,13 +161,13 @@ def test_rollups_keep_counting_after_raw_rows_are_gone(store: Engine) -> None:
         connection.execute(delete(spans))
         connection.execute(delete(requests).where(requests.c.created_at < at(12, 0)))
 
-    report = build_report(store, timedelta(hours=3), UNTIL)
+    report = build_report(store, Window.ending_at(UNTIL, timedelta(hours=3)))
     assert report.requests == 4
     assert report.p95_method == "histogram"
 
 
 def test_text_starts_with_the_fixed_five_lines_and_json_round_trips(store: Engine) -> None:
-    report = build_report(store, timedelta(hours=3), UNTIL)
+    report = build_report(store, Window.ending_at(UNTIL, timedelta(hours=3)))
 
     lines = render_text(report).splitlines()
     assert lines[:5] == [

@@ -10,8 +10,8 @@ import typer
 from sqlalchemy import Engine, func, select
 from typer.testing import CliRunner
 
+from llmops.cli.retention import retention as retention_command
 from llmops.storage.retention import apply_retention
-from llmops.storage.retention_cli import retention as retention_command
 from llmops.storage.tables import request_rollups, requests, spans
 from llmops.telemetry.store_exporter import StoreExporter
 from store_traces import Req, emit, tracer_to

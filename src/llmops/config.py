@@ -20,6 +20,41 @@ ProviderName = Literal["local", "openai", "scripted"]
 DEFAULT_SECRETS_DIR = Path("/run/secrets")
 
 
+BUDGET_SCOPES = ("global", "user", "api_key")
+BUDGET_WINDOWS = ("hour", "day", "month")
+BUDGET_METRICS = ("tokens", "cost_usd")
+
+
+def split_budget_spec(spec: str) -> list[tuple[str, str, str, float]]:
+    """`scope:window:metric=limit[,…]` → (scope, window, metric, limit) tuples; ValueError names the
+    first bad item and the allowed values. The budgets package turns them into `Budget`s."""
+    items = []
+    for raw in spec.split(","):
+        item = raw.strip()
+        if not item:
+            continue
+        name, sep, limit = item.partition("=")
+        parts = [part.strip() for part in name.strip().split(":")]
+        if not sep or len(parts) != 3:
+            raise ValueError(f"budget {item!r} is not scope:window:metric=limit")
+        scope, window, metric = parts
+        for value, allowed, what in (
+            (scope, BUDGET_SCOPES, "scope"),
+            (window, BUDGET_WINDOWS, "window"),
+            (metric, BUDGET_METRICS, "metric"),
+        ):
+            if value not in allowed:
+                raise ValueError(f"budget {name!r} has an unknown {what}: use one of {', '.join(allowed)}")
+        try:
+            number = float(limit)
+        except ValueError:
+            raise ValueError(f"budget {name!r} has a limit that is not a number") from None
+        if not 0 < number < float("inf"):
+            raise ValueError(f"budget {name!r} needs a limit above zero")
+        items.append((scope, window, metric, number))
+    return items
+
+
 def _split_csv(value: object) -> object:
     if isinstance(value, str):
         return [item.strip() for item in value.split(",") if item.strip()]
@@ -247,12 +282,20 @@ class Settings(BaseSettings):
     def _csv(cls, value: object) -> object:
         return _split_csv(value)
 
+    @field_validator("log_level", "provider", "capture_content", "fallback_providers", mode="before")
+    @classmethod
+    def _any_case(cls, value: object) -> object:
+        """Named choices accept any case (`LLMOPS_LOG_LEVEL=DEBUG`)."""
+        if isinstance(value, str):
+            return value.strip().lower()
+        if isinstance(value, list):
+            return [item.strip().lower() if isinstance(item, str) else item for item in value]
+        return value
+
     @field_validator("budgets")
     @classmethod
     def _budget_spec(cls, value: str) -> str:
-        from llmops.budgets.models import parse_budgets
-
-        parse_budgets(value, 0.8)
+        split_budget_spec(value)
         return value
 
     @property

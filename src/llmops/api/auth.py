@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from fastapi import HTTPException, Request
 
-from llmops.api.state import Services
+from llmops.service import services_of
 from llmops.storage.api_keys import fingerprint
 
 
 def require_api_key(request: Request) -> None:
-    services: Services = request.app.state.services
+    services = services_of(request)
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():

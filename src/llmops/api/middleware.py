@@ -5,25 +5,21 @@ from __future__ import annotations
 import json
 import re
 import time
-import uuid
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from llmops.api.errors import error_body
+from llmops.storage.request_rows import new_request_id
 
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-
-
-def new_request_id() -> str:
-    return uuid.uuid4().hex
 
 
 class RequestIdMiddleware:
     """Honour a well-formed incoming `X-Request-ID` (else generate one) and return it on the reply.
 
     A client's id is also kept as `client_request_id`, so routes that store requests can check it is
-    not taken (`api.request_ids`)."""
+    not taken (`storage.request_rows.RequestIds`)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app

@@ -16,9 +16,8 @@ from llmops.assistant.knowledge import KnowledgeBase, Passage
 from llmops.assistant.normalize import ParsedEmail, parse_email
 from llmops.assistant.output import TriageParseError, parse_triage
 from llmops.assistant.rules import TriageContext, rule_based_triage
-from llmops.assistant.schema import Email, TokenUsage, Triage, TriageReply
+from llmops.assistant.schema import Email, TokenUsage, Triage
 from llmops.assistant.tools import Toolbox, ToolCall, ToolResult, plan_tool_calls
-from llmops.prompts.labels import PromptResolver
 from llmops.prompts.registry import PromptRegistry, PromptVersion
 from llmops.providers.base import ChatRequest, ChatResponse, Message
 from llmops.providers.errors import AllProvidersFailed
@@ -26,6 +25,7 @@ from llmops.providers.resilience import ChainResult, ProviderChain
 from llmops.telemetry import conventions as c
 from llmops.telemetry.runtime import Telemetry, mark_error
 
+PROMPT_NAME = "email_triage"
 KNOWLEDGE_BASE_ID = "northwind-policies"
 FALLBACK_PROVIDER = "rules"
 FALLBACK_MODEL = "rule-based"
@@ -45,19 +45,6 @@ class TriageOutcome:
     model_calls: int = 0
     cost_usd: float | None = None
     price_source: str | None = None
-
-    def reply(self, request_id: str, latency_ms: float) -> TriageReply:
-        return TriageReply(
-            request_id=request_id,
-            triage=self.triage,
-            prompt_version=self.prompt_version,
-            model=self.model,
-            provider=self.provider,
-            usage=self.usage,
-            latency_ms=round(latency_ms, 3),
-            retries=self.retries,
-            degraded=self.degraded,
-        )
 
 
 @dataclass
@@ -122,7 +109,7 @@ class Gatekeeper:
     """Runs the pipeline for one email against a provider chain and a prompt version.
 
     Every step runs inside its own span (`Telemetry.step`); model calls get theirs from the chain.
-    The version is the caller's, else the resolver's (the `production` label), else the default.
+    The caller picks the prompt version (the service routes it: explicit, canary or production).
     """
 
     def __init__(
@@ -131,25 +118,18 @@ class Gatekeeper:
         prompts: PromptRegistry,
         toolbox: Toolbox,
         knowledge: KnowledgeBase,
-        default_version: str,
         max_output_tokens: int,
         telemetry: Telemetry | None = None,
-        resolver: PromptResolver | None = None,
     ) -> None:
         self.chain = chain
         self.prompts = prompts
         self.toolbox = toolbox
         self.knowledge = knowledge
-        self.default_version = default_version
         self.max_output_tokens = max_output_tokens
         self.telemetry = telemetry or chain.telemetry
-        self.resolver = resolver
-        prompts.get(default_version)
 
-    async def triage(self, email: Email, prompt_version: str | None = None) -> TriageOutcome:
+    async def triage(self, email: Email, prompt_version: str) -> TriageOutcome:
         t = self.telemetry
-        if prompt_version is None:
-            prompt_version = await self.resolver.resolve() if self.resolver else self.default_version
         version = self.prompts.get(prompt_version)
         with t.step("parse_email") as span:
             parsed = parse_email(email)

@@ -6,10 +6,6 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-# Marks a triage request as an eval case (`llmops eval run --target`): it is served and budgeted like
-# any other, but stored with source `eval`, outside reports, alerts and canary figures.
-EVAL_HEADER = "X-LLMOps-Eval"
-
 
 class Category(StrEnum):
     URGENT = "urgent"
@@ -27,6 +23,10 @@ class Email(BaseModel):
     subject: str = Field("", max_length=1000)
     body: str = Field("", max_length=200_000)
     headers: dict[str, str] = Field(default_factory=dict, max_length=100)
+
+    def size(self) -> int:
+        """Characters of input the model reads (what a budget reservation is estimated from)."""
+        return len(self.subject) + len(self.body) + len(self.sender) + sum(map(len, self.recipients))
 
     @field_validator("sender")
     @classmethod
@@ -76,3 +76,6 @@ class TriageReply(BaseModel):
     latency_ms: float
     retries: int
     degraded: bool
+    cost_usd: float | None = Field(
+        None, description="What the model calls cost, in USD; null when the price is unknown."
+    )

@@ -1,7 +1,7 @@
 """Budget enforcement around one request: reserve an estimate before the model call, settle after.
 
 The estimate is deliberately an upper bound so concurrent requests cannot overshoot a cap: input
-tokens ≈ the email's characters / 4 plus `PROMPT_OVERHEAD_TOKENS` (system prompt, example, tool
+tokens ≈ the input's characters / 4 plus `PROMPT_OVERHEAD_TOKENS` (system prompt, example, tool
 results and policies), output tokens = `LLMOPS_MAX_OUTPUT_TOKENS`, and never less than the running
 average of what requests in this process actually used. The cost estimate prices those tokens for the
 primary provider's model, falling back to the running average cost per token when the price is unknown.
@@ -17,7 +17,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from llmops.assistant.schema import Email
 from llmops.budgets.store import Amount, BudgetStore, Reservation, Subjects
 from llmops.config import Settings
 from llmops.telemetry.cost import LocalPrices, price_call
@@ -54,9 +53,8 @@ class BudgetEnforcer:
         self._mean_cost_per_token = 0.0
         self._lock = threading.Lock()
 
-    def estimate(self, email: Email) -> Amount:
-        chars = len(email.subject) + len(email.body) + len(email.sender) + sum(map(len, email.recipients))
-        input_tokens = math.ceil(chars / CHARS_PER_TOKEN) + PROMPT_OVERHEAD_TOKENS
+    def estimate(self, input_chars: int) -> Amount:
+        input_tokens = math.ceil(input_chars / CHARS_PER_TOKEN) + PROMPT_OVERHEAD_TOKENS
         tokens = max(input_tokens + self._max_output, math.ceil(self._mean_tokens))
         cost = price_call(
             self._provider,
@@ -72,10 +70,10 @@ class BudgetEnforcer:
         )
 
     @asynccontextmanager
-    async def hold(self, subjects: Subjects, email: Email) -> AsyncIterator[Hold]:
-        """Reserve for one request (raises `BudgetExceededError`), then settle what it `record`ed, or
+    async def hold(self, subjects: Subjects, input_chars: int) -> AsyncIterator[Hold]:
+        """Reserve for one request of `input_chars` characters of input (raises `BudgetExceededError`), then settle what it `record`ed, or
         release the reservation when it recorded nothing or failed."""
-        reservation = await asyncio.to_thread(self._reserve, subjects, email)
+        reservation = await asyncio.to_thread(self._reserve, subjects, input_chars)
         hold = Hold(reservation)
         try:
             yield hold
@@ -83,10 +81,10 @@ class BudgetEnforcer:
             if reservation is not None:
                 await asyncio.to_thread(self._settle, reservation, hold.actual)
 
-    def _reserve(self, subjects: Subjects, email: Email) -> Reservation | None:
+    def _reserve(self, subjects: Subjects, input_chars: int) -> Reservation | None:
         if not self.store.has_budgets():
             return None
-        return self.store.reserve(subjects, self.estimate(email))
+        return self.store.reserve(subjects, self.estimate(input_chars))
 
     def _settle(self, reservation: Reservation, actual: Amount | None) -> None:
         try:

@@ -10,6 +10,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from llmops.config import split_budget_spec
+
 Scope = Literal["global", "user", "api_key"]
 Window = Literal["hour", "day", "month"]
 Metric = Literal["tokens", "cost_usd"]
@@ -90,33 +92,19 @@ def _fmt(value: float) -> str:
 
 
 def parse_budgets(spec: str, soft_ratio: float) -> list[Budget]:
-    """Parse `scope:window:metric=limit[,…]`, e.g. `global:day:cost_usd=5,user:hour:tokens=20000`.
-
-    Settings-defined `user` and `api_key` budgets apply to each user or key separately.
+    """Parse `scope:window:metric=limit[,…]`, e.g. `global:day:cost_usd=5,user:hour:tokens=20000`
+    (the syntax is `config.split_budget_spec`'s). Settings-defined `user` and `api_key` budgets apply
+    to each user or key separately.
     """
-    budgets = []
-    for raw in spec.split(","):
-        item = raw.strip()
-        if not item:
-            continue
-        name, sep, limit = item.partition("=")
-        parts = name.strip().split(":")
-        if not sep or len(parts) != 3:
-            raise ValueError(f"budget {item!r} is not scope:window:metric=limit")
-        scope, window, metric = parts
-        try:
-            value = float(limit)
-        except ValueError:
-            raise ValueError(f"budget {name!r} has a limit that is not a number") from None
-        budgets.append(
-            Budget.model_validate(
-                {
-                    "scope": scope,
-                    "window": window,
-                    "metric": metric,
-                    "hard_limit": value,
-                    "soft_ratio": soft_ratio,
-                }
-            )
+    return [
+        Budget.model_validate(
+            {
+                "scope": scope,
+                "window": window,
+                "metric": metric,
+                "hard_limit": limit,
+                "soft_ratio": soft_ratio,
+            }
         )
-    return budgets
+        for scope, window, metric, limit in split_budget_spec(spec)
+    ]

@@ -12,17 +12,19 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
-from llmops.dashboard import queries, views
+from llmops.dashboard import params, views
 from llmops.dashboard.auth import require_api_access
-from llmops.dashboard.routes import registry_of, services_of
 from llmops.evals.store import RunNotFound
-from llmops.reporting.models import Filters
+from llmops.reporting import alerts, quality, traces
+from llmops.reporting.filters import Filters
 from llmops.reporting.queries import build_report
+from llmops.reporting.timeseries import timeseries
+from llmops.service import services_of
 from llmops.storage.cursor import CursorError
 
 router = APIRouter(prefix="/api", tags=["dashboard"], dependencies=[Depends(require_api_access)])
-RangeParam = Query(None, description="`1h`, `24h` (default), `7d` or `30d`.")
-QueryFilters = Annotated[Filters, Depends(queries.query_filters)]
+RangeParam = Query(None, max_length=16, description=params.RANGE_HELP)
+QueryFilters = Annotated[Filters, Depends(params.query_filters)]
 
 
 @router.get("/overview")
@@ -33,7 +35,8 @@ async def api_overview(
     until: Annotated[datetime | None, Query(description="Window end (ISO 8601); default now.")] = None,
 ) -> dict[str, Any]:
     """The report for the window (as `llmops report --json`), its formatted headline and hourly points."""
-    view = await asyncio.to_thread(views.overview, services_of(request).engine, range, filters, until)
+    name, window = params.pick_window(range, until)
+    view = await asyncio.to_thread(views.overview, services_of(request).engine, name, window, filters)
     return {
         "range": view.range_name,
         "filters": filters.model_dump(),
@@ -48,10 +51,8 @@ async def api_timeseries(
     request: Request, filters: QueryFilters, range: str | None = RangeParam
 ) -> dict[str, Any]:
     """Hourly requests, errors, tokens, cost and latency (avg, p95 from histograms), from the rollups."""
-    name, since = queries.range_delta(range)
-    points = await asyncio.to_thread(
-        queries.timeseries, services_of(request).engine, since, queries.now(), filters
-    )
+    name, window = params.pick_window(range)
+    points = await asyncio.to_thread(timeseries, services_of(request).engine, window, filters)
     return {
         "range": name,
         "filters": filters.model_dump(),
@@ -64,10 +65,8 @@ async def api_steps(
     request: Request, filters: QueryFilters, range: str | None = RangeParam
 ) -> dict[str, Any]:
     """Time per pipeline step and tool: calls, errors, avg and p95, and each step's share of the time."""
-    name, since = queries.range_delta(range)
-    report = await asyncio.to_thread(
-        build_report, services_of(request).engine, since, None, **filters.model_dump()
-    )
+    name, window = params.pick_window(range)
+    report = await asyncio.to_thread(build_report, services_of(request).engine, window, filters)
     return {
         "range": name,
         "filters": filters.model_dump(),
@@ -85,15 +84,15 @@ async def api_requests(
     category: str | None = None,
     source: str | None = None,
     cursor: str | None = None,
-    limit: int = Query(queries.PAGE_SIZE, ge=1, le=queries.MAX_PAGE),
+    limit: int = Query(traces.PAGE_SIZE, ge=1, le=traces.MAX_PAGE),
 ) -> dict[str, Any]:
     """Requests newest first; pass `next_cursor` back as `cursor` for the next page."""
-    search = queries.RequestSearch(
+    search = traces.RequestSearch(
         request_id=request_id, prompt_version=prompt_version, status=status, category=category, source=source
     )
     try:
         page = await asyncio.to_thread(
-            queries.list_requests, services_of(request).engine, search, cursor, limit
+            traces.list_requests, services_of(request).engine, search, cursor, limit
         )
     except CursorError as exc:
         raise HTTPException(400, "invalid cursor") from exc
@@ -104,7 +103,7 @@ async def api_requests(
 async def api_request(request: Request, request_id: str) -> dict[str, Any]:
     """One request with its spans (attributes as stored: already redacted, redacted again here)."""
     services = services_of(request)
-    trace = await asyncio.to_thread(queries.get_trace, services.engine, request_id)
+    trace = await asyncio.to_thread(traces.get_trace, services.engine, request_id)
     if trace is None:
         raise HTTPException(404, "unknown request id")
     feedback = await asyncio.to_thread(views.request_feedback, services.engine, request_id)
@@ -123,9 +122,9 @@ async def api_prompts(
     request: Request, range: str | None = Query(None, description="Default `30d`.")
 ) -> dict[str, Any]:
     """Per prompt version: traffic, latency, cost, feedback, the latest eval run and labels."""
-    name, since = queries.range_delta(range or "30d")
+    name, window = params.pick_window(range, default="30d")
     rows = await asyncio.to_thread(
-        views.prompt_rows, services_of(request).engine, registry_of(request), since
+        views.prompt_rows, services_of(request).engine, services_of(request).prompts, window
     )
     return {"range": name, "versions": [row.model_dump(mode="json") for row in rows]}
 
@@ -136,7 +135,7 @@ async def api_evals(
 ) -> dict[str, Any]:
     """Stored eval runs, newest first, and with `baseline` and `candidate` their comparison."""
     engine = services_of(request).engine
-    runs = await asyncio.to_thread(queries.list_eval_runs, engine)
+    runs = await asyncio.to_thread(quality.list_eval_runs, engine)
     body: dict[str, Any] = {"runs": [run.model_dump(mode="json") for run in runs], "comparison": None}
     if baseline and candidate:
         try:
@@ -150,5 +149,5 @@ async def api_evals(
 @router.get("/alerts")
 async def api_alerts(request: Request) -> dict[str, Any]:
     """Alert rules, states, recent events, budgets and budget usage."""
-    data = await asyncio.to_thread(queries.alerts_view, services_of(request).engine)
+    data = await asyncio.to_thread(alerts.alerts_view, services_of(request).engine)
     return data.model_dump(mode="json")

@@ -22,7 +22,7 @@ from urllib.parse import parse_qs
 from fastapi import HTTPException, Request
 from starlette.responses import Response
 
-from llmops.api.state import Services
+from llmops.service import services_of
 from llmops.storage.api_keys import fingerprint
 from llmops.storage.service_state import get_or_create
 
@@ -86,7 +86,7 @@ def signer(request: Request) -> Signer:
     """The app's signer, created on first use from the per-install key."""
     cached: Signer | None = getattr(request.app.state, "dashboard_signer", None)
     if cached is None:
-        services: Services = request.app.state.services
+        services = services_of(request)
         key = get_or_create(services.engine, SIGNING_KEY_NAME, lambda: secrets.token_hex(32))
         cached = Signer(bytes.fromhex(key))
         request.app.state.dashboard_signer = cached
@@ -104,7 +104,7 @@ def new_session(key: str) -> Session:
 def current_session(request: Request) -> Session | None:
     """The request's session while it is signed, unexpired and its key not revoked."""
     session = signer(request).load(request.cookies.get(SESSION_COOKIE))
-    services: Services = request.app.state.services
+    services = services_of(request)
     if session is None or not services.keys.fingerprint_active(session.key_fingerprint):
         return None
     return session
@@ -121,7 +121,7 @@ def require_session(request: Request) -> Session:
 
 def require_api_access(request: Request) -> None:
     """JSON API dependency: a bearer key (as for /v1) or a signed-in session cookie."""
-    services: Services = request.app.state.services
+    services = services_of(request)
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() == "bearer" and token.strip():

@@ -13,8 +13,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from llmops.api.state import Services
-from llmops.dashboard import queries, views
+from llmops.dashboard import params, views
 from llmops.dashboard.auth import (
     CSRF_FIELD,
     LOGIN_CSRF_COOKIE,
@@ -30,31 +29,21 @@ from llmops.dashboard.auth import (
     signer,
 )
 from llmops.evals.store import RunNotFound
-from llmops.prompts.registry import PromptNotFound, PromptRegistry
-from llmops.reporting.models import Filters
+from llmops.prompts.registry import PromptNotFound
+from llmops.reporting import alerts, quality, traces
+from llmops.reporting.filters import Filters
 from llmops.reporting.queries import build_report
 from llmops.reporting.render import dollars, percent, seconds
+from llmops.reporting.timeseries import filter_choices
+from llmops.service import services_of
 from llmops.storage.cursor import CursorError
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 TEMPLATES.env.filters.update(seconds=seconds, dollars=dollars, percent=percent)
 SignedIn = Annotated[Session, Depends(require_session)]
-FormFilters = Annotated[Filters, Depends(queries.form_filters)]
+FormFilters = Annotated[Filters, Depends(params.form_filters)]
 
 router = APIRouter(include_in_schema=False)
-
-
-def services_of(request: Request) -> Services:
-    return request.app.state.services
-
-
-def registry_of(request: Request) -> PromptRegistry:
-    """Prompt files are immutable per deploy: load them once per app."""
-    registry: PromptRegistry | None = getattr(request.app.state, "dashboard_prompts", None)
-    if registry is None:
-        registry = PromptRegistry.from_directory()
-        request.app.state.dashboard_prompts = registry
-    return registry
 
 
 def render(
@@ -132,15 +121,16 @@ async def overview_page(
     until: datetime | None = None,
 ) -> Response:
     engine = services_of(request).engine
-    view = await asyncio.to_thread(views.overview, engine, range, filters, until)
-    choices = await asyncio.to_thread(queries.filter_choices, engine, view.since, view.until)
+    name, window = params.pick_window(range, until)
+    view = await asyncio.to_thread(views.overview, engine, name, window, filters)
+    choices = await asyncio.to_thread(filter_choices, engine, window)
     return render(
         request,
         "overview.html",
         session,
         view=view,
         choices=choices,
-        ranges=list(queries.RANGES),
+        ranges=list(params.RANGE_CHOICES),
         page="overview",
     )
 
@@ -153,8 +143,8 @@ async def latency_page(
     range: str | None = None,
 ) -> Response:
     engine = services_of(request).engine
-    name, since = queries.range_delta(range)
-    report = await asyncio.to_thread(build_report, engine, since, None, **filters.model_dump())
+    name, window = params.pick_window(range)
+    report = await asyncio.to_thread(build_report, engine, window, filters)
     chosen = filters.model_dump(exclude_none=True)
     return render(
         request,
@@ -163,7 +153,7 @@ async def latency_page(
         report=report,
         shares=views.step_shares(report),
         range_name=name,
-        ranges=list(queries.RANGES),
+        ranges=list(params.RANGE_CHOICES),
         filter_query=("&" + urlencode(chosen)) if chosen else "",
         page="latency",
     )
@@ -180,7 +170,7 @@ async def requests_page(
     source: str | None = None,
     cursor: str | None = None,
 ) -> Response:
-    search = queries.RequestSearch(
+    search = traces.RequestSearch(
         request_id=request_id or None,
         prompt_version=prompt_version or None,
         status=status or None,
@@ -189,7 +179,7 @@ async def requests_page(
     )
     try:
         page = await asyncio.to_thread(
-            queries.list_requests, services_of(request).engine, search, cursor or None
+            traces.list_requests, services_of(request).engine, search, cursor or None
         )
     except CursorError:
         return render(request, "error.html", session, 400, message="That page link is no longer valid.")
@@ -205,7 +195,7 @@ async def requests_page(
 @router.get("/requests/{request_id}")
 async def request_page(request: Request, request_id: str, session: SignedIn) -> Response:
     services = services_of(request)
-    trace = await asyncio.to_thread(queries.get_trace, services.engine, request_id)
+    trace = await asyncio.to_thread(traces.get_trace, services.engine, request_id)
     if trace is None:
         return render(request, "error.html", session, 404, message="No stored request has that id.")
     feedback = await asyncio.to_thread(views.request_feedback, services.engine, request_id)
@@ -226,9 +216,9 @@ async def request_page(request: Request, request_id: str, session: SignedIn) -> 
 @router.get("/prompts")
 async def prompts_page(request: Request, session: SignedIn, range: str | None = None) -> Response:
     engine = services_of(request).engine
-    name, since = queries.range_delta(range or "30d")
-    registry = registry_of(request)
-    rows = await asyncio.to_thread(views.prompt_rows, engine, registry, since)
+    name, window = params.pick_window(range, default="30d")
+    registry = services_of(request).prompts
+    rows = await asyncio.to_thread(views.prompt_rows, engine, registry, window)
     return render(
         request,
         "prompts.html",
@@ -236,7 +226,7 @@ async def prompts_page(request: Request, session: SignedIn, range: str | None = 
         rows=rows,
         versions=[v.id for v in registry.versions()],
         range_name=name,
-        ranges=list(queries.RANGES),
+        ranges=list(params.RANGE_CHOICES),
         page="prompts",
     )
 
@@ -246,7 +236,7 @@ async def prompt_diff_page(
     request: Request, session: SignedIn, a: str = Query(...), b: str = Query(...)
 ) -> Response:
     try:
-        diff = views.prompt_diff(registry_of(request), a, b)
+        diff = views.prompt_diff(services_of(request).prompts, a, b)
     except PromptNotFound:
         return render(request, "error.html", session, 404, message="Unknown prompt version.")
     return render(request, "prompt_diff.html", session, diff=diff, page="prompts")
@@ -257,7 +247,7 @@ async def evals_page(
     request: Request, session: SignedIn, baseline: str | None = None, candidate: str | None = None
 ) -> Response:
     services = services_of(request)
-    runs = await asyncio.to_thread(queries.list_eval_runs, services.engine)
+    runs = await asyncio.to_thread(quality.list_eval_runs, services.engine)
     compared, problem = None, None
     if baseline and candidate:
         try:
@@ -279,5 +269,5 @@ async def evals_page(
 
 @router.get("/alerts")
 async def alerts_page(request: Request, session: SignedIn) -> Response:
-    data = await asyncio.to_thread(queries.alerts_view, services_of(request).engine)
+    data = await asyncio.to_thread(alerts.alerts_view, services_of(request).engine)
     return render(request, "alerts.html", session, data=data, page="alerts")

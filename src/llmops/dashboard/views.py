@@ -11,21 +11,22 @@ from typing import Any
 from pydantic import BaseModel
 from sqlalchemy import Engine
 
-from llmops.dashboard import queries
 from llmops.dashboard.charts import Chart, bar_chart, hours_between, line_chart
-from llmops.dashboard.queries import Point, SpanRow
 from llmops.evals.compare import Comparison, compare_runs
 from llmops.evals.store import RunNotFound, resolve_run
 from llmops.feedback.store import FeedbackStore
 from llmops.prompts.labels import LabelStore
 from llmops.prompts.registry import PromptNotFound, PromptRegistry
 from llmops.redaction import Redactor
-from llmops.reporting.models import Filters, Report, StepSummary
+from llmops.reporting.filters import Filters
+from llmops.reporting.models import Report, StepSummary
+from llmops.reporting.quality import EvalRunRow, VersionFeedback, feedback_by_version, list_eval_runs
 from llmops.reporting.queries import build_report
 from llmops.reporting.render import dollars, percent, seconds
-from llmops.storage.timeutil import utc
-
-TOOL_PREFIX = "execute_tool "
+from llmops.reporting.timeseries import Point, timeseries
+from llmops.reporting.traces import SpanRow
+from llmops.reporting.window import Window
+from llmops.telemetry import conventions as c
 
 
 class Headline(BaseModel):
@@ -57,8 +58,7 @@ def headline(report: Report) -> Headline:
 @dataclass
 class Overview:
     range_name: str
-    since: timedelta
-    until: datetime
+    window: Window
     filters: Filters
     report: Report
     headline: Headline
@@ -66,24 +66,14 @@ class Overview:
     charts: list[Chart] = field(default_factory=list)
 
 
-def overview(
-    engine: Engine, range_name: str | None, filters: Filters, until: datetime | None = None
-) -> Overview:
+def overview(engine: Engine, range_name: str, window: Window, filters: Filters) -> Overview:
     """Headline figures from `build_report` (same window and filters as `llmops report --since <range>
     --prompt-version … --model … --provider …`), charts from the hourly rollups."""
-    name, since = queries.range_delta(range_name)
-    end = queries.now() if until is None else utc(until)
-    report = build_report(
-        engine,
-        since,
-        until=end,
-        prompt_version=filters.prompt_version,
-        model=filters.model,
-        provider=filters.provider,
-    )
-    points = queries.timeseries(engine, since, end, filters)
-    view = Overview(name, since, end, filters, report, headline(report), points)
-    view.charts = overview_charts(points, end - since, end)
+    report = build_report(engine, window, filters)
+    points = timeseries(engine, window, filters)
+    start = window.start or (points[0].hour if points else window.end)
+    view = Overview(range_name, window, filters, report, headline(report), points)
+    view.charts = overview_charts(points, start, window.end)
     return view
 
 
@@ -128,7 +118,7 @@ def step_shares(report: Report) -> list[StepShare]:
         StepShare(
             step=row,
             kind="tool"
-            if row.name.startswith(TOOL_PREFIX)
+            if row.name.startswith(c.TOOL_SPAN_PREFIX)
             else "model"
             if row.name.startswith("chat ")
             else "step",
@@ -234,20 +224,20 @@ class PromptRow(BaseModel):
     p95_latency: str
     cost: str
     error_rate: str
-    feedback: queries.VersionFeedback | None
-    latest_eval: queries.EvalRunRow | None
+    feedback: VersionFeedback | None
+    latest_eval: EvalRunRow | None
 
 
-def prompt_rows(engine: Engine, registry: PromptRegistry, since: timedelta) -> list[PromptRow]:
+def prompt_rows(engine: Engine, registry: PromptRegistry, window: Window) -> list[PromptRow]:
     """Every known version (and any seen in traffic) with its traffic, feedback, last eval and labels."""
-    report = build_report(engine, since)
+    report = build_report(engine, window)
     by_version = {row.prompt_version: row for row in report.versions}
-    feedback = queries.feedback_by_version(engine, queries.now() - since)
+    feedback = feedback_by_version(engine, window.start)
     labels: dict[str, list[str]] = {}
     for record in LabelStore(engine, registry).labels():
         labels.setdefault(record.version_id, []).append(record.label)
-    evals: dict[str, queries.EvalRunRow] = {}
-    for run in queries.list_eval_runs(engine):
+    evals: dict[str, EvalRunRow] = {}
+    for run in list_eval_runs(engine):
         evals.setdefault(run.prompt_version, run)
     known = {version.id: version for version in registry.versions()}
     rows = []

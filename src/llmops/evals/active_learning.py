@@ -14,7 +14,7 @@ import json
 from pydantic import Field
 from sqlalchemy import Engine, select
 
-from llmops.feedback.mining import (
+from llmops.evals.mining import (
     MINED_TAGS,
     MinedCase,
     MinedSource,

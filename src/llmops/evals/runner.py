@@ -1,12 +1,13 @@
 """Run a dataset through the Email Gatekeeper, in-process or over HTTP, and score every case.
 
-In-process, the services are built once and each case runs inside its own root span (like a
-`POST /v1/triage`), so every case has a request id and a trace in the store. Over HTTP, the runner
+The runner scores; a target reaches the system. In-process (`llmops.service.InProcessTarget`) each
+case runs inside its own root span like a `POST /v1/triage`, so every case has a request id and a
+trace in the store. Over HTTP (`HttpTarget`) the runner
 sends its own `X-Request-ID` and a W3C `traceparent`; the server joins that trace, so the trace id is
 known without reading the server's database. The HTTP API has no per-request prompt version: the
 version the server reports is recorded, with a warning when it is not the one asked for.
 
-Identical calls are cached on disk (`<data_dir>/eval-cache/<key>.json`), keyed by the prompt's content
+Identical calls are cached on disk (`<data_dir>/eval-cache/<key>.json` for the CLI), keyed by the prompt's content
 hash (or, over HTTP, the target and version), provider, model and the canonical email JSON. The cache
 holds outputs after redaction, as the service replies them; a cached case keeps the request and trace
 ids of the call that produced it.
@@ -21,25 +22,23 @@ import logging
 import secrets
 import time
 import uuid
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 from pydantic import BaseModel, Field, ValidationError
 
-from llmops.assistant.schema import EVAL_HEADER, Email, TriageReply
-from llmops.config import Settings
+from llmops.assistant.schema import Email, TriageReply
 from llmops.evals.datasets import Dataset, EvalCase
 from llmops.evals.scorers import CaseOutput, CaseScore, Scorer, ScoreResult, ascore_case, scorers_for
-
-if TYPE_CHECKING:
-    from llmops.api.state import Services
+from llmops.redaction import Redactor
+from llmops.telemetry import conventions as c
 
 logger = logging.getLogger("llmops.evals")
 
-IN_PROCESS = "in-process"
 CACHE_DIR = "eval-cache"
 HTTP_TIMEOUT_S = 300.0
 
@@ -158,82 +157,42 @@ def _error_text(exc: BaseException) -> str:
     return type(exc).__name__
 
 
-class _System:
-    """How one case reaches the system under test; each call returns what the service replied."""
+class EvalTarget(ABC):
+    """How one case reaches the system under test; each call returns what the service replied.
 
+    The runner does not build the system: in-process targets come from the composition root
+    (`llmops.service.InProcessTarget`), `HttpTarget` talks to a deployed service."""
+
+    name: str
+    prompt_version: str
     provider: str | None = None
     model: str | None = None
 
+    @abstractmethod
     def identity(self) -> tuple[str, str, str]:
         """(version key, provider, model) for the cache key; fixed for the whole run."""
-        raise NotImplementedError
 
-    async def call(self, email: Email) -> CachedCall:
-        raise NotImplementedError
+    @abstractmethod
+    async def call(self, email: Email) -> CachedCall: ...
 
 
-class _InProcess(_System):
-    def __init__(self, services: Services, prompt_version: str) -> None:
-        self.services = services
+class HttpTarget(EvalTarget):
+    """A deployed service at `url`; use it as an async context manager (it owns an HTTP client)."""
+
+    def __init__(self, url: str, prompt_version: str, api_key: str | None = None) -> None:
+        self.name = url
         self.prompt_version = prompt_version
-        self.version = services.gatekeeper.prompts.get(prompt_version)
-        settings = services.settings
-        self.provider = settings.provider
-        self.model = settings.model_for(settings.provider)
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self.client = httpx.AsyncClient(base_url=url.rstrip("/"), headers=headers, timeout=HTTP_TIMEOUT_S)
+
+    async def __aenter__(self) -> HttpTarget:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.client.aclose()
 
     def identity(self) -> tuple[str, str, str]:
-        return self.version.content_hash, self.provider or "", self.model or ""
-
-    async def call(self, email: Email) -> CachedCall:
-        from opentelemetry.trace import SpanKind
-
-        from llmops.api.routes.triage import outcome_attributes, redact_triage
-        from llmops.telemetry import conventions as c
-
-        services = self.services
-        telemetry = services.telemetry
-        request_id = uuid.uuid4().hex
-        attributes: dict[str, Any] = {
-            c.ROOT_SPAN_MARKER: True,
-            c.REQUEST_ID: request_id,
-            c.PROMPT_NAME: self.version.name,
-            c.EVAL: True,
-        }
-        started = time.perf_counter()
-        with telemetry.tracer.start_as_current_span(
-            "eval_case", kind=SpanKind.INTERNAL, attributes=attributes
-        ) as span:
-            context = span.get_span_context()
-            trace_id = format(context.trace_id, "032x") if context.is_valid else None
-            outcome = await services.gatekeeper.triage(email, self.prompt_version)
-            latency_ms = (time.perf_counter() - started) * 1000
-            span.set_attributes(outcome_attributes(outcome, latency_ms))
-        triage = outcome.triage
-        if services.settings.redact_replies:
-            triage = redact_triage(services.redactor, triage)
-        return CachedCall(
-            triage=triage.model_dump(mode="json"),
-            degraded=outcome.degraded,
-            prompt_version=outcome.prompt_version,
-            provider=outcome.provider,
-            model=outcome.model,
-            latency_ms=latency_ms,
-            input_tokens=outcome.usage.input_tokens,
-            output_tokens=outcome.usage.output_tokens,
-            cost_usd=outcome.cost_usd,
-            request_id=request_id,
-            trace_id=trace_id,
-        )
-
-
-class _OverHttp(_System):
-    def __init__(self, client: httpx.AsyncClient, target: str, prompt_version: str) -> None:
-        self.client = client
-        self.target = target
-        self.prompt_version = prompt_version
-
-    def identity(self) -> tuple[str, str, str]:
-        return f"{self.target}|{self.prompt_version}", "http", ""
+        return f"{self.name}|{self.prompt_version}", "http", ""
 
     async def call(self, email: Email) -> CachedCall:
         request_id = uuid.uuid4().hex
@@ -241,7 +200,7 @@ class _OverHttp(_System):
         headers = {
             "X-Request-ID": request_id,
             "traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-01",
-            EVAL_HEADER: "1",
+            c.EVAL_HEADER: "1",
         }
         started = time.perf_counter()
         try:
@@ -269,7 +228,6 @@ class _OverHttp(_System):
                 trace_id=trace_id,
             )
         self.provider, self.model = reply.provider, reply.model
-        cost = response.json().get("cost_usd")
         return CachedCall(
             triage=reply.triage.model_dump(mode="json"),
             degraded=reply.degraded,
@@ -279,7 +237,7 @@ class _OverHttp(_System):
             latency_ms=reply.latency_ms,
             input_tokens=reply.usage.input_tokens,
             output_tokens=reply.usage.output_tokens,
-            cost_usd=float(cost) if isinstance(cost, int | float) else None,
+            cost_usd=reply.cost_usd,
             request_id=reply.request_id,
             trace_id=trace_id,
         )
@@ -287,7 +245,7 @@ class _OverHttp(_System):
 
 async def _run_case(
     case: EvalCase,
-    system: _System,
+    system: EvalTarget,
     *,
     cache: EvalCache | None,
     scorers: list[Scorer],
@@ -336,51 +294,36 @@ async def _run_case(
 
 async def run_eval(
     dataset: Dataset,
-    prompt_version: str,
+    target: EvalTarget,
     *,
-    settings: Settings,
-    target: str | None = None,
-    api_key: str | None = None,
+    redactor: Redactor,
+    cache_dir: Path | None = None,
     concurrency: int = 4,
     judge: Scorer | None = None,
     progress: Progress | None = None,
-    use_cache: bool = True,
-    services: Services | None = None,
 ) -> EvalRun:
-    """Run every case of `dataset` against `prompt_version` and score it; the run is not stored here
-    (see `llmops.evals.store.save_run`). Pass `services` to reuse already-built in-process services."""
-    from llmops.api.app import build_redactor, build_services, close_services
-
+    """Run every case of `dataset` against `target` and score it; the run is not stored here (see
+    `llmops.evals.store.save_run`). Outputs are cached under `cache_dir` when it is given."""
     if concurrency < 1:
         raise ValueError("concurrency must be at least 1")
-    redactor = build_redactor(settings)
-    cache = EvalCache(settings.data_dir / CACHE_DIR) if use_cache else None
+    cache = EvalCache(cache_dir) if cache_dir is not None else None
+    prompt_version = target.prompt_version
     run = EvalRun(
         id=uuid.uuid4().hex,
         dataset=dataset.name,
         dataset_hash=dataset.hash,
         prompt_version=prompt_version,
-        target=target or IN_PROCESS,
+        target=target.name,
+        provider=target.provider,
+        model=target.model,
         started_at=datetime.now(UTC),
     )
     semaphore = asyncio.Semaphore(concurrency)
-    owned: Services | None = None
-    client: httpx.AsyncClient | None = None
-    system: _System
-    if target is None:
-        if services is None:
-            services = owned = await build_services(settings)
-        system = _InProcess(services, prompt_version)
-    else:
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        client = httpx.AsyncClient(base_url=target.rstrip("/"), headers=headers, timeout=HTTP_TIMEOUT_S)
-        system = _OverHttp(client, target, prompt_version)
-    run.provider, run.model = system.provider, system.model
 
     async def one(case: EvalCase) -> tuple[CaseResult, CachedCall]:
         outcome = await _run_case(
             case,
-            system,
+            target,
             cache=cache,
             scorers=scorers_for(case, judge),
             redact=redactor.redact_value,
@@ -390,18 +333,10 @@ async def run_eval(
             progress(outcome[0])
         return outcome
 
-    try:
-        outcomes = await asyncio.gather(*(one(case) for case in dataset.cases))
-    finally:
-        if client is not None:
-            await client.aclose()
-        if services is not None:
-            await asyncio.to_thread(services.telemetry_setup.force_flush)
-        if owned is not None:
-            await close_services(owned)
+    outcomes = await asyncio.gather(*(one(case) for case in dataset.cases))
     run.results = [result for result, _ in outcomes]
     reported = {call.prompt_version for _, call in outcomes if call.error is None}
-    if target is not None and reported - {prompt_version}:
+    if isinstance(target, HttpTarget) and reported - {prompt_version}:
         run.warnings.append(
             f"the server answered with prompt version(s) {', '.join(sorted(reported))}, "
             f"not {prompt_version}: the HTTP API has no per-request version override"

@@ -1,17 +1,14 @@
 """Prompt labels: named pointers (`production`, `canary`, custom) from a prompt to one of its versions.
 
 Moving a label is a release and moving it back is a rollback; each move writes the label and a
-history row (who, why, the version before) in one transaction. The version to serve is read through
-`PromptResolver`, which caches it for a few seconds, so a move reaches every replica sharing the
-database without a restart.
+history row (who, why, the version before) in one transaction. Serving reads labels through the one
+`PromptRouter` (`prompts.router`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -266,66 +263,3 @@ def _change(row: Row) -> LabelChange:
         changed_by=m["changed_by"],
         reason=m["reason"],
     )
-
-
-class PromptResolver:
-    """The version to serve: what `label` of `prompt_name` points at, else `default_version`.
-
-    The lookup is cached for `ttl_s` seconds (0 looks up on every request) and runs off the event
-    loop. A label naming a version this process does not have (a newer release on another replica)
-    or a database error falls back to the default, with a warning: serving never fails on a label.
-    """
-
-    def __init__(
-        self,
-        labels: LabelStore,
-        default_version: str,
-        *,
-        prompt_name: str = DEFAULT_PROMPT,
-        label: str = PRODUCTION,
-        ttl_s: float = 5.0,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        if ttl_s < 0:
-            raise ValueError("ttl_s must be >= 0")
-        labels.registry.get(default_version)
-        self.labels = labels
-        self.default_version = default_version
-        self.prompt_name = prompt_name
-        self.label = validate_label(label)
-        self.ttl_s = ttl_s
-        self._clock = clock
-        self._cached: tuple[float, str] | None = None
-        self._lock = asyncio.Lock()
-
-    async def resolve(self) -> str:
-        if (cached := self._fresh()) is not None:
-            return cached
-        async with self._lock:
-            if (cached := self._fresh()) is not None:
-                return cached
-            version = await asyncio.to_thread(self._lookup)
-            self._cached = (self._clock(), version)
-            return version
-
-    def _fresh(self) -> str | None:
-        if self._cached is None or self.ttl_s == 0:
-            return None
-        fetched_at, version = self._cached
-        return version if self._clock() - fetched_at < self.ttl_s else None
-
-    def _lookup(self) -> str:
-        try:
-            record = self.labels.get(self.prompt_name, self.label)
-        except Exception as exc:
-            logger.warning("prompt label lookup failed", extra={"error_type": type(exc).__name__})
-            return self._cached[1] if self._cached else self.default_version
-        if record is None:
-            return self.default_version
-        if record.version_id not in self.labels.registry:
-            logger.warning(
-                "prompt label points at an unknown version; serving the default",
-                extra={"prompt_label": self.label, "prompt_version": record.version_id},
-            )
-            return self.default_version
-        return record.version_id

@@ -10,6 +10,7 @@
     └── AllProvidersFailed     every provider in the chain failed; holds each failure, and the
                                call's retries and attempts (the degraded reply still reports them)
 
+`Attempt` records one try of one provider, so a failure can report what was tried.
 Messages never include request content or credentials; `error_type` is the low-cardinality value
 used for the `error.type` span attribute and metric label.
 """
@@ -17,10 +18,22 @@ used for the `error.type` span attribute and metric label.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import Literal
 
-if TYPE_CHECKING:
-    from llmops.providers.resilience import Attempt
+Outcome = Literal["ok", "error", "rejected"]
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One try of one provider. `waited_s` is the backoff slept before it; `error_type` is set on failure."""
+
+    provider: str
+    model: str
+    outcome: Outcome
+    error_type: str | None
+    duration_s: float
+    waited_s: float = 0.0
 
 
 class ProviderError(Exception):

@@ -19,7 +19,6 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Literal
 
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind
@@ -29,6 +28,7 @@ from tenacity.wait import wait_random_exponential
 from llmops.providers.base import ChatRequest, ChatResponse, Provider
 from llmops.providers.errors import (
     AllProvidersFailed,
+    Attempt,
     CircuitOpen,
     ProviderError,
     ProviderTimeout,
@@ -40,7 +40,6 @@ from llmops.telemetry.runtime import Telemetry, mark_error
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
-Outcome = Literal["ok", "error", "rejected"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,18 +54,6 @@ class RetryPolicy:
     def __post_init__(self) -> None:
         if self.timeout_s <= 0 or self.max_retries < 0 or self.initial_s < 0 or self.max_s < 0:
             raise ValueError("timeout_s must be > 0; max_retries, initial_s and max_s must be >= 0")
-
-
-@dataclass(frozen=True, slots=True)
-class Attempt:
-    """One try of one provider. `waited_s` is the backoff slept before it; `error_type` is set on failure."""
-
-    provider: str
-    model: str
-    outcome: Outcome
-    error_type: str | None
-    duration_s: float
-    waited_s: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,14 +38,6 @@ class ToolLatency(BaseModel):
     avg_ms: float
 
 
-class Filters(BaseModel):
-    """Narrow a report, the dashboard's figures and its charts; every field is optional and exact."""
-
-    prompt_version: str | None = None
-    model: str | None = None
-    provider: str | None = None
-
-
 class Report(BaseModel):
     window_start: datetime | None = Field(description="None: since the first stored request.")
     window_end: datetime

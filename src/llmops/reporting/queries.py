@@ -10,19 +10,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Engine, Select, Table, and_, case, func, or_, select, true
+from sqlalchemy import ColumnElement, Connection, Engine, Select, and_, case, func, or_, select, true
 
-from llmops.reporting.models import Filters, QuantileMethod, Report, StepSummary, ToolLatency, VersionSummary
+from llmops.reporting.filters import Filters, filtered
+from llmops.reporting.models import QuantileMethod, Report, StepSummary, ToolLatency, VersionSummary
 from llmops.reporting.window import Range, Window
 from llmops.storage import histogram
 from llmops.storage.rollups import REQUESTS, STEPS
 from llmops.storage.tables import LIVE_TRAFFIC, request_rollups, requests, spans, step_rollups
+from llmops.telemetry import conventions as c
 
 EXACT_LIMIT = 50_000
-TOOL_PREFIX = "execute_tool "
 
 
 @dataclass
@@ -51,19 +52,10 @@ class _Quantiles:
 
 
 def build_report(
-    engine: Engine,
-    since: timedelta | None,
-    until: datetime | None = None,
-    prompt_version: str | None = None,
-    *,
-    model: str | None = None,
-    provider: str | None = None,
-    exact_limit: int = EXACT_LIMIT,
+    engine: Engine, window: Window, filters: Filters | None = None, *, exact_limit: int = EXACT_LIMIT
 ) -> Report:
-    """Summarise the requests that started in `[until - since, until)` (`since=None`: all of them),
-    optionally only those of one prompt version, model and/or provider."""
-    window = Window.ending_at(until or datetime.now(UTC), since)
-    filters = Filters(prompt_version=prompt_version, model=model, provider=provider)
+    """Summarise the live requests that started in the window, narrowed by `filters`."""
+    filters = filters or Filters()
     with engine.connect() as connection:
         if engine.dialect.name == "postgresql":
             connection = connection.execution_options(isolation_level="REPEATABLE READ")
@@ -88,7 +80,7 @@ def _request_totals(connection: Connection, window: Window, filters: Filters) ->
             table.c.prompt_version,
             *(func.sum(table.c[name]) for name in REQUESTS.counters),
         ).group_by(table.c.prompt_version)
-        query = _filtered(_in_hours(query, table.c.hour, hours), table, filters)
+        query = filtered(_in_hours(query, table.c.hour, hours), table, filters)
         for key, *values in connection.execute(query):
             sums = dict(zip(REQUESTS.sums, values[: len(REQUESTS.sums)], strict=True))
             totals.setdefault(key, _Totals()).add(sums, values[len(REQUESTS.sums) :])
@@ -111,7 +103,7 @@ def _request_totals(connection: Connection, window: Window, filters: Filters) ->
             .where(_in_ranges(requests.c.created_at, window.raw_ranges), LIVE_TRAFFIC)
             .group_by(requests.c.prompt_version, bucket)
         )
-        query = _filtered(query, requests, filters)
+        query = filtered(query, requests, filters)
         for key, index, *values in connection.execute(query):
             buckets = [0] * histogram.BUCKETS
             buckets[index] = values[0]
@@ -127,7 +119,7 @@ def _step_totals(connection: Connection, window: Window, filters: Filters) -> di
         query = select(table.c.name, *(func.sum(table.c[name]) for name in STEPS.counters)).group_by(
             table.c.name
         )
-        query = _filtered(_in_hours(query, table.c.hour, hours), table, filters)
+        query = filtered(_in_hours(query, table.c.hour, hours), table, filters)
         for name, *values in connection.execute(query):
             sums = dict(zip(STEPS.sums, values[: len(STEPS.sums)], strict=True))
             totals.setdefault(name, _Totals()).add(sums, values[len(STEPS.sums) :])
@@ -165,7 +157,7 @@ def _request_quantiles(
         query = select(requests.c.prompt_version, requests.c.latency_ms).where(
             _in_ranges(requests.c.created_at, [(window.start, window.end)]), LIVE_TRAFFIC
         )
-        rows = connection.execute(_filtered(query, requests, filters)).all()
+        rows = connection.execute(filtered(query, requests, filters)).all()
         if len(rows) == count:
             return _exact(rows)
     return _from_histograms(versions)
@@ -196,7 +188,7 @@ def _steps_of_requests(query: Select[Any], ranges: list[Range], filters: Filters
     query = query.select_from(spans.join(requests, spans.c.request_id == requests.c.request_id)).where(
         _in_ranges(requests.c.created_at, ranges), spans.c.span_id != requests.c.span_id, LIVE_TRAFFIC
     )
-    return _filtered(query, requests, filters)
+    return filtered(query, requests, filters)
 
 
 def _exact(rows: Iterable[Sequence[Any]]) -> _Quantiles:
@@ -253,9 +245,9 @@ def _assemble(
         key=lambda row: (-(row.avg_ms or 0) * row.calls, row.name),
     )
     tools = [
-        ToolLatency(tool=row.name.removeprefix(TOOL_PREFIX), calls=row.calls, avg_ms=row.avg_ms)
+        ToolLatency(tool=row.name.removeprefix(c.TOOL_SPAN_PREFIX), calls=row.calls, avg_ms=row.avg_ms)
         for row in step_rows
-        if row.name.startswith(TOOL_PREFIX) and row.avg_ms is not None
+        if row.name.startswith(c.TOOL_SPAN_PREFIX) and row.avg_ms is not None
     ]
     return Report(
         window_start=window.start,
@@ -332,10 +324,3 @@ def _in_hours(query: Select[Any], column: ColumnElement[datetime], hours: Range)
 
 def _in_ranges(column: ColumnElement[datetime], ranges: list[Range]) -> ColumnElement[bool]:
     return or_(*(and_(true() if lo is None else column >= lo, column < hi) for lo, hi in ranges))
-
-
-def _filtered(query: Select[Any], table: Table, filters: Filters) -> Select[Any]:
-    """Only rows of the filtered version, model and provider (every table read here has the three)."""
-    for name, value in filters.model_dump(exclude_none=True).items():
-        query = query.where(table.c[name] == value)
-    return query

@@ -1,10 +1,11 @@
-"""Report windows: parse `--since`, and split a window into whole rollup hours and raw edge ranges."""
+"""Report windows, one vocabulary for the CLI, the dashboard and the API: parse `30m`, `24h`, `7d`, `all`
+(`--since`, `since=`, `range=`), and split a window into whole rollup hours and raw edge ranges."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from llmops.storage.timeutil import hour_ceil, hour_floor, utc
 
@@ -42,6 +43,11 @@ class Window:
 
     start: datetime | None
     end: datetime
+
+    @classmethod
+    def last(cls, since: timedelta | None, until: datetime | None = None) -> Window:
+        """The `since` long window ending at `until` (default now); `since=None` reaches back to the start."""
+        return cls.ending_at(until or datetime.now(UTC), since)
 
     @classmethod
     def ending_at(cls, end: datetime, since: timedelta | None) -> Window:

@@ -104,7 +104,7 @@ def write_batch(
     """Store one exported batch inside the caller's transaction; duplicates are skipped, not recounted.
 
     A root span whose request id is already stored is skipped: either the batch is a retry, or two
-    replicas accepted one client `X-Request-ID` within an export interval (`api.request_ids` replaces
+    replicas accepted one client `X-Request-ID` within an export interval (`storage.request_rows.RequestIds` replaces
     reused ids otherwise); the first keeps the id and `requests_skipped` counts both cases.
     Spans whose root is in the same batch are attributed as they are inserted; the rest wait.
     """

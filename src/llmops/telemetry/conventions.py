@@ -58,7 +58,14 @@ EMAIL_SUBJECT = "llmops.email.subject"
 EMAIL_SENDER = "llmops.email.sender"
 ROOT_SPAN_MARKER = "llmops.root"
 CANARY = "llmops.canary"
+MODEL_CALLS = "llmops.model_calls"
+
+# Marks a request as an eval case (`llmops eval run --target`): it is served and budgeted like any
+# other, but stored with source `eval`, outside reports, alerts and canary figures.
+EVAL_HEADER = "X-LLMOps-Eval"
 
 # Span names
 ROOT_SPAN = "POST /v1/triage"
+IN_PROCESS_ROOT_SPAN = "triage"  # a triage run by the CLI or the eval runner, without HTTP
+TOOL_SPAN_PREFIX = "execute_tool "
 PIPELINE_STEPS = ("parse_email", "retrieval", "execute_tool", "rule_suggestion", "chat", "validate_output")

@@ -8,10 +8,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 
-from llmops.api.state import Services
 from llmops.feedback.models import Feedback, FeedbackIn, FeedbackPage
 from llmops.feedback.store import MAX_PAGE, FeedbackStore, window_start
 from llmops.reporting.window import parse_since
+from llmops.service import services_of
 from llmops.storage.cursor import CursorError
 from llmops.storage.request_rows import request_exists
 
@@ -33,7 +33,7 @@ UNKNOWN_REQUEST = "no request with this request_id: it is unknown, or retention 
 )
 async def post_feedback(body: FeedbackIn, request: Request, response: Response) -> Feedback:
     """201 for the first feedback on a request; 200 when the latest rating and notes replace it."""
-    services: Services = request.app.state.services
+    services = services_of(request)
     store = FeedbackStore(services.engine)
     if not await asyncio.to_thread(request_exists, services.engine, body.request_id):
         # The request row is written by the span exporter off the request path: flush it and look again.
@@ -61,7 +61,7 @@ async def list_feedback(
         str | None, Query(max_length=512, description="`next_cursor` of the previous page.")
     ] = None,
 ) -> FeedbackPage:
-    services: Services = request.app.state.services
+    services = services_of(request)
     try:
         window = parse_since(since)
     except ValueError:

@@ -7,7 +7,7 @@ import asyncio
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from llmops.api.state import Services
+from llmops.service import Services
 from llmops.storage.db import ping
 
 router = APIRouter(tags=["health"])

@@ -6,14 +6,14 @@ import asyncio
 
 from fastapi import APIRouter, HTTPException, Request, Response
 
-from llmops.api.state import Services
+from llmops.service import services_of
 
 router = APIRouter(tags=["observability"])
 
 
 @router.get("/metrics", summary="Prometheus metrics of this worker process")
 async def metrics(request: Request) -> Response:
-    services: Services = request.app.state.services
+    services = services_of(request)
     exposition = services.telemetry_setup.exposition
     if exposition is None:
         raise HTTPException(404, "metrics are disabled (LLMOPS_TELEMETRY=false)")

@@ -1,16 +1,17 @@
-"""`llmops retention`: the Typer command function; the main app registers it."""
+"""`llmops retention`: delete what is older than the retention period (a dry run unless --apply)."""
 
 from __future__ import annotations
 
 import sys
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 
-from llmops.config import load_settings
-from llmops.storage.retention import RetentionResult, apply_retention
+from llmops.cli.common import database, load_settings, stderr
+
+if TYPE_CHECKING:
+    from llmops.storage.retention import RetentionResult
 
 
 def retention(
@@ -22,16 +23,16 @@ def retention(
     ] = None,
 ) -> None:
     """Delete traces and request records older than the retention period (a dry run unless --apply)."""
-    from llmops.storage.migrate import migrated_engine
+    from llmops.storage.retention import apply_retention
 
     settings = load_settings()
     keep_days = days if days is not None else settings.retention_days
     now = datetime.now(UTC)
     cutoff = now - timedelta(days=keep_days)
     feedback_cutoff = now - timedelta(days=settings.feedback_retention_days)
-    with migrated_engine(settings.resolved_database_url) as engine:
+    with database(settings) as engine:
         if apply:
-            with Console(stderr=True).status("Deleting…") as status:
+            with stderr().status("Deleting…") as status:
                 deleted = {"spans": 0, "requests": 0, "feedback": 0}
 
                 def progress(table: str, count: int) -> None:

@@ -6,54 +6,45 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from pydantic import ValidationError
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from llmops.canary.compare import Comparison, Guardrails
-from llmops.canary.controller import CanaryController, Decision, DecisionRecord, NoCanaryError
-from llmops.config import load_settings
-from llmops.prompts.cli import default_user
-from llmops.prompts.labels import DEFAULT_PROMPT, LabelError, LabelMovedError, LabelStore
-from llmops.prompts.registry import PromptRegistry
+from llmops.cli.common import database, default_user, fail, load_settings, stdout
+from llmops.cli.prompts import DEFAULT_PROMPT
 
-canary_app = typer.Typer(
+if TYPE_CHECKING:
+    from llmops.canary.compare import Comparison
+    from llmops.canary.controller import CanaryController, Decision, DecisionRecord
+
+app = typer.Typer(
     help="Canary releases of prompt versions: sticky share of users, live comparison, promote or roll back.",
     no_args_is_help=True,
 )
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False)
 
 PromptOption = Annotated[str, typer.Option("--prompt", help="Prompt name.")]
 ByOption = Annotated[str | None, typer.Option("--by", help="Who decides. Default: your login name.")]
 ReasonOption = Annotated[str, typer.Option("--reason", help="Why, recorded with the decision.")]
 
 
-def _fail(message: str) -> typer.Exit:
-    err.print(f"[red]{escape(message)}[/red]")
-    return typer.Exit(2)
-
-
 @contextmanager
 def _controller(prompt: str) -> Iterator[CanaryController]:
-    from llmops.storage.migrate import migrated_engine
+    from llmops.canary.compare import Guardrails
+    from llmops.canary.controller import CanaryController
+    from llmops.prompts.labels import LabelStore
+    from llmops.prompts.registry import PromptRegistry
 
-    try:
-        settings = load_settings()
-    except ValidationError as exc:
-        raise _fail(f"Invalid settings:\n{exc}") from None
-    with migrated_engine(settings.resolved_database_url) as engine:
+    settings = load_settings()
+    with database(settings) as engine:
         labels = LabelStore(engine, PromptRegistry.from_directory())
         yield CanaryController(
             engine, labels, Guardrails.from_settings(settings), settings.prompt_version, prompt_name=prompt
         )
 
 
-@canary_app.command()
+@app.command()
 def start(
     version: Annotated[str, typer.Argument(help="Prompt version to serve to the canary share.")],
     share: Annotated[float, typer.Option("--share", help="Share of users in the canary, (0, 1].")] = 0.1,
@@ -65,20 +56,23 @@ def start(
     with _controller(prompt) as controller:
         try:
             canary = controller.start(version, share, by=by or default_user(), reason=reason)
-        except (LabelError, ValueError) as exc:
-            raise _fail(str(exc)) from None
-    out.print(
+        except ValueError as exc:  # LabelError is a ValueError
+            fail(str(exc))
+    stdout().print(
         f"canary {canary.version} at {canary.traffic_share:.0%} against production "
         f"{canary.production_version}, since {canary.started_at:%Y-%m-%d %H:%M:%S} UTC"
     )
 
 
-@canary_app.command()
+@app.command()
 def status(
     prompt: PromptOption = DEFAULT_PROMPT,
     as_json: Annotated[bool, typer.Option("--json", help="Print the comparison as JSON.")] = False,
 ) -> None:
     """The running canary's live comparison with production and the latest decisions."""
+    from llmops.canary.controller import NoCanaryError
+
+    out = stdout()
     with _controller(prompt) as controller:
         try:
             comparison = controller.compare()
@@ -100,43 +94,49 @@ def status(
         out.print(_decision_line(decision))
 
 
-@canary_app.command()
+@app.command()
 def evaluate(prompt: PromptOption = DEFAULT_PROMPT) -> None:
     """Compare the arms now and act on the guardrails: promote, roll back or hold (recorded)."""
     with _controller(prompt) as controller:
         record = controller.run_once(by=default_user())
     if record is None:
-        out.print(f"no canary is running for {prompt}")
+        stdout().print(f"no canary is running for {prompt}")
         return
-    out.print(_decision_line(record))
+    stdout().print(_decision_line(record))
 
 
-@canary_app.command()
+@app.command()
 def promote(prompt: PromptOption = DEFAULT_PROMPT, by: ByOption = None, reason: ReasonOption = "") -> None:
     """Move `production` to the canary version now and clear the canary, whatever the figures."""
+    from llmops.canary.controller import Decision
+
     _by_hand(Decision.PROMOTE, prompt, by, reason)
 
 
-@canary_app.command()
+@app.command()
 def rollback(prompt: PromptOption = DEFAULT_PROMPT, by: ByOption = None, reason: ReasonOption = "") -> None:
     """Clear the canary now (share 0): every user is served production again."""
+    from llmops.canary.controller import Decision
+
     _by_hand(Decision.ROLLBACK, prompt, by, reason)
 
 
 def _by_hand(decision: Decision, prompt: str, by: str | None, reason: str) -> None:
+    from llmops.canary.controller import NoCanaryError
+    from llmops.prompts.labels import LabelMovedError
+
     with _controller(prompt) as controller:
         try:
             record = controller.decide_by_hand(decision, by=by or default_user(), reason=reason)
         except NoCanaryError as exc:
-            raise _fail(str(exc)) from None
+            fail(str(exc))
         except LabelMovedError:
-            raise _fail(
-                "the canary changed while deciding (another replica or person acted); run it again"
-            ) from None
-    out.print(_decision_line(record))
+            fail("the canary changed while deciding (another replica or person acted); run it again")
+    stdout().print(_decision_line(record))
 
 
 def _print_comparison(comparison: Comparison) -> None:
+    out = stdout()
     out.print(
         f"canary {comparison.canary.version} at {comparison.traffic_share:.0%} vs production "
         f"{comparison.production.version}, since {comparison.started_at:%Y-%m-%d %H:%M:%S} UTC"

@@ -1,37 +1,33 @@
-"""`llmops alerts list|test|history`: Typer commands; the main app registers them."""
+"""`llmops alerts list|test|history`: alert rules, their states and notification history."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from llmops.alerts.engine import AlertEngine
+from llmops.cli.common import database, fail, load_settings, redactor, stdout
 
-alerts_app = typer.Typer(help="Alert rules, their states and notification history.", no_args_is_help=True)
-out = Console()
-err = Console(stderr=True)
+if TYPE_CHECKING:
+    from llmops.alerts.engine import AlertEngine
+
+app = typer.Typer(help="Alert rules, their states and notification history.", no_args_is_help=True)
 
 
 @contextmanager
 def _alerts() -> Iterator[AlertEngine]:
     from llmops.alerts.setup import build_alert_engine
-    from llmops.api.app import build_redactor
     from llmops.budgets.store import BudgetStore
-    from llmops.config import load_settings
-    from llmops.storage.migrate import migrated_engine
 
     settings = load_settings()
-    with migrated_engine(settings.resolved_database_url) as engine:
+    with database(settings) as engine:
         try:
-            alerts = build_alert_engine(settings, engine, build_redactor(settings), BudgetStore(engine))
+            alerts = build_alert_engine(settings, engine, redactor(settings), BudgetStore(engine))
         except ValueError as exc:
-            err.print(f"[red]{exc}[/red]")
-            raise typer.Exit(2) from None
+            fail(str(exc))
         yield alerts
 
 
@@ -39,7 +35,7 @@ def _figure(value: float | None) -> str:
     return "—" if value is None else f"{value:.4g}"
 
 
-@alerts_app.command("list")
+@app.command("list")
 def list_alerts() -> None:
     """Every rule with its kind, state, last value and since when it is in that state."""
     with _alerts() as alerts:
@@ -56,27 +52,26 @@ def list_alerts() -> None:
                 _figure(state.value),
                 since,
             )
-        out.print(table)
+        stdout().print(table)
 
 
-@alerts_app.command("test")
+@app.command("test")
 def test_alert(
     rule: Annotated[str | None, typer.Argument(help="Rule to name in the test (default: the first).")] = None,
 ) -> None:
     """Send a test notification through the configured notifiers; exit 1 when one did not deliver."""
     with _alerts() as alerts:
         if rule is not None and rule not in {r.name for r in alerts.rules}:
-            err.print(f"[red]no alert rule named {rule}[/red]")
-            raise typer.Exit(2)
+            fail(f"no alert rule named {rule}")
         event = alerts.send_test(rule)
     for delivery in event.details["deliveries"]:
         status = "delivered" if delivery["delivered"] else f"NOT delivered ({delivery['error']})"
-        out.print(f"{delivery['notifier']}: {status} after {delivery['attempts']} attempt(s)")
+        stdout().print(f"{delivery['notifier']}: {status} after {delivery['attempts']} attempt(s)")
     if not event.delivered:
         raise typer.Exit(1)
 
 
-@alerts_app.command("history")
+@app.command("history")
 def history(
     rule: Annotated[str | None, typer.Option(help="Only this rule's events.")] = None,
     limit: Annotated[int, typer.Option(min=1, max=10_000, help="Most events to show.")] = 50,
@@ -96,4 +91,4 @@ def history(
             str(event.attempts),
             event.error or "",
         )
-    out.print(table)
+    stdout().print(table)

@@ -1,26 +1,24 @@
-"""`llmops budgets list|set|remove|usage`: Typer commands; the main app registers them."""
+"""`llmops budgets list|set|remove|usage`: token and cost caps."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from pydantic import ValidationError
-from rich.console import Console
 from rich.table import Table
 
-from llmops.budgets.models import EACH, Budget, Metric, Scope, Window
-from llmops.budgets.store import BudgetStore
-from llmops.config import load_settings
+from llmops.cli.common import database, fail, load_settings, stdout
 
-budgets_app = typer.Typer(
+if TYPE_CHECKING:
+    from llmops.budgets.store import BudgetStore
+
+app = typer.Typer(
     help="Token and cost caps per user, per API key and global, over rolling windows.", no_args_is_help=True
 )
-out = Console()
-err = Console(stderr=True)
+EACH = ""  # the subject of a budget that applies to each user or key separately
 
 SubjectOption = Annotated[
     str,
@@ -32,13 +30,13 @@ SubjectOption = Annotated[
 
 @contextmanager
 def _store() -> Iterator[BudgetStore]:
-    from llmops.storage.migrate import migrated_engine
+    from llmops.budgets.store import BudgetStore
 
-    with migrated_engine(load_settings().resolved_database_url) as engine:
+    with database(load_settings()) as engine:
         yield BudgetStore(engine)
 
 
-@budgets_app.command("list")
+@app.command("list")
 def list_budgets() -> None:
     """Every budget: scope, subject, window, metric, hard cap and soft ratio."""
     with _store() as store:
@@ -53,53 +51,58 @@ def list_budgets() -> None:
             f"{item.hard_limit:g}",
             f"{item.soft_ratio:g}",
         )
-    out.print(table)
+    stdout().print(table)
 
 
-@budgets_app.command("set")
+@app.command("set")
 def set_budget(
-    scope: Annotated[Scope, typer.Argument(help="global, user or api_key.")],
-    window: Annotated[Window, typer.Argument(help="Rolling window: hour, day or month (30 days).")],
-    metric: Annotated[Metric, typer.Argument(help="tokens (input + output) or cost_usd.")],
+    scope: Annotated[str, typer.Argument(help="global, user or api_key.")],
+    window: Annotated[str, typer.Argument(help="Rolling window: hour, day or month (30 days).")],
+    metric: Annotated[str, typer.Argument(help="tokens (input + output) or cost_usd.")],
     limit: Annotated[float, typer.Argument(help="Hard cap over the window.")],
     subject: SubjectOption = EACH,
     soft_ratio: Annotated[float | None, typer.Option(help="Default: LLMOPS_BUDGET_SOFT_RATIO.")] = None,
 ) -> None:
     """Create or replace a budget."""
+    from pydantic import ValidationError
+
+    from llmops.budgets.models import Budget
+
     try:
-        budget = Budget(
-            scope=scope,
-            subject=subject,
-            window=window,
-            metric=metric,
-            hard_limit=limit,
-            soft_ratio=soft_ratio if soft_ratio is not None else load_settings().budget_soft_ratio,
+        budget = Budget.model_validate(
+            {
+                "scope": scope,
+                "subject": subject,
+                "window": window,
+                "metric": metric,
+                "hard_limit": limit,
+                "soft_ratio": soft_ratio if soft_ratio is not None else load_settings().budget_soft_ratio,
+            }
         )
     except ValidationError as exc:
-        err.print(f"[red]Invalid budget:[/red] {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}")
-        raise typer.Exit(2) from None
+        error = exc.errors(include_input=False)[0]
+        fail(f"Invalid budget: {error['loc'][0]}: {error['msg']}")
     with _store() as store:
         store.set([budget])
-    out.print(f"set {budget.label()} = {budget.hard_limit:g}")
+    stdout().print(f"set {budget.label()} = {budget.hard_limit:g}")
 
 
-@budgets_app.command("remove")
+@app.command("remove")
 def remove_budget(
-    scope: Annotated[Scope, typer.Argument(help="global, user or api_key.")],
-    window: Annotated[Window, typer.Argument(help="hour, day or month.")],
-    metric: Annotated[Metric, typer.Argument(help="tokens or cost_usd.")],
+    scope: Annotated[str, typer.Argument(help="global, user or api_key.")],
+    window: Annotated[str, typer.Argument(help="hour, day or month.")],
+    metric: Annotated[str, typer.Argument(help="tokens or cost_usd.")],
     subject: SubjectOption = EACH,
 ) -> None:
     """Delete a budget (a settings-defined one comes back at the next start unless removed there too)."""
     with _store() as store:
         removed = store.remove(scope, subject, window, metric)
     if not removed:
-        err.print("no such budget")
-        raise typer.Exit(1)
-    out.print(f"removed {scope}:{window}:{metric}")
+        fail("no such budget", code=1)
+    stdout().print(f"removed {scope}:{window}:{metric}")
 
 
-@budgets_app.command("usage")
+@app.command("usage")
 def usage(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
@@ -121,4 +124,4 @@ def usage(
             f"{status.usage.ratio:.1%}",
             state,
         )
-    out.print(table)
+    stdout().print(table)

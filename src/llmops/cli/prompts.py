@@ -2,56 +2,47 @@
 
 from __future__ import annotations
 
-import difflib
-import getpass
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from pydantic import ValidationError
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from llmops.config import load_settings
-from llmops.prompts.labels import DEFAULT_PROMPT, LabelError, LabelRecord, LabelStore, validate_label
-from llmops.prompts.registry import PromptNotFound, PromptRegistry, PromptVersion
+from llmops.cli.common import database, default_user, fail, load_settings, stderr, stdout
 
-prompts_app = typer.Typer(
+if TYPE_CHECKING:
+    from llmops.prompts.labels import LabelRecord, LabelStore
+    from llmops.prompts.registry import PromptRegistry, PromptVersion
+
+app = typer.Typer(
     help="Prompt versions, labels (production, canary, …) and their history.", no_args_is_help=True
 )
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False)
 
+DEFAULT_PROMPT = "email_triage"
 PromptOption = Annotated[str, typer.Option("--prompt", help="Prompt name.")]
-
-
-def _fail(message: str) -> typer.Exit:
-    err.print(f"[red]{escape(message)}[/red]")
-    return typer.Exit(2)
 
 
 @contextmanager
 def _store() -> Iterator[LabelStore]:
     """The label store on the configured database, migrated, disposed afterwards."""
-    from llmops.storage.migrate import migrated_engine
+    from llmops.prompts.labels import LabelStore
+    from llmops.prompts.registry import PromptRegistry
 
-    try:
-        settings = load_settings()
-    except ValidationError as exc:
-        raise _fail(f"Invalid settings:\n{exc}") from None
-    with migrated_engine(settings.resolved_database_url) as engine:
+    with database(load_settings()) as engine:
         yield LabelStore(engine, PromptRegistry.from_directory())
 
 
 def _version(registry: PromptRegistry, version_id: str) -> PromptVersion:
+    from llmops.prompts.registry import PromptNotFound
+
     try:
         return registry.get(version_id)
     except PromptNotFound as exc:
-        raise _fail(exc.args[0]) from None
+        fail(exc.args[0])
 
 
 def _labels_by_version(records: list[LabelRecord]) -> dict[str, list[str]]:
@@ -61,15 +52,16 @@ def _labels_by_version(records: list[LabelRecord]) -> dict[str, list[str]]:
     return found
 
 
-def default_user() -> str:
-    """Who is moving a label: the login name ($USER and friends), or `unknown` when there is none."""
+def _checked_label(name: str) -> str:
+    from llmops.prompts.labels import LabelError, validate_label
+
     try:
-        return getpass.getuser()
-    except (OSError, KeyError):
-        return "unknown"
+        return validate_label(name)
+    except LabelError as exc:
+        fail(str(exc))
 
 
-@prompts_app.command("list")
+@app.command("list")
 def list_versions() -> None:
     """Every prompt version: id, content hash prefix, labels pointing at it, changelog."""
     with _store() as store:
@@ -85,39 +77,44 @@ def list_versions() -> None:
                 ", ".join(labels.get(version.id, [])),
                 Text(version.changelog),
             )
-    out.print(table)
+    stdout().print(table)
 
 
-@prompts_app.command("show")
+@app.command("show")
 def show(version_id: Annotated[str, typer.Argument(metavar="VERSION", help="e.g. email_triage_v7")]) -> None:
     """One version: model parameters, prefill, system prompt, examples, output schema and labels."""
     with _store() as store:
         version = _version(store.registry, version_id)
         labels = _labels_by_version(store.labels(version.name)).get(version.id, [])
     params = version.model_params
-    out.print(f"[bold]{version.id}[/bold]  sha256 {version.content_hash}")
-    out.print(f"changelog:     {escape(version.changelog)}")
-    out.print(f"labels:        {', '.join(labels) or '-'}")
-    out.print(
+    stdout().print(f"[bold]{version.id}[/bold]  sha256 {version.content_hash}")
+    stdout().print(f"changelog:     {escape(version.changelog)}")
+    stdout().print(f"labels:        {', '.join(labels) or '-'}")
+    stdout().print(
         f"model params:  temperature={params.temperature} max_tokens={params.max_tokens} stop={params.stop!r}"
     )
-    out.print(f"prefill:       {escape(repr(version.prefill)) if version.prefill is not None else '-'}")
-    out.print(f"examples:      {len(version.examples)}")
-    out.print(f"output model:  {version.output_model}")
-    out.print("\n[bold]system prompt[/bold]")
-    out.print(Text(version.system.strip()))
-    out.print("\n[bold]output schema[/bold]")
-    out.print(Text(json.dumps(version.output_schema(), indent=2)))
+    stdout().print(f"prefill:       {escape(repr(version.prefill)) if version.prefill is not None else '-'}")
+    stdout().print(f"examples:      {len(version.examples)}")
+    stdout().print(f"output model:  {version.output_model}")
+    stdout().print("\n[bold]system prompt[/bold]")
+    stdout().print(Text(version.system.strip()))
+    stdout().print("\n[bold]output schema[/bold]")
+    stdout().print(Text(json.dumps(version.output_schema(), indent=2)))
 
 
-@prompts_app.command("diff")
+@app.command("diff")
 def diff(
     a: Annotated[str, typer.Argument(metavar="A", help="The older version id.")],
     b: Annotated[str, typer.Argument(metavar="B", help="The newer version id.")],
 ) -> None:
     """A unified diff of two versions' files (coloured on a terminal)."""
+    import difflib
+
+    from llmops.prompts.registry import PromptRegistry
+
     registry = PromptRegistry.from_directory()
     old, new = _version(registry, a), _version(registry, b)
+    out = stdout()
     lines = difflib.unified_diff(
         old.source.splitlines(keepends=True),
         new.source.splitlines(keepends=True),
@@ -140,7 +137,7 @@ def diff(
         out.print(Text(text.rstrip("\n"), style=style or ""))
 
 
-@prompts_app.command("label")
+@app.command("label")
 def label(
     name: Annotated[str, typer.Argument(metavar="NAME", help="Label: production, canary or your own.")],
     version_id: Annotated[str, typer.Argument(metavar="VERSION", help="Version the label should point at.")],
@@ -152,23 +149,22 @@ def label(
     ] = None,
 ) -> None:
     """Point a label at a version (create it, move it, or roll it back); prints old → new."""
-    try:
-        validate_label(name)
-    except LabelError as exc:
-        raise _fail(str(exc)) from None
+    from llmops.prompts.labels import LabelError
+
+    _checked_label(name)
     with _store() as store:
         try:
             change = store.set(
                 prompt, name, version_id, by=by or default_user(), reason=reason, traffic_share=traffic_share
             )
         except LabelError as exc:
-            raise _fail(str(exc)) from None
-    out.print(
+            fail(str(exc))
+    stdout().print(
         f"{change.prompt_name} {change.label}: {change.previous_version_id or '(none)'} → {change.version_id}"
     )
 
 
-@prompts_app.command("history")
+@app.command("history")
 def history(
     prompt: PromptOption = DEFAULT_PROMPT,
     label_name: Annotated[str | None, typer.Option("--label", help="Only this label.")] = None,
@@ -176,14 +172,11 @@ def history(
 ) -> None:
     """Label moves, newest first: when, label, old → new version, who and why."""
     if label_name is not None:
-        try:
-            validate_label(label_name)
-        except LabelError as exc:
-            raise _fail(str(exc)) from None
+        _checked_label(label_name)
     with _store() as store:
         changes = store.history(prompt, label_name, limit=limit)
     if not changes:
-        err.print("No label moves recorded.")
+        stderr().print("No label moves recorded.")
         return
     table = Table(box=None, pad_edge=False)
     for column in ("changed at (UTC)", "label", "from", "to", "by"):
@@ -198,4 +191,4 @@ def history(
             Text(change.changed_by),
             Text(change.reason),
         )
-    out.print(table)
+    stdout().print(table)

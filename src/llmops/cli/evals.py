@@ -1,27 +1,27 @@
-"""`llmops eval run|compare`: score a prompt version on a dataset, compare two runs, gate CI on it."""
+"""`llmops eval run|compare|mine|candidates`: score a prompt version on a dataset, compare two runs and
+gate CI on the verdict, and turn bad replies into cases to label (active learning)."""
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from pydantic import ValidationError
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from llmops.config import Settings, load_settings
-from llmops.evals.datasets import Dataset, DatasetError, bundled_dataset_path, load_dataset
-from llmops.evals.runner import CaseResult, EvalRun, run_eval
+from llmops.cli.common import database, fail, load_settings, redactor, stderr
+from llmops.cli.feedback import SinceOption, output, since_start
 
 if TYPE_CHECKING:
-    from llmops.evals.compare import Comparison
+    from sqlalchemy import Engine
 
-eval_app = typer.Typer(help="Evaluate prompt versions on datasets and compare runs.", no_args_is_help=True)
-err = Console(stderr=True)
+    from llmops.config import Settings
+    from llmops.evals.compare import Comparison
+    from llmops.evals.datasets import Dataset
+    from llmops.evals.runner import EvalRun, EvalTarget
+
+app = typer.Typer(help="Evaluate prompt versions on datasets and compare runs.", no_args_is_help=True)
 
 
 class ReportFormat(StrEnum):
@@ -31,20 +31,13 @@ class ReportFormat(StrEnum):
     JUNIT = "junit"
 
 
-def _settings() -> Settings:
-    try:
-        return load_settings()
-    except ValidationError as exc:
-        err.print(f"[red]Invalid settings:[/red]\n{exc}")
-        raise typer.Exit(2) from None
-
-
 def _dataset(path: Path | None) -> Dataset:
+    from llmops.evals.datasets import DatasetError, bundled_dataset_path, load_dataset
+
     try:
         return load_dataset(path or bundled_dataset_path())
     except DatasetError as exc:
-        err.print(f"[red]Dataset error:[/red] {exc}")
-        raise typer.Exit(2) from None
+        fail(f"Dataset error: {exc}")
 
 
 async def _run(
@@ -52,20 +45,49 @@ async def _run(
     prompt_version: str,
     settings: Settings,
     *,
-    target: str | None,
+    target_url: str | None,
     api_key: str | None,
     concurrency: int,
     judge_provider: str | None,
     use_cache: bool,
 ) -> EvalRun:
+    """The run against a deployed service (`target_url`) or in-process services built for it."""
+    from llmops.evals.runner import HttpTarget
+    from llmops.service import InProcessTarget, open_services
+
+    if target_url is not None:
+        async with HttpTarget(target_url, prompt_version, api_key) as target:
+            return await _scored(dataset, target, settings, concurrency, judge_provider, use_cache)
+    async with open_services(settings) as services:
+        return await _scored(
+            dataset,
+            InProcessTarget(services, prompt_version),
+            settings,
+            concurrency,
+            judge_provider,
+            use_cache,
+        )
+
+
+async def _scored(
+    dataset: Dataset,
+    target: EvalTarget,
+    settings: Settings,
+    concurrency: int,
+    judge_provider: str | None,
+    use_cache: bool,
+) -> EvalRun:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     from llmops.evals.judge import build_judge
+    from llmops.evals.runner import CACHE_DIR, CaseResult, run_eval
 
     judge = build_judge(settings, judge_provider) if judge_provider else None
     if judge is not None:
         await judge.start()
     columns = (TextColumn("eval"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     try:
-        with Progress(*columns, console=err, transient=True) as progress:
+        with Progress(*columns, console=stderr(), transient=True) as progress:
             task = progress.add_task("cases", total=len(dataset.cases))
 
             def advance(_: CaseResult) -> None:
@@ -73,14 +95,12 @@ async def _run(
 
             return await run_eval(
                 dataset,
-                prompt_version,
-                settings=settings,
-                target=target,
-                api_key=api_key,
+                target,
+                redactor=redactor(settings),
+                cache_dir=settings.data_dir / CACHE_DIR if use_cache else None,
                 concurrency=concurrency,
                 judge=judge,
                 progress=advance,
-                use_cache=use_cache,
             )
     finally:
         if judge is not None:
@@ -103,7 +123,7 @@ def _summary_lines(run: EvalRun) -> list[str]:
     ]
 
 
-@eval_app.command("run")
+@app.command("run")
 def run_command(
     dataset: Annotated[
         Path | None, typer.Option(help="JSONL dataset. Default: the bundled Email Gatekeeper golden set.")
@@ -126,23 +146,22 @@ def run_command(
     ] = False,
 ) -> None:
     """Run a dataset through a prompt version, score each case, store the run and print its id."""
-    from llmops.api.app import build_redactor
-    from llmops.evals.store import save_run
-    from llmops.storage.migrate import migrated_engine
+    import asyncio
 
-    settings = _settings()
+    from llmops.evals.store import save_run
+
+    settings = load_settings()
     data = _dataset(dataset)
     version = prompt_version or settings.prompt_version
     if target is None and version not in _known_versions():
-        err.print(f"[red]Unknown prompt version:[/red] {version}")
-        raise typer.Exit(2)
+        fail(f"Unknown prompt version: {version}")
     try:
         run = asyncio.run(
             _run(
                 data,
                 version,
                 settings,
-                target=target,
+                target_url=target,
                 api_key=api_key,
                 concurrency=concurrency,
                 judge_provider=judge,
@@ -150,12 +169,11 @@ def run_command(
             )
         )
     except ValueError as exc:
-        err.print(f"[red]Cannot run the eval:[/red] {str(exc).splitlines()[0][:200]}")
-        raise typer.Exit(2) from None
-    with migrated_engine(settings.resolved_database_url) as engine:
-        save_run(engine, run, build_redactor(settings))
+        fail(f"Cannot run the eval: {str(exc).splitlines()[0][:200]}")
+    with database(settings) as engine:
+        save_run(engine, run, redactor(settings))
     for warning in run.warnings:
-        err.print(f"[yellow]warning:[/yellow] {warning}")
+        stderr().print(f"[yellow]warning:[/yellow] {warning}")
     sys.stdout.write(run.id + "\n" + "\n".join(_summary_lines(run)) + "\n")
 
 
@@ -165,7 +183,7 @@ def _known_versions() -> set[str]:
     return {version.id for version in PromptRegistry.from_directory().versions()}
 
 
-@eval_app.command("compare")
+@app.command("compare")
 def compare_command(
     baseline: Annotated[str, typer.Argument(help="Run id, or a prompt version (its latest run).")],
     candidate: Annotated[str, typer.Argument(help="Run id, or a prompt version (its latest run).")],
@@ -181,40 +199,72 @@ def compare_command(
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
 ) -> None:
     """Compare two stored runs case by case; exit 1 when the verdict is REGRESSION."""
-    from llmops.api.app import build_redactor
     from llmops.evals.compare import Verdict, compare_runs
     from llmops.evals.reports import RENDERERS
     from llmops.evals.store import RunNotFound, resolve_run
-    from llmops.storage.migrate import migrated_engine
 
-    settings = _settings()
-    try:
-        with migrated_engine(settings.resolved_database_url) as engine:
+    settings = load_settings()
+    with database(settings) as engine:
+        try:
             base_run = resolve_run(engine, baseline, dataset)
             cand_run = resolve_run(engine, candidate, dataset)
-    except RunNotFound as exc:
-        err.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from None
-    comparison = compare_runs(base_run, cand_run, alpha=alpha, margin=margin, seed=seed)
-    text = RENDERERS[report_format.value](comparison, build_redactor(settings))
-    if output is None:
-        sys.stdout.write(text)
-    else:
-        output.write_text(text, encoding="utf-8")
-        err.print(f"{comparison.verdict.value}: report written to {output}")
-    _alert_on(settings, comparison)
+        except RunNotFound as exc:
+            fail(str(exc))
+        comparison = compare_runs(base_run, cand_run, alpha=alpha, margin=margin, seed=seed)
+        text = RENDERERS[report_format.value](comparison, redactor(settings))
+        if output is None:
+            sys.stdout.write(text)
+        else:
+            output.write_text(text, encoding="utf-8")
+            stderr().print(f"{comparison.verdict.value}: report written to {output}")
+        _alert_on(settings, engine, comparison)
     if comparison.verdict is Verdict.REGRESSION:
         raise typer.Exit(1)
 
 
-def _alert_on(settings: Settings, comparison: Comparison) -> None:
+def _alert_on(settings: Settings, engine: Engine, comparison: Comparison) -> None:
     """Feed the verdict to the eval_regression alert (fires on REGRESSION, resolves otherwise)."""
-    from llmops.alerts import notify_eval_regression
-    from llmops.api.app import build_redactor
-    from llmops.storage.db import make_engine
+    from llmops.alerts.setup import notify_eval_regression
 
-    engine = make_engine(settings.resolved_database_url)
-    try:
-        notify_eval_regression(settings, engine, build_redactor(settings), comparison)
-    finally:
-        engine.dispose()
+    notify_eval_regression(settings, engine, redactor(settings), comparison)
+
+
+@app.command("mine")
+def mine(
+    since: SinceOption = "30d",
+    limit: Annotated[int, typer.Option(min=1, help="At most this many cases, worst first.")] = 50,
+    path: Annotated[
+        Path | None, typer.Option("--output", help="Write the JSONL to this file instead of stdout.")
+    ] = None,
+) -> None:
+    """Turn negative feedback into candidate eval cases (JSONL, golden-set format) to label."""
+    from llmops.evals.mining import mine as mine_cases
+    from llmops.evals.mining import write_jsonl
+
+    start = since_start(since)
+    settings = load_settings()
+    with database(settings) as engine:
+        cases = mine_cases(engine, redactor(settings), since=start, limit=limit)
+    with output(path) as stream:
+        written = write_jsonl(cases, stream)
+    stderr().print(f"Mined {written} candidate case(s) from negative feedback.")
+
+
+@app.command("candidates")
+def candidates(
+    limit: Annotated[int, typer.Option(min=1, help="At most this many cases.")] = 50,
+    max_judge_score: Annotated[float, typer.Option(help="Judge scores below this are candidates.")] = 0.5,
+    path: Annotated[
+        Path | None, typer.Option("--output", help="Write the JSONL here instead of stdout.")
+    ] = None,
+) -> None:
+    """Active learning: negative feedback, then low judge scores, then judge/user disagreement, as JSONL."""
+    from llmops.evals.active_learning import select_candidates
+    from llmops.evals.mining import write_jsonl
+
+    settings = load_settings()
+    with database(settings) as engine:
+        cases = select_candidates(engine, redactor(settings), limit=limit, max_judge_score=max_judge_score)
+    with output(path) as stream:
+        write_jsonl(cases, stream)
+    stderr().print(f"Selected {len(cases)} candidate case(s).")

@@ -1,0 +1,3 @@
+from llmops.cli import app
+
+app()
