@@ -87,17 +87,19 @@ def cli_env_names() -> set[str]:
 
 
 def _groups_from_comments(cls: type, fields: dict[str, Any]) -> dict[str, str]:
-    """Map each field to the `# Heading` comment above it in the class body."""
+    """Map each field to the `# Heading` comment above it in the body of the class that declares it."""
     groups: dict[str, str] = {}
-    current = "General"
-    for line in inspect.getsource(cls).splitlines():
-        heading = re.match(r"^    # (\S.*)$", line)
-        if heading:
-            current = heading.group(1).strip().rstrip(".:")
-            continue
-        declared = re.match(r"^    (\w+)\s*:", line)
-        if declared and declared.group(1) in fields:
-            groups[declared.group(1)] = current
+    # Base classes first, so a subclass's heading wins for a field it redeclares.
+    for klass in reversed([k for k in cls.__mro__ if k.__module__.startswith("llmops")]):
+        current = "General"
+        for line in inspect.getsource(klass).splitlines():
+            heading = re.match(r"^    # (\S.*)$", line)
+            if heading:
+                current = heading.group(1).strip().rstrip(".:")
+                continue
+            declared = re.match(r"^    (\w+)\s*:", line)
+            if declared and declared.group(1) in fields:
+                groups[declared.group(1)] = current
     return groups
 
 
