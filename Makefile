@@ -7,7 +7,7 @@ PYTHON ?= python3
 export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF -DMTMD_BUILD=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
 	-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_CURL=OFF
 
-.PHONY: install serve test lint bench browser
+.PHONY: install serve test lint bench browser docs
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,10 @@ lint: $(VENV)/.test-installed
 
 test: $(VENV)/.test-installed browser lint
 	$(VENV)/bin/pytest
+
+# Rewrite the generated pages of the manual (docs/cli.md, docs/configuration.md) from the code.
+docs: $(VENV)/.installed
+	$(PY) docs/generate.py
 
 bench: $(VENV)/.test-installed
 	for script in bench/bench_*.py; do $(PY) $$script || exit 1; done
