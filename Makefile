@@ -37,6 +37,8 @@ browser:
 lint: $(VENV)/.test-installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
 
 test: $(VENV)/.test-installed browser lint
 	$(VENV)/bin/pytest

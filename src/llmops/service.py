@@ -35,7 +35,7 @@ from sqlalchemy.engine import make_url
 from llmops.alerts.engine import AlertEngine
 from llmops.alerts.setup import build_alert_engine
 from llmops.assistant.knowledge import KnowledgeBase
-from llmops.assistant.pipeline import PROMPT_NAME, Gatekeeper, TriageOutcome
+from llmops.assistant.pipeline import ASSISTANT_NAME, PROMPT_NAME, Gatekeeper, TriageOutcome
 from llmops.assistant.schema import Email, Triage, TriageReply
 from llmops.assistant.tools import Toolbox
 from llmops.budgets.enforce import BudgetEnforcer
@@ -294,6 +294,8 @@ def root_attributes(options: RunOptions, user: str | None) -> dict[str, object]:
     attributes: dict[str, object] = {
         c.ROOT_SPAN_MARKER: True,
         c.REQUEST_ID: options.request_id,
+        c.GEN_AI_OPERATION_NAME: "invoke_agent",
+        c.GEN_AI_AGENT_NAME: ASSISTANT_NAME,
         c.PROMPT_NAME: PROMPT_NAME,
     }
     if options.route:

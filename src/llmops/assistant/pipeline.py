@@ -25,6 +25,7 @@ from llmops.providers.resilience import ChainResult, ProviderChain
 from llmops.telemetry import conventions as c
 from llmops.telemetry.runtime import Telemetry, mark_error
 
+ASSISTANT_NAME = "email_gatekeeper"
 PROMPT_NAME = "email_triage"
 KNOWLEDGE_BASE_ID = "northwind-policies"
 FALLBACK_PROVIDER = "rules"

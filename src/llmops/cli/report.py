@@ -19,6 +19,9 @@ def report(
     ] = None,
     model: Annotated[str | None, typer.Option(help="Only requests answered by this model.")] = None,
     provider: Annotated[str | None, typer.Option(help="Only requests answered by this provider.")] = None,
+    assistant: Annotated[
+        str | None, typer.Option(help="Only requests of this assistant (or ingested service).")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Summarise requests, latency, cost, tools and prompt versions over a time window."""
@@ -31,7 +34,7 @@ def report(
         window = Window.last(parse_since(since))
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--since") from None
-    filters = Filters(prompt_version=prompt_version, model=model, provider=provider)
+    filters = Filters(prompt_version=prompt_version, model=model, provider=provider, assistant=assistant)
     with database(load_settings()) as engine:
         result = build_report(engine, window, filters)
     sys.stdout.write(render_json(result) + "\n" if as_json else render_text(result))

@@ -23,7 +23,7 @@ from llmops.service import services_of
 from llmops.storage.cursor import CursorError
 
 router = APIRouter(prefix="/api", tags=["dashboard"], dependencies=[Depends(require_api_access)])
-RangeParam = Query(None, max_length=16, description=params.RANGE_HELP)
+RangeParam = Query(None, description=params.RANGE_HELP)
 QueryFilters = Annotated[Filters, Depends(params.query_filters)]
 
 
@@ -83,12 +83,20 @@ async def api_requests(
     status: str | None = None,
     category: str | None = None,
     source: str | None = None,
+    assistant: str | None = None,
+    session_id: str | None = None,
     cursor: str | None = None,
     limit: int = Query(traces.PAGE_SIZE, ge=1, le=traces.MAX_PAGE),
 ) -> dict[str, Any]:
     """Requests newest first; pass `next_cursor` back as `cursor` for the next page."""
     search = traces.RequestSearch(
-        request_id=request_id, prompt_version=prompt_version, status=status, category=category, source=source
+        request_id=request_id,
+        prompt_version=prompt_version,
+        status=status,
+        category=category,
+        source=source,
+        assistant=assistant,
+        session_id=session_id,
     )
     try:
         page = await asyncio.to_thread(

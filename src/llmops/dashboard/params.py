@@ -21,10 +21,13 @@ RANGE_HELP = (
 
 
 def query_filters(
-    prompt_version: str | None = None, model: str | None = None, provider: str | None = None
+    prompt_version: str | None = None,
+    model: str | None = None,
+    provider: str | None = None,
+    assistant: str | None = None,
 ) -> Filters:
-    """Dependency: the prompt version, model and provider query parameters, matched exactly."""
-    return Filters(prompt_version=prompt_version, model=model, provider=provider)
+    """Dependency: the prompt version, model, provider and assistant query parameters, matched exactly."""
+    return Filters(prompt_version=prompt_version, model=model, provider=provider, assistant=assistant)
 
 
 def form_filters(filters: Annotated[Filters, Depends(query_filters)]) -> Filters:

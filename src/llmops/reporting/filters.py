@@ -14,10 +14,11 @@ class Filters(BaseModel):
     prompt_version: str | None = None
     model: str | None = None
     provider: str | None = None
+    assistant: str | None = None
 
 
 def filtered(query: Select[Any], table: Table, filters: Filters) -> Select[Any]:
-    """Only rows of the filtered version, model and provider (every table read with it has the three)."""
+    """Only rows of the filtered version, model, provider and assistant (every table read with it has them)."""
     for name, value in filters.model_dump(exclude_none=True).items():
         query = query.where(table.c[name] == value)
     return query

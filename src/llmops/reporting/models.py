@@ -44,6 +44,7 @@ class Report(BaseModel):
     prompt_version_filter: str | None
     model_filter: str | None = None
     provider_filter: str | None = None
+    assistant_filter: str | None = None
     requests: int
     errors: int
     error_rate: float

@@ -255,6 +255,7 @@ def _assemble(
         prompt_version_filter=filters.prompt_version,
         model_filter=filters.model,
         provider_filter=filters.provider,
+        assistant_filter=filters.assistant,
         requests=count,
         errors=int(overall.get("errors")),
         error_rate=_rate(overall.get("errors"), count),

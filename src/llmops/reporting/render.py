@@ -29,7 +29,11 @@ def render_text(report: Report) -> str:
     ]
     narrowed = [
         f"{name}={value}"
-        for name, value in (("model", report.model_filter), ("provider", report.provider_filter))
+        for name, value in (
+            ("model", report.model_filter),
+            ("provider", report.provider_filter),
+            ("assistant", report.assistant_filter),
+        )
         if value
     ]
     if narrowed:

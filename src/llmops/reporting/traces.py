@@ -33,6 +33,8 @@ class RequestRow(BaseModel):
     category: str | None
     degraded: bool
     source: str
+    assistant: str
+    session_id: str | None
 
 
 class RequestPage(BaseModel):
@@ -60,7 +62,9 @@ class RequestSearch(BaseModel):
     prompt_version: str | None = None
     status: str | None = None
     category: str | None = None
-    source: str | None = None  # `api` for live traffic, `eval` for eval cases run in-process
+    source: str | None = None  # `api`, `gateway`, `ingest` (live traffic) or `eval` (eval cases)
+    assistant: str | None = None
+    session_id: str | None = None
 
 
 def list_requests(

@@ -36,7 +36,7 @@ class RollupSpec:
 
 REQUESTS = RollupSpec(
     request_rollups,
-    keys=("hour", "prompt_version", "model", "provider"),
+    keys=("hour", "prompt_version", "model", "provider", "assistant"),
     sums=(
         "requests",
         "errors",
@@ -51,7 +51,7 @@ REQUESTS = RollupSpec(
 )
 STEPS = RollupSpec(
     step_rollups,
-    keys=("hour", "name", "prompt_version", "model", "provider"),
+    keys=("hour", "name", "prompt_version", "model", "provider", "assistant"),
     sums=("calls", "errors", "duration_sum_ms"),
 )
 

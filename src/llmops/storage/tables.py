@@ -40,6 +40,8 @@ api_keys = Table(
 )
 
 
+DEFAULT_ASSISTANT = "email_gatekeeper"  # the bundled assistant; rows from before the dimension are its
+
 # SQLite only auto-increments a column declared exactly INTEGER PRIMARY KEY.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -69,15 +71,21 @@ requests = Table(
     Column("category", String(32), nullable=True),
     Column("error_type", String(128), nullable=True),
     Column("source", String(8), nullable=False, server_default="api"),
+    Column("assistant", String(128), nullable=False, server_default=DEFAULT_ASSISTANT),
+    Column("session_id", String(128), nullable=True),
     Index("ix_requests_created_at", "created_at"),
     Index("ix_requests_prompt_version_created_at", "prompt_version", "created_at"),
     Index("ix_requests_trace_id", "trace_id"),
+    Index("ix_requests_assistant_created_at", "assistant", "created_at"),
+    Index("ix_requests_session_id", "session_id"),
 )
 
-# Eval cases run in-process are stored as requests so their traces can be opened like any other, but
-# they are not users' traffic: rollups, reports, alerts and canary figures count live rows only.
-API_SOURCE, EVAL_SOURCE = "api", "eval"
-LIVE_TRAFFIC = requests.c.source == API_SOURCE
+# Where a request came from: a hosted assistant's API, the OpenAI-compatible gateway, OTLP ingest, or
+# an eval run. Eval cases are stored as requests so their traces open like any other, but they are not
+# users' traffic: rollups, reports, alerts and canary figures count live rows only.
+API_SOURCE, GATEWAY_SOURCE, INGEST_SOURCE, EVAL_SOURCE = "api", "gateway", "ingest", "eval"
+SOURCES = (API_SOURCE, GATEWAY_SOURCE, INGEST_SOURCE, EVAL_SOURCE)
+LIVE_TRAFFIC = requests.c.source != EVAL_SOURCE
 
 spans = Table(
     "spans",
@@ -112,6 +120,7 @@ request_rollups = Table(
     Column("prompt_version", String(128), nullable=False),
     Column("model", String(200), nullable=False),
     Column("provider", String(64), nullable=False),
+    Column("assistant", String(128), nullable=False, server_default=DEFAULT_ASSISTANT),
     Column("requests", Integer, nullable=False),
     Column("errors", Integer, nullable=False),
     Column("degraded", Integer, nullable=False),
@@ -122,7 +131,9 @@ request_rollups = Table(
     Column("cost_usd", Float, nullable=False),
     Column("latency_sum_ms", Float, nullable=False),
     *_histogram(),
-    PrimaryKeyConstraint("hour", "prompt_version", "model", "provider", name="pk_request_rollups"),
+    PrimaryKeyConstraint(
+        "hour", "prompt_version", "model", "provider", "assistant", name="pk_request_rollups"
+    ),
 )
 
 step_rollups = Table(
@@ -133,11 +144,14 @@ step_rollups = Table(
     Column("prompt_version", String(128), nullable=False),
     Column("model", String(200), nullable=False, server_default=""),
     Column("provider", String(64), nullable=False, server_default=""),
+    Column("assistant", String(128), nullable=False, server_default=DEFAULT_ASSISTANT),
     Column("calls", Integer, nullable=False),
     Column("errors", Integer, nullable=False),
     Column("duration_sum_ms", Float, nullable=False),
     *_histogram(),
-    PrimaryKeyConstraint("hour", "name", "prompt_version", "model", "provider", name="pk_step_rollups"),
+    PrimaryKeyConstraint(
+        "hour", "name", "prompt_version", "model", "provider", "assistant", name="pk_step_rollups"
+    ),
 )
 
 service_state = Table(

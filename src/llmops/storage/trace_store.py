@@ -21,7 +21,7 @@ from sqlalchemy import Connection, bindparam, select, tuple_, update
 
 from llmops.storage.dialect import insert_for
 from llmops.storage.rollups import REQUESTS, STEPS, RollupBatch
-from llmops.storage.tables import API_SOURCE, LIVE_TRAFFIC, requests, spans
+from llmops.storage.tables import API_SOURCE, DEFAULT_ASSISTANT, EVAL_SOURCE, LIVE_TRAFFIC, requests, spans
 
 SpanKey = tuple[str, str]
 
@@ -75,6 +75,8 @@ class RequestRecord:
     category: str | None
     error_type: str | None
     source: str = API_SOURCE
+    assistant: str = DEFAULT_ASSISTANT
+    session_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +97,8 @@ class _Step:
     duration_ms: float
 
 
-Owners = dict[str, tuple[datetime, tuple[str, str, str]]]  # request id → (created_at, rollup key)
+RollupKey = tuple[str, str, str, str]  # prompt version, model, provider, assistant
+Owners = dict[str, tuple[datetime, RollupKey]]  # request id → (created_at, rollup key)
 
 
 def write_batch(
@@ -110,7 +113,7 @@ def write_batch(
     """
     new_requests = _insert_requests(connection, request_records)
     roots = {(r.trace_id, r.span_id): r.request_id for r in new_requests}
-    live = [r for r in new_requests if r.source == API_SOURCE]
+    live = [r for r in new_requests if r.source != EVAL_SOURCE]
     owners: Owners = {r.request_id: (r.created_at, request_rollup_key(r)) for r in live}
     trace_ids = {record.trace_id for record in span_records}
     fresh = _fresh_spans(connection, span_records, trace_ids)
@@ -189,8 +192,8 @@ def _fresh_spans(
     return fresh
 
 
-def request_rollup_key(record: RequestRecord) -> tuple[str, str, str]:
-    return (record.prompt_version, record.model, record.provider)
+def request_rollup_key(record: RequestRecord) -> RollupKey:
+    return (record.prompt_version, record.model, record.provider, record.assistant)
 
 
 def request_rollup_values(record: RequestRecord) -> dict[str, int | float]:
@@ -219,10 +222,10 @@ def _add_steps(
         if owner is None:  # the request row is gone (retention) or was never stored
             continue
         step = steps[key]
-        created_at, (prompt_version, model, provider) = owner
+        created_at, (prompt_version, model, provider, assistant) = owner
         batch.add(
             created_at,
-            (step.name, prompt_version, model, provider),
+            (step.name, prompt_version, model, provider, assistant),
             step_rollup_values(step.status_code, step.duration_ms),
             step.duration_ms,
         )
@@ -305,7 +308,7 @@ def _resolve(steps: dict[SpanKey, _Step], anchors: dict[SpanKey, str]) -> dict[S
 
 def _request_context(connection: Connection, request_ids: Iterable[str]) -> Owners:
     r = requests.c
-    query = select(r.request_id, r.created_at, r.prompt_version, r.model, r.provider).where(
+    query = select(r.request_id, r.created_at, r.prompt_version, r.model, r.provider, r.assistant).where(
         r.request_id.in_(sorted(request_ids)), LIVE_TRAFFIC
     )
-    return {row[0]: (row[1], (row[2], row[3], row[4])) for row in connection.execute(query)}
+    return {row[0]: (row[1], (row[2], row[3], row[4], row[5])) for row in connection.execute(query)}

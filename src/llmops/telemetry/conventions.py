@@ -23,6 +23,8 @@ GEN_AI_TOOL_CALL_RESULT = "gen_ai.tool.call.result"
 GEN_AI_DATA_SOURCE_ID = "gen_ai.data_source.id"
 GEN_AI_INPUT_MESSAGES = "gen_ai.input.messages"
 GEN_AI_OUTPUT_MESSAGES = "gen_ai.output.messages"
+GEN_AI_AGENT_NAME = "gen_ai.agent.name"  # the assistant (or ingested service) a request belongs to
+GEN_AI_CONVERSATION_ID = "gen_ai.conversation.id"  # the session a request belongs to
 GEN_AI_TOKEN_TYPE = "gen_ai.token.type"  # noqa: S105 - an attribute name, not a secret
 ERROR_TYPE = "error.type"
 
@@ -39,6 +41,7 @@ OPENINFERENCE_ALIASES = {
 REQUEST_ID = "llmops.request_id"
 CLIENT_REQUEST_ID = "llmops.client_request_id"
 EVAL = "llmops.eval"  # on an eval case's root span: the request is not live traffic
+SOURCE = "llmops.source"  # on a root span: `api`, `gateway` or `ingest` (the door the request came in by)
 USER_ID = "llmops.user_id"
 PROMPT_NAME = "llmops.prompt.name"
 PROMPT_VERSION = "llmops.prompt.version"

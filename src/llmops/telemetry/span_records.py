@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import StatusCode
 
-from llmops.storage.tables import API_SOURCE, EVAL_SOURCE
+from llmops.storage.tables import API_SOURCE, DEFAULT_ASSISTANT, EVAL_SOURCE, SOURCES
 from llmops.storage.timeutil import from_unix_nanos
 from llmops.storage.trace_store import RequestRecord, SpanRecord
 from llmops.telemetry import conventions as c
@@ -106,8 +106,17 @@ def request_record(
         degraded_reason=_text(attributes.get(c.DEGRADED_REASON), 128),
         category=_text(attributes.get(c.CATEGORY), 32),
         error_type=_text(attributes.get(c.ERROR_TYPE), 128),
-        source=EVAL_SOURCE if attributes.get(c.EVAL) is True else API_SOURCE,
+        source=_source(attributes),
+        assistant=_text(attributes.get(c.GEN_AI_AGENT_NAME), 128) or DEFAULT_ASSISTANT,
+        session_id=_text(attributes.get(c.GEN_AI_CONVERSATION_ID), 128),
     )
+
+
+def _source(attributes: Mapping[str, object]) -> str:
+    if attributes.get(c.EVAL) is True:
+        return EVAL_SOURCE
+    source = attributes.get(c.SOURCE)
+    return source if isinstance(source, str) and source in SOURCES else API_SOURCE
 
 
 def request_id_of(attributes: Mapping[str, object], trace_id: str, span_id: str) -> str:
