@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -9,8 +10,17 @@ import pytest
 
 from live import TEST_KEY, LiveServer, serve
 from llmops.config import Settings
+from processes import OWN_PREFIXES
 
 pytest_plugins = ("pg",)
+
+
+@pytest.fixture(autouse=True)
+def _scrubbed_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A developer's own `LLMOPS_*`, `OTEL_*` and `OPENAI_*` settings never reach a test."""
+    for name in list(os.environ):
+        if name.startswith(OWN_PREFIXES) and name != "LLMOPS_TEST_POSTGRES_URL":
+            monkeypatch.delenv(name)
 
 
 @pytest.fixture

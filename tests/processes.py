@@ -27,7 +27,7 @@ def clean_env(**values: str) -> dict[str, str]:
 
 def cli_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     """A data directory under `tmp_path` and the scripted provider (the local model is never loaded)."""
-    return clean_env(LLMOPS_DATA_DIR=str(tmp_path / "data"), LLMOPS_PROVIDER="scripted", **extra)
+    return clean_env(**{"LLMOPS_DATA_DIR": str(tmp_path / "data"), "LLMOPS_PROVIDER": "scripted", **extra})
 
 
 def run_llmops(

@@ -318,4 +318,4 @@ def load_settings(**overrides: object) -> Settings:
     secrets_dir = os.environ.get("LLMOPS_SECRETS_DIR")
     if secrets_dir is None and DEFAULT_SECRETS_DIR.is_dir():
         secrets_dir = str(DEFAULT_SECRETS_DIR)
-    return Settings(_secrets_dir=secrets_dir, **overrides)  # type: ignore[call-arg]
+    return Settings(_secrets_dir=secrets_dir, **overrides)  # type: ignore[arg-type]

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 
 from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.util.types import AttributeValue
 from pydantic import SecretStr
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
@@ -290,8 +291,8 @@ async def _run_in_root_span(
     return TriageRun(options.request_id, outcome, triage, latency_ms, trace_id)
 
 
-def root_attributes(options: RunOptions, user: str | None) -> dict[str, object]:
-    attributes: dict[str, object] = {
+def root_attributes(options: RunOptions, user: str | None) -> dict[str, AttributeValue]:
+    attributes: dict[str, AttributeValue] = {
         c.ROOT_SPAN_MARKER: True,
         c.REQUEST_ID: options.request_id,
         c.GEN_AI_OPERATION_NAME: "invoke_agent",
@@ -310,8 +311,8 @@ def root_attributes(options: RunOptions, user: str | None) -> dict[str, object]:
     return attributes
 
 
-def outcome_attributes(outcome: TriageOutcome, latency_ms: float) -> dict[str, object]:
-    attributes: dict[str, object] = {
+def outcome_attributes(outcome: TriageOutcome, latency_ms: float) -> dict[str, AttributeValue]:
+    attributes: dict[str, AttributeValue] = {
         c.PROMPT_VERSION: outcome.prompt_version,
         c.GEN_AI_REQUEST_MODEL: outcome.model,
         c.GEN_AI_RESPONSE_MODEL: outcome.model,

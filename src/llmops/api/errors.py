@@ -35,7 +35,7 @@ _STATUS_TYPES = {
 
 def error_body(
     status: int, message: str, request_id: str | None, fields: list[dict[str, str]] | None = None
-) -> dict:
+) -> dict[str, Any]:
     error: dict[str, Any] = {"type": _STATUS_TYPES.get(status, "error"), "message": message}
     if fields:
         error["fields"] = fields

@@ -144,7 +144,8 @@ class Gatekeeper:
             span.set_attribute("llmops.retrieval.documents", len(passages))
         tool_results = [self._run_tool(call) for call in plan_tool_calls(parsed)]
         with t.step("rule_suggestion") as span:
-            context = build_context(passages, tool_results, self.toolbox.owner.name)
+            owner = self.toolbox.owner.name if self.toolbox.owner else None
+            context = build_context(passages, tool_results, owner)
             suggestion = rule_based_triage(parsed, context)
             span.set_attribute(c.CATEGORY, suggestion.category.value)
         variables = prompt_variables(parsed, context, suggestion)

@@ -17,6 +17,8 @@ after that they are a crashed request's leftovers and stop blocking the budget.
 
 from __future__ import annotations
 
+import builtins
+
 import logging
 import math
 import threading
@@ -140,7 +142,7 @@ class BudgetStore:
             connection.execute(statement, rows)
         self._checked_at = float("-inf")
 
-    def remove(self, scope: Scope, subject: str, window: Window, metric: Metric) -> bool:
+    def remove(self, scope: str, subject: str, window: str, metric: str) -> bool:
         with self._engine.begin() as connection:
             result = connection.execute(
                 delete(budgets).where(
@@ -241,7 +243,7 @@ class BudgetStore:
                 raise LookupError(f"no {scope}:{window}:{metric} budget applies")
             return self._usage(connection, found[0], subject)
 
-    def status(self) -> list[BudgetStatus]:
+    def status(self) -> builtins.list[BudgetStatus]:
         """Every budget with its current ratio; an each-subject budget reports its fullest subject."""
         statuses = []
         with self._engine.connect() as connection:

@@ -110,6 +110,7 @@ def active_canary(labels: LabelStore, prompt_name: str, default_version: str) ->
             break
         started_at = change.changed_at
     production = labels.get(prompt_name, PRODUCTION)
+    assert current.version_id is not None and current.traffic_share is not None
     return ActiveCanary(
         prompt_name=prompt_name,
         version=current.version_id,

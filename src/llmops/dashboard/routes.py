@@ -83,6 +83,7 @@ async def login(request: Request) -> Response:
     services = services_of(request)
     key = fields.get("api_key", "").strip()
     target = _safe_next(fields.get("next"))
+    response: Response
     if not key or not await asyncio.to_thread(services.keys.verify, key):
         token = secrets.token_urlsafe(32)
         response = render(

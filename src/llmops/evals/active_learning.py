@@ -37,7 +37,7 @@ class CandidateSource(MinedSource):
 
 
 class CandidateCase(MinedCase):
-    source: CandidateSource  # type: ignore[assignment]
+    source: CandidateSource
 
 
 def select_candidates(

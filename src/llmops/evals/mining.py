@@ -89,7 +89,7 @@ def mine(
     with engine.connect() as connection:
         rows = connection.execute(query).all()
         for row in rows:
-            span_rows = []
+            span_rows: Sequence[Any] = ()
             if row.trace_id is not None:
                 span_rows = connection.execute(
                     select(spans.c.name, spans.c.start_time, spans.c.attributes)

@@ -12,6 +12,7 @@ pages stay stable while new feedback arrives or old feedback is replaced.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, Select, and_, or_, select
@@ -54,15 +55,15 @@ class FeedbackStore:
     def upsert(self, request_id: str, rating: int, notes: str | None, now: datetime) -> tuple[Feedback, bool]:
         """Store feedback (notes must be redacted already); returns it and whether it was the first."""
         now = utc(now)
-        statement = insert_for(self.engine, feedback).values(
+        insert = insert_for(self.engine, feedback).values(
             request_id=request_id, rating=rating, notes=notes, created_at=now, updated_at=now, revisions=0
         )
-        statement = statement.on_conflict_do_update(
+        statement = insert.on_conflict_do_update(
             index_elements=[feedback.c.request_id],
             set_={
-                "rating": statement.excluded.rating,
-                "notes": statement.excluded.notes,
-                "updated_at": statement.excluded.updated_at,
+                "rating": insert.excluded.rating,
+                "notes": insert.excluded.notes,
+                "updated_at": insert.excluded.updated_at,
                 "revisions": feedback.c.revisions + 1,
             },
         ).returning(*feedback.c)
@@ -132,7 +133,7 @@ class FeedbackStore:
             cursor = page.next_cursor
 
 
-def _joined() -> Select:
+def _joined() -> Select[Any]:
     """Feedback with its request; an outer join, because requests expire before their feedback."""
     return select(
         feedback.c.id,

@@ -11,6 +11,7 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 from datetime import UTC, datetime
 
 from sqlalchemy import Engine, Row, insert, select, update
@@ -234,10 +235,20 @@ class LabelStore:
             }
             new_id = connection.execute(insert(prompt_label_history).values(**change)).inserted_primary_key
         assert new_id is not None
-        return LabelChange(id=int(new_id[0]), **change)
+        return LabelChange(
+            id=int(new_id[0]),
+            prompt_name=prompt_name,
+            label=label,
+            version_id=version_id,
+            previous_version_id=previous,
+            traffic_share=traffic_share,
+            changed_at=now,
+            changed_by=by,
+            reason=reason,
+        )
 
 
-def _record(row: Row) -> LabelRecord:
+def _record(row: Row[Any]) -> LabelRecord:
     m = row._mapping
     return LabelRecord(
         prompt_name=m["prompt_name"],
@@ -250,7 +261,7 @@ def _record(row: Row) -> LabelRecord:
     )
 
 
-def _change(row: Row) -> LabelChange:
+def _change(row: Row[Any]) -> LabelChange:
     m = row._mapping
     return LabelChange(
         id=int(m["id"]),

@@ -22,6 +22,7 @@ from enum import StrEnum
 
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind
+from opentelemetry.util.types import AttributeValue
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 from tenacity.wait import wait_random_exponential
 
@@ -153,7 +154,7 @@ def _is_retryable(error: BaseException) -> bool:
     return isinstance(error, ProviderError) and error.retryable
 
 
-def _request_attributes(provider: Provider, request: ChatRequest) -> dict[str, object]:
+def _request_attributes(provider: Provider, request: ChatRequest) -> dict[str, AttributeValue]:
     return {
         c.GEN_AI_OPERATION_NAME: "chat",
         c.GEN_AI_PROVIDER_NAME: provider.name,

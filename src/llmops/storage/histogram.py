@@ -48,5 +48,5 @@ def quantile(counts: Sequence[int], q: float) -> float | None:
         if index == 0:
             return upper * fraction
         lower = BOUNDS_MS[index - 1]
-        return lower * (upper / lower) ** fraction
+        return float(lower * (upper / lower) ** fraction)
     return BOUNDS_MS[-1]

@@ -21,8 +21,8 @@ def get_or_create(engine: Engine, name: str, factory: Callable[[], str]) -> str:
     with engine.connect() as connection:
         existing = connection.execute(query).scalar_one_or_none()
     if existing is not None:
-        return existing
+        return str(existing)
     with engine.begin() as connection:
         statement = insert_for(connection, service_state).on_conflict_do_nothing(index_elements=["name"])
         connection.execute(statement, {"name": name, "value": factory(), "created_at": datetime.now(UTC)})
-        return connection.execute(query).scalar_one()
+        return str(connection.execute(query).scalar_one())

@@ -146,7 +146,7 @@ def write_batch(
 
 def _row(record: RequestRecord | SpanRecord) -> dict[str, object]:
     """A shallow row dict (`dataclasses.asdict` deep-copies every value, which is slow per span)."""
-    return {name: getattr(record, name) for name in record.__slots__}  # type: ignore[union-attr]
+    return {name: getattr(record, name) for name in record.__slots__}
 
 
 def _step(record: SpanRecord) -> _Step:

@@ -70,7 +70,7 @@ _UNITS = {
     "%": "percent",
 }
 _PER_UNITS = {"s": "second", "m": "minute", "h": "hour", "d": "day", "w": "week", "mo": "month", "y": "year"}
-_CUMULATIVE = {
+_CUMULATIVE: dict[type, AggregationTemporality] = {
     kind: AggregationTemporality.CUMULATIVE
     for kind in (
         Counter,
@@ -132,23 +132,23 @@ def _labels(attributes: Attributes) -> dict[str, str]:
 def _family(metric: Metric) -> PromMetric | None:
     """One OTel metric as one Prometheus family, or None for a kind we do not expose."""
     base = metric_name(metric.name)
-    unit = unit_suffix(metric.unit)
+    unit = unit_suffix(metric.unit or "")
     data = metric.data
     if isinstance(data, Sum) and data.is_monotonic:
         base = base.removesuffix("_total")
-        family = PromMetric(base, metric.description, "counter", unit)
+        family = PromMetric(base, metric.description or "", "counter", unit)
         for point in data.data_points:
             family.add_sample(f"{family.name}_total", _labels(point.attributes), float(point.value))
         return family
     if isinstance(data, Sum | Gauge):
-        family = PromMetric(base, metric.description, "gauge", unit)
+        family = PromMetric(base, metric.description or "", "gauge", unit)
         for point in data.data_points:
             family.add_sample(family.name, _labels(point.attributes), float(point.value))
         return family
     if isinstance(data, HistogramData):
-        family = PromMetric(base, metric.description, "histogram", unit)
-        for point in data.data_points:
-            _add_histogram_point(family, point)
+        family = PromMetric(base, metric.description or "", "histogram", unit)
+        for histogram_point in data.data_points:
+            _add_histogram_point(family, histogram_point)
         return family
     logger.warning(
         "metric not exposed to Prometheus", extra={"metric": metric.name, "kind": type(data).__name__}
@@ -158,7 +158,7 @@ def _family(metric: Metric) -> PromMetric | None:
 
 def _add_histogram_point(family: PromMetric, point: HistogramDataPoint) -> None:
     labels = _labels(point.attributes)
-    bounds = [floatToGoString(bound) for bound in point.explicit_bounds] + ["+Inf"]
+    bounds = [floatToGoString(bound) for bound in point.explicit_bounds] + ["+Inf"]  # type: ignore[no-untyped-call]
     for bound, cumulative in zip(bounds, accumulate(point.bucket_counts), strict=True):
         family.add_sample(f"{family.name}_bucket", {**labels, "le": bound}, float(cumulative))
     family.add_sample(f"{family.name}_count", labels, float(point.count))

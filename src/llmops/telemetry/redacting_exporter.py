@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
@@ -100,10 +101,10 @@ class RedactingExporter(SpanExporter):
             return cached
         return self._redactor.redact_value(value)
 
-    def _attributes(self, attributes: Mapping[str, object] | None) -> dict[str, object]:
+    def _attributes(self, attributes: Mapping[str, object] | None) -> dict[str, Any]:
         if not attributes:
             return {}
-        clean: dict[str, object] = {}
+        clean: dict[str, Any] = {}
         for key, value in attributes.items():
             redacted = self._value(value)
             if isinstance(redacted, list | tuple):
