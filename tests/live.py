@@ -30,7 +30,7 @@ class LiveServer:
         """Wait until every finished span has been exported to the store."""
         assert self.app.state.services.telemetry_setup.force_flush(30_000)
 
-    def client(self, authenticated: bool = True, timeout: float = 120.0) -> httpx.Client:
+    def client(self, authenticated: bool = True, timeout: float | None = 120.0) -> httpx.Client:
         headers = {"Authorization": f"Bearer {self.key}"} if authenticated else {}
         return httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout)
 

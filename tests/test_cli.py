@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -114,3 +116,15 @@ def test_tables_are_not_cut_when_piped(tmp_path: Path) -> None:
     assert moved.returncode == 0, moved.stderr
     history = run_llmops(cli_env(tmp_path, COLUMNS="80"), "prompts", "history")
     assert long_reason.strip() in history.stdout
+
+
+def test_the_command_loads_only_typer_until_a_command_runs() -> None:
+    """`llmops --help` and light commands start fast: importing the CLI pulls in no database, HTTP,
+    validation or telemetry library (each command imports what it uses when it runs)."""
+    heavy = ("sqlalchemy", "pydantic", "httpx", "opentelemetry", "llama_cpp", "fastapi", "llmops.service")
+    probe = (
+        "import sys, llmops.cli; "
+        f"print(sorted(m for m in sys.modules if m.split('.')[0] in {heavy!r} or m in {heavy!r}))"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"

@@ -165,6 +165,7 @@ def test_over_http_records_the_served_version_and_links_traces(
     assert run.prompt_version == "email_triage_v2"  # the server's default; HTTP cannot override it
     assert run.warnings and "email_triage_v2" in run.warnings[0]
     assert all(r.error is None and r.prompt_version == "email_triage_v2" for r in run.results)
+    assert all(r.cost_usd is not None for r in run.results)  # the reply carries the cost
     assert run.provider == "scripted" and run.model == "scripted-1"
     server.flush()
     engine = make_engine(server.settings.resolved_database_url)

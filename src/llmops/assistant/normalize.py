@@ -81,10 +81,6 @@ class ParsedEmail(BaseModel):
     def is_forward(self) -> bool:
         return "fwd" in self.subject_prefixes
 
-    def excerpt(self, max_chars: int = 1200) -> str:
-        """The body cut at a word boundary, for prompts with a small context budget."""
-        return truncate(self.body or self.quoted, max_chars)
-
     def signal_notes(self) -> list[str]:
         """Plain-language notes on the risk and intent signals, for prompts and traces (no content)."""
         s = self.signals
