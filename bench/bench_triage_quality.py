@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import tempfile
 import time
 from collections import Counter
@@ -107,6 +108,7 @@ async def local_model(cases: list[EvalCase], prompt_version: str) -> list[Predic
     with tempfile.TemporaryDirectory() as tmp:
         settings = bench_settings(Path(tmp), provider="local", prompt_version=prompt_version)
         async with in_process(settings) as (_, client):
+            logging.getLogger("httpx").setLevel(logging.WARNING)  # one log line per request otherwise
             for case in cases:
                 response = await client.post(
                     "/v1/triage",
