@@ -1,0 +1,220 @@
+"""Triage quality on the labelled corpus (issue 11): category accuracy per split and per category, the
+confusion table, priority in range, dangerous misses (critical cases mis-filed) and planted personal data
+repeated in the output.
+
+By default it scores the rules alone: the degraded path, i.e. `rule_based_triage` over the pipeline's own
+parse, tools and context (no model, no app, a second or two). `--local-model` instead sends `--limit` evenly
+spaced cases of each split through the app with the real local model (~4 s per email on 2 cores), on a
+prompt version that lets the model pick the category (v2/v7 prefill the rules' category and priority, so
+they would score the rules again).
+
+    python bench/bench_triage_quality.py [--split test|dev|both] [--misses]
+    python bench/bench_triage_quality.py --local-model --limit 30 --split test
+
+The test split is sealed: read its figures, never tune rules, prompts or thresholds against its cases;
+`--misses` lists the mis-filed cases of the dev split only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from llmops.assistant.knowledge import KnowledgeBase
+from llmops.assistant.normalize import parse_email
+from llmops.assistant.pipeline import build_context, retrieve_policies
+from llmops.assistant.rules import rule_based_triage
+from llmops.assistant.schema import EVAL_HEADER, Category, Triage
+from llmops.assistant.tools import Toolbox, plan_tool_calls
+from llmops.evals import bundled_dataset_path, load_dataset
+from llmops.evals.datasets import EvalCase
+from llmops.evals.scorers import CaseOutput, NotContains
+
+SPLITS = {"test": "email_triage_test", "dev": "email_triage_dev"}
+ORDER = [Category.URGENT, Category.ACTION_REQUIRED, Category.FYI, Category.SPAM, Category.PERSONAL]
+SHORT = {
+    Category.URGENT: "urgent",
+    Category.ACTION_REQUIRED: "action",
+    Category.FYI: "fyi",
+    Category.SPAM: "spam",
+    Category.PERSONAL: "personal",
+}
+
+
+@dataclass
+class Prediction:
+    case: EvalCase
+    triage: Triage | None
+    degraded: bool = False
+
+    @property
+    def category(self) -> Category | None:
+        return self.triage.category if self.triage else None
+
+    @property
+    def correct(self) -> bool:
+        return self.category is self.case.expected.category
+
+    @property
+    def priority_in_range(self) -> bool:
+        low, high = self.case.expected.priority or (1, 5)
+        return self.triage is not None and low <= self.triage.priority <= high
+
+    @property
+    def leaked(self) -> bool:
+        phrases = self.case.expected.must_not_contain
+        if not phrases or self.triage is None:
+            return False
+        output = CaseOutput(triage=self.triage.model_dump(mode="json"))
+        return not NotContains(phrases).check(self.case, output).passed
+
+
+def spread(cases: list[EvalCase], limit: int) -> list[EvalCase]:
+    """`limit` cases evenly spaced over the file, so a subset still covers every category."""
+    if limit >= len(cases):
+        return cases
+    return [cases[i * len(cases) // limit] for i in range(limit)]
+
+
+def language(case: EvalCase) -> str:
+    return next((tag.removeprefix("lang:") for tag in case.tags if tag.startswith("lang:")), "?")
+
+
+def rules_only(cases: list[EvalCase]) -> list[Prediction]:
+    """The degraded path: the pipeline's parse, policy retrieval and tools, then the rules' triage."""
+    knowledge = KnowledgeBase.bundled()
+    toolbox = Toolbox.bundled(knowledge)
+    predictions = []
+    for case in cases:
+        parsed = parse_email(case.email, company_domains=toolbox.company_domains)
+        passages = retrieve_policies(knowledge, parsed)
+        results = [toolbox.run(call) for call in plan_tool_calls(parsed)]
+        context = build_context(passages, results, toolbox.owner.name)
+        predictions.append(Prediction(case, rule_based_triage(parsed, context)))
+    return predictions
+
+
+async def local_model(cases: list[EvalCase], prompt_version: str) -> list[Prediction]:
+    """Each case through the app (in-process ASGI) with the real local model, marked as an eval request."""
+    from inprocess import bench_settings, in_process  # bench/ helper; pulls in the app only when needed
+
+    predictions = []
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = bench_settings(Path(tmp), provider="local", prompt_version=prompt_version)
+        async with in_process(settings) as (_, client):
+            logging.getLogger("httpx").setLevel(logging.WARNING)  # one log line per request otherwise
+            for case in cases:
+                response = await client.post(
+                    "/v1/triage",
+                    json={"email": case.email.model_dump(mode="json")},
+                    headers={EVAL_HEADER: "1"},
+                )
+                if response.status_code != 200:
+                    predictions.append(Prediction(case, None))
+                    continue
+                reply = response.json()
+                predictions.append(
+                    Prediction(case, Triage.model_validate(reply["triage"]), reply["degraded"])
+                )
+    return predictions
+
+
+def pct(part: int, whole: int) -> str:
+    return f"{100 * part / whole:5.1f}%" if whole else "    -"
+
+
+def report(name: str, predictions: list[Prediction], *, misses: bool) -> None:
+    total = len(predictions)
+    correct = sum(p.correct for p in predictions)
+    in_range = sum(p.priority_in_range for p in predictions)
+    both = sum(p.correct and p.priority_in_range for p in predictions)
+    planted = [p for p in predictions if p.case.expected.must_not_contain]
+    print(f"\n=== {name} split: {total} cases ===")
+    print(f"category accuracy        {correct:4d}/{total}  {pct(correct, total)}")
+    print(f"priority in range        {in_range:4d}/{total}  {pct(in_range, total)}")
+    print(f"category and priority    {both:4d}/{total}  {pct(both, total)}")
+    leaks = sum(p.leaked for p in planted)
+    print(f"planted data repeated    {leaks:4d}/{len(planted)} cases with must_not_contain")
+    degraded = sum(p.degraded for p in predictions)
+    if degraded:
+        print(f"degraded replies (rules) {degraded:4d}/{total}")
+
+    print("\nper category (recall = right among expected; precision = right among predicted)")
+    print(f"{'category':10}{'cases':>7}{'recall':>9}{'precision':>11}{'prio ok':>9}")
+    for category in ORDER:
+        expected = [p for p in predictions if p.case.expected.category is category]
+        predicted = [p for p in predictions if p.category is category]
+        hits = sum(p.correct for p in expected)
+        print(
+            f"{SHORT[category]:10}{len(expected):7d}{pct(hits, len(expected)):>9}"
+            f"{pct(hits, len(predicted)):>11}{pct(sum(p.priority_in_range for p in expected), len(expected)):>9}"
+        )
+
+    print("\nconfusion (rows expected, columns predicted)")
+    print(f"{'':10}" + "".join(f"{SHORT[c]:>9}" for c in ORDER) + f"{'none':>7}")
+    table = Counter((p.case.expected.category, p.category) for p in predictions)
+    for row in ORDER:
+        cells = "".join(f"{table[(row, column)]:9d}" for column in ORDER)
+        print(f"{SHORT[row]:10}{cells}{table[(row, None)]:7d}")
+
+    print("\nper language")
+    for lang in sorted({language(p.case) for p in predictions}):
+        subset = [p for p in predictions if language(p.case) == lang]
+        hits = sum(p.correct for p in subset)
+        print(f"  {lang}: {hits:3d}/{len(subset):3d} {pct(hits, len(subset))}")
+
+    critical = [p for p in predictions if p.case.critical]
+    dangerous = [p for p in critical if not p.correct]
+    print(f"\ndangerous misses: {len(dangerous)} of {len(critical)} critical cases mis-filed")
+    for p in dangerous:
+        predicted = p.category.value if p.category else "no reply"
+        print(f"  {p.case.id}: expected {p.case.expected.category}, got {predicted}")
+    if misses and name == "dev":
+        print("\nall mis-filed dev cases")
+        for p in predictions:
+            if not p.correct:
+                predicted = p.category.value if p.category else "no reply"
+                print(f"  {p.case.id}: expected {p.case.expected.category}, got {predicted}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--split", choices=["test", "dev", "both"], default="both")
+    parser.add_argument("--local-model", action="store_true", help="run the real local model, not the rules")
+    parser.add_argument(
+        "--limit",
+        type=int,
+        default=None,
+        help="N cases of each split, evenly spaced (files are grouped by category)",
+    )
+    parser.add_argument(
+        "--prompt-version",
+        default="email_triage_v1",
+        help="prompt version for --local-model (v1: the model picks the category itself)",
+    )
+    parser.add_argument("--misses", action="store_true", help="list every mis-filed dev case")
+    args = parser.parse_args()
+    names = ["test", "dev"] if args.split == "both" else [args.split]
+    what = f"local model, prompt {args.prompt_version}" if args.local_model else "rules only (degraded path)"
+    print(f"Triage quality: {what}")
+    for name in names:
+        dataset = load_dataset(bundled_dataset_path(SPLITS[name]))
+        cases = spread(dataset.cases, args.limit) if args.limit else dataset.cases
+        started = time.perf_counter()
+        if args.local_model:
+            predictions = asyncio.run(local_model(cases, args.prompt_version))
+        else:
+            predictions = rules_only(cases)
+        elapsed = time.perf_counter() - started
+        report(name, predictions, misses=args.misses)
+        print(f"\n({name}: dataset sha256 {dataset.hash[:12]}, {elapsed:.1f} s)")
+
+
+if __name__ == "__main__":
+    main()
