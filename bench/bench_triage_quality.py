@@ -30,11 +30,11 @@ from llmops.assistant.knowledge import KnowledgeBase
 from llmops.assistant.normalize import parse_email
 from llmops.assistant.pipeline import build_context, retrieve_policies
 from llmops.assistant.rules import rule_based_triage
-from llmops.assistant.schema import EVAL_HEADER, Category, Triage
+from llmops.assistant.schema import Category, Triage
 from llmops.assistant.tools import Toolbox, plan_tool_calls
-from llmops.evals import bundled_dataset_path, load_dataset
-from llmops.evals.datasets import EvalCase
+from llmops.evals.datasets import EvalCase, bundled_dataset_path, load_dataset
 from llmops.evals.scorers import CaseOutput, NotContains
+from llmops.telemetry import conventions as c
 
 SPLITS = {"test": "email_triage_test", "dev": "email_triage_dev"}
 ORDER = [Category.URGENT, Category.ACTION_REQUIRED, Category.FYI, Category.SPAM, Category.PERSONAL]
@@ -113,7 +113,7 @@ async def local_model(cases: list[EvalCase], prompt_version: str) -> list[Predic
                 response = await client.post(
                     "/v1/triage",
                     json={"email": case.email.model_dump(mode="json")},
-                    headers={EVAL_HEADER: "1"},
+                    headers={c.EVAL_HEADER: "1"},
                 )
                 if response.status_code != 200:
                     predictions.append(Prediction(case, None))

@@ -100,11 +100,15 @@ def test_settings_come_from_a_secrets_directory(tmp_path: Path) -> None:
 
 
 def test_bad_settings_name_the_setting_and_its_choices_and_exit_2(tmp_path: Path) -> None:
-    result = run_llmops(cli_env(tmp_path, LLMOPS_PROVIDER="mistral", LLMOPS_PORT="eighty"), "redact", input="")
+    result = run_llmops(
+        cli_env(tmp_path, LLMOPS_PROVIDER="mistral", LLMOPS_PORT="eighty"), "redact", input=""
+    )
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "LLMOPS_PROVIDER" in result.stderr and "'local', 'openai' or 'scripted'" in result.stderr
     assert "LLMOPS_PORT" in result.stderr and "mistral" not in result.stderr and "eighty" not in result.stderr
-    upper = run_llmops(cli_env(tmp_path, LLMOPS_LOG_LEVEL="DEBUG", LLMOPS_PROVIDER="Scripted"), "redact", input="x")
+    upper = run_llmops(
+        cli_env(tmp_path, LLMOPS_LOG_LEVEL="DEBUG", LLMOPS_PROVIDER="Scripted"), "redact", input="x"
+    )
     assert upper.returncode == 0, upper.stderr
 
 

@@ -18,8 +18,7 @@ from pathlib import Path
 import pytest
 
 from llmops.assistant.schema import Category
-from llmops.evals import bundled_dataset_path, load_dataset
-from llmops.evals.datasets import Dataset
+from llmops.evals.datasets import Dataset, bundled_dataset_path, load_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
 SPLITS = ("email_triage_test", "email_triage_dev")

@@ -82,6 +82,8 @@ def test_facades_export_what_they_name_and_are_used() -> None:
             for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
                 if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(package + "."):
                     bypassed += [
-                        f"{relative}: {node.module}.{alias.name}" for alias in node.names if alias.name in names
+                        f"{relative}: {node.module}.{alias.name}"
+                        for alias in node.names
+                        if alias.name in names
                     ]
     assert bypassed == []
