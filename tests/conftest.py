@@ -15,6 +15,20 @@ from processes import OWN_PREFIXES
 pytest_plugins = ("pg",)
 
 
+def isolated_settings(data_dir: Path, database_url: str, **overrides: object) -> Settings:
+    """The scripted provider, a known key, quick retries, no `.env`; `overrides` win."""
+    values: dict[str, object] = {
+        "data_dir": data_dir,
+        "database_url": database_url,
+        "api_keys": TEST_KEY,
+        "provider": "scripted",
+        "retry_initial_s": 0.01,
+        "retry_max_s": 0.5,
+        **overrides,
+    }
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
 @pytest.fixture(autouse=True)
 def _scrubbed_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """A developer's own `LLMOPS_*`, `OTEL_*` and `OPENAI_*` settings never reach a test."""
@@ -29,16 +43,7 @@ def settings_factory(tmp_path: Path, database_url: str) -> Callable[..., Setting
     Postgres, so every API test runs on both), a known key."""
 
     def make(**overrides: object) -> Settings:
-        values: dict[str, object] = {
-            "data_dir": tmp_path / "data",
-            "database_url": database_url,
-            "api_keys": TEST_KEY,
-            "provider": "scripted",
-            "retry_initial_s": 0.01,
-            "retry_max_s": 0.5,
-        }
-        values.update(overrides)
-        return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+        return isolated_settings(tmp_path / "data", database_url, **overrides)
 
     return make
 
@@ -56,3 +61,24 @@ def live_server(settings_factory: Callable[..., Settings]) -> Iterator[Callable[
     yield start
     for generator in servers:
         next(generator, None)
+
+
+@pytest.fixture(scope="session", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def shared_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
+    """One server with the default test settings per database for the whole session, for tests that
+    only look at their own replies (they must not count stored rows or need other settings)."""
+    data_dir = tmp_path_factory.mktemp("shared")
+    if request.param == "sqlite":
+        url = f"sqlite:///{data_dir / 'llmops.db'}"
+    else:
+        url = request.getfixturevalue("shared_postgres_database").render_as_string(hide_password=False)
+    with pytest.MonkeyPatch.context() as patch:  # the per-test scrub does not cover session fixtures
+        for name in list(os.environ):
+            if name.startswith(OWN_PREFIXES) and name != "LLMOPS_TEST_POSTGRES_URL":
+                patch.delenv(name)
+        servers = serve(isolated_settings(data_dir / "data", url))
+        server = next(servers)
+    yield server
+    next(servers, None)

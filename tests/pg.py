@@ -31,7 +31,17 @@ def _admin_engine() -> Engine:
 
 @pytest.fixture(scope="session")
 def postgres_database() -> Iterator[URL]:
-    """A fresh Postgres database for this test session, dropped afterwards."""
+    """A fresh Postgres database for this test session, dropped afterwards (emptied before each test)."""
+    yield from _session_database()
+
+
+@pytest.fixture(scope="session")
+def shared_postgres_database() -> Iterator[URL]:
+    """Another fresh database for the session-wide server, which must outlive each test's reset."""
+    yield from _session_database()
+
+
+def _session_database() -> Iterator[URL]:
     admin = _admin_engine()
     name = f"llmops_test_{secrets.token_hex(6)}"
     try:

@@ -26,8 +26,8 @@ EMAIL = {
 }
 
 
-def test_triage_returns_a_valid_reply(live_server: Callable[..., LiveServer]) -> None:
-    server = live_server()
+def test_triage_returns_a_valid_reply(shared_server: LiveServer) -> None:
+    server = shared_server
     with server.client() as client:
         response = client.post("/v1/triage", json=EMAIL)
     assert response.status_code == 200, response.text
@@ -41,8 +41,8 @@ def test_triage_returns_a_valid_reply(live_server: Callable[..., LiveServer]) ->
     assert reply.latency_ms > 0
 
 
-def test_request_id_is_honoured_or_generated(live_server: Callable[..., LiveServer]) -> None:
-    server = live_server()
+def test_request_id_is_honoured_or_generated(shared_server: LiveServer) -> None:
+    server = shared_server
     with server.client() as client:
         honoured = client.post("/v1/triage", json=EMAIL, headers={"X-Request-ID": "caller-req-1"})
         replaced = client.post("/v1/triage", json=EMAIL, headers={"X-Request-ID": "bad id\twith spaces"})
@@ -82,8 +82,8 @@ def test_a_reused_request_id_gets_a_fresh_one_and_no_request_is_lost(
     assert {json.loads(attributes).get(c.CLIENT_REQUEST_ID) for _, attributes in roots} == {"client-retry-7"}
 
 
-def test_auth_is_required_except_for_health(live_server: Callable[..., LiveServer]) -> None:
-    server = live_server()
+def test_auth_is_required_except_for_health(shared_server: LiveServer) -> None:
+    server = shared_server
     with server.client(authenticated=False) as client:
         missing = client.post("/v1/triage", json=EMAIL)
         wrong = client.post("/v1/triage", json=EMAIL, headers={"Authorization": "Bearer llmops_wrong"})
@@ -129,8 +129,8 @@ def test_bad_bodies_get_clear_errors_not_500(live_server: Callable[..., LiveServ
         assert response.json()["request_id"] == response.headers["x-request-id"]
 
 
-def test_validation_errors_never_echo_submitted_values(live_server: Callable[..., LiveServer]) -> None:
-    server = live_server()
+def test_validation_errors_never_echo_submitted_values(shared_server: LiveServer) -> None:
+    server = shared_server
     secret_sender = "card 4111111111111111 no at sign"
     with server.client() as client:
         response = client.post("/v1/triage", json={"email": {**EMAIL["email"], "sender": secret_sender}})
