@@ -66,12 +66,17 @@ class Overview:
 
     @property
     def bucket_name(self) -> str:
-        minutes = int(self.bucket.total_seconds() // 60)
-        if self.bucket >= timedelta(days=1):
-            return "day"
-        if self.bucket >= timedelta(hours=1):
-            return "hour"
-        return "minute" if minutes == 1 else f"{minutes} minutes"
+        return bucket_name(self.bucket)
+
+
+def bucket_name(bucket: timedelta) -> str:
+    """`minute`, `5 minutes`, `hour`, `day`: what one bar or point of a chart stands for."""
+    if bucket >= timedelta(days=1):
+        return "day"
+    if bucket >= timedelta(hours=1):
+        return "hour"
+    minutes = int(bucket.total_seconds() // 60)
+    return "minute" if minutes == 1 else f"{minutes} minutes"
 
 
 def overview(engine: Engine, range_name: str, window: Window, filters: Filters) -> Overview:
@@ -96,9 +101,7 @@ def overview_charts(points: list[Point], starts: list[datetime], bucket: timedel
     tokens: dict[datetime, float | None] = {
         s: float(p.input_tokens + p.output_tokens) for s, p in by_start.items()
     }
-    per = {timedelta(days=1): "day", timedelta(hours=1): "hour"}.get(
-        bucket, f"{int(bucket.total_seconds() // 60)} min"
-    )
+    per = bucket_name(bucket)
     counts = lambda v: f"{v:,.0f}"  # noqa: E731
     return [
         bar_chart(

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from sqlalchemy import Engine, func, select
 
 from llmops.reporting.filters import Filters, filtered
+from llmops.reporting.queries import exact_quantile
 from llmops.reporting.window import Window
 from llmops.storage import histogram
 from llmops.storage.tables import LIVE_TRAFFIC, request_rollups, requests
@@ -70,7 +71,10 @@ def bucket_starts(start: datetime, end: datetime, bucket: timedelta) -> list[dat
     moment, starts = floor_to(start, bucket), []
     while moment < end:
         starts.append(moment)
-        moment += bucket
+        try:
+            moment += bucket
+        except OverflowError:  # a window ending near year 9999
+            break
     return starts
 
 
@@ -97,8 +101,7 @@ class _Sums:
     def point(self, start: datetime, bucket: timedelta) -> Point:
         count = self.requests
         if self.latencies is not None:
-            ordered = sorted(self.latencies)
-            p95 = ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))] if ordered else None
+            p95 = exact_quantile(sorted(self.latencies), 0.95)
         else:
             p95 = histogram.quantile(self.buckets, 0.95)
         return Point(
