@@ -3,15 +3,17 @@ of another prompt version), every paired case with why it failed and a link to i
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 
-from llmops.dashboard.format import NONE, duration_ms, money, pct, pp
+from llmops.dashboard.format import duration_ms, money, pct, pp
 from llmops.evals.compare import Comparison, MetricDelta, compare_runs
 from llmops.evals.runner import CaseResult, EvalRun
 from llmops.evals.store import load_run, resolve_run
 from llmops.reporting.quality import EvalRunRow, list_eval_runs
+from llmops.reporting.render import NONE
 
 
 @dataclass
@@ -46,15 +48,10 @@ METRIC_NAMES = {
 def metric_row(metric: MetricDelta) -> MetricRow:
     """A metric in its unit: rates in % with the change in pp, latency and cost with a signed change."""
     delta = metric.delta
-    if metric.name.endswith("_ms"):
-        shown, change = (
-            duration_ms,
-            (NONE if delta is None else ("+" if delta >= 0 else "−") + duration_ms(abs(delta))),
-        )
-        worse = delta is not None and delta > 0
-    elif metric.name.endswith("_usd"):
-        shown = money
-        change = NONE if delta is None else ("+" if delta >= 0 else "−") + money(abs(delta))
+    shown: Callable[[float | None], str]
+    if metric.name.endswith("_ms") or metric.name.endswith("_usd"):
+        shown = duration_ms if metric.name.endswith("_ms") else money
+        change = NONE if delta is None else ("+" if delta >= 0 else "−") + shown(abs(delta))
         worse = delta is not None and delta > 0
     else:
         shown, change, worse = pct, pp(delta), delta is not None and delta < 0
