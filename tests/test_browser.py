@@ -440,7 +440,14 @@ def test_every_page_fits_the_screen_without_errors(browser: Any, seeded: Seeded,
     errors: list[str] = []
     try:
         tab = context.new_page()
-        tab.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+        tab.on(
+            "console",
+            lambda message: (
+                errors.append(f"{message.text} ({message.location.get('url')})")
+                if message.type == "error"
+                else None
+            ),
+        )
         tab.on("pageerror", lambda error: errors.append(str(error)))
         tab.goto(seeded.url("/login"))
         _shoot(tab, seeded, f"login-{size}")

@@ -16,7 +16,7 @@ WIDTH = 640.0
 HEIGHT = 170.0
 PAD_LEFT = 64.0
 PAD_RIGHT = 8.0
-PAD_TOP = 10.0
+PAD_TOP = 16.0
 PAD_BOTTOM = 22.0
 X_TICKS = 6
 
@@ -100,7 +100,7 @@ def _x_ticks(starts: Sequence[datetime], bucket: timedelta, slot: float) -> list
 def _y_ticks(top: float, fmt: Format) -> list[Tick]:
     plot_h = HEIGHT - PAD_BOTTOM - PAD_TOP
     return [
-        Tick(round(HEIGHT - PAD_BOTTOM - share * plot_h, 1), fmt(top * share), "end")
+        Tick(round(HEIGHT - PAD_BOTTOM - share * plot_h, 1), fmt(top * share) if share else "0", "end")
         for share in (0.0, 0.5, 1.0)
     ]
 
