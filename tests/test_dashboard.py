@@ -223,3 +223,43 @@ def test_a_revoked_key_is_refused_and_its_dashboard_sessions_end(
     listed = run_llmops(env, "keys", "list").stdout
     revoked_line = next(line for line in listed.splitlines() if prefix in line)
     assert len(revoked_line.split()) == 5  # prefix, created date and time, revoked date and time
+
+
+def test_far_dates_and_step_outliers_render(server: tuple[LiveServer, str]) -> None:
+    """A window at the end of the calendar renders (no OverflowError), and a step whose average is
+    above its p95 (one slow outlier) is flagged on the latency page with the reason."""
+    running, _ = server
+    with sign_in(running) as client:
+        for until in ("9999-12-31T23:59:00Z", "0001-01-01T00:30:00Z"):
+            for time_range in ("1h", "30d", "all"):
+                reply = client.get("/", params={"range": time_range, "until": until})
+                assert reply.status_code == 200, (until, time_range)
+    from llmops.dashboard.routes import TEMPLATES
+    from llmops.reporting.models import StepSummary
+
+    engine = make_engine(running.settings.resolved_database_url)
+    try:
+        report = build_report(engine, Window.last(timedelta(hours=24)))
+    finally:
+        engine.dispose()
+    slow = StepSummary(
+        name="execute_tool lookup_contact", calls=40, errors=0, error_rate=0.0, avg_ms=900.0, p95_ms=12.0
+    )
+    report = report.model_copy(update={"steps": [slow]})
+    shares = views.step_shares(report)
+    assert [share.outlier for share in shares] == [True]
+    html = TEMPLATES.get_template("latency.html").render(
+        report=report,
+        shares=shares,
+        range_name="24h",
+        ranges=["24h"],
+        filters=Filters(),
+        choices=None,
+        filter_fields=(),
+        filter_query="",
+        page="latency",
+        csrf_token="",
+        signed_in=True,
+    )
+    assert 'data-testid="outlier"' in html and 'data-testid="outlier-note"' in html
+    assert "a few very slow calls" in html

@@ -285,6 +285,12 @@ async def _run_in_root_span(
         if options.route:
             outcome_attrs["http.response.status_code"] = 200
         span.set_attributes(outcome_attrs)
+        # What the caller received (the model's triage or the rules' degraded one), under content capture.
+        telemetry.content(
+            span,
+            c.GEN_AI_OUTPUT_MESSAGES,
+            [{"role": "assistant", "content": outcome.triage.model_dump_json()}],
+        )
     triage = outcome.triage
     if services.settings.redact_replies:
         triage = redact_triage(services.redactor, triage)

@@ -9,6 +9,7 @@ needs one) and the degraded reply when every provider fails or the output cannot
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,7 +21,7 @@ from llmops.assistant.schema import Email, TokenUsage, Triage
 from llmops.assistant.tools import Toolbox, ToolCall, ToolResult, plan_tool_calls
 from llmops.prompts.registry import PromptRegistry, PromptVersion
 from llmops.providers.base import ChatRequest, ChatResponse, Message
-from llmops.providers.errors import AllProvidersFailed
+from llmops.providers.errors import AllProvidersFailed, Attempt
 from llmops.providers.resilience import ChainResult, ProviderChain
 from llmops.telemetry import conventions as c
 from llmops.telemetry.runtime import Telemetry, mark_error
@@ -64,11 +65,16 @@ class _ModelRun:
         self.usage.input_tokens += response.usage.input_tokens
         self.usage.output_tokens += response.usage.output_tokens
         self.retries += result.retries
-        self.calls += 1
+        self.calls += max(_reached(result.attempts), 1)
         if result.cost_usd is not None:
             self.cost_usd = (self.cost_usd or 0.0) + result.cost_usd
         self.price_source = result.price_source
         self.last = response
+
+
+def _reached(attempts: Sequence[Attempt]) -> int:
+    """Attempts that called a provider (a breaker's rejection did not): `llmops.model_calls` counts them."""
+    return sum(1 for attempt in attempts if attempt.outcome != "rejected")
 
 
 def retrieve_policies(knowledge: KnowledgeBase, parsed: ParsedEmail, limit: int = 2) -> list[Passage]:
@@ -135,6 +141,7 @@ class Gatekeeper:
         with t.step("parse_email") as span:
             parsed = parse_email(email)
             t.content(span, c.EMAIL_SUBJECT, parsed.subject)
+            t.content(span, c.EMAIL_SENDER, parsed.sender_name or parsed.sender_address)
         with t.step(
             f"retrieval {KNOWLEDGE_BASE_ID}",
             {c.GEN_AI_OPERATION_NAME: "retrieval", c.GEN_AI_DATA_SOURCE_ID: KNOWLEDGE_BASE_ID},
@@ -156,6 +163,7 @@ class Gatekeeper:
             triage = await self._generate(version, messages, prefill, run)
         except AllProvidersFailed as exc:
             run.retries += exc.retries
+            run.calls += _reached(exc.attempts)
             return self._degraded(version, suggestion, run, "providers_failed")
         if triage is None:
             return self._degraded(version, suggestion, run, "invalid_output")

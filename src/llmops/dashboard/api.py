@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
-from llmops.dashboard import params, views
+from llmops.dashboard import eval_view, params, trace_view, views
 from llmops.dashboard.auth import require_api_access
 from llmops.evals.store import RunNotFound
 from llmops.reporting import alerts, quality, traces
@@ -50,7 +50,8 @@ async def api_overview(
 async def api_timeseries(
     request: Request, filters: QueryFilters, range: str | None = RangeParam
 ) -> dict[str, Any]:
-    """Hourly requests, errors, tokens, cost and latency (avg, p95 from histograms), from the rollups."""
+    """Requests, errors, degraded, retries, tokens, cost and latency per bucket: minutes (from raw rows)
+    for ranges up to 6 h, hours up to 7 days, days beyond (from the hourly rollups)."""
     name, window = params.pick_window(range)
     points = await asyncio.to_thread(timeseries, services_of(request).engine, window, filters)
     return {
@@ -85,6 +86,7 @@ async def api_requests(
     source: str | None = None,
     assistant: str | None = None,
     session_id: str | None = None,
+    trace_id: str | None = None,
     cursor: str | None = None,
     limit: int = Query(traces.PAGE_SIZE, ge=1, le=traces.MAX_PAGE),
 ) -> dict[str, Any]:
@@ -97,6 +99,7 @@ async def api_requests(
         source=source,
         assistant=assistant,
         session_id=session_id,
+        trace_id=trace_id,
     )
     try:
         page = await asyncio.to_thread(
@@ -119,7 +122,7 @@ async def api_request(request: Request, request_id: str) -> dict[str, Any]:
         {
             "request": trace.request.model_dump(mode="json"),
             "spans": [span.model_dump(mode="json") for span in trace.spans],
-            "triage": views.triage_of(trace.spans, services.redactor),
+            "triage": trace_view.triage_of(trace.spans, services.redactor),
             "feedback": feedback,
         }
     )
@@ -147,7 +150,7 @@ async def api_evals(
     body: dict[str, Any] = {"runs": [run.model_dump(mode="json") for run in runs], "comparison": None}
     if baseline and candidate:
         try:
-            compared = await asyncio.to_thread(views.comparison, engine, baseline, candidate)
+            compared = await asyncio.to_thread(eval_view.comparison, engine, baseline, candidate)
         except RunNotFound as exc:
             raise HTTPException(404, "unknown eval run") from exc
         body["comparison"] = compared.model_dump(mode="json")

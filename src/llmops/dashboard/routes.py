@@ -13,7 +13,8 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from llmops.dashboard import params, views
+from llmops.dashboard import eval_view, params, trace_view, views
+from llmops.dashboard.alerts_view import alerts_page as alerts_view_of
 from llmops.dashboard.auth import (
     CSRF_FIELD,
     LOGIN_CSRF_COOKIE,
@@ -28,18 +29,20 @@ from llmops.dashboard.auth import (
     set_cookie,
     signer,
 )
+from llmops.dashboard.format import FILTERS
 from llmops.evals.store import RunNotFound
 from llmops.prompts.registry import PromptNotFound
-from llmops.reporting import alerts, quality, traces
+from llmops.reporting import alerts, traces
 from llmops.reporting.filters import Filters
 from llmops.reporting.queries import build_report
-from llmops.reporting.render import dollars, percent, seconds
 from llmops.reporting.timeseries import filter_choices
 from llmops.service import services_of
 from llmops.storage.cursor import CursorError
+from llmops.storage.tables import SOURCES
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
-TEMPLATES.env.filters.update(seconds=seconds, dollars=dollars, percent=percent)
+TEMPLATES.env.filters.update(FILTERS)
+FILTER_FIELDS = ("prompt_version", "model", "provider", "assistant")
 SignedIn = Annotated[Session, Depends(require_session)]
 FormFilters = Annotated[Filters, Depends(params.form_filters)]
 
@@ -131,6 +134,7 @@ async def overview_page(
         session,
         view=view,
         choices=choices,
+        filter_fields=FILTER_FIELDS,
         ranges=list(params.RANGE_CHOICES),
         page="overview",
     )
@@ -146,6 +150,7 @@ async def latency_page(
     engine = services_of(request).engine
     name, window = params.pick_window(range)
     report = await asyncio.to_thread(build_report, engine, window, filters)
+    choices = await asyncio.to_thread(filter_choices, engine, window)
     chosen = filters.model_dump(exclude_none=True)
     return render(
         request,
@@ -155,41 +160,72 @@ async def latency_page(
         shares=views.step_shares(report),
         range_name=name,
         ranges=list(params.RANGE_CHOICES),
+        filters=filters,
+        choices=choices,
+        filter_fields=FILTER_FIELDS,
         filter_query=("&" + urlencode(chosen)) if chosen else "",
         page="latency",
     )
+
+
+LIVE = "live"
+ALL_SOURCES = "all"
 
 
 @router.get("/requests")
 async def requests_page(
     request: Request,
     session: SignedIn,
+    q: str | None = None,
     request_id: str | None = None,
+    trace_id: str | None = None,
     prompt_version: str | None = None,
     status: str | None = None,
     category: str | None = None,
     source: str | None = None,
+    assistant: str | None = None,
+    session_id: str | None = None,
     cursor: str | None = None,
 ) -> Response:
+    """Live traffic by default (eval cases behind the source filter); `q` finds a request or trace id."""
+    source = source or LIVE
+    if source not in (LIVE, ALL_SOURCES, *SOURCES):
+        return render(request, "error.html", session, 400, message="Unknown source: pick one from the list.")
+    q = (q or "").strip() or None
     search = traces.RequestSearch(
         request_id=request_id or None,
+        trace_id=trace_id or None,
         prompt_version=prompt_version or None,
         status=status or None,
         category=category or None,
-        source=source or None,
+        source=source if source in SOURCES else None,
+        assistant=assistant or None,
+        session_id=session_id or None,
+        live=source == LIVE and not q,
     )
+    engine = services_of(request).engine
     try:
-        page = await asyncio.to_thread(
-            traces.list_requests, services_of(request).engine, search, cursor or None
-        )
+        if q:
+            page = await asyncio.to_thread(traces.find_request, engine, q)
+        else:
+            page = await asyncio.to_thread(traces.list_requests, engine, search, cursor or None)
     except CursorError:
         return render(request, "error.html", session, 400, message="That page link is no longer valid.")
-    params = search.model_dump(exclude_none=True)
+    query = search.model_dump(exclude_none=True, exclude={"live"}) | {"source": source}
     next_url = None
     if page.next_cursor:
-        next_url = "/requests?" + urlencode(params | {"cursor": page.next_cursor})
+        next_url = "/requests?" + urlencode(query | {"cursor": page.next_cursor})
     return render(
-        request, "requests.html", session, page_data=page, search=search, next_url=next_url, page="requests"
+        request,
+        "requests.html",
+        session,
+        page_data=page,
+        search=search,
+        q=q or "",
+        source=source,
+        sources=[LIVE, *SOURCES, ALL_SOURCES],
+        next_url=next_url,
+        page="requests",
     )
 
 
@@ -207,11 +243,21 @@ async def request_page(request: Request, request_id: str, session: SignedIn) -> 
         "request.html",
         session,
         trace=trace,
-        rows=views.waterfall(trace.spans, services.redactor),
-        triage=views.triage_of(trace.spans, services.redactor),
+        rows=trace_view.waterfall(trace.spans, services.redactor),
+        outcome=trace_view.outcome(trace.request, trace.spans, services.redactor),
         feedback=feedback,
         page="requests",
     )
+
+
+@router.get("/sessions/{session_id}")
+async def session_page(request: Request, session_id: str, session: SignedIn) -> Response:
+    rows = await asyncio.to_thread(traces.session_requests, services_of(request).engine, session_id)
+    if not rows:
+        return render(
+            request, "error.html", session, 404, message="No stored request belongs to that session."
+        )
+    return render(request, "session.html", session, session_id=session_id, rows=rows, page="requests")
 
 
 @router.get("/prompts")
@@ -247,28 +293,28 @@ async def prompt_diff_page(
 async def evals_page(
     request: Request, session: SignedIn, baseline: str | None = None, candidate: str | None = None
 ) -> Response:
-    services = services_of(request)
-    runs = await asyncio.to_thread(quality.list_eval_runs, services.engine)
-    compared, problem = None, None
-    if baseline and candidate:
-        try:
-            compared = await asyncio.to_thread(views.comparison, services.engine, baseline, candidate)
-        except RunNotFound:
-            problem = "One of those runs does not exist."
-    return render(
-        request,
-        "evals.html",
-        session,
-        runs=runs,
-        comparison=compared,
-        problem=problem,
-        baseline=baseline or "",
-        candidate=candidate or "",
-        page="evals",
-    )
+    engine = services_of(request).engine
+    problem = None
+    try:
+        data = await asyncio.to_thread(eval_view.evals_page, engine, baseline, candidate)
+    except RunNotFound:
+        problem = "One of those runs does not exist."
+        data = await asyncio.to_thread(eval_view.evals_page, engine, None, None)
+    return render(request, "evals.html", session, data=data, problem=problem, page="evals")
+
+
+@router.get("/evals/{run_id}")
+async def eval_run_page(request: Request, run_id: str, session: SignedIn) -> Response:
+    try:
+        run = await asyncio.to_thread(eval_view.run_page, services_of(request).engine, run_id)
+    except RunNotFound:
+        return render(request, "error.html", session, 404, message="No stored eval run has that id.")
+    return render(request, "eval_run.html", session, run=run, reason=eval_view.failure_reason, page="evals")
 
 
 @router.get("/alerts")
 async def alerts_page(request: Request, session: SignedIn) -> Response:
-    data = await asyncio.to_thread(alerts.alerts_view, services_of(request).engine)
-    return render(request, "alerts.html", session, data=data, page="alerts")
+    services = services_of(request)
+    data = await asyncio.to_thread(alerts.alerts_view, services.engine)
+    budgets = await asyncio.to_thread(services.budgets.store.status)
+    return render(request, "alerts.html", session, data=alerts_view_of(data, budgets), page="alerts")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import difflib
-import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -11,20 +10,17 @@ from typing import Any
 from pydantic import BaseModel
 from sqlalchemy import Engine
 
-from llmops.dashboard.charts import Chart, bar_chart, hours_between, line_chart
-from llmops.evals.compare import Comparison, compare_runs
-from llmops.evals.store import RunNotFound, resolve_run
+from llmops.dashboard.charts import Chart, bar_chart, line_chart
+from llmops.evals.store import RunNotFound
 from llmops.feedback.store import FeedbackStore
-from llmops.prompts.labels import LabelStore
+from llmops.prompts.labels import CANARY, LabelStore
 from llmops.prompts.registry import PromptNotFound, PromptRegistry
-from llmops.redaction import Redactor
 from llmops.reporting.filters import Filters
 from llmops.reporting.models import Report, StepSummary
 from llmops.reporting.quality import EvalRunRow, VersionFeedback, feedback_by_version, list_eval_runs
 from llmops.reporting.queries import build_report
 from llmops.reporting.render import dollars, percent, seconds
-from llmops.reporting.timeseries import Point, timeseries
-from llmops.reporting.traces import SpanRow
+from llmops.reporting.timeseries import Point, bucket_for, bucket_starts, timeseries
 from llmops.reporting.window import Window
 from llmops.telemetry import conventions as c
 
@@ -39,6 +35,7 @@ class Headline(BaseModel):
     total_cost: str
     error_rate: str
     degraded_rate: str
+    retries: str
     tokens: str
 
 
@@ -51,6 +48,7 @@ def headline(report: Report) -> Headline:
         total_cost=dollars(report.cost_usd),
         error_rate=percent(report.error_rate),
         degraded_rate=percent(report.degraded_rate),
+        retries=f"{report.retries:,}",
         tokens=f"{report.input_tokens:,} input / {report.output_tokens:,} output",
     )
 
@@ -63,43 +61,109 @@ class Overview:
     report: Report
     headline: Headline
     points: list[Point]
+    bucket: timedelta
     charts: list[Chart] = field(default_factory=list)
+
+    @property
+    def bucket_name(self) -> str:
+        return bucket_name(self.bucket)
+
+
+def bucket_name(bucket: timedelta) -> str:
+    """`minute`, `5 minutes`, `hour`, `day`: what one bar or point of a chart stands for."""
+    if bucket >= timedelta(days=1):
+        return "day"
+    if bucket >= timedelta(hours=1):
+        return "hour"
+    minutes = int(bucket.total_seconds() // 60)
+    return "minute" if minutes == 1 else f"{minutes} minutes"
 
 
 def overview(engine: Engine, range_name: str, window: Window, filters: Filters) -> Overview:
     """Headline figures from `build_report` (same window and filters as `llmops report --since <range>
-    --prompt-version … --model … --provider …`), charts from the hourly rollups."""
+    --prompt-version … --model … --provider … --assistant …`), charts in buckets that follow the range:
+    minutes from raw rows for short ranges, hours and days from the hourly rollups."""
     report = build_report(engine, window, filters)
-    points = timeseries(engine, window, filters)
-    start = window.start or (points[0].hour if points else window.end)
-    view = Overview(range_name, window, filters, report, headline(report), points)
-    view.charts = overview_charts(points, start, window.end)
+    bucket = bucket_for(window)
+    points = timeseries(engine, window, filters, bucket)
+    start = window.start or (points[0].start if points else window.end)
+    view = Overview(range_name, window, filters, report, headline(report), points, bucket)
+    view.charts = overview_charts(points, bucket_starts(start, window.end, bucket), bucket)
     return view
 
 
-def overview_charts(points: list[Point], start: datetime, end: datetime) -> list[Chart]:
-    hours = hours_between(start, end)
-    by_hour = {point.hour: point for point in points}
+def overview_charts(points: list[Point], starts: list[datetime], bucket: timedelta) -> list[Chart]:
+    by_start = {point.start: point for point in points}
 
-    def values(attribute: str) -> dict[datetime, float]:
-        return {hour: float(getattr(point, attribute) or 0) for hour, point in by_hour.items()}
+    def values(attribute: str) -> dict[datetime, float | None]:
+        return {start: float(getattr(point, attribute) or 0) for start, point in by_start.items()}
 
-    tokens = {hour: float(p.input_tokens + p.output_tokens) for hour, p in by_hour.items()}
+    tokens: dict[datetime, float | None] = {
+        s: float(p.input_tokens + p.output_tokens) for s, p in by_start.items()
+    }
+    per = bucket_name(bucket)
+    counts = lambda v: f"{v:,.0f}"  # noqa: E731
     return [
-        bar_chart("Requests per hour", "chart-requests", hours, values("requests"), lambda v: f"{v:,.0f}"),
+        bar_chart(
+            f"Requests per {per}",
+            "chart-requests",
+            "requests",
+            starts,
+            bucket,
+            [("requests", "bar-requests", values("requests"))],
+            counts,
+        ),
         line_chart(
             "Latency (avg and p95)",
             "chart-latency",
-            hours,
+            "seconds",
+            starts,
+            bucket,
             [
-                ("avg", "line-avg", {h: p.avg_latency_ms for h, p in by_hour.items()}),
-                ("p95", "line-p95", {h: p.p95_latency_ms for h, p in by_hour.items()}),
+                ("avg", "line-avg", {s: p.avg_latency_ms for s, p in by_start.items()}),
+                ("p95", "line-p95", {s: p.p95_latency_ms for s, p in by_start.items()}),
             ],
             seconds,
         ),
-        bar_chart("Error rate", "chart-errors", hours, values("error_rate"), percent),
-        bar_chart("Tokens", "chart-tokens", hours, tokens, lambda v: f"{v:,.0f}"),
-        bar_chart("Cost", "chart-cost", hours, values("cost_usd"), dollars),
+        bar_chart(
+            "Errors and degraded (share of requests)",
+            "chart-errors",
+            "%",
+            starts,
+            bucket,
+            [
+                ("errors", "bar-errors", values("error_rate")),
+                ("degraded", "bar-degraded", values("degraded_rate")),
+            ],
+            percent,
+        ),
+        bar_chart(
+            f"Retries per {per}",
+            "chart-retries",
+            "retries",
+            starts,
+            bucket,
+            [("retries", "bar-retries", values("retries"))],
+            counts,
+        ),
+        bar_chart(
+            "Tokens (input + output)",
+            "chart-tokens",
+            "tokens",
+            starts,
+            bucket,
+            [("tokens", "bar-requests", tokens)],
+            counts,
+        ),
+        bar_chart(
+            "Cost",
+            "chart-cost",
+            "USD",
+            starts,
+            bucket,
+            [("cost", "bar-requests", values("cost_usd"))],
+            dollars,
+        ),
     ]
 
 
@@ -108,6 +172,7 @@ class StepShare(BaseModel):
     kind: str
     total_ms: float
     share: float
+    outlier: bool = False  # the average is above the p95: a few very slow calls pull it up
 
 
 def step_shares(report: Report) -> list[StepShare]:
@@ -124,94 +189,10 @@ def step_shares(report: Report) -> list[StepShare]:
             else "step",
             total_ms=total,
             share=total / whole,
+            outlier=row.avg_ms is not None and row.p95_ms is not None and row.avg_ms > row.p95_ms,
         )
         for row, total in totals
     ]
-
-
-@dataclass
-class WaterfallRow:
-    span: SpanRow
-    depth: int
-    offset_pct: float
-    width_pct: float
-    attributes: list[tuple[str, str]]
-
-
-def waterfall(spans: list[SpanRow], redactor: Redactor) -> list[WaterfallRow]:
-    """Spans in tree order (children after their parent, by start), placed on the trace's time axis."""
-    if not spans:
-        return []
-    ids = {span.span_id for span in spans}
-    children: dict[str | None, list[SpanRow]] = {}
-    for span in spans:
-        parent = span.parent_span_id if span.parent_span_id in ids else None
-        children.setdefault(parent, []).append(span)
-    start = min(span.start_time for span in spans)
-    end = max(span.start_time + timedelta(milliseconds=span.duration_ms) for span in spans)
-    total_ms = max((end - start).total_seconds() * 1000, 1e-6)
-    rows: list[WaterfallRow] = []
-
-    def visit(parent: str | None, depth: int) -> None:
-        for span in sorted(children.get(parent, []), key=lambda s: s.start_time):
-            offset = (span.start_time - start).total_seconds() * 1000
-            rows.append(
-                WaterfallRow(
-                    span=span,
-                    depth=depth,
-                    offset_pct=round(offset / total_ms * 100, 3),
-                    width_pct=round(max(span.duration_ms / total_ms * 100, 0.3), 3),
-                    attributes=[
-                        (key, _text(value, redactor)) for key, value in sorted(span.attributes.items())
-                    ],
-                )
-            )
-            visit(span.span_id, depth + 1)
-
-    visit(None, 0)
-    return rows
-
-
-def _text(value: Any, redactor: Redactor) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-    return redactor.redact(text)
-
-
-def triage_of(spans: list[SpanRow], redactor: Redactor) -> dict[str, str] | None:
-    """The triage the model returned, from the last chat span's captured output (already redacted)."""
-    chats = [span for span in spans if span.name.startswith("chat ")]
-    for span in reversed(chats):
-        raw = span.attributes.get("gen_ai.output.messages")
-        if raw is None:
-            continue
-        text = _message_text(raw)
-        try:
-            parsed = json.loads(text)
-        except ValueError:
-            return {"output": redactor.redact(text)}
-        if isinstance(parsed, dict):
-            return {str(key): _text(value, redactor) for key, value in parsed.items()}
-        return {"output": redactor.redact(text)}
-    return None
-
-
-def _message_text(raw: Any) -> str:
-    """The text of captured output messages (a JSON string or list of `{role, content}`)."""
-    messages = raw
-    if isinstance(raw, str):
-        try:
-            messages = json.loads(raw)
-        except ValueError:
-            return raw
-    if isinstance(messages, list):
-        parts = [
-            str(message.get("content", ""))
-            for message in messages
-            if isinstance(message, dict) and isinstance(message.get("content"), str)
-        ]
-        if parts:
-            return "".join(parts)
-    return raw if isinstance(raw, str) else json.dumps(raw)
 
 
 class PromptRow(BaseModel):
@@ -235,6 +216,11 @@ def prompt_rows(engine: Engine, registry: PromptRegistry, window: Window) -> lis
     feedback = feedback_by_version(engine, window.start)
     labels: dict[str, list[str]] = {}
     for record in LabelStore(engine, registry).labels():
+        if record.label == CANARY:
+            if not record.traffic_share:  # rolled back or promoted: the label stays, the canary is over
+                continue
+            labels.setdefault(record.version_id, []).append(f"canary {percent(record.traffic_share)}")
+            continue
         labels.setdefault(record.version_id, []).append(record.label)
     evals: dict[str, EvalRunRow] = {}
     for run in list_eval_runs(engine):
@@ -287,11 +273,6 @@ def prompt_diff(registry: PromptRegistry, a: str, b: str) -> PromptDiff:
         )
         lines.append((tag, line))
     return PromptDiff(a=a, b=b, lines=lines)
-
-
-def comparison(engine: Engine, baseline: str, candidate: str) -> Comparison:
-    """Compare two runs (ids, or prompt versions meaning their latest run); RunNotFound if missing."""
-    return compare_runs(resolve_run(engine, baseline), resolve_run(engine, candidate))
 
 
 def request_feedback(engine: Engine, request_id: str) -> dict[str, Any] | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -11,11 +12,14 @@ from pydantic import BaseModel
 from sqlalchemy import Engine, and_, or_, select
 
 from llmops.storage.cursor import decode_cursor, encode_cursor
-from llmops.storage.tables import requests, spans
+from llmops.storage.tables import LIVE_TRAFFIC, feedback, requests, spans
 from llmops.storage.timeutil import utc
+from llmops.telemetry import conventions as c
 
 PAGE_SIZE = 50
 MAX_PAGE = 200
+SESSION_LIMIT = 500
+PREVIEW_CHARS = 120
 
 
 class RequestRow(BaseModel):
@@ -35,10 +39,23 @@ class RequestRow(BaseModel):
     source: str
     assistant: str
     session_id: str | None
+    retries: int = 0
+    degraded_reason: str | None = None
+    error_type: str | None = None
+
+
+class RequestSummary(RequestRow):
+    """A request list row: the stored row plus what a person scans for (from span attributes that
+    already passed the redactor at export, and the feedback table)."""
+
+    preview: str | None = None
+    sender: str | None = None
+    canary: bool = False
+    rating: int | None = None
 
 
 class RequestPage(BaseModel):
-    items: list[RequestRow]
+    items: list[RequestSummary]
     next_cursor: str | None
 
 
@@ -65,6 +82,8 @@ class RequestSearch(BaseModel):
     source: str | None = None  # `api`, `gateway`, `ingest` (live traffic) or `eval` (eval cases)
     assistant: str | None = None
     session_id: str | None = None
+    trace_id: str | None = None
+    live: bool = False  # only live traffic (every source but `eval`)
 
 
 def list_requests(
@@ -74,8 +93,10 @@ def list_requests(
     if not 1 <= limit <= MAX_PAGE:
         raise ValueError(f"limit must be between 1 and {MAX_PAGE}")
     query = select(requests).order_by(requests.c.created_at.desc(), requests.c.id.desc()).limit(limit + 1)
-    for name, value in search.model_dump(exclude_none=True).items():
+    for name, value in search.model_dump(exclude_none=True, exclude={"live"}).items():
         query = query.where(requests.c[name] == value)
+    if search.live:
+        query = query.where(LIVE_TRAFFIC)
     if cursor is not None:
         created, row_id = decode_cursor(cursor)
         query = query.where(
@@ -86,11 +107,110 @@ def list_requests(
         )
     with engine.connect() as connection:
         rows = connection.execute(query).mappings().all()
-    page = rows[:limit]
+        page = rows[:limit]
+        items = _summaries(connection, page)
     next_cursor = None
     if len(rows) > limit:
         next_cursor = encode_cursor(page[-1]["created_at"], page[-1]["id"])
-    return RequestPage(items=[_request_row(row) for row in page], next_cursor=next_cursor)
+    return RequestPage(items=items, next_cursor=next_cursor)
+
+
+def find_request(engine: Engine, text: str) -> RequestPage:
+    """Requests whose request id or trace id is `text` (either is what a person pastes from a log); an id
+    names its request, so no other filter applies."""
+    query = (
+        select(requests)
+        .where(or_(requests.c.request_id == text, requests.c.trace_id == text.lower()))
+        .order_by(requests.c.created_at.desc(), requests.c.id.desc())
+        .limit(MAX_PAGE)
+    )
+    with engine.connect() as connection:
+        return RequestPage(
+            items=_summaries(connection, connection.execute(query).mappings().all()), next_cursor=None
+        )
+
+
+def session_requests(engine: Engine, session_id: str) -> list[RequestSummary]:
+    """A session's requests in the order they happened (the first `SESSION_LIMIT`)."""
+    query = (
+        select(requests)
+        .where(requests.c.session_id == session_id)
+        .order_by(requests.c.created_at, requests.c.id)
+        .limit(SESSION_LIMIT)
+    )
+    with engine.connect() as connection:
+        return _summaries(connection, connection.execute(query).mappings().all())
+
+
+def _summaries(connection: Any, rows: Sequence[Any]) -> list[RequestSummary]:
+    """Rows with their preview, sender, canary flag and rating: two small queries for the whole page."""
+    if not rows:
+        return []
+    traces = {row["trace_id"] for row in rows}
+    ids = [row["request_id"] for row in rows]
+    span_query = select(spans.c.trace_id, spans.c.parent_span_id, spans.c.attributes).where(
+        spans.c.trace_id.in_(traces),
+        or_(spans.c.parent_span_id.is_(None), spans.c.name == "parse_email", spans.c.name.like("chat %")),
+    )
+    found: dict[str, dict[str, Any]] = {}
+    for trace_id, parent, raw in connection.execute(span_query.order_by(spans.c.start_time)):
+        attributes = json.loads(raw or "{}")
+        into = found.setdefault(trace_id, {})
+        if parent is None:
+            into["canary"] = attributes.get(c.CANARY) is True
+        for key in (c.EMAIL_SUBJECT, c.EMAIL_SENDER):
+            if isinstance(attributes.get(key), str):
+                into.setdefault(key, attributes[key])
+        message = _first_message(attributes.get(c.GEN_AI_INPUT_MESSAGES))
+        if message:
+            into.setdefault("message", message)
+    ratings = dict(
+        connection.execute(
+            select(feedback.c.request_id, feedback.c.rating).where(feedback.c.request_id.in_(ids))
+        ).all()
+    )
+    summaries = []
+    for row in rows:
+        seen = found.get(row["trace_id"], {})
+        preview = seen.get(c.EMAIL_SUBJECT) or seen.get("message")
+        summaries.append(
+            RequestSummary.model_validate(
+                {
+                    **row,
+                    "created_at": utc(row["created_at"]),
+                    "preview": _clip(preview),
+                    "sender": _clip(seen.get(c.EMAIL_SENDER)),
+                    "canary": seen.get("canary", False),
+                    "rating": ratings.get(row["request_id"]),
+                }
+            )
+        )
+    return summaries
+
+
+def _first_message(raw: Any) -> str | None:
+    """The first user message's text of captured input messages (a JSON list of `{role, content}`)."""
+    try:
+        messages = json.loads(raw) if isinstance(raw, str) else raw
+    except ValueError:
+        return None
+    if not isinstance(messages, list):
+        return None
+    for message in messages:
+        if (
+            isinstance(message, dict)
+            and message.get("role") == "user"
+            and isinstance(message.get("content"), str)
+        ):
+            return str(message["content"])
+    return None
+
+
+def _clip(text: str | None) -> str | None:
+    if not text:
+        return None
+    text = " ".join(text.split())
+    return text if len(text) <= PREVIEW_CHARS else text[: PREVIEW_CHARS - 1] + "…"
 
 
 def _request_row(row: Any) -> RequestRow:
