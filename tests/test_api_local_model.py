@@ -10,7 +10,7 @@ import pytest
 from live import SAMPLES, LiveServer
 from llmops.assistant.schema import TriageReply
 
-pytestmark = pytest.mark.model
+pytestmark = [pytest.mark.model, pytest.mark.timeout(1800)]
 
 
 def test_local_model_triages_sample_emails(live_server: Callable[..., LiveServer]) -> None:

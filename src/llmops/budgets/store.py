@@ -18,7 +18,6 @@ after that they are a crashed request's leftovers and stop blocking the budget.
 from __future__ import annotations
 
 import builtins
-
 import logging
 import math
 import threading

@@ -12,8 +12,8 @@ pages stay stable while new feedback arrives or old feedback is replaced.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Engine, Select, and_, or_, select
 
