@@ -188,6 +188,20 @@ class Settings(BaseSettings):
         0.0, ge=0, description="USD per million output tokens for the local and scripted models."
     )
 
+    # OTLP ingest
+    ingest_max_body_bytes: int = Field(
+        16_777_216,
+        ge=1024,
+        description="Largest `POST /v1/traces` body accepted, compressed and decompressed alike; larger "
+        "bodies get 413.",
+    )
+    ingest_queue_spans: int = Field(
+        200_000,
+        ge=1,
+        description="Spans accepted but not yet written that the ingest queue holds; when full, "
+        "`POST /v1/traces` answers 503 with Retry-After.",
+    )
+
     # Assistant
     prompt_version: str = Field(
         "email_triage_v2",

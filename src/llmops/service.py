@@ -45,6 +45,7 @@ from llmops.canary.compare import Guardrails
 from llmops.canary.controller import CanaryController
 from llmops.config import Settings
 from llmops.evals.runner import CachedCall, EvalTarget
+from llmops.ingest import IngestReceiver, build_receiver
 from llmops.prompts.labels import LabelStore
 from llmops.prompts.registry import PromptRegistry
 from llmops.prompts.router import PromptRouter
@@ -86,6 +87,7 @@ class Services:
     router: PromptRouter
     canary: CanaryController
     request_ids: RequestIds
+    ingest: IngestReceiver
 
     @property
     def telemetry(self) -> Telemetry:
@@ -153,12 +155,15 @@ async def build_services(settings: Settings, routes: set[str] | None = None) -> 
         ),
         canary=CanaryController(engine, labels, Guardrails.from_settings(settings), settings.prompt_version),
         request_ids=RequestIds(partial(request_exists, engine)),
+        ingest=build_receiver(settings, engine, redactor, bytes.fromhex(pseudonym_key)),
     )
 
 
 async def close_services(services: Services) -> None:
-    """Stop providers, flush and stop telemetry (pending spans reach the store), close the database."""
+    """Stop providers, write queued ingest batches, flush and stop telemetry (pending spans reach the
+    store), close the database."""
     await services.chain.aclose()
+    await asyncio.to_thread(services.ingest.close)
     await asyncio.to_thread(services.telemetry_setup.shutdown)
     services.engine.dispose()
 

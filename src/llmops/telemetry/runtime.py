@@ -49,11 +49,7 @@ class Telemetry:
         )
 
     def pseudonymise(self, user_id: str | None) -> str | None:
-        """A stable, keyed stand-in for a user id: joinable across requests, not reversible."""
-        if not user_id:
-            return None
-        digest = hmac.new(self.pseudonym_key, user_id.encode("utf-8"), hashlib.sha256).hexdigest()
-        return f"u_{digest[:20]}"
+        return pseudonym(self.pseudonym_key, user_id)
 
     @contextmanager
     def step(
@@ -96,6 +92,14 @@ class Telemetry:
         if not self.capture_content or not span.is_recording():
             return
         span.set_attribute(key, value if isinstance(value, str) else json.dumps(value, default=str))
+
+
+def pseudonym(key: bytes, user_id: str | None) -> str | None:
+    """A stable, keyed stand-in for a user id: joinable across requests, not reversible."""
+    if not user_id:
+        return None
+    digest = hmac.new(key, user_id.encode("utf-8"), hashlib.sha256).hexdigest()
+    return f"u_{digest[:20]}"
 
 
 def mark_error(span: Span, error_type: str, message: str | None = None) -> None:
