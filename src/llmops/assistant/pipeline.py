@@ -71,9 +71,17 @@ class _ModelRun:
         self.last = response
 
 
-def retrieve_policies(knowledge: KnowledgeBase, parsed: ParsedEmail, limit: int = 2) -> list[Passage]:
-    query = f"{parsed.subject} {parsed.body[:400]}"
-    return knowledge.search(query, limit=limit)
+RETRIEVAL_LIMIT = 2
+
+
+def retrieval_query(parsed: ParsedEmail) -> str:
+    return f"{parsed.subject} {parsed.body[:400]}"
+
+
+def retrieve_policies(
+    knowledge: KnowledgeBase, parsed: ParsedEmail, limit: int = RETRIEVAL_LIMIT
+) -> list[Passage]:
+    return knowledge.search(retrieval_query(parsed), limit=limit)
 
 
 def build_context(
@@ -137,11 +145,20 @@ class Gatekeeper:
             t.content(span, c.EMAIL_SUBJECT, parsed.subject)
         with t.step(
             f"retrieval {KNOWLEDGE_BASE_ID}",
-            {c.GEN_AI_OPERATION_NAME: "retrieval", c.GEN_AI_DATA_SOURCE_ID: KNOWLEDGE_BASE_ID},
+            {
+                c.GEN_AI_OPERATION_NAME: "retrieval",
+                c.GEN_AI_DATA_SOURCE_ID: KNOWLEDGE_BASE_ID,
+                c.GEN_AI_RETRIEVAL_TOP_K: RETRIEVAL_LIMIT,
+            },
             step="retrieval",
         ) as span:
+            t.content(span, c.GEN_AI_RETRIEVAL_QUERY_TEXT, retrieval_query(parsed))
             passages = retrieve_policies(self.knowledge, parsed)
-            span.set_attribute("llmops.retrieval.documents", len(passages))
+            t.content(
+                span,
+                c.GEN_AI_RETRIEVAL_DOCUMENTS,
+                [{"id": p.id, "score": p.score, "title": p.title} for p in passages],
+            )
         tool_results = [self._run_tool(call) for call in plan_tool_calls(parsed)]
         with t.step("rule_suggestion") as span:
             context = build_context(passages, tool_results, self.toolbox.owner.name)

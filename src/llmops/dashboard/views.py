@@ -27,6 +27,7 @@ from llmops.reporting.timeseries import Point, timeseries
 from llmops.reporting.traces import SpanRow
 from llmops.reporting.window import Window
 from llmops.telemetry import conventions as c
+from llmops.telemetry.messages import read_messages
 
 
 class Headline(BaseModel):
@@ -196,21 +197,10 @@ def triage_of(spans: list[SpanRow], redactor: Redactor) -> dict[str, str] | None
 
 
 def _message_text(raw: Any) -> str:
-    """The text of captured output messages (a JSON string or list of `{role, content}`)."""
-    messages = raw
-    if isinstance(raw, str):
-        try:
-            messages = json.loads(raw)
-        except ValueError:
-            return raw
-    if isinstance(messages, list):
-        parts = [
-            str(message.get("content", ""))
-            for message in messages
-            if isinstance(message, dict) and isinstance(message.get("content"), str)
-        ]
-        if parts:
-            return "".join(parts)
+    """The text of captured output messages (a JSON string or list, `parts` or `{role, content}`)."""
+    texts = [text for _, text in read_messages(raw)]
+    if texts:
+        return "".join(texts)
     return raw if isinstance(raw, str) else json.dumps(raw)
 
 

@@ -27,6 +27,7 @@ from llmops.storage.timeutil import from_unix_nanos
 from llmops.storage.trace_store import RequestRecord, SpanRecord
 from llmops.telemetry import conventions as c
 from llmops.telemetry.cost import Cost
+from llmops.telemetry.messages import text_message
 from llmops.telemetry.span_records import request_record
 
 Pricer = Callable[[str, str, int, int, int | None, str | None], Cost]
@@ -281,16 +282,13 @@ def to_parts(messages: object) -> object:
 
 
 def _message(role: object, content: object, original: Mapping[str, object] | None = None) -> dict[str, Any]:
-    message: dict[str, Any] = {"role": role if isinstance(role, str) else "user"}
-    if isinstance(content, str):
-        message["parts"] = [{"type": "text", "content": content}]
-    elif content is not None:
-        message["parts"] = [{"type": "text", "content": json.dumps(content, default=str)}]
-    else:
-        message["parts"] = []
-    if original is not None and "finish_reason" in original:
-        message["finish_reason"] = original["finish_reason"]
-    return message
+    text = (
+        content if isinstance(content, str) else "" if content is None else json.dumps(content, default=str)
+    )
+    reason = original.get("finish_reason") if original is not None else None
+    return text_message(
+        role if isinstance(role, str) else "user", text, reason if isinstance(reason, str) else None
+    )
 
 
 def usage_of(spans: Iterable[tuple[str, str | None, Mapping[str, object]]]) -> TraceUsage | None:

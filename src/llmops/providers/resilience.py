@@ -36,6 +36,7 @@ from llmops.providers.errors import (
 )
 from llmops.telemetry import conventions as c
 from llmops.telemetry.cost import Cost
+from llmops.telemetry.messages import text_message
 from llmops.telemetry.runtime import Telemetry, mark_error
 
 Clock = Callable[[], float]
@@ -163,8 +164,8 @@ def _request_attributes(provider: Provider, request: ChatRequest) -> dict[str, o
     }
 
 
-def _captured_input(request: ChatRequest) -> list[dict[str, str]]:
-    return [{"role": m.role, "content": m.content} for m in request.messages[request.varying_from :]]
+def _captured_input(request: ChatRequest) -> list[dict[str, object]]:
+    return [text_message(m.role, m.content) for m in request.messages[request.varying_from :]]
 
 
 def _on_retry(provider: Provider, telemetry: Telemetry) -> Callable[[RetryCallState], None]:
@@ -320,7 +321,9 @@ class ProviderChain:
         if cost.usd is not None:
             span.set_attribute(c.COST_USD, cost.usd)
         self.telemetry.content(
-            span, c.GEN_AI_OUTPUT_MESSAGES, [{"role": "assistant", "content": response.text}]
+            span,
+            c.GEN_AI_OUTPUT_MESSAGES,
+            [text_message("assistant", response.text, response.finish_reason or "unknown")],
         )
         instruments = self.telemetry.instruments
         instruments.record_token_usage(
