@@ -72,6 +72,7 @@ class _ModelRun:
 
 
 RETRIEVAL_LIMIT = 2
+PROVIDERS_FAILED, INVALID_OUTPUT = "providers_failed", "invalid_output"  # why a reply is degraded
 
 
 def retrieval_query(parsed: ParsedEmail) -> str:
@@ -136,6 +137,7 @@ class Gatekeeper:
         self.knowledge = knowledge
         self.max_output_tokens = max_output_tokens
         self.telemetry = telemetry or chain.telemetry
+        self.telemetry.instruments.prime(degraded=(PROVIDERS_FAILED, INVALID_OUTPUT))
 
     async def triage(self, email: Email, prompt_version: str) -> TriageOutcome:
         t = self.telemetry
@@ -172,9 +174,9 @@ class Gatekeeper:
             triage = await self._generate(version, messages, prefill, run)
         except AllProvidersFailed as exc:
             run.retries += exc.retries
-            return self._degraded(version, suggestion, run, "providers_failed")
+            return self._degraded(version, suggestion, run, PROVIDERS_FAILED)
         if triage is None:
-            return self._degraded(version, suggestion, run, "invalid_output")
+            return self._degraded(version, suggestion, run, INVALID_OUTPUT)
         assert run.last is not None
         return TriageOutcome(
             triage=triage,

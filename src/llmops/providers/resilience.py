@@ -27,6 +27,8 @@ from tenacity.wait import wait_random_exponential
 
 from llmops.providers.base import ChatRequest, ChatResponse, Provider
 from llmops.providers.errors import (
+    ERROR_TYPES,
+    RETRYABLE_ERROR_TYPES,
     AllProvidersFailed,
     Attempt,
     CircuitOpen,
@@ -226,6 +228,10 @@ class ProviderChain:
     async def start(self) -> None:
         for provider in self.providers:
             await provider.start()
+        self.telemetry.instruments.prime(
+            retries=[(p.name, error_type) for p in self.providers for error_type in RETRYABLE_ERROR_TYPES],
+            errors=ERROR_TYPES,
+        )
 
     def ready(self) -> bool:
         """True when at least one provider can take requests."""

@@ -77,7 +77,9 @@ def build_resource() -> Resource:
 def metrics_push_configured() -> bool:
     """OTLP metrics only when explicitly asked for: a metrics endpoint, or `OTEL_METRICS_EXPORTER=otlp`."""
     exporters = {
-        name.strip().lower() for name in os.environ.get("OTEL_METRICS_EXPORTER", "").split(",") if name.strip()
+        name.strip().lower()
+        for name in os.environ.get("OTEL_METRICS_EXPORTER", "").split(",")
+        if name.strip()
     }
     if "none" in exporters:
         return False
