@@ -108,6 +108,7 @@ def test_nothing_planted_reaches_any_sink(
             data_dir=tmp_path / "data",
             api_keys=TEST_KEY,
             provider="openai",
+            model="gpt-4o-mini",
             openai_base_url=upstream.base_url,
             openai_api_key=OPENAI_KEY,
             fallback_providers=["scripted"],

@@ -19,7 +19,7 @@ from llmops.ingest.mapping import Mapper, Pricer, Pseudonymise
 from llmops.ingest.scrub import Scrubber
 from llmops.ingest.writer import IngestWriter
 from llmops.redaction import Redactor
-from llmops.telemetry.cost import Cost, LocalPrices, price_call
+from llmops.telemetry.cost import Cost, LocalPrices, ModelPrices, price_call
 from llmops.telemetry.runtime import pseudonym
 
 
@@ -80,6 +80,7 @@ def build_receiver(
 ) -> IngestReceiver:
     """The receiver the service runs: prices from settings (whether or not telemetry is on)."""
     local_prices = LocalPrices.from_settings(settings)
+    model_prices = ModelPrices.from_settings(settings)
 
     def price(
         provider: str,
@@ -97,6 +98,7 @@ def build_receiver(
             cached,
             local_prices=local_prices,
             base_url=f"https://{server}" if server else None,
+            model_prices=model_prices,
         )
 
     return IngestReceiver(

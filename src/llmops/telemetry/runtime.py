@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from opentelemetry.trace import NoOpTracer, Span, Status, StatusCode, Tracer
 
 from llmops.telemetry import conventions as c
-from llmops.telemetry.cost import Cost, LocalPrices, price_call
+from llmops.telemetry.cost import Cost, LocalPrices, ModelPrices, price_call
 from llmops.telemetry.metrics import Instruments
 
 
@@ -28,6 +28,7 @@ class Telemetry:
     instruments: Instruments = field(default_factory=Instruments.noop)
     capture_content: bool = False
     local_prices: LocalPrices = field(default_factory=LocalPrices)
+    model_prices: ModelPrices = field(default_factory=ModelPrices)
     openai_base_url: str | None = None
     pseudonym_key: bytes = b""
 
@@ -46,6 +47,7 @@ class Telemetry:
             cached_tokens,
             local_prices=self.local_prices,
             base_url=self.openai_base_url,
+            model_prices=self.model_prices,
         )
 
     def pseudonymise(self, user_id: str | None) -> str | None:

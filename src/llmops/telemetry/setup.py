@@ -24,7 +24,7 @@ from sqlalchemy import Engine
 from llmops import __version__
 from llmops.config import Settings
 from llmops.redaction import Redactor
-from llmops.telemetry.cost import LocalPrices
+from llmops.telemetry.cost import LocalPrices, ModelPrices
 from llmops.telemetry.metrics import Instruments, build_meter_provider
 from llmops.telemetry.prometheus import PrometheusExposition
 from llmops.telemetry.redacting_exporter import RedactingExporter
@@ -117,6 +117,7 @@ def setup_telemetry(
         instruments=Instruments.from_provider(meter_provider, routes=routes),
         capture_content=settings.capture_content == "redacted",
         local_prices=LocalPrices.from_settings(settings),
+        model_prices=ModelPrices.from_settings(settings),
         openai_base_url=settings.openai_base_url,
         pseudonym_key=pseudonym_key,
     )
