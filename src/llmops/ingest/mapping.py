@@ -19,6 +19,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from llmops.ingest import conventions as ic
 from llmops.ingest.decode import RawSpan
 from llmops.ingest.scrub import Scrubber
@@ -107,7 +109,7 @@ class Mapper:
         for key in (c.GEN_AI_INPUT_MESSAGES, c.GEN_AI_OUTPUT_MESSAGES):
             value = clean.get(key)
             if isinstance(value, list):
-                clean[key] = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+                clean[key] = _json(value)
         if _is_model_call(clean) and c.COST_USD not in clean:
             self._add_cost(clean)
         return clean
@@ -363,7 +365,11 @@ def _has_usage(attributes: Mapping[str, object]) -> bool:
 
 
 def _json(value: object) -> str:
-    return json.dumps(value, default=str, ensure_ascii=False, separators=(",", ":"))
+    """Compact JSON text; orjson for speed, the standard library for what orjson refuses (huge ints)."""
+    try:
+        return orjson.dumps(value, default=str).decode("utf-8")
+    except (TypeError, orjson.JSONEncodeError):
+        return json.dumps(value, default=str, ensure_ascii=False, separators=(",", ":"))
 
 
 def _text(value: object, limit: int) -> str | None:
