@@ -7,6 +7,8 @@ GenAI and OpenInference attributes and ~1 KB of messages holding an email addres
 - sustained spans/s: `--senders` threads post `--batches` bodies as fast as each server accepts them
   (honouring 429/503 + Retry-After like an exporter); the clock stops when the last trace is visible
   in the server's query API, and the stored span count is checked against what was sent (no loss).
+- spans per CPU-second: the server process's own CPU time over the same span (this machine's 2 cores
+  are shared, so wall-clock rates move with the neighbours' load; CPU time much less).
 - freshness: with the server idle, one small trace is exported `--probes` times; the time from the
   export's reply to the trace being visible in the query API (llmops: `GET /api/requests?request_id=`,
   Phoenix: `GET /v1/projects/{project}/spans/otlpv1?trace_id=`), median and worst.
@@ -181,12 +183,32 @@ class Target:
     stored_spans: Callable[[], int]
     process: subprocess.Popen[bytes]
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the server process and its worker processes (Linux /proc)."""
+        return sum(_cpu_ticks(pid) for pid in _process_tree(self.process.pid)) / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         self.process.terminate()
         try:
             self.process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             self.process.kill()
+
+
+def _process_tree(pid: int) -> list[int]:
+    pids = [pid]
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        for child in task.read_text().split():
+            pids += _process_tree(int(child))
+    return pids
+
+
+def _cpu_ticks(pid: int) -> int:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0
+    return int(fields[11]) + int(fields[12])  # utime, stime
 
 
 def _wait_ready(url: str, process: subprocess.Popen[bytes], timeout_s: float) -> None:
@@ -208,7 +230,7 @@ def _count(database: Path, table: str) -> int:
         return int(connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0])  # noqa: S608
 
 
-def start_llmops(workdir: Path) -> Target:
+def start_llmops(workdir: Path, workers: int = 1) -> Target:
     port = _free_port()
     env = {
         **os.environ,
@@ -218,6 +240,7 @@ def start_llmops(workdir: Path) -> Target:
         "LLMOPS_PROVIDER": "scripted",
         "LLMOPS_PORT": str(port),
         "LLMOPS_LOG_LEVEL": "warning",
+        "LLMOPS_WORKERS": str(workers),
     }
     log = (workdir / "llmops.log").open("wb")
     process = subprocess.Popen(
@@ -231,7 +254,8 @@ def start_llmops(workdir: Path) -> Target:
         reply = client.get(f"{base}/api/requests", params={"request_id": trace_id}, headers=headers)
         return reply.status_code == 200 and bool(reply.json()["items"])
 
-    return Target("llmops", base, headers, visible, lambda: _count(workdir / "llmops.db", "spans"), process)
+    name = "llmops" if workers == 1 else f"llmops x{workers}"
+    return Target(name, base, headers, visible, lambda: _count(workdir / "llmops.db", "spans"), process)
 
 
 def start_phoenix(workdir: Path, executable: str) -> Target:
@@ -297,6 +321,7 @@ class Result:
     refusals: int
     fresh_median_s: float
     fresh_max_s: float
+    spans_per_cpu_s: float
 
 
 def measure(target: Target, bodies: list[tuple[bytes, list[str]]], senders: int, probes: int) -> Result:
@@ -317,6 +342,7 @@ def measure(target: Target, bodies: list[tuple[bytes, list[str]]], senders: int,
                 with lock:
                     refusals[0] += refused
 
+    cpu_before = target.cpu_seconds()
     started = time.perf_counter()
     threads = [threading.Thread(target=sender) for _ in range(senders)]
     for thread in threads:
@@ -327,6 +353,7 @@ def measure(target: Target, bodies: list[tuple[bytes, list[str]]], senders: int,
     with httpx.Client(timeout=30) as client:
         wait_visible(client, target, bodies[-1][1][-1], 600, 0.05)
         done = time.perf_counter()
+        cpu = target.cpu_seconds() - cpu_before
         stored = wait_stored(target, before + sent)
         freshness = []
         for probe in range(probes):
@@ -341,6 +368,7 @@ def measure(target: Target, bodies: list[tuple[bytes, list[str]]], senders: int,
         refusals=refusals[0],
         fresh_median_s=statistics.median(freshness),
         fresh_max_s=max(freshness),
+        spans_per_cpu_s=sent / cpu if cpu > 0 else float("nan"),
     )
 
 
@@ -360,6 +388,9 @@ def main() -> None:
     parser.add_argument("--senders", type=int, default=4, help="concurrent exporting threads")
     parser.add_argument("--probes", type=int, default=20, help="single-trace exports timed to visibility")
     parser.add_argument("--phoenix", default="/work/peers/phoenix/bin/phoenix", help="the phoenix executable")
+    parser.add_argument(
+        "--workers", type=int, default=2, help="also run llmops with this many workers (1: skip)"
+    )
     args = parser.parse_args()
 
     traces_per_body = 512 // SPANS_PER_TRACE
@@ -370,7 +401,10 @@ def main() -> None:
         f"{args.senders} senders, {args.probes} freshness probes; cpus: {os.cpu_count()}"
     )
     results: dict[str, Result | str] = {}
-    starters = [("llmops", start_llmops), ("phoenix", lambda d: start_phoenix(d, args.phoenix))]
+    starters: list[tuple[str, Callable[[Path], Target]]] = [("llmops", start_llmops)]
+    if args.workers > 1:
+        starters.append((f"llmops x{args.workers}", lambda d: start_llmops(d, args.workers)))
+    starters.append(("phoenix", lambda d: start_phoenix(d, args.phoenix)))
     for name, start in starters:
         if name == "phoenix" and not Path(args.phoenix).exists():
             results[name] = f"not installed ({args.phoenix})"
@@ -392,15 +426,15 @@ def main() -> None:
             finally:
                 target.stop()
     print()
-    print(f"{'':10} {'spans/s (to visible)':>21} {'accepted/s':>11} {'stored/sent':>14} {'503s':>5} "
-          f"{'fresh p50':>10} {'fresh max':>10}")  # fmt: skip
+    print(f"{'':10} {'spans/s (to visible)':>21} {'accepted/s':>11} {'spans/CPU-s':>12} {'stored/sent':>14} "
+          f"{'503s':>5} {'fresh p50':>10} {'fresh max':>10}")  # fmt: skip
     for name, result in results.items():
         if isinstance(result, str):
             print(f"{name:10} {result}")
             continue
         print(
             f"{name:10} {result.spans_per_s:>21,.0f} {result.accepted_per_s:>11,.0f} "
-            f"{f'{result.stored}/{result.sent}':>14} {result.refusals:>5} "
+            f"{result.spans_per_cpu_s:>12,.0f} {f'{result.stored}/{result.sent}':>14} {result.refusals:>5} "
             f"{result.fresh_median_s:>9.3f}s {result.fresh_max_s:>9.3f}s"
         )
 

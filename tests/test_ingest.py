@@ -16,6 +16,7 @@ from opentelemetry.trace import Status as SpanStatus
 
 from ingest_helpers import exporting_provider, json_body, json_span, new_ids, written
 from live import LiveServer
+from llmops.evals.mining import mine
 from test_dashboard import sign_in
 
 PLANTED_EMAIL = "jane.doe@example.com"
@@ -62,6 +63,9 @@ def test_sdk_export_with_genai_semconv_becomes_a_request(live_server: Callable[.
                     "gen_ai.usage.output_tokens": 300,
                     "server.address": "api.openai.com",
                     "gen_ai.input.messages": json.dumps(messages),
+                    "gen_ai.output.messages": json.dumps(
+                        [{"role": "assistant", "parts": [{"type": "text", "content": "Wrong answer."}]}]
+                    ),
                 },
             ):
                 pass
@@ -93,6 +97,13 @@ def test_sdk_export_with_genai_semconv_becomes_a_request(live_server: Callable[.
     with server.client() as client:
         feedback = client.post("/v1/feedback", json={"request_id": trace_id, "rating": -1, "notes": "wrong"})
     assert feedback.status_code == 201, feedback.text
+    with server.client() as client:
+        overview = client.get("/api/overview", params={"assistant": "support-bot"})
+    assert overview.status_code == 200, overview.text
+    assert overview.json()["report"]["requests"] == 1
+    services = server.app.state.services
+    [case] = mine(services.engine, services.redactor)
+    assert case.source.request_id == trace_id and case.source.bad_output == "Wrong answer."
 
 
 def test_openinference_json_gzip_with_usage_summed_from_llm_spans(
@@ -356,3 +367,41 @@ def test_bad_bodies_never_5xx(live_server: Callable[..., LiveServer]) -> None:
         for body in odd:
             reply = client.post("/v1/traces", json=body)
             assert reply.status_code in (200, 400), (body, reply.text)
+
+
+def test_everything_received_is_redacted_before_it_is_kept(live_server: Callable[..., LiveServer]) -> None:
+    server = live_server()
+    trace_id, root_id = new_ids()
+    attributes = {
+        f"note.{PLANTED_EMAIL}": "key holds an address",
+        "openai_api_key": "not-a-known-format-but-a-credential-key",
+        "input.value": f"call me at {PLANTED_EMAIL}, key {PLANTED_KEY}",
+        "nested": "x",
+    }
+    events = [
+        {
+            "name": f"exception for {PLANTED_EMAIL}",
+            "timeUnixNano": "1700000000000000001",
+            "attributes": [{"key": "exception.message", "value": {"stringValue": f"failed: {PLANTED_KEY}"}}],
+        }
+    ]
+    span = json_span(trace_id, root_id, f"handle {PLANTED_EMAIL}", attributes, events=events, status_code=2)
+    span["status"]["message"] = f"boom {PLANTED_KEY}"
+    span["attributes"].append(
+        {
+            "key": "doc",
+            "value": {"kvlistValue": {"values": [{"key": "to", "value": {"stringValue": PLANTED_EMAIL}}]}},
+        }
+    )
+    with server.client() as client:
+        reply = client.post("/v1/traces", json=json_body({"service.name": "svc"}, [span]))
+    assert reply.status_code == 200
+    written(server)
+    trace = _trace(server, trace_id)
+    stored = json.dumps(trace)
+    for planted in (PLANTED_EMAIL, PLANTED_KEY, "not-a-known-format-but-a-credential-key"):
+        assert planted not in stored
+    [stored_span] = trace["spans"]
+    assert "[EMAIL]" in stored_span["name"] and "[EMAIL]" in stored_span["events"][0]["name"]
+    assert stored_span["status_message"] and PLANTED_KEY not in stored_span["status_message"]
+    assert stored_span["attributes"]["doc"] == {"to": "[EMAIL]"}

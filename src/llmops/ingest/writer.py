@@ -42,10 +42,13 @@ class WriterStats:
 
 
 class IngestWriter:
-    def __init__(self, engine: Engine, *, max_queued_spans: int, max_batch_spans: int = 5000) -> None:
+    def __init__(
+        self, engine: Engine, *, max_queued_spans: int, max_batch_spans: int = 5000, linger_s: float = 0.05
+    ) -> None:
         self._engine = engine
         self._max_queued = max_queued_spans
         self._max_batch = max_batch_spans
+        self._linger_s = linger_s
         self._queue: deque[Prepared] = deque()
         self._queued_spans = 0
         self._writing = False
@@ -99,6 +102,16 @@ class IngestWriter:
                     self._condition.wait()
                 if not self._queue:
                     return
+                # Under load, wait a moment for more: one transaction for several exports costs far
+                # less per span (commit, lookups, rollup upserts); an idle receiver writes at once.
+                deadline = time.monotonic() + self._linger_s
+                while (
+                    len(self._queue) > 1
+                    and self._queued_spans < self._max_batch
+                    and not self._closed
+                    and (remaining := deadline - time.monotonic()) > 0
+                ):
+                    self._condition.wait(remaining)
                 batches = self._take()
                 self._writing = True
             try:
