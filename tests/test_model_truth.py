@@ -4,8 +4,10 @@ unknown, and /readyz warns when the configured model is not served upstream."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
+import httpx
 import pytest
 from pydantic import ValidationError
 
@@ -86,7 +88,7 @@ def test_upstream_model_is_recorded_and_priced_from_configuration(
         )
         with server.client() as client:
             reply = client.post("/v1/triage", json=EMAIL).json()
-            ready = client.get("/readyz").json()
+            ready = _ready_with_warnings(client)
         server.flush()
         with server.client() as client:
             row = client.get("/api/requests", params={"request_id": reply["request_id"]}).json()["items"][0]
@@ -97,6 +99,16 @@ def test_upstream_model_is_recorded_and_priced_from_configuration(
     assert ready["warnings"] == [
         "openai: model 'qwen2.5-7b' is not among the models the upstream lists at /models"
     ]
+
+
+def _ready_with_warnings(client: httpx.Client) -> dict:
+    """/readyz once the background model check has reported (it never makes the probe wait)."""
+    deadline = time.monotonic() + 10
+    while True:
+        ready = client.get("/readyz").json()
+        if ready["warnings"] or time.monotonic() > deadline:
+            return ready
+        time.sleep(0.05)
 
 
 def test_self_hosted_model_without_a_price_has_unknown_cost(live_server: Callable[..., LiveServer]) -> None:

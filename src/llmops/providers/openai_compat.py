@@ -7,6 +7,7 @@ API key or the prompt back in an error body, so the body of a failed reply is ne
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from collections.abc import Mapping
@@ -115,23 +116,33 @@ class OpenAIProvider(Provider):
         self._api_key = SecretStr(api_key) if isinstance(api_key, str) else api_key
         self._client: httpx.AsyncClient | None = None
         self._model_check: tuple[float, list[str]] | None = None
+        self._checking: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         self._get_client()
+        self._checking = asyncio.create_task(self._check_model())
 
     async def aclose(self) -> None:
+        if self._checking is not None:
+            self._checking.cancel()
         client, self._client = self._client, None
         if client is not None:
             await client.aclose()
 
     async def warnings(self) -> list[str]:
-        """Whether the upstream lists the configured model at `/models`, checked at most once a minute.
+        """Whether the upstream lists the configured model at `/models`.
 
         An upstream that serves another model answers under that model's name (and that is what is
-        recorded and priced), so a mismatch is worth a warning; it is not a failure."""
-        now = time.monotonic()
-        if self._model_check is not None and now - self._model_check[0] < MODEL_CHECK_TTL_S:
-            return list(self._model_check[1])
+        recorded and priced), so a mismatch is worth a warning; it is not a failure. The check runs in
+        the background (at start, then at most once a minute) so a readiness probe never waits on the
+        upstream."""
+        checked = self._model_check
+        stale = checked is None or time.monotonic() - checked[0] >= MODEL_CHECK_TTL_S
+        if stale and (self._checking is None or self._checking.done()):
+            self._checking = asyncio.create_task(self._check_model())
+        return list(checked[1]) if checked is not None else []
+
+    async def _check_model(self) -> None:
         served = await self.served_models()
         if served is None:
             found = [f"{self.name}: could not list the upstream's models (GET /models)"]
@@ -141,8 +152,7 @@ class OpenAIProvider(Provider):
             ]
         else:
             found = []
-        self._model_check = (now, found)
-        return list(found)
+        self._model_check = (time.monotonic(), found)
 
     async def served_models(self) -> list[str] | None:
         """Model ids from the upstream's `GET /models`; None when it cannot be read."""
