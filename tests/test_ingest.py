@@ -355,18 +355,35 @@ def test_openinference_instrumented_openai_sdk(live_server: Callable[..., LiveSe
 
 def test_bad_bodies_never_5xx(live_server: Callable[..., LiveServer]) -> None:
     server = live_server()
+    deep: dict = {"stringValue": "bottom"}
+    for _ in range(60):
+        deep = {"arrayValue": {"values": [deep]}}
     odd = [
         {"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": 5}]}]}]},
         {"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": "a" * 32, "spanId": "b" * 16, "startTimeUnixNano": "soon"}]}]}]},
         {"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": "a" * 32, "spanId": "b" * 16, "attributes": [{"key": "k", "value": {"weird": 1}}]}]}]}]},
         {"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": "a" * 32, "spanId": "b" * 16, "kind": 99, "attributes": [{"key": "k", "value": {"arrayValue": {"values": [{"kvlistValue": {"values": [{"key": "x", "value": {"intValue": "7"}}]}}]}}}]}]}]}]},
+        {"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": "a" * 32, "spanId": "b" * 16, "startTimeUnixNano": "9" * 30}]}]}]},
+        {"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": "a" * 32, "spanId": "b" * 16, "endTimeUnixNano": -5}]}]}]},
+        {"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": "a" * 32, "spanId": "c" * 16, "attributes": [{"key": "deep", "value": deep}]}]}]}]},
         [],
         "text",
     ]  # fmt: skip
     with httpx.Client(base_url=server.base_url, headers={"Authorization": f"Bearer {server.key}"}) as client:
         for body in odd:
             reply = client.post("/v1/traces", json=body)
-            assert reply.status_code in (200, 400), (body, reply.text)
+            assert reply.status_code in (200, 400), reply.text
+        infinite = b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": "%s", "spanId": "%s", "flags": 1e400}]}]}]}'
+        reply = client.post(
+            "/v1/traces",
+            content=infinite % (b"a" * 32, b"b" * 16),
+            headers={"Content-Type": "application/json"},
+        )
+        assert reply.status_code == 400
+        nested = b'{"resourceSpans": ' + b"[" * 5000 + b"]" * 5000 + b"}"
+        reply = client.post("/v1/traces", content=nested, headers={"Content-Type": "application/json"})
+        assert reply.status_code == 400
+    written(server)
 
 
 def test_everything_received_is_redacted_before_it_is_kept(live_server: Callable[..., LiveServer]) -> None:

@@ -27,6 +27,9 @@ JSON = "application/json"
 CONTENT_TYPES = (PROTOBUF, JSON)
 
 Attributes = dict[str, object]
+MAX_DEPTH = 32  # nested array/kvlist values deeper than this are replaced by a marker
+TOO_DEEP = "[TOO_DEEP]"
+MAX_NANOS = 2**64 - 1  # the largest OTLP timestamp (year 2554)
 
 
 class IngestError(Exception):
@@ -149,17 +152,19 @@ def decode_protobuf(body: bytes) -> Decoded:
 
 
 def _pb_attributes(pairs: Any) -> Attributes:
-    return {pair.key: _pb_value(pair.value) for pair in pairs}
+    return {pair.key: _pb_value(pair.value, 0) for pair in pairs}
 
 
-def _pb_value(value: AnyValue) -> object:
+def _pb_value(value: AnyValue, depth: int) -> object:
     which = value.WhichOneof("value")
     if which is None:
         return None
+    if which in ("array_value", "kvlist_value") and depth >= MAX_DEPTH:
+        return TOO_DEEP
     if which == "array_value":
-        return [_pb_value(item) for item in value.array_value.values]
+        return [_pb_value(item, depth + 1) for item in value.array_value.values]
     if which == "kvlist_value":
-        return {pair.key: _pb_value(pair.value) for pair in value.kvlist_value.values}
+        return {pair.key: _pb_value(pair.value, depth + 1) for pair in value.kvlist_value.values}
     if which == "bytes_value":
         return base64.b64encode(value.bytes_value).decode("ascii")
     return getattr(value, which)
@@ -171,8 +176,8 @@ def _pb_value(value: AnyValue) -> object:
 def decode_json(body: bytes) -> Decoded:
     try:
         document = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise DecodeError("body is not valid JSON") from None
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise DecodeError("body is not valid JSON (or nests too deeply)") from None
     if not isinstance(document, dict):
         raise DecodeError("body must be a JSON object with resourceSpans")
     out = Decoded()
@@ -186,7 +191,7 @@ def decode_json(body: bytes) -> Decoded:
                         out.rejected += 1
                     else:
                         out.spans.append(raw)
-    except (TypeError, ValueError, AttributeError):
+    except (TypeError, ValueError, AttributeError, KeyError, OverflowError, RecursionError):
         raise DecodeError("body is not an OTLP ExportTraceServiceRequest (JSON)") from None
     return out
 
@@ -200,6 +205,18 @@ def _json_span(span: Mapping[str, Any], resource: Attributes) -> RawSpan | None:
     parent = _hex_id(parent_raw, 16) if parent_raw else None
     if trace_id is None or span_id is None or (parent_raw and parent is None):
         return None
+    start = _int(_get(span, "startTimeUnixNano", "start_time_unix_nano"))
+    end = _int(_get(span, "endTimeUnixNano", "end_time_unix_nano"))
+    events = [
+        (
+            str(event.get("name") or ""),
+            _int(_get(event, "timeUnixNano", "time_unix_nano")),
+            _json_attributes(event),
+        )
+        for event in _list(span, "events")
+    ]
+    if not _valid_times(start, end, events):
+        return None
     status = _dict(span, "status")
     return RawSpan(
         trace_id=trace_id,
@@ -207,8 +224,8 @@ def _json_span(span: Mapping[str, Any], resource: Attributes) -> RawSpan | None:
         parent_span_id=parent,
         name=str(span.get("name") or ""),
         kind=_kind(_enum(span.get("kind"), ic.SPAN_KIND_NAMES)),
-        start_ns=_int(_get(span, "startTimeUnixNano", "start_time_unix_nano")),
-        end_ns=_int(_get(span, "endTimeUnixNano", "end_time_unix_nano")),
+        start_ns=start,
+        end_ns=end,
         status_code=_status(_enum(status.get("code"), ic.STATUS_CODE_NAMES)),
         status_message=str(status.get("message") or "") or None,
         attributes=_json_attributes(span),
@@ -226,10 +243,10 @@ def _json_span(span: Mapping[str, Any], resource: Attributes) -> RawSpan | None:
 
 
 def _json_attributes(holder: Mapping[str, Any]) -> Attributes:
-    return {str(pair["key"]): _json_value(pair.get("value")) for pair in _list(holder, "attributes")}
+    return {str(pair["key"]): _json_value(pair.get("value"), 0) for pair in _list(holder, "attributes")}
 
 
-def _json_value(value: object) -> object:
+def _json_value(value: object, depth: int) -> object:
     if not isinstance(value, Mapping) or not value:
         return None
     key, item = next(iter(value.items()))
@@ -237,10 +254,12 @@ def _json_value(value: object) -> object:
         return item
     if key in ("intValue", "int_value"):
         return _int(item)
+    if key in ("arrayValue", "array_value", "kvlistValue", "kvlist_value") and depth >= MAX_DEPTH:
+        return TOO_DEEP
     if key in ("arrayValue", "array_value"):
-        return [_json_value(entry) for entry in _list(item, "values")]
+        return [_json_value(entry, depth + 1) for entry in _list(item, "values")]
     if key in ("kvlistValue", "kvlist_value"):
-        return {str(pair["key"]): _json_value(pair.get("value")) for pair in _list(item, "values")}
+        return {str(pair["key"]): _json_value(pair.get("value"), depth + 1) for pair in _list(item, "values")}
     if key in ("bytesValue", "bytes_value"):
         return str(item)  # already base64 in OTLP/JSON
     raise ValueError("unknown AnyValue type")
@@ -290,6 +309,11 @@ def _enum(value: object, names: Mapping[str, int]) -> int:
     if isinstance(value, str) and value in names:
         return names[value]
     return _int(value)
+
+
+def _valid_times(start: int, end: int, events: list[tuple[str, int, Attributes]]) -> bool:
+    """Times an OTLP fixed64 can hold (JSON carries them as strings, so anything may arrive)."""
+    return all(0 <= value <= MAX_NANOS for value in (start, end, *(time for _, time, _ in events)))
 
 
 def _kind(value: int) -> str:
