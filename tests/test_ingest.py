@@ -422,3 +422,16 @@ def test_everything_received_is_redacted_before_it_is_kept(live_server: Callable
     assert "[EMAIL]" in stored_span["name"] and "[EMAIL]" in stored_span["events"][0]["name"]
     assert stored_span["status_message"] and PLANTED_KEY not in stored_span["status_message"]
     assert stored_span["attributes"]["doc"] == {"to": "[EMAIL]"}
+
+
+def test_a_server_span_under_a_remote_parent_is_a_request(live_server: Callable[..., LiveServer]) -> None:
+    server = live_server()
+    trace_id, entry = new_ids()
+    _, upstream = new_ids()  # the caller's span, in another service: never sent here
+    span = json_span(trace_id, entry, "GET /answer", {"gen_ai.usage.input_tokens": 3}, parent=upstream)
+    span["kind"] = 2  # SERVER
+    with server.client() as client:
+        assert client.post("/v1/traces", json=json_body({"service.name": "api"}, [span])).status_code == 200
+    written(server)
+    row = _request(server, f"{trace_id}-{entry}")
+    assert row["assistant"] == "api" and row["input_tokens"] == 3

@@ -5,8 +5,8 @@ the OpenInference / OpenLLMetry / older-semconv spellings onto GenAI v1.41 (`con
 indexed and event-borne messages into `gen_ai.input.messages` / `gen_ai.output.messages` in the v1.41
 `parts` shape, redact everything (`scrub`), and price model calls that carry usage but no cost.
 
-A root is a span with no parent, or whose parent is remote (OTLP span flags): the local entry point of
-a trace. Its request row takes latency and status from the root, and tokens, cost, model and provider
+A root is where a request entered the service (`is_entry`): a span with no parent, one whose parent
+the OTLP span flags mark remote, or a SERVER/CONSUMER span whose parent is not in the batch. Its request row takes latency and status from the root, and tokens, cost, model and provider
 from the root itself or else from the trace's model calls (summed over the innermost spans with usage,
 so a framework span wrapping an SDK span is not counted twice). When none of the trace's model calls
 are in the same batch, the writer completes the row from the spans already stored (`usage_of`).
@@ -83,9 +83,10 @@ class Mapper:
         prepared = Prepared()
         by_trace: dict[str, list[tuple[str, str | None, dict[str, object]]]] = {}
         roots: list[tuple[RawSpan, SpanRecord, dict[str, object]]] = []
+        in_batch = {(raw.trace_id, raw.span_id) for raw in raw_spans}
         for raw in raw_spans:
             attributes = self._attributes(raw)
-            is_root = raw.parent_span_id is None or raw.remote_parent
+            is_root = is_entry(raw, in_batch)
             request_id = None
             if is_root:
                 request_id = _text(attributes.get(c.REQUEST_ID), 128) or (
@@ -164,6 +165,17 @@ class Mapper:
             if isinstance(value, str) and value.strip():
                 return self._scrubber.text(value.strip())[:128]
         return ic.UNKNOWN_SERVICE
+
+
+def is_entry(raw: RawSpan, in_batch: set[tuple[str, str]]) -> bool:
+    """Whether a span is where a request entered this service: no parent; a parent the OTLP flags mark
+    remote; or a SERVER/CONSUMER span whose parent is not in the batch (SDKs that predate the flags)."""
+    if raw.parent_span_id is None or raw.remote_parent:
+        return True
+    return raw.kind in ENTRY_KINDS and (raw.trace_id, raw.parent_span_id) not in in_batch
+
+
+ENTRY_KINDS = frozenset({"SERVER", "CONSUMER"})
 
 
 def normalise(
