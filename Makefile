@@ -7,7 +7,7 @@ PYTHON ?= python3
 export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF -DMTMD_BUILD=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
 	-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_CURL=OFF
 
-.PHONY: install serve test lint bench browser docs
+.PHONY: install serve test lint bench browser promtool docs
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,13 +34,23 @@ browser:
 		fi; \
 	fi
 
+# promtool (and prometheus) check /metrics and deploy/prometheus/rules.yml: Debian's `prometheus` package.
+promtool:
+	@if ! command -v promtool >/dev/null; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q prometheus; \
+		else \
+			echo "Install Debian's prometheus (sudo apt-get install prometheus) to run the promtool tests."; \
+		fi; \
+	fi
+
 lint: $(VENV)/.test-installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/mypy
 
-test: $(VENV)/.test-installed browser lint
+test: $(VENV)/.test-installed browser promtool lint
 	$(VENV)/bin/pytest
 
 # Rewrite the generated pages of the manual (docs/cli.md, docs/configuration.md) from the code.

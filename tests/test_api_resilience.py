@@ -19,6 +19,7 @@ def test_fallback_chain_moves_to_the_next_provider(live_server: Callable[..., Li
     with FakeOpenAIServer(default_reply=FakeReply.server_error(503)) as upstream:
         server = live_server(
             provider="openai",
+            model="gpt-4o-mini",
             openai_base_url=upstream.base_url,
             openai_api_key="sk-test-fallback",
             fallback_providers="scripted",
@@ -35,7 +36,12 @@ def test_fallback_chain_moves_to_the_next_provider(live_server: Callable[..., Li
 def test_openai_compatible_provider_answers_through_the_api(live_server: Callable[..., LiveServer]) -> None:
     answer = FakeReply.ok(VALID_TRIAGE, prompt_tokens=321, completion_tokens=45)
     with FakeOpenAIServer(default_reply=answer) as up:
-        server = live_server(provider="openai", openai_base_url=up.base_url, openai_api_key="sk-test-openai")
+        server = live_server(
+            provider="openai",
+            model="gpt-4o-mini",
+            openai_base_url=up.base_url,
+            openai_api_key="sk-test-openai",
+        )
         with server.client() as client:
             reply = client.post("/v1/triage", json=EMAIL).json()
         [request] = up.requests
@@ -50,6 +56,7 @@ def test_circuit_opens_then_recovers(live_server: Callable[..., LiveServer]) -> 
         upstream.script(FakeReply.server_error(500), FakeReply.server_error(500))
         server = live_server(
             provider="openai",
+            model="gpt-4o-mini",
             openai_base_url=upstream.base_url,
             openai_api_key="sk-test-breaker",
             fallback_providers="scripted",

@@ -101,12 +101,14 @@ def test_nothing_planted_reaches_any_sink(
     )
     with OtlpReceiver() as receiver, FakeOpenAIServer(default_reply=FakeReply.ok(echoed_reply)) as upstream:
         monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint)
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", f"{receiver.endpoint}/v1/metrics")
         upstream.script(FakeReply.echo_auth(401))  # an error body that repeats the key and the prompt
         settings = Settings(
             _env_file=None,  # type: ignore[call-arg]
             data_dir=tmp_path / "data",
             api_keys=TEST_KEY,
             provider="openai",
+            model="gpt-4o-mini",
             openai_base_url=upstream.base_url,
             openai_api_key=OPENAI_KEY,
             fallback_providers=["scripted"],

@@ -28,7 +28,9 @@ def settings(**values: object) -> Settings:
 
 
 def test_chain_is_primary_then_fallbacks_without_duplicates() -> None:
-    chain = build_chain(settings(provider="scripted", fallback_providers="openai,scripted,local"))
+    chain = build_chain(
+        settings(provider="scripted", fallback_providers="openai,scripted,local", openai_model="gpt-4o-mini")
+    )
 
     assert [provider.name for provider in chain.providers] == ["scripted", "openai", "local"]
     assert list(chain.breakers) == ["scripted", "openai", "local"]

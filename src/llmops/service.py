@@ -46,6 +46,7 @@ from llmops.canary.compare import Guardrails
 from llmops.canary.controller import CanaryController
 from llmops.config import Settings
 from llmops.evals.runner import CachedCall, EvalTarget
+from llmops.ingest import IngestReceiver, build_receiver
 from llmops.prompts.labels import LabelStore
 from llmops.prompts.registry import PromptRegistry
 from llmops.prompts.router import PromptRouter
@@ -59,6 +60,7 @@ from llmops.storage.request_rows import RequestIds, new_request_id, request_exis
 from llmops.storage.retention import apply_retention
 from llmops.storage.service_state import get_or_create
 from llmops.telemetry import conventions as c
+from llmops.telemetry.messages import text_message
 from llmops.telemetry.runtime import Telemetry
 from llmops.telemetry.setup import TelemetrySetup, setup_telemetry
 
@@ -87,6 +89,7 @@ class Services:
     router: PromptRouter
     canary: CanaryController
     request_ids: RequestIds
+    ingest: IngestReceiver
 
     @property
     def telemetry(self) -> Telemetry:
@@ -154,12 +157,15 @@ async def build_services(settings: Settings, routes: set[str] | None = None) -> 
         ),
         canary=CanaryController(engine, labels, Guardrails.from_settings(settings), settings.prompt_version),
         request_ids=RequestIds(partial(request_exists, engine)),
+        ingest=build_receiver(settings, engine, redactor, bytes.fromhex(pseudonym_key)),
     )
 
 
 async def close_services(services: Services) -> None:
-    """Stop providers, flush and stop telemetry (pending spans reach the store), close the database."""
+    """Stop providers, write queued ingest batches, flush and stop telemetry (pending spans reach the
+    store), close the database."""
     await services.chain.aclose()
+    await asyncio.to_thread(services.ingest.close)
     await asyncio.to_thread(services.telemetry_setup.shutdown)
     services.engine.dispose()
 
@@ -289,7 +295,7 @@ async def _run_in_root_span(
         telemetry.content(
             span,
             c.GEN_AI_OUTPUT_MESSAGES,
-            [{"role": "assistant", "content": outcome.triage.model_dump_json()}],
+            [text_message("assistant", outcome.triage.model_dump_json())],
         )
     triage = outcome.triage
     if services.settings.redact_replies:

@@ -42,6 +42,7 @@ class FakeReply:
     delay_s: float = 0.0
     raw_body: str | None = None
     echo_request: bool = False
+    model: str | None = None  # the model the upstream answers as (default: the one requested)
 
     @classmethod
     def ok(cls, text: str = "Hello from the fake server.", **usage: Any) -> FakeReply:
@@ -85,8 +86,11 @@ class RecordedRequest:
 class FakeOpenAIServer:
     """Context manager: starts on a free port of 127.0.0.1 and stops on exit. Thread-safe scripting."""
 
-    def __init__(self, default_reply: FakeReply | None = None) -> None:
+    def __init__(
+        self, default_reply: FakeReply | None = None, models: tuple[str, ...] = ("fake-model",)
+    ) -> None:
         self.default_reply = default_reply or FakeReply()
+        self.models = models  # what GET /v1/models lists
         self._lock = threading.Lock()
         self._script: deque[FakeReply] = deque()
         self._requests: list[RecordedRequest] = []
@@ -143,6 +147,9 @@ class FakeOpenAIServer:
             )
         return JSONResponse(self._completion(reply, body), status_code=reply.status, headers=reply.headers)
 
+    async def _models(self, request: Request) -> Response:
+        return JSONResponse({"object": "list", "data": [{"id": m, "object": "model"} for m in self.models]})
+
     @staticmethod
     def _completion(reply: FakeReply, body: Any) -> dict[str, Any]:
         usage: dict[str, Any] = {
@@ -156,7 +163,8 @@ class FakeOpenAIServer:
             "id": "chatcmpl-fake",
             "object": "chat.completion",
             "created": int(time.time()),
-            "model": body.get("model", "fake-model") if isinstance(body, dict) else "fake-model",
+            "model": reply.model
+            or (body.get("model", "fake-model") if isinstance(body, dict) else "fake-model"),
             "choices": [
                 {
                     "index": 0,
@@ -168,7 +176,12 @@ class FakeOpenAIServer:
         }
 
     def __enter__(self) -> FakeOpenAIServer:
-        app = Starlette(routes=[Route("/v1/chat/completions", self._chat_completions, methods=["POST"])])
+        app = Starlette(
+            routes=[
+                Route("/v1/chat/completions", self._chat_completions, methods=["POST"]),
+                Route("/v1/models", self._models, methods=["GET"]),
+            ]
+        )
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", 0))

@@ -54,19 +54,23 @@ class BodyTooLarge(HTTPException):
 
 
 class BodyLimitMiddleware:
-    """Reject bodies over `max_bytes` with 413, by Content-Length or while streaming chunked bodies."""
+    """Reject bodies over `max_bytes` with 413, by Content-Length or while streaming chunked bodies.
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    `per_path` gives some paths their own limit (OTLP exports are far larger than a triage request)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int, per_path: dict[str, int] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.per_path = per_path or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        max_bytes = self.per_path.get(scope.get("path", ""), self.max_bytes)
         declared = _header(scope, b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
-            await self._reject(scope, send)
+        if declared is not None and (not declared.isdigit() or int(declared) > max_bytes):
+            await self._reject(scope, send, max_bytes)
             return
         received = 0
         started = False
@@ -76,8 +80,8 @@ class BodyLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise BodyTooLarge(self.max_bytes)
+                if received > max_bytes:
+                    raise BodyTooLarge(max_bytes)
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -90,11 +94,11 @@ class BodyLimitMiddleware:
             await self.app(scope, limited_receive, tracking_send)
         except BodyTooLarge:
             if not started:
-                await self._reject(scope, send)
+                await self._reject(scope, send, max_bytes)
 
-    async def _reject(self, scope: Scope, send: Send) -> None:
+    async def _reject(self, scope: Scope, send: Send, max_bytes: int) -> None:
         request_id = scope.get("state", {}).get("request_id")
-        message = f"request body exceeds the limit of {self.max_bytes} bytes"
+        message = f"request body exceeds the limit of {max_bytes} bytes"
         body = json.dumps(error_body(413, message, request_id)).encode()
         await send(
             {

@@ -77,9 +77,18 @@ def _reached(attempts: Sequence[Attempt]) -> int:
     return sum(1 for attempt in attempts if attempt.outcome != "rejected")
 
 
-def retrieve_policies(knowledge: KnowledgeBase, parsed: ParsedEmail, limit: int = 2) -> list[Passage]:
-    query = f"{parsed.subject} {parsed.body[:400]}"
-    return knowledge.search(query, limit=limit)
+RETRIEVAL_LIMIT = 2
+PROVIDERS_FAILED, INVALID_OUTPUT = "providers_failed", "invalid_output"  # why a reply is degraded
+
+
+def retrieval_query(parsed: ParsedEmail) -> str:
+    return f"{parsed.subject} {parsed.body[:400]}"
+
+
+def retrieve_policies(
+    knowledge: KnowledgeBase, parsed: ParsedEmail, limit: int = RETRIEVAL_LIMIT
+) -> list[Passage]:
+    return knowledge.search(retrieval_query(parsed), limit=limit)
 
 
 def build_context(
@@ -134,6 +143,7 @@ class Gatekeeper:
         self.knowledge = knowledge
         self.max_output_tokens = max_output_tokens
         self.telemetry = telemetry or chain.telemetry
+        self.telemetry.instruments.prime(degraded=(PROVIDERS_FAILED, INVALID_OUTPUT))
 
     async def triage(self, email: Email, prompt_version: str) -> TriageOutcome:
         t = self.telemetry
@@ -144,11 +154,20 @@ class Gatekeeper:
             t.content(span, c.EMAIL_SENDER, parsed.sender_name or parsed.sender_address)
         with t.step(
             f"retrieval {KNOWLEDGE_BASE_ID}",
-            {c.GEN_AI_OPERATION_NAME: "retrieval", c.GEN_AI_DATA_SOURCE_ID: KNOWLEDGE_BASE_ID},
+            {
+                c.GEN_AI_OPERATION_NAME: "retrieval",
+                c.GEN_AI_DATA_SOURCE_ID: KNOWLEDGE_BASE_ID,
+                c.GEN_AI_RETRIEVAL_TOP_K: RETRIEVAL_LIMIT,
+            },
             step="retrieval",
         ) as span:
+            t.content(span, c.GEN_AI_RETRIEVAL_QUERY_TEXT, retrieval_query(parsed))
             passages = retrieve_policies(self.knowledge, parsed)
-            span.set_attribute("llmops.retrieval.documents", len(passages))
+            t.content(
+                span,
+                c.GEN_AI_RETRIEVAL_DOCUMENTS,
+                [{"id": p.id, "score": p.score, "title": p.title} for p in passages],
+            )
         tool_results = [self._run_tool(call) for call in plan_tool_calls(parsed)]
         with t.step("rule_suggestion") as span:
             owner = self.toolbox.owner.name if self.toolbox.owner else None
@@ -164,9 +183,9 @@ class Gatekeeper:
         except AllProvidersFailed as exc:
             run.retries += exc.retries
             run.calls += _reached(exc.attempts)
-            return self._degraded(version, suggestion, run, "providers_failed")
+            return self._degraded(version, suggestion, run, PROVIDERS_FAILED)
         if triage is None:
-            return self._degraded(version, suggestion, run, "invalid_output")
+            return self._degraded(version, suggestion, run, INVALID_OUTPUT)
         assert run.last is not None
         return TriageOutcome(
             triage=triage,

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from llmops.budgets.store import Amount, BudgetStore, Reservation, Subjects
 from llmops.config import Settings
-from llmops.telemetry.cost import LocalPrices, price_call
+from llmops.telemetry.cost import LocalPrices, ModelPrices, price_call
 
 logger = logging.getLogger("llmops.budgets")
 
@@ -48,6 +48,7 @@ class BudgetEnforcer:
         self._model = settings.model_for(settings.provider)
         self._base_url = settings.openai_base_url if settings.provider == "openai" else None
         self._prices = LocalPrices.from_settings(settings)
+        self._model_prices = ModelPrices.from_settings(settings)
         self._max_output = settings.max_output_tokens
         self._mean_tokens = 0.0
         self._mean_cost_per_token = 0.0
@@ -64,6 +65,7 @@ class BudgetEnforcer:
             None,
             local_prices=self._prices,
             base_url=self._base_url,
+            model_prices=self._model_prices,
         ).usd
         return Amount(
             tokens=tokens, cost_usd=cost if cost is not None else tokens * self._mean_cost_per_token

@@ -15,6 +15,7 @@ from llmops.dashboard.format import duration_ms, money, number
 from llmops.redaction import Redactor
 from llmops.reporting.traces import RequestRow, SpanRow
 from llmops.telemetry import conventions as c
+from llmops.telemetry.messages import read_messages
 
 REASONS = {
     "providers_failed": "every model provider failed, so the rule-based triage was sent",
@@ -268,21 +269,10 @@ def _value(value: Any, redactor: Redactor) -> str:
 
 
 def _message_text(raw: Any) -> str:
-    """The text of captured output messages (a JSON string or list of `{role, content}`)."""
-    messages = raw
-    if isinstance(raw, str):
-        try:
-            messages = json.loads(raw)
-        except ValueError:
-            return raw
-    if isinstance(messages, list):
-        parts = [
-            str(message.get("content", ""))
-            for message in messages
-            if isinstance(message, dict) and isinstance(message.get("content"), str)
-        ]
-        if parts:
-            return "".join(parts)
+    """The text of captured output messages (a JSON string or list, `parts` or `{role, content}`)."""
+    texts = [text for _, text in read_messages(raw)]
+    if texts:
+        return "".join(texts)
     return raw if isinstance(raw, str) else json.dumps(raw)
 
 

@@ -26,6 +26,7 @@ from llmops.redaction import Redactor
 from llmops.storage.tables import feedback, requests, spans
 from llmops.storage.timeutil import utc
 from llmops.telemetry import conventions as c
+from llmops.telemetry.messages import read_messages
 
 MINED_TAGS = ("mined", "needs-label")
 _CONTACT_NOTE = re.compile(r"\s+\([^()]*\)$")
@@ -150,35 +151,23 @@ def stored_attributes(raw: str) -> dict[str, Any]:
     return parsed if isinstance(parsed, dict) else {}
 
 
-def _messages(raw: object) -> list[dict[str, Any]]:
-    """A `gen_ai.*.messages` attribute (a JSON string on stored spans) as a list of messages."""
-    if isinstance(raw, str):
-        try:
-            raw = json.loads(raw)
-        except ValueError:
-            return []
-    if not isinstance(raw, list):
-        return []
-    return [m for m in raw if isinstance(m, dict) and isinstance(m.get("content"), str)]
-
-
 def trace_content(trace: Sequence[tuple[str, dict[str, Any]]]) -> TraceContent:
     """The email (from the first chat's user turn, else the subject) and the last model output."""
-    chats = [attributes for name, attributes in trace if name.startswith("chat ")]
+    chats = [attributes for name, attributes in trace if _is_chat(name, attributes)]
     user_turn = next(
         (
-            m["content"]
+            text
             for chat in chats
-            for m in _messages(chat.get(c.GEN_AI_INPUT_MESSAGES))
-            if m.get("role") == "user"
+            for role, text in read_messages(chat.get(c.GEN_AI_INPUT_MESSAGES))
+            if role == "user"
         ),
         None,
     )
     outputs = [
-        m["content"]
+        text
         for chat in chats
-        for m in _messages(chat.get(c.GEN_AI_OUTPUT_MESSAGES))
-        if m.get("role") == "assistant"
+        for role, text in read_messages(chat.get(c.GEN_AI_OUTPUT_MESSAGES))
+        if role == "assistant"
     ]
     bad_output = outputs[-1] if outputs else None
     if user_turn is not None:
@@ -187,6 +176,11 @@ def trace_content(trace: Sequence[tuple[str, dict[str, Any]]]) -> TraceContent:
     if subject is not None:
         return TraceContent(email=_email("", subject, ""), bad_output=bad_output)
     return TraceContent(bad_output=bad_output)
+
+
+def _is_chat(name: str, attributes: dict[str, Any]) -> bool:
+    """A model call: ours are named `chat {model}`; ingested ones are known by their operation name."""
+    return name.startswith("chat ") or attributes.get(c.GEN_AI_OPERATION_NAME) == "chat"
 
 
 def parse_user_turn(text: str) -> dict[str, Any]:

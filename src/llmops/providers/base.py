@@ -68,5 +68,9 @@ class Provider(ABC):
         """True when the provider can take requests (the model is loaded, the client is built)."""
         return True
 
+    async def warnings(self) -> list[str]:
+        """Problems worth an operator's look that do not stop the provider (shown by `/readyz`)."""
+        return []
+
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release resources: HTTP clients, model memory."""

@@ -92,3 +92,17 @@ class AllProvidersFailed(ProviderError):
         self.failures = failures
         self.retries = retries
         self.attempts = list(attempts)
+
+
+# Every error type a provider call can fail with, and those it retries: the label sets of the error and
+# retry counters, created at zero when the chain starts (see `Instruments.prime`).
+CALL_ERRORS: tuple[type[ProviderError], ...] = (
+    ProviderTimeout,
+    ProviderConnectError,
+    RateLimited,
+    ProviderServerError,
+    BadResponse,
+    CircuitOpen,
+)
+ERROR_TYPES = tuple(error.error_type for error in CALL_ERRORS)
+RETRYABLE_ERROR_TYPES = tuple(error.error_type for error in CALL_ERRORS if error.retryable)

@@ -7,7 +7,9 @@ API key or the prompt back in an error body, so the body of a failed reply is ne
 
 from __future__ import annotations
 
+import asyncio
 import math
+import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -92,6 +94,9 @@ def _non_negative_float(value: str | None) -> float | None:
     return number if math.isfinite(number) and number >= 0 else None
 
 
+MODEL_CHECK_TTL_S = 60.0
+
+
 class OpenAIProvider(Provider):
     """Chat completions over HTTP. `timeout_s` bounds each HTTP call; the resilience layer adds its own."""
 
@@ -110,14 +115,55 @@ class OpenAIProvider(Provider):
         self.timeout_s = timeout_s
         self._api_key = SecretStr(api_key) if isinstance(api_key, str) else api_key
         self._client: httpx.AsyncClient | None = None
+        self._model_check: tuple[float, list[str]] | None = None
+        self._checking: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         self._get_client()
+        self._checking = asyncio.create_task(self._check_model())
 
     async def aclose(self) -> None:
+        if self._checking is not None:
+            self._checking.cancel()
         client, self._client = self._client, None
         if client is not None:
             await client.aclose()
+
+    async def warnings(self) -> list[str]:
+        """Whether the upstream lists the configured model at `/models`.
+
+        An upstream that serves another model answers under that model's name (and that is what is
+        recorded and priced), so a mismatch is worth a warning; it is not a failure. The check runs in
+        the background (at start, then at most once a minute) so a readiness probe never waits on the
+        upstream."""
+        checked = self._model_check
+        stale = checked is None or time.monotonic() - checked[0] >= MODEL_CHECK_TTL_S
+        if stale and (self._checking is None or self._checking.done()):
+            self._checking = asyncio.create_task(self._check_model())
+        return list(checked[1]) if checked is not None else []
+
+    async def _check_model(self) -> None:
+        served = await self.served_models()
+        if served is None:
+            found = [f"{self.name}: could not list the upstream's models (GET /models)"]
+        elif self.model not in served:
+            found = [
+                f"{self.name}: model {self.model!r} is not among the models the upstream lists at /models"
+            ]
+        else:
+            found = []
+        self._model_check = (time.monotonic(), found)
+
+    async def served_models(self) -> list[str] | None:
+        """Model ids from the upstream's `GET /models`; None when it cannot be read."""
+        try:
+            response = await self._get_client().get("/models", timeout=min(self.timeout_s, 5.0))
+            data = response.json().get("data") if response.status_code == httpx.codes.OK else None
+        except (httpx.HTTPError, ValueError, AttributeError):
+            return None
+        if not isinstance(data, list):
+            return None
+        return [str(item["id"]) for item in data if isinstance(item, dict) and "id" in item]
 
     def _get_client(self) -> httpx.AsyncClient:
         if self._client is None:

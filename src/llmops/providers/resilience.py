@@ -28,6 +28,8 @@ from tenacity.wait import wait_random_exponential
 
 from llmops.providers.base import ChatRequest, ChatResponse, Provider
 from llmops.providers.errors import (
+    ERROR_TYPES,
+    RETRYABLE_ERROR_TYPES,
     AllProvidersFailed,
     Attempt,
     CircuitOpen,
@@ -37,6 +39,7 @@ from llmops.providers.errors import (
 )
 from llmops.telemetry import conventions as c
 from llmops.telemetry.cost import Cost
+from llmops.telemetry.messages import text_message
 from llmops.telemetry.runtime import Telemetry, mark_error
 
 Clock = Callable[[], float]
@@ -164,8 +167,8 @@ def _request_attributes(provider: Provider, request: ChatRequest) -> dict[str, A
     }
 
 
-def _captured_input(request: ChatRequest) -> list[dict[str, str]]:
-    return [{"role": m.role, "content": m.content} for m in request.messages[request.varying_from :]]
+def _captured_input(request: ChatRequest) -> list[dict[str, object]]:
+    return [text_message(m.role, m.content) for m in request.messages[request.varying_from :]]
 
 
 def _on_retry(provider: Provider, telemetry: Telemetry) -> Callable[[RetryCallState], None]:
@@ -226,6 +229,10 @@ class ProviderChain:
     async def start(self) -> None:
         for provider in self.providers:
             await provider.start()
+        self.telemetry.instruments.prime(
+            retries=[(p.name, error_type) for p in self.providers for error_type in RETRYABLE_ERROR_TYPES],
+            errors=ERROR_TYPES,
+        )
 
     def ready(self) -> bool:
         """True when at least one provider can take requests."""
@@ -321,7 +328,9 @@ class ProviderChain:
         if cost.usd is not None:
             span.set_attribute(c.COST_USD, cost.usd)
         self.telemetry.content(
-            span, c.GEN_AI_OUTPUT_MESSAGES, [{"role": "assistant", "content": response.text}]
+            span,
+            c.GEN_AI_OUTPUT_MESSAGES,
+            [text_message("assistant", response.text, response.finish_reason or "unknown")],
         )
         instruments = self.telemetry.instruments
         instruments.record_token_usage(

@@ -1,7 +1,9 @@
-"""The price of one model call, from genai-prices' bundled data or configured local prices.
+"""The price of one model call: a configured price for the model (`LLMOPS_PRICES`, any provider), else
+the configured local prices (local and scripted models), else genai-prices' bundled data.
 
-A price is a fact or nothing: when genai-prices does not know the model, or the usage does not add up,
-the cost is `None` with a `source` that says why; it is never estimated, and tokens are never guessed.
+A price is a fact or nothing: when no price is configured and genai-prices does not know the model, or
+the usage does not add up, the cost is `None` with a `source` that says why; it is never estimated, and
+tokens are never guessed.
 
 genai-prices only fetches prices over the network when an `UpdatePrices` updater is started; llmops
 never starts one, so lookups always use the data bundled with the installed package (its version is
@@ -17,7 +19,7 @@ from urllib.parse import urlsplit
 import genai_prices
 from pydantic import BaseModel, ConfigDict, Field
 
-from llmops.config import Settings
+from llmops.config import Settings, parse_prices
 
 CONFIG_PRICED_PROVIDERS = frozenset({"local", "scripted"})
 OPENAI_HOSTS = frozenset({"api.openai.com"})
@@ -45,6 +47,23 @@ class LocalPrices(BaseModel):
         )
 
 
+class ModelPrices(BaseModel):
+    """Configured prices by model id (the upstream's `model`), for any provider: `LLMOPS_PRICES`."""
+
+    model_config = ConfigDict(frozen=True)
+
+    models: dict[str, LocalPrices] = Field(default_factory=dict)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ModelPrices:
+        return cls(
+            models={
+                model: LocalPrices(input_per_mtok=input_price, output_per_mtok=output_price)
+                for model, (input_price, output_price) in parse_prices(settings.prices).items()
+            }
+        )
+
+
 class Cost(BaseModel):
     """What one call cost, and where the price came from (`llmops.cost.price_source` on the span)."""
 
@@ -68,19 +87,24 @@ def price_call(
     *,
     local_prices: LocalPrices,
     base_url: str | None = None,
+    model_prices: ModelPrices | None = None,
 ) -> Cost:
     """The cost of one call from the usage the provider reported.
 
     `input_tokens` includes `cached_tokens` (as OpenAI reports them); cached tokens are billed at the
     model's cache-read price where genai-prices has one. `base_url` is the OpenAI-compatible endpoint
     the call went to: OpenAI's own host is priced as OpenAI, any other host by model id alone.
+    A price configured for `model` in `model_prices` wins over everything else.
     Never raises for an unknown model or odd usage: the answer is then `usd=None`.
     """
     cached = cached_tokens or 0
     if min(input_tokens, output_tokens, cached) < 0 or cached > input_tokens:
         return Cost(usd=None, source=SOURCE_INVALID_USAGE)
-    if provider in CONFIG_PRICED_PROVIDERS:
-        billed = input_tokens * local_prices.input_per_mtok + output_tokens * local_prices.output_per_mtok
+    configured = model_prices.models.get(model) if model_prices is not None else None
+    if configured is None and provider in CONFIG_PRICED_PROVIDERS:
+        configured = local_prices
+    if configured is not None:
+        billed = input_tokens * configured.input_per_mtok + output_tokens * configured.output_per_mtok
         return Cost(usd=billed / _PER_MILLION, source=SOURCE_CONFIG)
     match = _resolve(_provider_hint(provider, base_url), model)
     if match is None:

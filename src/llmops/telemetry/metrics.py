@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 
 from opentelemetry.metrics import Meter, NoOpMeter
 from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, MeterProvider
@@ -204,6 +204,28 @@ class Instruments:
         self._requests.add(1, attributes)
         if _measurable(seconds):
             self._request_duration.record(seconds, attributes)
+
+    def prime(
+        self,
+        *,
+        retries: Iterable[tuple[str, str]] = (),
+        errors: Iterable[str] = (),
+        degraded: Iterable[str] = (),
+    ) -> None:
+        """Create these counter series at 0 before their first event.
+
+        Prometheus' `rate()` and `increase()` take a series' first sample as its baseline, so a counter
+        that first appears at 1 loses that event. Counters whose label sets are known up front
+        (provider × retried error, error types, degraded reasons) are therefore exposed from the start.
+        """
+        for provider, error_type in retries:
+            self._retries.add(
+                0, {c.GEN_AI_PROVIDER_NAME: guard_label(provider), c.ERROR_TYPE: guard_label(error_type)}
+            )
+        for error_type in errors:
+            self._errors.add(0, {c.ERROR_TYPE: guard_label(error_type)})
+        for reason in degraded:
+            self._degraded.add(0, {c.DEGRADED_REASON: guard_label(reason)})
 
     def record_error(self, *, error_type: str) -> None:
         self._errors.add(1, {c.ERROR_TYPE: guard_label(error_type)})

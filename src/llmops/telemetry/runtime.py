@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from opentelemetry.trace import NoOpTracer, Span, Status, StatusCode, Tracer
 
 from llmops.telemetry import conventions as c
-from llmops.telemetry.cost import Cost, LocalPrices, price_call
+from llmops.telemetry.cost import Cost, LocalPrices, ModelPrices, price_call
 from llmops.telemetry.metrics import Instruments
 
 
@@ -28,6 +28,7 @@ class Telemetry:
     instruments: Instruments = field(default_factory=Instruments.noop)
     capture_content: bool = False
     local_prices: LocalPrices = field(default_factory=LocalPrices)
+    model_prices: ModelPrices = field(default_factory=ModelPrices)
     openai_base_url: str | None = None
     pseudonym_key: bytes = b""
 
@@ -46,14 +47,11 @@ class Telemetry:
             cached_tokens,
             local_prices=self.local_prices,
             base_url=self.openai_base_url,
+            model_prices=self.model_prices,
         )
 
     def pseudonymise(self, user_id: str | None) -> str | None:
-        """A stable, keyed stand-in for a user id: joinable across requests, not reversible."""
-        if not user_id:
-            return None
-        digest = hmac.new(self.pseudonym_key, user_id.encode("utf-8"), hashlib.sha256).hexdigest()
-        return f"u_{digest[:20]}"
+        return pseudonym(self.pseudonym_key, user_id)
 
     @contextmanager
     def step(
@@ -96,6 +94,14 @@ class Telemetry:
         if not self.capture_content or not span.is_recording():
             return
         span.set_attribute(key, value if isinstance(value, str) else json.dumps(value, default=str))
+
+
+def pseudonym(key: bytes, user_id: str | None) -> str | None:
+    """A stable, keyed stand-in for a user id: joinable across requests, not reversible."""
+    if not user_id:
+        return None
+    digest = hmac.new(key, user_id.encode("utf-8"), hashlib.sha256).hexdigest()
+    return f"u_{digest[:20]}"
 
 
 def mark_error(span: Span, error_type: str, message: str | None = None) -> None:

@@ -2,7 +2,9 @@
 
 Spans: one `BatchSpanProcessor` (off the request path) → `RedactingExporter` → the store, and OTLP/HTTP
 when the standard `OTEL_EXPORTER_OTLP_ENDPOINT` / `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` is set.
-Metrics: a per-app Prometheus exposition for `/metrics`, plus OTLP when an endpoint is set.
+Metrics: a per-app Prometheus exposition for `/metrics`, plus OTLP only when asked for explicitly
+(`OTEL_EXPORTER_OTLP_METRICS_ENDPOINT`, or `OTEL_METRICS_EXPORTER=otlp` with the shared endpoint):
+many trace backends (Phoenix, Langfuse) take no metrics and would answer every push with 405.
 Nothing here touches OpenTelemetry's process-global providers.
 """
 
@@ -22,7 +24,7 @@ from sqlalchemy import Engine
 from llmops import __version__
 from llmops.config import Settings
 from llmops.redaction import Redactor
-from llmops.telemetry.cost import LocalPrices
+from llmops.telemetry.cost import LocalPrices, ModelPrices
 from llmops.telemetry.metrics import Instruments, build_meter_provider
 from llmops.telemetry.prometheus import PrometheusExposition
 from llmops.telemetry.redacting_exporter import RedactingExporter
@@ -31,7 +33,7 @@ from llmops.telemetry.store_exporter import StoreExporter
 
 INSTRUMENTATION_SCOPE = "llmops"
 OTLP_TRACES_ENV = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-OTLP_METRICS_ENV = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT")
+OPENINFERENCE_PROJECT_NAME = "openinference.project.name"  # Phoenix files traces under this project
 
 
 @dataclass
@@ -60,11 +62,30 @@ def telemetry_disabled(settings: Settings) -> bool:
 
 
 def build_resource() -> Resource:
-    """`OTEL_SERVICE_NAME` / `OTEL_RESOURCE_ATTRIBUTES` win; otherwise the service is called llmops."""
+    """`OTEL_SERVICE_NAME` / `OTEL_RESOURCE_ATTRIBUTES` win; otherwise the service is called llmops.
+
+    Phoenix files traces by `openinference.project.name` (else project `default`): unless
+    `OTEL_RESOURCE_ATTRIBUTES` sets it, it is the service name."""
     resource = Resource.create({SERVICE_VERSION: __version__})
     if str(resource.attributes.get(SERVICE_NAME, "")).startswith("unknown_service"):
         resource = resource.merge(Resource({SERVICE_NAME: "llmops"}))
+    if OPENINFERENCE_PROJECT_NAME not in resource.attributes:
+        resource = resource.merge(Resource({OPENINFERENCE_PROJECT_NAME: resource.attributes[SERVICE_NAME]}))
     return resource
+
+
+def metrics_push_configured() -> bool:
+    """OTLP metrics only when explicitly asked for: a metrics endpoint, or `OTEL_METRICS_EXPORTER=otlp`."""
+    exporters = {
+        name.strip().lower()
+        for name in os.environ.get("OTEL_METRICS_EXPORTER", "").split(",")
+        if name.strip()
+    }
+    if "none" in exporters:
+        return False
+    if os.environ.get("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"):
+        return True
+    return "otlp" in exporters and bool(os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"))
 
 
 def setup_telemetry(
@@ -85,7 +106,7 @@ def setup_telemetry(
 
     exposition = PrometheusExposition()
     readers: list[MetricReader] = [exposition.reader]
-    if _configured(OTLP_METRICS_ENV) and os.environ.get("OTEL_METRICS_EXPORTER", "otlp") != "none":
+    if metrics_push_configured():
         from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 
         readers.append(PeriodicExportingMetricReader(OTLPMetricExporter()))
@@ -96,6 +117,7 @@ def setup_telemetry(
         instruments=Instruments.from_provider(meter_provider, routes=routes),
         capture_content=settings.capture_content == "redacted",
         local_prices=LocalPrices.from_settings(settings),
+        model_prices=ModelPrices.from_settings(settings),
         openai_base_url=settings.openai_base_url,
         pseudonym_key=pseudonym_key,
     )

@@ -11,6 +11,7 @@ from llmops.service import Services
 from llmops.storage.db import ping
 
 router = APIRouter(tags=["health"])
+WARNINGS_TIMEOUT_S = 6.0
 
 
 @router.get("/healthz", summary="The process is up")
@@ -18,7 +19,7 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="The model is loaded and the database is reachable")
+@router.get("/readyz", summary="The model is loaded and the database is reachable (plus warnings)")
 async def readyz(request: Request) -> JSONResponse:
     services: Services | None = getattr(request.app.state, "services", None)
     if services is None:
@@ -26,5 +27,22 @@ async def readyz(request: Request) -> JSONResponse:
     database = await asyncio.to_thread(ping, services.engine)
     providers = {provider.name: provider.ready() for provider in services.chain.providers}
     ready = database and any(providers.values())
-    body = {"status": "ready" if ready else "not_ready", "database": database, "providers": providers}
+    body = {
+        "status": "ready" if ready else "not_ready",
+        "database": database,
+        "providers": providers,
+        "warnings": await _warnings(services),
+    }
     return JSONResponse(body, status_code=200 if ready else 503)
+
+
+async def _warnings(services: Services) -> list[str]:
+    """Provider warnings (e.g. the configured model is not served upstream): reported, never failing."""
+    try:
+        found = await asyncio.wait_for(
+            asyncio.gather(*(provider.warnings() for provider in services.chain.providers)),
+            WARNINGS_TIMEOUT_S,
+        )
+    except TimeoutError:
+        return ["provider checks did not finish in time"]
+    return [warning for warnings in found for warning in warnings]

@@ -1,0 +1,81 @@
+"""The OTLP decoder and the usage rule, without a server: any body either decodes or is a clean 400,
+and a trace's model calls are summed once."""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from llmops.ingest.decode import DecodeError, PayloadTooLarge, decode_json, decode_protobuf, decompress
+from llmops.ingest.mapping import to_parts, usage_of
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4)
+    ),
+    max_leaves=30,
+)
+
+
+@given(st.binary(max_size=512))
+@settings(max_examples=300, deadline=None)
+def test_any_bytes_decode_or_fail_cleanly_as_protobuf(body: bytes) -> None:
+    try:
+        decoded = decode_protobuf(body)
+    except DecodeError:
+        return
+    assert decoded.rejected >= 0
+
+
+@given(JSON_VALUES)
+@settings(max_examples=300, deadline=None)
+def test_any_json_decodes_or_fails_cleanly(document: object) -> None:
+    for wrapped in (
+        document,
+        {"resourceSpans": document},
+        {"resourceSpans": [{"scopeSpans": [{"spans": document}]}]},
+    ):
+        with contextlib.suppress(DecodeError):
+            decode_json(json.dumps(wrapped).encode())
+
+
+def test_gzip_is_bounded_after_inflation() -> None:
+    assert decompress(gzip.compress(b"x" * 100), "gzip", 100) == b"x" * 100
+    with pytest.raises(PayloadTooLarge):
+        decompress(gzip.compress(b"x" * 101), "gzip", 100)
+    with pytest.raises(DecodeError):
+        decompress(b"not gzip", "gzip", 100)
+    with pytest.raises(DecodeError):
+        decompress(gzip.compress(b"x" * 100)[:-12], "gzip", 1000)
+
+
+def test_usage_is_summed_over_the_innermost_model_calls() -> None:
+    usage = {"gen_ai.usage.input_tokens": 10, "gen_ai.usage.output_tokens": 2, "llmops.cost.usd": 0.5}
+    spans = [
+        ("root", None, {}),
+        ("framework-llm", "root", {**usage, "gen_ai.request.model": "outer"}),  # wraps the SDK span
+        ("sdk-llm", "framework-llm", {**usage, "gen_ai.response.model": "inner"}),
+        ("second-llm", "root", {**usage, "llmops.cost.usd": 0.25}),
+    ]
+    total = usage_of(spans)
+    assert total is not None
+    assert (total.input_tokens, total.output_tokens, total.calls) == (20, 4, 2)
+    assert total.cost_usd == pytest.approx(0.75)
+    unpriced = usage_of([("a", None, {"gen_ai.usage.input_tokens": 1}), ("b", "a", {})])
+    assert unpriced is not None and unpriced.cost_usd is None
+    assert usage_of([("a", None, {"gen_ai.operation.name": "chat"})]) is None
+
+
+def test_messages_are_converted_to_parts() -> None:
+    assert to_parts('[{"role": "user", "content": "hi"}]') == [
+        {"role": "user", "parts": [{"type": "text", "content": "hi"}]}
+    ]
+    already = [{"role": "user", "parts": [{"type": "text", "content": "hi"}]}]
+    assert to_parts(already) == already
+    assert to_parts("plain text") == "plain text"
