@@ -197,7 +197,7 @@ def scan_international_phones(view: TextView) -> Iterator[Hit]:
 
 
 # A bare digit string is a phone number when a word that says so comes first: a noun ("tel", "mobile") or
-# a verb ("call", "reach", "SMS"), with at most a few small words between ("call me back on", "reach us at",
+# a verb ("call", "reach", "SMS", "text"), with at most a few small words between ("call me back on", "reach us at",
 # "phone number is"). Only these small words may come between, so "call about order 1234567890" stays.
 _PHONE_FILLER = (
     r"me|us|him|her|them|you|back|my|our|his|their|the|this|on|at|to|via|is|are|under|number|numbers|no|nr"
@@ -206,13 +206,14 @@ _PHONE_FILLER = (
 )
 _PHONE_CONTEXT = re.compile(
     rf"""(?:(?:tele)?phon(?:e|es|ed|ing)|tel|mobile|cell(?:phone)?|fax|call(?:s|ed|ing)?|sms|texts?
-           |reach(?:ed|ing|able)?|dial(?:ed|ing)?|whatsapp|ring)s?\b\.?
+           |reach(?:ed|ing|able)?)s?\b\.?
         (?:[\ \t]*[:=\#,-]?[\ \t]*(?:(?:{_PHONE_FILLER})\b|\#)\.?){{0,4}}
         [\ \t]*[:=\#-]?[\ \t]*
         (?P<number>\+?\(?\d[\d\ .()/-]{{5,20}}\d){_PHONE_END}""",
     re.IGNORECASE | re.VERBOSE,
 )
-_PHONE_WORDS = ("phon", "tel", "mobile", "cell", "fax", "call", "sms", "text", "reach", "dial", "whatsapp", "ring")
+# Each word is one literal search of the text: the list is kept to the words that name a number.
+_PHONE_WORDS = ("phon", "tel", "mobile", "cell", "fax", "call", "sms", "text", "reach")
 
 
 def scan_phones_in_context(view: TextView) -> Iterator[Hit]:

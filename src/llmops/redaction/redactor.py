@@ -13,7 +13,7 @@ import json
 from bisect import bisect_right
 from collections.abc import Mapping
 
-from . import credentials, pii
+from . import credentials, entropy, pii
 from .configured import ConfiguredSecrets
 from .keys import KeyClass, classify_key, value_kind
 from .kinds import FAILED_MARKER, PLACEHOLDER, PRIORITY, TOO_DEEP_MARKER, UNSUPPORTED_MARKER, Hit, Kind
@@ -86,7 +86,14 @@ class Redactor:
             hits = _outside_placeholders(view.text, hits)
         if self._configured is not None:  # the service's own secrets are masked whatever they look like
             hits.extend(hit for hit in self._configured(view) if hit.start < hit.end)
-        return merge_hits(hits)
+        hits = merge_hits(hits)
+        # Last, random-looking tokens nothing else named, judged only where no other finding is.
+        generic = [hit for hit in entropy.scan_random_tokens(view, hits) if hit.start < hit.end]
+        if generic:
+            if "[" in view.text:
+                generic = _outside_placeholders(view.text, generic)
+            hits = merge_hits(hits + generic)
+        return hits
 
     def _redact_text(self, text: str) -> str:
         view = TextView(text)
