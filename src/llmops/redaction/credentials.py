@@ -62,11 +62,12 @@ _KEY_FORMATS: tuple[_KeyFormat, ...] = (
     _key_format(Kind.PYPI_TOKEN, "pypi-", r"Ag[A-Za-z0-9_-]{50,}"),
     _key_format(Kind.LLMOPS_KEY, "llmops_", r"[A-Za-z0-9_-]{43,}", random_body=True),
     # A JWT cut short is still a token: the payload alone carries the claims, so the signature is optional
-    # and the segments may be joined by a run of dots or an ellipsis where a log or a page shortened them.
+    # and the segments may be joined by a run of dots or an ellipsis (raw or JSON-escaped) where a log or
+    # a page shortened them.
     _key_format(
         Kind.JWT,
         "eyJ",
-        r"[A-Za-z0-9_-]{5,}(?:\.{1,4}|…)eyJ[A-Za-z0-9_-]{5,}(?:(?:\.{1,4}|…)[A-Za-z0-9_-]*)?",
+        r"[A-Za-z0-9_-]{5,}(?:\.{1,4}|…|\\u2026)eyJ[A-Za-z0-9_-]{5,}(?:(?:\.{1,4}|…|\\u2026)[A-Za-z0-9_-]*)?",
     ),
 )
 

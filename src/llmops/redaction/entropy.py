@@ -7,8 +7,8 @@ own has nothing around it to say what it is, so it is judged by its shape alone,
   generator uses (`!#$%&*+=?@^~`); identifiers join their parts with `-_./:` instead, so those do not
   count, nor does a leading `@`/`#` (a mention, a tag) or sentence punctuation at the end;
 * long: at least 32 characters of the base64 alphabet holding all three of lower case, upper case and
-  digits that change class often, as random characters do (camelCase names change rarely); hex is left
-  alone, so hashes, trace and span ids and UUIDs stay readable.
+  digits that change class often and hold few lower-case runs, as random characters do (a long camelCase
+  name is mostly words); hex is left alone, so hashes, trace and span ids and UUIDs stay readable.
 
 This detector runs last and only reads what the other detectors left: an email or a phone number inside
 a token keeps its own kind, and the rest of the token is judged on its own.
@@ -16,6 +16,7 @@ a token keeps its own kind, and the rest of the token is judged on its own.
 
 from __future__ import annotations
 
+import base64
 import re
 from bisect import bisect_left
 from collections.abc import Iterator, Sequence
@@ -32,8 +33,10 @@ _NO_DIGIT = _TOKEN.replace("0-9", "")
 # A token is a run of the characters above within a word (quotes, brackets, commas and non-ASCII end it).
 # The lookaheads, each over a class without the character it looks for so they cannot backtrack, keep
 # only tokens of ten characters or more with lower case, upper case and a digit.
+# A token does not start right after a backslash: in serialised JSON that is the inside of an escape
+# (`\u00e9`), and masking from there would break the JSON; after a whole `\uXXXX` it may start.
 _CANDIDATE = re.compile(
-    rf"(?<![{_TOKEN}])(?=[{_TOKEN}]{{10}})(?=[{_NO_UPPER}]*[A-Z])(?=[{_NO_LOWER}]*[a-z])(?=[{_NO_DIGIT}]*[0-9])"
+    rf"(?:(?<![{_TOKEN}\\])|(?<=\\u[0-9a-fA-F]{{4}}))(?=[{_TOKEN}]{{10}})(?=[{_NO_UPPER}]*[A-Z])(?=[{_NO_LOWER}]*[a-z])(?=[{_NO_DIGIT}]*[0-9])"
     rf"[{_TOKEN}]+"
 )
 MIN_SYMBOLIC = 10
@@ -45,15 +48,22 @@ _SENTENCE_END = ".,:;"
 # name must read as words (`model`, `Subject`, `apiKey`, `LOG_LEVEL`), not as the start of a random value.
 _KEY_PREFIX = re.compile(r"[A-Za-z_][A-Za-z_.-]*[0-9]*[:=]+")
 _KEY_WORDS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])")
+# `1.4.2+Build7`, `V2.0.0-rc.1+exp.sha.5114f85`: a semantic version, its build metadata after "+".
+_VERSION = re.compile(r"[vV]?[0-9]+(?:\.[0-9]+){1,3}(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?")
 # `a=1&b=Two%202`: parameters of a URL, not a password.
 _QUERY_STRING = re.compile(r"[\w.-]+=[\w.+%-]+(?:&[\w.-]+=[\w.+%-]+)+")
 _BASE64 = re.compile(r"[A-Za-z0-9+/_-]+=*")
 _HEX = re.compile(r"[0-9a-fA-F-]+")
-# Random base62 changes character class at ~62% of positions; camelCase names at well under 30%.
-_MIN_CLASS_CHANGES = 0.25
-# A value whose only symbol opens or ends it ("9lHD0NO1E5!") must look random: "@JohnSmith42" and
+# Random base62 changes character class at ~62% of positions (under 30% about once in 10^5); a long name
+# made of words (`getUserAccountBalanceForQuarter2024Q3`) has most of its characters in runs of three or
+# more lower-case letters, random base62 at most about half (over 60% about once in 10^4).
+_MIN_CLASS_CHANGES = 0.3
+_WORD_RUN = re.compile(r"[a-z]{3,}")
+_MAX_WORDY = 0.6
+_MAX_WORDY_IN_PARTS = 0.4
+# A value whose only symbol opens or ends it ("9lHD0NO1E5!") must look random: "@MeiChen1999" and
 # "SmolLM2-135M-Instruct!" do not.
-_MIN_EDGE_SYMBOL_CHANGES = 0.35
+_MIN_EDGE_SYMBOL_CHANGES = 0.5
 
 
 def scan_random_tokens(view: TextView, covered: Sequence[Hit] = ()) -> Iterator[Hit]:
@@ -150,12 +160,38 @@ def judge(token: str) -> tuple[int, int] | None:
     core = unpadded[1:] if unpadded[0] in "@#" and unpadded[1].isalpha() else unpadded
     core = core.rstrip("!?")
     if any(char in _SYMBOLS for char in core):
-        return None if _QUERY_STRING.fullmatch(value) else (start, end)
+        return None if _QUERY_STRING.fullmatch(value) or _VERSION.fullmatch(value) else (start, end)
     if any(char in _SYMBOLS for char in unpadded):
         return (start, end) if class_change_rate(core) >= _MIN_EDGE_SYMBOL_CHANGES else None
     if len(value) >= MIN_LONG and _BASE64.fullmatch(value) and not _HEX.fullmatch(value):
-        return (start, end) if class_change_rate(value) >= _MIN_CLASS_CHANGES else None
+        return (start, end) if _looks_generated(value) else None
     return None
+
+
+def _looks_generated(value: str) -> bool:
+    """Random characters, not a long name: few long lower-case runs (words) and frequent class changes.
+
+    Base64 that decodes to text with spaces is an encoded message, not a key (a key decodes to bytes).
+    """
+    if _encodes_prose(value):
+        return False
+    wordy = sum(map(len, _WORD_RUN.findall(value))) / len(value)
+    if sum(value.count(separator) for separator in "-_./") >= 2:  # a name in parts ("Foo-Bar_v2.gguf")
+        return wordy < _MAX_WORDY_IN_PARTS and class_change_rate(value) >= _MIN_CLASS_CHANGES
+    return wordy < _MAX_WORDY and class_change_rate(value) >= _MIN_CLASS_CHANGES
+
+
+def _encodes_prose(value: str) -> bool:
+    if len(value) % 4:
+        return False
+    try:
+        decoded = base64.b64decode(
+            value, altchars=b"-_" if "-" in value or "_" in value else None, validate=True
+        )
+    except ValueError:
+        return False
+    printable = sum(32 <= byte < 127 or byte in (9, 10, 13) for byte in decoded)
+    return b" " in decoded and printable >= 0.95 * len(decoded)
 
 
 def _reads_as_words(key: str) -> bool:
