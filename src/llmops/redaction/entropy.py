@@ -160,7 +160,9 @@ def judge(token: str) -> tuple[int, int] | None:
     core = unpadded[1:] if unpadded[0] in "@#" and unpadded[1].isalpha() else unpadded
     core = core.rstrip("!?")
     if any(char in _SYMBOLS for char in core):
-        return None if _QUERY_STRING.fullmatch(value) or _VERSION.fullmatch(value) else (start, end)
+        if _QUERY_STRING.fullmatch(token, 0, end) or _VERSION.fullmatch(value):
+            return None
+        return start, end
     if any(char in _SYMBOLS for char in unpadded):
         return (start, end) if class_change_rate(core) >= _MIN_EDGE_SYMBOL_CHANGES else None
     if len(value) >= MIN_LONG and _BASE64.fullmatch(value) and not _HEX.fullmatch(value):
