@@ -66,7 +66,7 @@ _MAX_WORDY_IN_PARTS = 0.4
 _MIN_EDGE_SYMBOL_CHANGES = 0.5
 
 
-def scan_random_tokens(view: TextView, covered: Sequence[Hit] = ()) -> Iterator[Hit]:
+def scan_random_tokens(view: TextView, covered: Sequence[Hit] = ()) -> list[Hit]:
     """Random-looking tokens in `view`, leaving out the spans in `covered` (sorted, non-overlapping).
 
     A pattern tried at every position would cost as much as a detector; instead the text is split on
@@ -77,7 +77,8 @@ def scan_random_tokens(view: TextView, covered: Sequence[Hit] = ()) -> Iterator[
     text = view.text
     words = text.split()
     long_words = compress(words, map(_AT_LEAST_MIN.__lt__, map(len, words)))
-    starts = [hit.start for hit in covered]
+    hits: list[Hit] = []
+    starts: list[int] | None = None
     cursor = 0
     for word in filterfalse(str.isupper, filterfalse(str.islower, long_words)):
         found = _secrets_in_word(word)
@@ -85,13 +86,16 @@ def scan_random_tokens(view: TextView, covered: Sequence[Hit] = ()) -> Iterator[
             continue
         offset = _word_position(text, word, cursor)
         cursor = offset + len(word)
+        if starts is None:
+            starts = [hit.start for hit in covered]
         for token_start, token_end, span_start, span_end in found:
             start, end = offset + token_start, offset + token_end
             index = bisect_left(starts, end)  # findings that start before the token ends
             if index and covered[index - 1].end > start:
-                yield from _pieces(text, start, end, covered, index)
+                hits.extend(_pieces(text, start, end, covered, index))
             else:
-                yield Hit(start + span_start, start + span_end, Kind.SECRET)
+                hits.append(Hit(start + span_start, start + span_end, Kind.SECRET))
+    return hits
 
 
 def _word_position(text: str, word: str, cursor: int) -> int:

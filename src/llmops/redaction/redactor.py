@@ -88,7 +88,7 @@ class Redactor:
             hits.extend(hit for hit in self._configured(view) if hit.start < hit.end)
         hits = merge_hits(hits)
         # Last, random-looking tokens nothing else named, judged only where no other finding is.
-        generic = [hit for hit in entropy.scan_random_tokens(view, hits) if hit.start < hit.end]
+        generic = entropy.scan_random_tokens(view, hits)
         if generic:
             if "[" in view.text:
                 generic = _outside_placeholders(view.text, generic)
