@@ -241,6 +241,8 @@ HARD_NEGATIVES = [
     "encoded VGhpcyBpcyBqdXN0IHNvbWUgdGV4dCB0aGF0IGlzIGxvbmc= here",
     "timestamps 2024-05-01T12:30:45.123Z and 2024-05-01 12:30:45,123 at localhost:8080",
     "(see page 12) and (2024) and (0) items",
+    "p95_latency_ms=None http2_enabled=True s3_bucket=MyBucket2",
+    're.compile(r"[^a-zA-Z0-9_]+") and =?utf-8?q?J=C3=BCrgen_M=C3=BCller?= <jm@x>',
 ]
 
 

@@ -193,7 +193,7 @@ PASSWORD_SYMBOLS = "!#$%&*+=?@^~"
 PASSWORD_ALPHABET = LOWER + UPPER + DIGITS + PASSWORD_SYMBOLS + "-_."
 # A password that opens like a field name and its value ("abc=Xy7...") reads as one: not planted as a
 # password (the value after the name is judged instead).
-_FIELD_LIKE = re.compile(r"[A-Za-z_.-]+[0-9]*[:=]")
+_FIELD_LIKE = re.compile(r"[A-Za-z0-9_.-]+[:=]")
 
 
 def _random_password(seed: int, size: int) -> str:

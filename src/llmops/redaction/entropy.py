@@ -44,12 +44,17 @@ MIN_LONG = 32
 _AT_LEAST_MIN = MIN_SYMBOLIC - 1
 _SYMBOLS = frozenset("!#$%&*+=?@^~")
 _SENTENCE_END = ".,:;"
-# A field name glued to its value ("Subject:hG7$…", "model=SmolLM2-135M"): only the value is judged. The
-# name must read as words (`model`, `Subject`, `apiKey`, `LOG_LEVEL`), not as the start of a random value.
-_KEY_PREFIX = re.compile(r"[A-Za-z_][A-Za-z_.-]*[0-9]*[:=]+")
-_KEY_WORDS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])")
+# A field name glued to its value ("Subject:hG7$…", "model=SmolLM2-135M", "p95_latency_ms=None"): only the
+# value is judged. The name must read as one (`model`, `apiKey`, `LOG_LEVEL`: it seldom changes between
+# lower case, upper case and digits), not as the start of a random value ("bU7=…").
+_KEY_PREFIX = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*[:=]+")
+_MAX_KEY_CHANGES = 0.5
+# `[^a-zA-Z0-9_]`: a character class in code (a stack trace, a config), not a password.
+_CHARACTER_RANGE = re.compile(r"a-z|A-Z|0-9")
 # `1.4.2+Build7`, `V2.0.0-rc.1+exp.sha.5114f85`: a semantic version, its build metadata after "+".
 _VERSION = re.compile(r"[vV]?[0-9]+(?:\.[0-9]+){1,3}(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?")
+# `=?utf-8?q?J=C3=BCrgen?=`: an RFC 2047 encoded word (a name or subject in a mail header), not a password.
+_ENCODED_WORD = re.compile(r"=\?[A-Za-z0-9_-]+\?[BbQq]\?[^?\s]*\?=")
 # `a=1&b=Two%202`: parameters of a URL, not a password.
 _QUERY_STRING = re.compile(r"[\w.-]+=[\w.+%-]+(?:&[\w.-]+=[\w.+%-]+)+")
 _BASE64 = re.compile(r"[A-Za-z0-9+/_-]+=*")
@@ -145,8 +150,8 @@ def _judged(text: str, start: int, end: int) -> Iterator[Hit]:
 @lru_cache(maxsize=4096)
 def judge(token: str) -> tuple[int, int] | None:
     """The span of `token` that is a random-looking secret, or None. Tokens repeat, so this is cached."""
-    if "://" in token:  # URLs: their passwords and tokens are found by the URL and assignment detectors
-        return None
+    if "://" in token or _ENCODED_WORD.search(token) or _CHARACTER_RANGE.search(token):
+        return None  # URLs (their passwords have detectors), mail header words, code
     start, end = 0, len(token)
     key = _KEY_PREFIX.match(token)
     if key is not None and key.end() < end and _reads_as_words(key.group()):
@@ -201,8 +206,8 @@ def _encodes_prose(value: str) -> bool:
 
 
 def _reads_as_words(key: str) -> bool:
-    words = _KEY_WORDS.findall(key)
-    return bool(words) and all(len(word) > 1 for word in words)
+    name = key.rstrip(":=")
+    return len(name) > 1 and class_change_rate(name) <= _MAX_KEY_CHANGES
 
 
 def _has_three_classes(value: str) -> bool:
