@@ -197,8 +197,8 @@ def scan_international_phones(view: TextView) -> Iterator[Hit]:
 
 
 # A bare digit string is a phone number when a word that says so comes first: a noun ("tel", "mobile") or
-# a verb ("call", "reach", "SMS", "text"), with at most a few small words between ("call me back on", "reach us at",
-# "phone number is"). Only these small words may come between, so "call about order 1234567890" stays.
+# a verb ("call", "reach", "SMS", "text"), with at most four small words between ("call me back on",
+# "reach us at", "phone number is"). Only these may come between, so "call about order 1234567890" stays.
 _PHONE_FILLER = (
     r"me|us|him|her|them|you|back|my|our|his|their|the|this|on|at|to|via|is|are|under|number|numbers|no|nr"
     r"|num|anytime|directly|now|today|tonight|tomorrow|please|mobile|cell|phone|office|desk|line|landline"

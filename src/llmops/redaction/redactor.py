@@ -2,7 +2,8 @@
 
 It fails closed: when a detector raises, or a value is of a type it does not know, the value is replaced
 by a marker (`[REDACTION_FAILED]`, `[REDACTED:unsupported]`), never passed through. Detectors run on a
-normalised view of the text (see `textview`); overlapping findings merge into one placeholder.
+normalised view of the text (see `textview`); overlapping findings merge into one placeholder. Random-
+looking tokens that nothing names (see `entropy`) are judged last, only outside the other findings.
 """
 
 from __future__ import annotations
