@@ -1,24 +1,30 @@
 """Redaction throughput on mixed realistic text, against a naive regex baseline and Presidio (if present).
 
-Run: `.venv/bin/python bench/bench_redaction.py [--mb 8] [--secret-rate 0.03]`
+Run: `.venv/bin/python bench/bench_redaction.py [--mb 8] [--secret-rate 0.03] [--base REV]`
 
 Builds a deterministic corpus of service logs, email prose and span JSON in which a few percent of the
 records carry a planted secret or piece of personal data, then prints, in one table, MB/s for the whole
 corpus as one string and record by record (how sinks call it), for the clean corpus, and how many planted
-values each contender left readable.
+values each contender left readable. With `--base REV` the Redactor of that git revision (read with
+`git show` into a temporary package) runs in the same process, so before and after share one machine state.
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import importlib.util
 import json
 import random
 import re
 import string
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from llmops.redaction import Redactor
 
@@ -153,6 +159,43 @@ def build_corpus(megabytes: float, secret_rate: float, seed: int = 7) -> tuple[l
         records.append(line)
         size += len(line) + 1
     return records, planted
+
+
+# --- the Redactor of another revision, for before/after figures from one run ---------------------------------
+
+# The last commit before issue 10, item 9 (phone extensions and formats, generic random tokens, cut JWTs).
+BASELINE_REV = "1b956ca"
+_PACKAGE = "src/llmops/redaction"
+
+
+def load_redactor_at(rev: str, repo: Path) -> type:
+    """The `Redactor` class of `llmops.redaction` at git revision `rev`, loaded as a separate package."""
+    listing = subprocess.run(
+        ["git", "-C", str(repo), "ls-tree", "--name-only", f"{rev}:{_PACKAGE}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    folder = Path(tempfile.mkdtemp(prefix="redaction-")) / f"llmops_redaction_{rev}"
+    folder.mkdir()
+    for name in listing:
+        if name.endswith(".py"):
+            source = subprocess.run(
+                ["git", "-C", str(repo), "show", f"{rev}:{_PACKAGE}/{name}"],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+            (folder / name).write_text(source)
+    spec = importlib.util.spec_from_file_location(
+        folder.name, folder / "__init__.py", submodule_search_locations=[str(folder)]
+    )
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load the redaction package at {rev}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[folder.name] = module  # its modules import each other relatively, through this name
+    spec.loader.exec_module(module)
+    return module.Redactor
 
 
 # --- the naive baseline: every pattern run over the whole text in sequence ---------------------------------
@@ -299,6 +342,9 @@ def main() -> None:
     parser.add_argument(
         "--presidio-mb", type=float, default=0.3, help="corpus size for Presidio (it is slow)"
     )
+    parser.add_argument(
+        "--base", help=f"also measure the Redactor of this git revision (e.g. {BASELINE_REV})"
+    )
     args = parser.parse_args()
 
     records, planted = build_corpus(args.mb, args.secret_rate)
@@ -307,7 +353,11 @@ def main() -> None:
     print(f"corpus: {size:.1f} MB, {len(records):,} records, {len(planted):,} planted values")
 
     redactor = Redactor()
-    rows = [
+    rows = []
+    if args.base:
+        base = load_redactor_at(args.base, Path(__file__).resolve().parent.parent)()
+        rows.append(measure(f"llmops Redactor at {args.base}", base.redact, records, planted, clean))
+    rows += [
         measure("llmops Redactor", redactor.redact, records, planted, clean),
         measure("naive: every regex in sequence", NaiveRedactor().redact, records, planted, clean),
     ]

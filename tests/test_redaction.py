@@ -57,6 +57,19 @@ POSITIVES: list[tuple[str, str, str]] = [
     ("PHONE", "Paris 06 12 34 56 78", "06 12 34 56 78"),
     ("PHONE", "tel: 4155550132", "4155550132"),
     ("PHONE", "Phone number: 0612345678", "0612345678"),
+    ("PHONE", "Call +1 (415) 555-0134 x1234 now", "x1234"),
+    ("PHONE", "desk 415-555-0134 ext. 12, thanks", "ext. 12"),
+    ("PHONE", "direct (415) 555-0134x88", "555-0134x88"),
+    ("PHONE", "Berlin (030) 1234567", "(030) 1234567"),
+    ("PHONE", "Munich (089) 123 45678.", "(089) 123 45678"),
+    ("PHONE", "US (415) 555-0134", "(415) 555-0134"),
+    ("PHONE", "US (415)-555-0134", "(415)-555-0134"),
+    ("PHONE", "Handy 0171 2345678", "0171 2345678"),
+    ("PHONE", "call 4155550134 tonight", "4155550134"),
+    ("PHONE", "please call me back on 0301234567", "0301234567"),
+    ("PHONE", "SMS 07700900123", "07700900123"),
+    ("PHONE", "you can reach us at 123456789.", "123456789"),
+    ("PHONE", "text me at 61412345678", "61412345678"),
     ("CREDIT_CARD", "visa 4111111111111111 exp 12/26", "4111111111111111"),
     ("CREDIT_CARD", "card: 4111 1111 1111 1111 12/26", "4111 1111 1111 1111"),
     ("CREDIT_CARD", "card=4111-1111-1111-1111;", "4111-1111-1111-1111"),
@@ -92,6 +105,14 @@ POSITIVES: list[tuple[str, str, str]] = [
     ("IP_ADDRESS", "mapped ::ffff:192.0.2.128 here", "::ffff:192.0.2.128"),
     ("IP_ADDRESS", "full 2001:0db8:85a3:0000:0000:8a2e:0370:7334", "2001:0db8:85a3:0000:0000:8a2e:0370:7334"),
     ("JWT", f"token {JWT} expired", JWT),
+    ("JWT", f"cut {JWT.rsplit('.', 1)[0]}", JWT.rsplit(".", 1)[0]),
+    ("JWT", f"cut {JWT[:-30]}", JWT[:-30]),
+    ("JWT", "shortened eyJhbGciOi....eyJzdWIiOi... in the page", "eyJzdWIiOi"),
+    ("JWT", "shortened eyJhbGciOi…eyJzdWIiOi…", "eyJzdWIiOi"),
+    ("SECRET", "Subject: hG7$kq9!Zp2@Lw", "hG7$kq9!Zp2@Lw"),
+    ("SECRET", "Subject:hG7$kq9!Zp2@Lw", "hG7$kq9!Zp2@Lw"),
+    ("SECRET", f"here: {B36[:32]}Qz8Lm4Xp", f"{B36[:32]}Qz8Lm4Xp"),
+    ("SECRET", f"{B48[:40]}", f"{B48[:40]}"),
     ("PRIVATE_KEY", f"-----BEGIN PRIVATE KEY-----\n{PEM_BODY}\n-----END PRIVATE KEY-----", PEM_BODY),
     ("PRIVATE_KEY", f"-----BEGIN RSA PRIVATE KEY-----\n{PEM_BODY}\n-----END RSA PRIVATE KEY-----", PEM_BODY),
     ("PRIVATE_KEY", f"-----BEGIN EC PRIVATE KEY-----\\n{PEM_BODY}\\n-----END EC PRIVATE KEY-----", PEM_BODY),
@@ -209,6 +230,19 @@ HARD_NEGATIVES = [
     "model=gpt-4o-mini prompt=email_triage_v1 SmolLM2-135M-Instruct",
     "base64 dGhpcyBpcyBqdXN0IHRleHQ= and hex deadbeef",
     "call me later, my phone is broken",
+    "we will call about order 1234567890 tomorrow, reach the desk by noon",
+    "the call lasted 1717171717 ms, see ticket 123456789",
+    "model=SmolLM2-135M-Instruct version=1.4.2+build.7 V2.0.0-rc.1+exp.sha.5114f85",
+    "getUserAccountBalanceForQuarter2024Q3 and AbstractSingletonProxyFactoryBean2x",
+    "Llama-3.1-8B-Instruct-Q4_K_M.gguf and SmolLM2-135M-Instruct!",
+    "thanks @MeiChen1999 and #Release2024 for the fix",
+    "see https://example.com/v2/Report?id=42&Lang=en&page=3 and Mode=fast&Limit=10",
+    "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855 and ETag W/3a7bd3e2360a3d",
+    "encoded VGhpcyBpcyBqdXN0IHNvbWUgdGV4dCB0aGF0IGlzIGxvbmc= here",
+    "timestamps 2024-05-01T12:30:45.123Z and 2024-05-01 12:30:45,123 at localhost:8080",
+    "(see page 12) and (2024) and (0) items",
+    "p95_latency_ms=None http2_enabled=True s3_bucket=MyBucket2",
+    're.compile(r"[^a-zA-Z0-9_]+") and =?utf-8?q?J=C3=BCrgen_M=C3=BCller?= <jm@x>',
 ]
 
 
@@ -225,6 +259,19 @@ def test_obfuscated_values_are_caught_and_the_rest_kept(redactor: Redactor) -> N
     assert redactor.redact("card ４１１１ １１１１ １１１１ １１１１") == "card [CREDIT_CARD]"
     # Text around a finding keeps its original form, invisible characters included.
     assert redactor.redact("ｆｕｌｌ\u200bwidth a@b.co") == "ｆｕｌｌ\u200bwidth [EMAIL]"
+
+
+def test_generic_tokens_leave_more_specific_findings_their_kind(redactor: Redactor) -> None:
+    # An email or a phone number inside a random-looking token keeps its kind; the rest is judged alone.
+    assert redactor.redact("Jane.Doe42@Example.com") == "[EMAIL]"
+    assert redactor.redact("hG7$kq9!Zp2X jane@example.com") == "[SECRET] [EMAIL]"
+    assert redactor.redact("pw=hG7$kq9!Zp2@Lw") == "pw=[SECRET]"
+
+
+def test_a_token_after_a_json_unicode_escape_keeps_the_json_valid(redactor: Redactor) -> None:
+    document = json.dumps({"subject": "Café hG7$kq9!Zp2@Lw", "glued": "éhG7$kq9!Zp2@Lw"})
+    redacted = redactor.redact(document)
+    assert json.loads(redacted) == {"subject": "Café [SECRET]", "glued": "é[SECRET]"}
 
 
 def test_serialised_json_stays_valid_and_values_after_escaped_newlines_are_masked(redactor: Redactor) -> None:
@@ -402,6 +449,12 @@ def test_adversarial_inputs_stay_fast(redactor: Redactor) -> None:
         "+1 " * 10_000,
         "A" * 40_000,
         "DE89 " * 8_000,
+        "call me at " * 4_000,
+        "aB3$" * 10_000,
+        " ".join(f"aB3dE{i}xY9!" for i in range(5_000)),
+        "eyJhbGciOi." * 4_000,
+        "(030) " * 8_000,
+        "415-555-0134 x1 " * 3_000,
     ]
     for text in inputs:
         start = time.perf_counter()

@@ -1,11 +1,15 @@
-"""Properties of the Redactor: planted values never survive, safe text is untouched, nothing ever raises."""
+"""Properties of the Redactor: planted values never survive, prose and identifiers are untouched, and no
+input, however odd, makes a detector fail (which would drop the value as `[REDACTION_FAILED]`)."""
 
 from __future__ import annotations
 
 import base64
 import ipaddress
 import json
+import random
+import re
 import string
+import uuid
 from collections.abc import Callable
 from urllib.parse import quote
 
@@ -13,7 +17,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from pydantic import SecretStr
 
-from llmops.redaction import RedactionConfig, Redactor
+from llmops.redaction import FAILED_MARKER, RedactionConfig, Redactor
 
 REDACTOR = Redactor()
 KEYED = Redactor(RedactionConfig(hmac_key=SecretStr("property-test-key")))
@@ -140,6 +144,91 @@ api_keys = st.one_of(
     _body(URLSAFE, 80).map("pypi-AgEIcHlwaS5vcmc{}".format),
     _body(URLSAFE, 43).map("llmops_{}".format),
 )
+
+# --- the formats a hostile test pass found unmasked (issue 10, item 9) ---------------------------------------
+
+extensions = st.builds(
+    "{}{}".format,
+    st.sampled_from([" x", "x", " X", " ext. ", " ext ", " ext.", ", extension ", " Ext "]),
+    st.integers(1, 99999).map(str),
+)
+nanp_numbers = st.builds(
+    lambda a, e, n, fmt: fmt.format(a, e, n),
+    st.integers(200, 999),
+    st.integers(0, 999).map("{:03d}".format),
+    st.integers(0, 9999).map("{:04d}".format),
+    st.sampled_from(
+        ["({}) {}-{}", "({}){}-{}", "({})-{}-{}", "{}-{}-{}", "{}.{}.{}", "+1 {} {} {}", "1-{}-{}-{}"]
+    ),
+)
+phones_with_extension = st.builds("{}{}".format, nanp_numbers | international_phones, extensions)
+# "(030) 1234567", "(0171) 2345678", "(089) 123 4567": the trunk prefix in parentheses, 9 to 12 digits.
+trunk_phones = st.builds(
+    lambda area, rest, split: f"(0{area}) {rest}" if not split else f"(0{area}) {rest[:3]} {rest[3:]}",
+    st.text(string.digits, min_size=1, max_size=4),
+    st.text(string.digits, min_size=7, max_size=8),
+    st.booleans(),
+).filter(lambda phone: 9 <= sum(char.isdigit() for char in phone) <= 12)
+national_plain_phones = st.builds(
+    lambda area, rest: f"0{area} {rest}",
+    st.text(string.digits, min_size=2, max_size=3),
+    st.text(string.digits, min_size=6, max_size=8),
+)
+PHONE_PHRASES = [
+    "call", "Call me at", "call us on", "Please call me back on", "SMS", "sms to", "text me at", "reach me on",
+    "You can reach us at", "phone", "Phone:", "tel.", "Tel:", "mobile", "my cell is", "call my mobile",
+]  # fmt: skip
+bare_numbers = st.text(string.digits, min_size=9, max_size=11)
+
+
+@st.composite
+def phones_in_context(draw: st.DrawFn) -> tuple[str, str]:
+    """(a phone word and a bare 9-11 digit number, the number)."""
+    number = draw(bare_numbers)
+    return f"{draw(st.sampled_from(PHONE_PHRASES))} {number}", number
+
+
+LOWER, UPPER, DIGITS = string.ascii_lowercase, string.ascii_uppercase, string.digits
+PASSWORD_SYMBOLS = "!#$%&*+=?@^~"
+PASSWORD_ALPHABET = LOWER + UPPER + DIGITS + PASSWORD_SYMBOLS + "-_."
+# A password that opens like a field name and its value ("abc=Xy7...") reads as one: not planted as a
+# password (the value after the name is judged instead).
+_FIELD_LIKE = re.compile(r"[A-Za-z0-9_.-]+[:=]")
+
+
+def _random_password(seed: int, size: int) -> str:
+    """What a password generator makes: every class present, a symbol somewhere inside."""
+    rng = random.Random(seed)
+    chars = [rng.choice(alphabet) for alphabet in (LOWER, UPPER, DIGITS)]
+    chars += [rng.choice(PASSWORD_ALPHABET) for _ in range(size - 4)]
+    rng.shuffle(chars)
+    chars.insert(rng.randint(1, size - 2), rng.choice(PASSWORD_SYMBOLS))
+    return "".join(chars)
+
+
+def _random_base62(seed: int, size: int) -> str:
+    rng = random.Random(seed)
+    chars = [rng.choice(alphabet) for alphabet in (LOWER, UPPER, DIGITS)]
+    chars += [rng.choice(ALNUM) for _ in range(size - 3)]
+    rng.shuffle(chars)
+    return "".join(chars)
+
+
+# Seeds, not drawn characters: a shrunk example stays random ("aaaa…" is not a generated secret).
+random_passwords = st.builds(_random_password, st.integers(0, 2**64), st.integers(12, 24)).filter(
+    lambda password: not _FIELD_LIKE.match(password)
+)
+random_base62 = st.builds(_random_base62, st.integers(0, 2**64), st.integers(32, 64))
+B64URL = st.text(URLSAFE, min_size=8, max_size=60)
+# A JWT cut after its payload: no signature, a truncated one, or shortened with dots or an ellipsis.
+cut_jwts = st.builds(
+    lambda header, payload, cut, signature: f"eyJ{header}{cut}eyJ{payload}" + signature,
+    B64URL,
+    B64URL,
+    st.sampled_from([".", "...", "....", "…"]),
+    st.sampled_from(["", ".", "...", "…"]) | st.text(URLSAFE, min_size=1, max_size=20).map(".{}".format),
+)
+
 # Canonical null-likes ("undefined", "None") under a password key are documented to stay readable.
 SAFE_VALUE = st.text(ALNUM + "!$%*+-./~^", min_size=6, max_size=24).filter(
     lambda value: value.lower() not in {"undefined", "none", "null", "true", "false"}
@@ -151,12 +240,20 @@ def planted(draw: st.DrawFn) -> tuple[str, str]:
     """(text carrying the sensitive value, the value that must not survive)."""
     plain: list[st.SearchStrategy[str]] = [
         card_numbers(), ibans(), emails, ssns, international_phones, national_phones, ipv4s, ipv6s, jwts,
-        pem_blocks, api_keys,
+        pem_blocks, api_keys, phones_with_extension, trunk_phones, national_plain_phones, random_base62,
+        cut_jwts,
     ]  # fmt: skip
-    kind = draw(st.integers(0, len(plain) + 3))
+    kind = draw(st.integers(0, len(plain) + 5))
     if kind < len(plain):
         value = draw(plain[kind])
         return value, value
+    if kind == len(plain) + 4:
+        return draw(phones_in_context())
+    if kind == len(plain) + 5:
+        password = draw(random_passwords)
+        return draw(st.sampled_from(["{}", "Subject: {}", "Subject:{}", "pw {} thanks"])).format(
+            password
+        ), password
     value = draw(SAFE_VALUE)
     templates: list[Callable[[str, str], str]] = [
         lambda key, v: f"{key}={v}",
@@ -184,6 +281,9 @@ def test_planted_values_never_survive(
 ) -> None:
     carrier, value = plant
     assume(value not in left + before and value not in after + right)
+    # Numbers joined by a bare space read as one number ("00 0171 2345678"): not asked.
+    assume(not (left[-1:].isdigit() and before == " " and carrier[:1].isdigit()))
+    assume(not (right[:1].isdigit() and after == " " and carrier[-1:].isdigit()))
     text = f"{left}{before}{carrier}{after}{right}"
     assert value not in REDACTOR.redact(text)
     assert value not in KEYED.redact(text)
@@ -320,19 +420,174 @@ odd_values = st.recursive(
 )
 
 
+def _failure_markers(value: object) -> int:
+    """How many values in a redacted structure were dropped because redaction failed."""
+    if isinstance(value, str):
+        return value.count(FAILED_MARKER)
+    if isinstance(value, dict):
+        return sum(_failure_markers(key) + _failure_markers(item) for key, item in value.items())
+    if isinstance(value, list | tuple):
+        return sum(_failure_markers(item) for item in value)
+    return 0
+
+
+# `redact` catches every exception and returns a marker, so "never raises" cannot fail; what can is that
+# a detector raises (and the value is lost to the marker) on some input. No input should make it.
 @FAST
 @given(st.text())
-def test_redact_never_raises_on_any_text(text: str) -> None:
-    assert isinstance(REDACTOR.redact(text), str)
-    assert isinstance(KEYED.redact(text, max_chars=50), str)
-    assert isinstance(REDACTOR.findings(text), list)
+def test_no_text_makes_a_detector_fail(text: str) -> None:
+    assume(FAILED_MARKER not in text)
+    assert FAILED_MARKER not in REDACTOR.redact(text)
+    assert FAILED_MARKER not in KEYED.redact(text, max_chars=50)
+    assert all(finding.kind != "REDACTION_FAILED" for finding in REDACTOR.findings(text))
 
 
 @FAST
 @given(odd_values)
-def test_redact_value_never_raises_on_any_value(value: object) -> None:
-    REDACTOR.redact_value(value)
-    KEYED.redact_value(value)
+def test_no_value_makes_a_detector_fail(value: object) -> None:
+    assume(_failure_markers(value) == 0 and FAILED_MARKER not in repr(value))
+    assert _failure_markers(REDACTOR.redact_value(value)) == 0
+    assert _failure_markers(KEYED.redact_value(value)) == 0
+
+
+# --- ordinary text: prose with the identifiers logs and pages are full of stays as it is -----------------
+
+PROSE = [
+    "thanks",
+    "for",
+    "the",
+    "quick",
+    "reply",
+    "we",
+    "would",
+    "like",
+    "to",
+    "schedule",
+    "a",
+    "meeting",
+    "next",
+    "week",
+    "about",
+    "the",
+    "renewal",
+    "of",
+    "our",
+    "contract",
+    "please",
+    "find",
+    "attached",
+    "the",
+    "updated",
+    "invoice",
+    "and",
+    "let",
+    "me",
+    "know",
+    "if",
+    "anything",
+    "is",
+    "missing",
+    "the",
+    "review",
+    "was",
+    "moved",
+    "to",
+    "thursday",
+    "afternoon",
+    "because",
+    "the",
+    "team",
+    "is",
+    "travelling",
+    "our",
+    "order",
+    "has",
+    "not",
+    "arrived",
+    "yet",
+    "status",
+]
+
+
+def _hex(rng: random.Random, size: int) -> str:
+    return "".join(rng.choice("0123456789abcdef") for _ in range(size))
+
+
+IDENTIFIERS: dict[str, Callable[[random.Random], str]] = {
+    "git sha": lambda rng: f"commit {_hex(rng, 40)}",
+    "short sha": lambda rng: f"at {_hex(rng, 7)}",
+    "sha256": lambda rng: f"sha256:{_hex(rng, 64)}",
+    "uuid": lambda rng: f"request {uuid.UUID(int=rng.getrandbits(128), version=4)}",
+    "trace id": lambda rng: f"trace_id={_hex(rng, 32)}",
+    "span id": lambda rng: f"span {_hex(rng, 16)}",
+    "semver": lambda rng: (
+        f"v{rng.randint(0, 30)}.{rng.randint(0, 99)}.{rng.randint(0, 999)}"
+        + rng.choice(["", "-rc.1", "+build.5", "-beta.2"])
+    ),
+    "price": lambda rng: (
+        rng.choice(["$", "€", "£", "USD "]) + f"{rng.randint(1, 99_999):,}.{rng.randint(0, 99):02d}"
+    ),
+    "port": lambda rng: (
+        rng.choice(["localhost", "db.internal", "port"]) + rng.choice([":", " "]) + str(rng.randint(1, 65535))
+    ),
+    "date": lambda rng: rng.choice(
+        ["{y}-{m:02d}-{d:02d}", "{d:02d}.{m:02d}.{y}", "{m:02d}/{d:02d}/{y}"]
+    ).format(y=rng.randint(1990, 2035), m=rng.randint(1, 12), d=rng.randint(1, 28)),
+    "timestamp": lambda rng: rng.choice(
+        [
+            f"2024-05-{rng.randint(1, 28):02d}T{rng.randint(0, 23):02d}:{rng.randint(0, 59):02d}:"
+            f"{rng.randint(0, 59):02d}.{rng.randint(0, 999):03d}Z",
+            f"epoch {rng.randint(1_500_000_000, 1_900_000_000)}",
+            f"ms {rng.randint(1_500_000_000_000, 1_900_000_000_000)}",
+        ]
+    ),
+    "order number": lambda rng: rng.choice(
+        [
+            f"order {rng.randint(10**8, 10**11)}",
+            f"ORD-2024-{rng.randint(0, 999_999):06d}",
+            f"invoice #{rng.randint(10**8, 10**10)}",
+        ]
+    ),
+}
+
+
+@st.composite
+def prose_with_identifiers(draw: st.DrawFn) -> str:
+    rng = random.Random(draw(st.integers(0, 2**64)))
+    kinds = draw(st.lists(st.sampled_from(sorted(IDENTIFIERS)), min_size=1, max_size=4))
+    parts = [rng.choice(PROSE) for _ in range(rng.randint(0, 6))]
+    for kind in kinds:
+        parts += [IDENTIFIERS[kind](rng), *(rng.choice(PROSE) for _ in range(rng.randint(1, 6)))]
+    return " ".join(parts).capitalize() + rng.choice([".", "", "!", "?"])
+
+
+@FAST
+@given(prose_with_identifiers())
+def test_prose_with_identifiers_is_untouched(text: str) -> None:
+    assert REDACTOR.redact(text) == text
+    assert KEYED.redact_value({"message": text}) == {"message": text}
+
+
+@FAST
+@given(st.lists(planted(), min_size=1, max_size=3), prose_with_identifiers())
+def test_planted_values_in_prose_with_identifiers_go_and_the_rest_stays(
+    plants: list[tuple[str, str]], prose: str
+) -> None:
+    words = prose.split(" ")
+    tail = " ".join(words[2:])
+    text = f"{' '.join(words[:2])}, {' and '.join(carrier for carrier, _ in plants)}, {tail}"
+    redacted = REDACTOR.redact(text)
+    assert FAILED_MARKER not in redacted
+    for _, value in plants:
+        assert value not in redacted
+    assert redacted.endswith(tail)
+
+
+@FAST
+@given(nanp_numbers | international_phones | trunk_phones, extensions)
+def test_a_phone_extension_goes_with_its_number(phone: str, extension: str) -> None:
+    redacted = REDACTOR.redact(f"Office {phone}{extension} (mornings)")
+    assert redacted == "Office [PHONE] (mornings)"
 
 
 @FAST

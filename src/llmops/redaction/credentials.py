@@ -61,7 +61,14 @@ _KEY_FORMATS: tuple[_KeyFormat, ...] = (
     _key_format(Kind.NPM_TOKEN, "npm_", r"[A-Za-z0-9]{36,}"),
     _key_format(Kind.PYPI_TOKEN, "pypi-", r"Ag[A-Za-z0-9_-]{50,}"),
     _key_format(Kind.LLMOPS_KEY, "llmops_", r"[A-Za-z0-9_-]{43,}", random_body=True),
-    _key_format(Kind.JWT, "eyJ", r"[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*"),
+    # A JWT cut short is still a token: the payload alone carries the claims, so the signature is optional
+    # and the segments may be joined by a run of dots or an ellipsis (raw or JSON-escaped) where a log or
+    # a page shortened them.
+    _key_format(
+        Kind.JWT,
+        "eyJ",
+        r"[A-Za-z0-9_-]{5,}(?:\.{1,4}|…|\\u2026)eyJ[A-Za-z0-9_-]{5,}(?:(?:\.{1,4}|…|\\u2026)[A-Za-z0-9_-]*)?",
+    ),
 )
 
 
@@ -101,10 +108,28 @@ _URL_USERINFO = re.compile(
 # The same userinfo without its scheme, as when a URL is cut or quoted in prose
 # ("admin:S3cret!@db.internal.example:5432"): the host must be a dotted name, and the password must not
 # be plain letters, so "mailto:jane@example.com" style text is left to the email detector.
-_BARE_USERINFO = re.compile(
-    r"(?<![\w.%+/:-])[\w.%+-]{1,64}:(?P<password>[^\s:/?#@\"'<>]{4,256})@"
-    r"(?=[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+(?:[:/?#\s\"'<>,;)]|\Z))"
-)
+#
+# It is read from each "@" backwards, not by a pattern tried at every position of the text: the password
+# holds no ":", so it starts after the last ":" before the "@" (at most 256 characters back), and the user
+# name is the run of name characters before that ":".
+_BARE_PASSWORD = re.compile(r"[^\s:/?#@\"'<>]{4,256}")
+_BARE_USER_BEFORE_COLON = re.compile(r"(?<![\w.%+/:-])[\w.%+-]{1,64}\Z")
+_BARE_HOST = re.compile(r"[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+(?:[:/?#\s\"'<>,;)]|\Z)")
+
+
+def _bare_userinfo_passwords(text: str) -> Iterator[tuple[int, int]]:
+    """Spans of the passwords in `user:password@host.name` without a scheme."""
+    at = text.find("@")
+    while at != -1:
+        colon = text.rfind(":", max(0, at - 257), at)
+        if (
+            colon > 0
+            and _BARE_PASSWORD.fullmatch(text, colon + 1, at)
+            and _BARE_HOST.match(text, at + 1)
+            and _BARE_USER_BEFORE_COLON.search(text, max(0, colon - 64), colon)
+        ):
+            yield colon + 1, at
+        at = text.find("@", at + 1)
 
 
 def scan_url_passwords(view: TextView) -> Iterator[Hit]:
@@ -115,10 +140,10 @@ def scan_url_passwords(view: TextView) -> Iterator[Hit]:
     for match in _URL_USERINFO.finditer(text):
         if not PLACEHOLDER.fullmatch(match["password"]):
             yield Hit(match.start("password"), match.end("password"), Kind.PASSWORD)
-    for match in _BARE_USERINFO.finditer(text):
-        password = match["password"]
+    for start, end in _bare_userinfo_passwords(text):
+        password = text[start:end]
         if not PLACEHOLDER.fullmatch(password) and not password.isalpha():
-            yield Hit(match.start("password"), match.end("password"), Kind.PASSWORD)
+            yield Hit(start, end, Kind.PASSWORD)
 
 
 # "Bearer" also starts ordinary phrases ("the bearer instrument"): the token must look random.

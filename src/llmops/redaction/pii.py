@@ -39,6 +39,7 @@ def _digit_count_between(low: int, high: int) -> Callable[[str], bool]:
 
 
 _PHONE_DIGITS = _digit_count_between(8, 15)
+_PAREN_NATIONAL_DIGITS = _digit_count_between(8, 12)
 _CONTEXT_PHONE_DIGITS = _digit_count_between(7, 15)
 _NATIONAL_DIGITS = _digit_count_between(9, 12)
 
@@ -87,8 +88,10 @@ _CANDIDATE_BODY = r"""
           | (?P<card>[0-9]{4}(?P<sep>[\ -])[0-9]{4}(?P=sep)[0-9]{4}(?P=sep)[0-9]{1,4}(?:(?P=sep)[0-9]{1,3})?
                    | [0-9]{4}[\ -][0-9]{6}[\ -][0-9]{4,5}
                    | [0-9]{13,19})(?![\w-])
-          | (?P<nanp>(?:1[\ .-]?)?(?:\([2-9][0-9]{2}\)\ ?|[2-9][0-9]{2}[\ .-])[0-9]{3}[\ .-][0-9]{4})(?![\w-])
-          | (?P<national>0[0-9]{1,4}(?P<nsep>[\ ./-])[0-9]{2,8}(?:(?P=nsep)[0-9]{2,4}){0,4})(?!\w)
+          | (?P<nanp>(?:1[\ .-]?)?(?:\([2-9][0-9]{2}\)[\ .-]?|[2-9][0-9]{2}[\ .-])[0-9]{3}[\ .-][0-9]{4})
+            (?=[xX][0-9]|(?![\w-]))
+          | (?P<national>0[0-9]{1,4}(?P<nsep>[\ ./-])[0-9]{2,8}(?:(?P=nsep)[0-9]{2,4}){0,4})(?=[xX][0-9]|(?!\w))
+          | (?P<trunk>\(0[0-9]{1,4}\)[\ /-]?[0-9]{2,8}(?:[\ -][0-9]{2,6}){0,4})(?=[xX][0-9]|(?!\w))
         )
       | (?P<iban>[A-Z][A-Z][0-9][0-9](?:\ ?[A-Za-z0-9]){11,34})
     )
@@ -138,11 +141,16 @@ def _number(text: str, match: re.Match[str]) -> Iterator[Hit]:
         if card_end is not None:
             yield Hit(start, card_end, Kind.CREDIT_CARD)
     elif match["nanp"]:
-        yield Hit(*match.span("nanp"), Kind.PHONE)
+        start, end = match.span("nanp")
+        yield Hit(start, extension_end(text, end), Kind.PHONE)
+    elif match["trunk"]:  # "(030) 1234567": the trunk prefix in parentheses
+        start, end = match.span("trunk")
+        if _PAREN_NATIONAL_DIGITS("".join(_DIGITS.findall(text, start, end))):
+            yield Hit(start, extension_end(text, end), Kind.PHONE)
     else:
         start, end = match.span("national")
         if _NATIONAL_DIGITS("".join(_DIGITS.findall(text, start, end))):
-            yield Hit(start, end, Kind.PHONE)
+            yield Hit(start, extension_end(text, end), Kind.PHONE)
 
 
 def _iban_end(text: str, start: int, end: int) -> int | None:
@@ -157,7 +165,25 @@ def _iban_end(text: str, start: int, end: int) -> int | None:
     return None
 
 
-_INTERNATIONAL_PHONE = re.compile(r"\+(?<![\w+/=]\+)\(?\d[\d .()/-]{5,24}\d(?!\w)")
+# An extension after a number ("x1234", "ext. 12", ", extension 4") dials the same person: it goes too.
+_EXTENSION = re.compile(
+    r"[\ \t]*,?[\ \t]*(?:x|ext|extn|extension)\.?[\ \t]*(?:no\.?|nr\.?|\#|:)?[\ \t]*[0-9]{1,6}(?!\w)",
+    re.IGNORECASE,
+)
+# Where a phone pattern may end: not inside a word, except for an extension glued on ("555-0134x12").
+_PHONE_END = r"(?=[xX][0-9]|(?!\w))"
+
+
+def extension_end(text: str, end: int) -> int:
+    """Where a phone number that ends at `end` really ends: after its extension, if one follows."""
+    if end < len(text) and text[end] in " \t,xXeE":
+        extension = _EXTENSION.match(text, end)
+        if extension:
+            return extension.end()
+    return end
+
+
+_INTERNATIONAL_PHONE = re.compile(r"\+(?<![\w+/=]\+)\(?\d[\d .()/-]{5,24}\d" + _PHONE_END)
 
 
 def scan_international_phones(view: TextView) -> Iterator[Hit]:
@@ -167,20 +193,31 @@ def scan_international_phones(view: TextView) -> Iterator[Hit]:
     for match in _INTERNATIONAL_PHONE.finditer(text):
         end = _longest_valid_prefix(text, match.start(), match.end(), _PHONE_DIGITS)
         if end is not None:
-            yield Hit(match.start(), end, Kind.PHONE)
+            yield Hit(match.start(), extension_end(text, end), Kind.PHONE)
 
 
+# A bare digit string is a phone number when a word that says so comes first: a noun ("tel", "mobile") or
+# a verb ("call", "reach", "SMS", "text"), with at most four small words between ("call me back on",
+# "reach us at", "phone number is"). Only these may come between, so "call about order 1234567890" stays.
+_PHONE_FILLER = (
+    r"me|us|him|her|them|you|back|my|our|his|their|the|this|on|at|to|via|is|are|under|number|numbers|no|nr"
+    r"|num|anytime|directly|now|today|tonight|tomorrow|please|mobile|cell|phone|office|desk|line|landline"
+    r"|home|work|direct|private"
+)
 _PHONE_CONTEXT = re.compile(
-    r"""(?:(?:tele)?phone|tel|mobile|cell(?:phone)?|fax)s?\b
-        (?:[\ \t]*(?:no|nr|number|num|\#))?\.?[\ \t]*[:=\#-]?[\ \t]*(?:is[\ \t]+|at[\ \t]+)?
-        (?P<number>\+?\(?\d[\d\ .()/-]{5,20}\d)(?!\w)""",
+    rf"""(?:(?:tele)?phon(?:e|es|ed|ing)|tel|mobile|cell(?:phone)?|fax|call(?:s|ed|ing)?|sms|texts?
+           |reach(?:ed|ing|able)?)s?\b\.?
+        (?:[\ \t]*[:=\#,-]?[\ \t]*(?:(?:{_PHONE_FILLER})\b|\#)\.?){{0,4}}
+        [\ \t]*[:=\#-]?[\ \t]*
+        (?P<number>\+?\(?\d[\d\ .()/-]{{5,20}}\d){_PHONE_END}""",
     re.IGNORECASE | re.VERBOSE,
 )
-_PHONE_WORDS = ("phone", "tel", "mobile", "cell", "fax")
+# Each word is one literal search of the text: the list is kept to the words that name a number.
+_PHONE_WORDS = ("phon", "tel", "mobile", "cell", "fax", "call", "sms", "text", "reach")
 
 
 def scan_phones_in_context(view: TextView) -> Iterator[Hit]:
-    """Bare digit strings are phone numbers only right after a word that says so ("tel: 4155550132")."""
+    """Bare digit strings are phone numbers only after a word that says so ("tel: 4155550132")."""
     text = view.text
     for word in view.words_present(_PHONE_WORDS):
         for pos in view.find_all(word):
@@ -191,7 +228,7 @@ def scan_phones_in_context(view: TextView) -> Iterator[Hit]:
                 start = match.start("number")
                 end = _longest_valid_prefix(text, start, match.end("number"), _CONTEXT_PHONE_DIGITS)
                 if end is not None:
-                    yield Hit(start, end, Kind.PHONE)
+                    yield Hit(start, extension_end(text, end), Kind.PHONE)
 
 
 _SSN_CONTEXT = re.compile(

@@ -2,7 +2,8 @@
 
 It fails closed: when a detector raises, or a value is of a type it does not know, the value is replaced
 by a marker (`[REDACTION_FAILED]`, `[REDACTED:unsupported]`), never passed through. Detectors run on a
-normalised view of the text (see `textview`); overlapping findings merge into one placeholder.
+normalised view of the text (see `textview`); overlapping findings merge into one placeholder. Random-
+looking tokens that nothing names (see `entropy`) are judged last, only outside the other findings.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import json
 from bisect import bisect_right
 from collections.abc import Mapping
 
-from . import credentials, pii
+from . import credentials, entropy, pii
 from .configured import ConfiguredSecrets
 from .keys import KeyClass, classify_key, value_kind
 from .kinds import FAILED_MARKER, PLACEHOLDER, PRIORITY, TOO_DEEP_MARKER, UNSUPPORTED_MARKER, Hit, Kind
@@ -86,7 +87,14 @@ class Redactor:
             hits = _outside_placeholders(view.text, hits)
         if self._configured is not None:  # the service's own secrets are masked whatever they look like
             hits.extend(hit for hit in self._configured(view) if hit.start < hit.end)
-        return merge_hits(hits)
+        hits = merge_hits(hits)
+        # Last, random-looking tokens nothing else named, judged only where no other finding is.
+        generic = entropy.scan_random_tokens(view, hits)
+        if generic:
+            if "[" in view.text:
+                generic = _outside_placeholders(view.text, generic)
+            hits = merge_hits(hits + generic)
+        return hits
 
     def _redact_text(self, text: str) -> str:
         view = TextView(text)
