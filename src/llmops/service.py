@@ -45,6 +45,7 @@ from llmops.canary.compare import Guardrails
 from llmops.canary.controller import CanaryController
 from llmops.config import Settings
 from llmops.evals.runner import CachedCall, EvalTarget
+from llmops.gateway import Gateway, build_gateway, upstream_secrets
 from llmops.prompts.labels import LabelStore
 from llmops.prompts.registry import PromptRegistry
 from llmops.prompts.router import PromptRouter
@@ -86,6 +87,7 @@ class Services:
     router: PromptRouter
     canary: CanaryController
     request_ids: RequestIds
+    gateway: Gateway
 
     @property
     def telemetry(self) -> Telemetry:
@@ -104,6 +106,7 @@ def build_redactor(settings: Settings) -> Redactor:
     password = make_url(settings.resolved_database_url).password
     if password:
         configured.append(SecretStr(str(password)))
+    configured.extend(upstream_secrets(settings))
     return Redactor(RedactionConfig(hmac_key=settings.redaction_hmac_key, secrets=configured))
 
 
@@ -125,6 +128,8 @@ async def build_services(settings: Settings, routes: set[str] | None = None) -> 
     await asyncio.to_thread(budget_store.set, parse_budgets(settings.budgets, settings.budget_soft_ratio))
     chain = build_chain(settings, telemetry_setup.telemetry)
     await chain.start()
+    budgets = BudgetEnforcer(budget_store, settings)
+    gateway = build_gateway(settings, telemetry_setup.telemetry, budgets)
     knowledge = KnowledgeBase.bundled()
     prompts = PromptRegistry.from_directory()
     labels = LabelStore(engine, prompts)
@@ -146,19 +151,21 @@ async def build_services(settings: Settings, routes: set[str] | None = None) -> 
         gatekeeper=gatekeeper,
         redactor=redactor,
         telemetry_setup=telemetry_setup,
-        budgets=BudgetEnforcer(budget_store, settings),
+        budgets=budgets,
         alerts=build_alert_engine(settings, engine, redactor, budget_store),
         router=PromptRouter(
             labels, {PROMPT_NAME: settings.prompt_version}, ttl_s=settings.prompt_label_ttl_s
         ),
         canary=CanaryController(engine, labels, Guardrails.from_settings(settings), settings.prompt_version),
         request_ids=RequestIds(partial(request_exists, engine)),
+        gateway=gateway,
     )
 
 
 async def close_services(services: Services) -> None:
     """Stop providers, flush and stop telemetry (pending spans reach the store), close the database."""
     await services.chain.aclose()
+    await services.gateway.aclose()
     await asyncio.to_thread(services.telemetry_setup.shutdown)
     services.engine.dispose()
 

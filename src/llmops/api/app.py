@@ -15,7 +15,7 @@ from llmops.alerts.engine import run_alert_loop
 from llmops.api.auth import require_api_key
 from llmops.api.errors import install_error_handlers
 from llmops.api.middleware import BodyLimitMiddleware, RequestIdMiddleware, RequestMetricsMiddleware
-from llmops.api.routes import feedback, health, metrics, triage
+from llmops.api.routes import feedback, gateway, health, metrics, triage
 from llmops.canary.controller import run_controller
 from llmops.config import Settings, load_settings
 from llmops.dashboard import install as install_dashboard
@@ -59,6 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(triage.router, dependencies=[Depends(require_api_key)])
     app.include_router(metrics.router, dependencies=[Depends(require_api_key)])
     app.include_router(feedback.router, dependencies=[Depends(require_api_key)])
+    app.include_router(gateway.router)  # checks keys itself, to answer in OpenAI's error shape
     install_dashboard(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestMetricsMiddleware)
