@@ -55,11 +55,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    # First: routes are matched in order, and the gateway's are the busiest. They check keys themselves,
+    # to answer in OpenAI's error shape.
+    app.include_router(gateway.router)
     app.include_router(health.router)
     app.include_router(triage.router, dependencies=[Depends(require_api_key)])
     app.include_router(metrics.router, dependencies=[Depends(require_api_key)])
     app.include_router(feedback.router, dependencies=[Depends(require_api_key)])
-    app.include_router(gateway.router)  # checks keys itself, to answer in OpenAI's error shape
     install_dashboard(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestMetricsMiddleware)

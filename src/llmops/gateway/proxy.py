@@ -20,7 +20,6 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any, TypeVar
 
 import anyio
-import httpx
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind
 
@@ -29,7 +28,7 @@ from llmops.budgets.models import BudgetExceededError
 from llmops.budgets.store import Subjects
 from llmops.gateway.bodies import Caller, ChatBody, EmbeddingsBody, estimated_tokens, parse
 from llmops.gateway.cache import ResponseCache, identity
-from llmops.gateway.client import UpstreamClient
+from llmops.gateway.client import StreamError, UpstreamClient, UpstreamStream
 from llmops.gateway.errors import GatewayError, decisive, from_provider_error, model_not_found, retry_after
 from llmops.gateway.messages import StreamAccumulator, Usage, finish_reasons, input_messages, output_messages
 from llmops.gateway.ratelimit import Admission, RateLimiter
@@ -228,7 +227,7 @@ class Gateway:
 
     async def _relay(
         self,
-        success: Success[httpx.Response],
+        success: Success[UpstreamStream],
         accumulator: StreamAccumulator,
         strip_usage: bool,
         root: Span,
@@ -240,9 +239,9 @@ class Gateway:
         response = success.result
         error_type: str | None = None
         try:
-            async for chunk in relay(response.aiter_raw(), accumulator, strip_usage):
+            async for chunk in relay(response.chunks(), accumulator, strip_usage):
                 yield chunk
-        except httpx.HTTPError:
+        except StreamError:
             error_type = "stream_interrupted"  # the status line was sent: the client sees a cut stream
         except BaseException:
             error_type = "client_disconnected"

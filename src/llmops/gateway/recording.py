@@ -8,8 +8,10 @@ whichever way it is written.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Generic, TypeVar
 
 from opentelemetry.trace import Span, Status, StatusCode
@@ -66,18 +68,66 @@ def root_attributes(
     return attributes
 
 
-def price(target: Target, model: str, usage: Usage) -> Cost:
-    """A configured price for self-hosted models; else genai-prices (OpenAI's own host priced as OpenAI,
-    any other host by model id alone)."""
+def _exact(target: Target, model: str, input_tokens: int, output_tokens: int, cached: int | None) -> Cost:
     return price_call(
         "local" if target.price is not None else "openai",
         model,
-        usage.input_tokens,
-        usage.output_tokens,
-        usage.cached_tokens,
+        input_tokens,
+        output_tokens,
+        cached,
         local_prices=target.price or _UNPRICED,
         base_url=target.upstream.base_url,
     )
+
+
+_PROBE_SMALL, _PROBE_LARGE = 1_000, 1_000_000
+
+
+@lru_cache(maxsize=512)
+def _rates(target: Target, model: str) -> tuple[float, float, float, str] | None:
+    """USD per uncached input, cached input and output token, when the model's prices are flat.
+
+    genai-prices resolves its price tables on every call (about half a millisecond), so a model's
+    rates are read once and reused. Flat means a thousand tokens cost exactly a thousandth of a
+    million in every dimension; a tiered model fails that and is priced exactly on every call."""
+    rates = []
+    source = ""
+    for inputs, outputs, cached in ((1, 0, 0), (1, 0, 1), (0, 1, 0)):
+        small = _exact(
+            target, model, inputs * _PROBE_SMALL, outputs * _PROBE_SMALL, cached * _PROBE_SMALL or None
+        )
+        large = _exact(
+            target, model, inputs * _PROBE_LARGE, outputs * _PROBE_LARGE, cached * _PROBE_LARGE or None
+        )
+        if (
+            small.usd is None
+            or large.usd is None
+            or not math.isclose(small.usd * 1000, large.usd, rel_tol=1e-9)
+        ):
+            return None
+        rates.append(large.usd / _PROBE_LARGE)
+        source = large.source
+    return rates[0], rates[1], rates[2], source
+
+
+def price(target: Target, model: str, usage: Usage) -> Cost:
+    """A configured price for self-hosted models; else genai-prices (OpenAI's own host priced as OpenAI,
+    any other host by model id alone). `input_tokens` includes the cached ones, as OpenAI reports them."""
+    cached = usage.cached_tokens or 0
+    rates = _rates(target, model)
+    if (
+        rates is None
+        or min(usage.input_tokens, usage.output_tokens, cached) < 0
+        or cached > usage.input_tokens
+    ):
+        return _exact(target, model, usage.input_tokens, usage.output_tokens, usage.cached_tokens)
+    uncached_rate, cached_rate, output_rate, source = rates
+    usd = (
+        (usage.input_tokens - cached) * uncached_rate
+        + cached * cached_rate
+        + usage.output_tokens * output_rate
+    )
+    return Cost(usd=round(usd, 12), source=source)
 
 
 def record_model_call(
