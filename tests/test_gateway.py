@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -380,3 +381,20 @@ def test_upstream_key_and_planted_pii_reach_no_sink(
     for where, text in {"database": stored, "log": logs, "/metrics": metrics}.items():
         for planted in (UPSTREAM_KEY, email, card, card.replace(" ", "")):
             assert planted not in text, f"{planted!r} reached the {where}"
+
+
+def test_a_stream_cut_upstream_ends_in_an_error_event(live_server: Start, upstream: FakeOpenAIServer) -> None:
+    server = start_gateway(live_server, upstream)
+    upstream.script(FakeReply(text="one two three four five six", break_stream_after=3))
+    received = []
+    with pytest.raises(openai.APIError, match="interrupted the stream"):
+        for chunk in sdk(server, max_retries=0).chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}], stream=True
+        ):
+            received.append(chunk)
+    assert len(received) == 3
+    deadline = time.monotonic() + 10  # the server records the stream after the client stopped reading
+    while not (found := rows(server)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    [row] = found
+    assert (row["status"], row["error_type"]) == ("error", "stream_interrupted")

@@ -49,6 +49,10 @@ from llmops.telemetry import conventions as c
 from llmops.telemetry.runtime import Telemetry, mark_error
 
 T = TypeVar("T")
+STREAM_INTERRUPTED = (
+    b'data: {"error": {"message": "The upstream model provider interrupted the stream.", '
+    b'"type": "api_error", "param": null, "code": "stream_interrupted"}}\n\n'
+)
 _NO_STATUS = {"record_exception": False, "set_status_on_exception": False}
 
 
@@ -242,7 +246,9 @@ class Gateway:
             async for chunk in relay(response.chunks(), accumulator, strip_usage):
                 yield chunk
         except StreamError:
-            error_type = "stream_interrupted"  # the status line was sent: the client sees a cut stream
+            # The status line is sent: an error event is how OpenAI's SDKs learn of it (they raise APIError).
+            error_type = "stream_interrupted"
+            yield STREAM_INTERRUPTED
         except BaseException:
             error_type = "client_disconnected"
             raise
