@@ -398,3 +398,35 @@ def test_a_stream_cut_upstream_ends_in_an_error_event(live_server: Start, upstre
         time.sleep(0.05)
     [row] = found
     assert (row["status"], row["error_type"]) == ("error", "stream_interrupted")
+
+
+def test_open_breaker_answers_503_and_capture_off_keeps_no_content(
+    live_server: Start, upstream: FakeOpenAIServer
+) -> None:
+    server = start_gateway(
+        live_server,
+        upstream,
+        max_retries=0,
+        breaker_failure_threshold=1,
+        breaker_reset_s=30,
+        capture_content="none",
+    )
+    client = sdk(server, max_retries=0, default_headers={"X-LLMOps-User": "header-user"})
+    messages = [{"role": "user", "content": "private words"}]
+    client.chat.completions.create(model="gpt-4o-mini", messages=messages, user="body-user")
+    upstream.script(FakeReply.server_error(500))
+    with pytest.raises(openai.InternalServerError) as failed:
+        client.chat.completions.create(model="gpt-4o-mini", messages=messages)
+    assert failed.value.status_code == 502
+    with pytest.raises(openai.InternalServerError) as paused:
+        client.chat.completions.create(model="gpt-4o-mini", messages=messages)
+    assert paused.value.status_code == 503 and paused.value.response.headers["retry-after"] == "30"
+    assert len(upstream.requests) == 2, "an open breaker does not call the upstream"
+
+    stored = json.dumps([rows(server), rows(server, spans)], default=str)
+    assert "private words" not in stored and "gen_ai.input.messages" not in stored
+    users = {r["user_id"] for r in rows(server)}
+    assert users == {server.app.state.services.telemetry.pseudonymise("header-user")}, "the header wins"
+
+    anonymous = server.client(authenticated=False).get("/v1/models")
+    assert anonymous.status_code == 401 and anonymous.json()["error"]["code"] == "invalid_api_key"
