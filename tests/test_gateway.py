@@ -430,3 +430,17 @@ def test_open_breaker_answers_503_and_capture_off_keeps_no_content(
 
     anonymous = server.client(authenticated=False).get("/v1/models")
     assert anonymous.status_code == 401 and anonymous.json()["error"]["code"] == "invalid_api_key"
+
+
+def test_a_client_leaving_mid_stream_is_recorded(live_server: Start, upstream: FakeOpenAIServer) -> None:
+    server = start_gateway(live_server, upstream)
+    upstream.script(FakeReply(text="one two three four five six seven eight", delay_s=0.2))
+    body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}], "stream": True}
+    with server.client() as client, client.stream("POST", "/v1/chat/completions", json=body) as response:
+        assert response.status_code == 200
+        next(response.iter_raw())  # the first events, then the client hangs up
+    deadline = time.monotonic() + 10
+    while not (found := rows(server)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    [row] = found
+    assert (row["status"], row["error_type"]) == ("error", "client_disconnected")

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any, TypeVar
 
@@ -226,21 +226,22 @@ class Gateway:
             raise
         wants_usage = body.stream_options is not None and body.stream_options.include_usage
         accumulator = StreamAccumulator(self.telemetry.capture_content)
-        chunks = self._relay(success, accumulator, not wants_usage, root, hold, stack, admission, started)
-        return StreamReply(chunks, dict(admission.headers))
+        end = self._stream_end(success, accumulator, root, hold, stack, admission, started)
+        chunks = self._relay(success.result, accumulator, not wants_usage, end)
 
+        async def close() -> None:
+            await chunks.aclose()  # a relay cut short runs its `finally` (and so `end`) here
+            await end("client_disconnected")  # a relay never started has no `finally` to run
+
+        return StreamReply(chunks, dict(admission.headers), close)
+
+    @staticmethod
     async def _relay(
-        self,
-        success: Success[UpstreamStream],
+        response: UpstreamStream,
         accumulator: StreamAccumulator,
         strip_usage: bool,
-        root: Span,
-        hold: Hold,
-        stack: AsyncExitStack,
-        admission: Admission,
-        started: float,
-    ) -> AsyncIterator[bytes]:
-        response = success.result
+        end: Callable[[str | None], Awaitable[None]],
+    ) -> AsyncGenerator[bytes, None]:
         error_type: str | None = None
         try:
             async for chunk in relay(response.chunks(), accumulator, strip_usage):
@@ -253,8 +254,29 @@ class Gateway:
             error_type = "client_disconnected"
             raise
         finally:
+            await end(error_type)
+
+    def _stream_end(
+        self,
+        success: Success[UpstreamStream],
+        accumulator: StreamAccumulator,
+        root: Span,
+        hold: Hold,
+        stack: AsyncExitStack,
+        admission: Admission,
+        started: float,
+    ) -> Callable[[str | None], Awaitable[None]]:
+        """What must happen once a stream ends, however it ends, exactly once: close the upstream reply,
+        record the model span and the root span, settle the budget and the token rate limit."""
+        ended = False
+
+        async def end(error_type: str | None) -> None:
+            nonlocal ended
+            if ended:
+                return
+            ended = True
             with anyio.CancelScope(shield=True):
-                await response.aclose()
+                await success.result.aclose()
                 usage = accumulator.usage or Usage()
                 model = accumulator.model or success.target.model
                 if self.telemetry.capture_content:
@@ -269,6 +291,8 @@ class Gateway:
                 hold.record(usage.input_tokens + usage.output_tokens, cost.usd)
                 await stack.aclose()
                 self.limiter.settle(admission, usage.input_tokens + usage.output_tokens)
+
+        return end
 
     # Embeddings
 

@@ -10,8 +10,8 @@ for usage, finish reasons and, with content capture on, the reply's text and too
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from llmops.gateway.messages import StreamAccumulator
@@ -21,10 +21,12 @@ DONE = b"[DONE]"
 
 @dataclass(slots=True)
 class StreamReply:
-    """A streaming reply: the bytes to send and the headers to send first."""
+    """A streaming reply: the headers to send first, the bytes to send, and `close`, which the server
+    must await once it stops sending, however it stopped (it records the call, exactly once)."""
 
     chunks: AsyncIterator[bytes]
-    headers: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str]
+    close: Callable[[], Awaitable[None]]
 
 
 async def sse_events(raw: AsyncIterator[bytes]) -> AsyncIterator[list[bytes]]:

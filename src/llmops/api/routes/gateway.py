@@ -13,6 +13,7 @@ import json
 from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from starlette.types import Receive, Scope, Send
 
 from llmops.gateway import Caller, GatewayError, Reply, StreamReply
 from llmops.gateway.errors import unauthorized
@@ -81,10 +82,24 @@ async def _caller(request: Request, services: Services, route: str) -> Caller:
     )
 
 
+class _EventStream(StreamingResponse):
+    """Server-sent events that tell the gateway when they stop, finished or cut short by the client."""
+
+    def __init__(self, reply: StreamReply) -> None:
+        headers = {"Cache-Control": "no-cache", **reply.headers}
+        super().__init__(reply.chunks, media_type="text/event-stream", headers=headers)
+        self._reply = reply
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            await self._reply.close()
+
+
 def _reply(result: Reply | StreamReply) -> Response:
     if isinstance(result, StreamReply):
-        headers = {"Cache-Control": "no-cache", **result.headers}
-        return StreamingResponse(result.chunks, media_type="text/event-stream", headers=headers)
+        return _EventStream(result)
     return Response(result.body, headers=result.headers, media_type="application/json")
 
 
