@@ -12,7 +12,6 @@ the root span into the request row, so reports, alerts and feedback cover gatewa
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
@@ -28,9 +27,10 @@ from llmops.budgets.models import BudgetExceededError
 from llmops.budgets.store import Subjects
 from llmops.gateway.bodies import Caller, ChatBody, EmbeddingsBody, estimated_tokens, parse
 from llmops.gateway.cache import ResponseCache, identity
+from llmops.gateway.calls import TargetCaller
 from llmops.gateway.client import StreamError, UpstreamClient, UpstreamStream
 from llmops.gateway.errors import GatewayError, decisive, from_provider_error, model_not_found, retry_after
-from llmops.gateway.messages import StreamAccumulator, Usage, finish_reasons, input_messages, output_messages
+from llmops.gateway.messages import StreamAccumulator, Usage, finish_reasons, output_messages
 from llmops.gateway.ratelimit import Admission, RateLimiter
 from llmops.gateway.recording import (
     HTTP_STATUS,
@@ -43,8 +43,8 @@ from llmops.gateway.recording import (
 from llmops.gateway.streaming import StreamReply, relay
 from llmops.gateway.upstreams import ModelRoute, Routes, Target
 from llmops.prompts.router import in_canary
-from llmops.providers.errors import AllProvidersFailed, CircuitOpen, ProviderError, ProviderTimeout
-from llmops.providers.resilience import CircuitBreaker, RetryPolicy, retry_recorder, retrying
+from llmops.providers.errors import ProviderError
+from llmops.providers.resilience import RetryPolicy
 from llmops.telemetry import conventions as c
 from llmops.telemetry.runtime import Telemetry, mark_error
 
@@ -73,7 +73,7 @@ def _json_object(body: bytes) -> dict[str, Any]:
 
 
 class Gateway:
-    """Long-lived: one HTTP client and one breaker per upstream, the rate limiter and the cache."""
+    """Long-lived: the upstream callers (`calls.TargetCaller`), the rate limiter and the cache."""
 
     def __init__(
         self,
@@ -90,19 +90,19 @@ class Gateway:
         self.routes = routes
         self.telemetry = telemetry
         self.budgets = budgets
-        self.policy = policy
         self.breaker_reset_s = breaker_reset_s
         self.limiter = limiter or RateLimiter(0, 0)
         self.cache = cache
-        self.clients = {name: UpstreamClient(upstream) for name, upstream in routes.upstreams.items()}
-        self.breakers = {
-            name: CircuitBreaker(name, failure_threshold=breaker_failure_threshold, reset_s=breaker_reset_s)
-            for name in routes.upstreams
-        }
+        self.calls = TargetCaller(
+            routes,
+            telemetry,
+            policy=policy,
+            breaker_failure_threshold=breaker_failure_threshold,
+            breaker_reset_s=breaker_reset_s,
+        )
 
     async def aclose(self) -> None:
-        for client in self.clients.values():
-            await client.aclose()
+        await self.calls.aclose()
 
     def models(self) -> dict[str, Any]:
         """`GET /v1/models`: the aliases clients may ask for."""
@@ -377,112 +377,10 @@ class Gateway:
     ) -> Success[T]:
         """The first target's success, or a `GatewayError` once the root span records the failure."""
         try:
-            return await self._first_success(operation, targets, data, call, stream=stream)
+            return await self.calls.first_success(operation, targets, data, call, stream=stream)
         except ProviderError as error:
             reply = from_provider_error(error, breaker_reset_s=self.breaker_reset_s)
             error_type = decisive(error).error_type
             fail_root(root, error_type, reply.status, getattr(error, "retries", 0), started)
             self.telemetry.instruments.record_error(error_type=error_type)
             raise reply from None
-
-    @staticmethod
-    def _payload(data: dict[str, Any], target: Target, stream: bool) -> bytes:
-        body = dict(data, model=target.model)
-        if stream:
-            options = data.get("stream_options")
-            body["stream_options"] = {**(options if isinstance(options, dict) else {}), "include_usage": True}
-        return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-
-    async def _first_success(
-        self,
-        operation: str,
-        targets: Sequence[Target],
-        data: dict[str, Any],
-        call: Callable[[UpstreamClient, bytes], Awaitable[T]],
-        *,
-        stream: bool = False,
-    ) -> Success[T]:
-        """Try each target in order under the retry policy and its upstream's breaker.
-
-        Each target tried gets a `{operation} {model}` CLIENT span, current while it is tried (retries
-        become its events); the winner's span is returned open, for the caller to record and end."""
-        failures: list[ProviderError] = []
-        retries = 0
-        for target in targets:
-            span = self._model_span(operation, target, data)
-            started = time.perf_counter()
-            breaker = self.breakers[target.upstream.name]
-            try:
-                breaker.acquire()
-            except CircuitOpen as error:
-                failures.append(error)
-                mark_error(span, error.error_type)
-                span.end()
-                continue
-            attempt, tries = self._attempt(
-                call, self.clients[target.upstream.name], self._payload(data, target, stream)
-            )
-            loop = retrying(
-                self.policy, before_sleep=retry_recorder(target.upstream.name, target.model, self.telemetry)
-            )
-            try:
-                with trace.use_span(span, end_on_exit=False, **_NO_STATUS):
-                    result: T = await loop(attempt)
-            except ProviderError as error:
-                breaker.record_failure()
-                failures.append(error)
-                retries += tries[0] - 1
-                span.set_attribute(c.RETRY_COUNT, tries[0] - 1)
-                mark_error(span, error.error_type)
-                self.telemetry.instruments.record_operation_duration(
-                    provider=target.upstream.name,
-                    model=target.model,
-                    seconds=time.perf_counter() - started,
-                    error_type=error.error_type,
-                )
-                span.end()
-                continue
-            except BaseException:
-                breaker.release()
-                span.end()
-                raise
-            breaker.record_success()
-            retries += tries[0] - 1
-            span.set_attribute(c.RETRY_COUNT, tries[0] - 1)
-            return Success(target, result, span, retries, started)
-        raise AllProvidersFailed(failures, retries=retries)
-
-    def _model_span(self, operation: str, target: Target, data: dict[str, Any]) -> Span:
-        span = self.telemetry.tracer.start_span(
-            f"{operation} {target.model}",
-            kind=SpanKind.CLIENT,
-            attributes={
-                c.GEN_AI_OPERATION_NAME: operation,
-                c.GEN_AI_PROVIDER_NAME: target.upstream.name,
-                c.GEN_AI_REQUEST_MODEL: target.model,
-            },
-        )
-        if self.telemetry.capture_content and operation == "chat":
-            messages = data.get("messages")
-            self.telemetry.content(
-                span, c.GEN_AI_INPUT_MESSAGES, input_messages(messages if isinstance(messages, list) else [])
-            )
-        return span
-
-    def _attempt(
-        self, call: Callable[[UpstreamClient, bytes], Awaitable[T]], client: UpstreamClient, payload: bytes
-    ) -> tuple[Callable[[], Awaitable[T]], list[int]]:
-        """One try under the attempt timeout, and a counter of the tries made."""
-        tries = [0]
-        timeout_s = self.policy.timeout_s
-
-        async def attempt() -> T:
-            tries[0] += 1
-            try:
-                async with asyncio.timeout(timeout_s):
-                    return await call(client, payload)
-            except TimeoutError:
-                name = client.upstream.name
-                raise ProviderTimeout(f"{name} did not answer within {timeout_s:g}s", provider=name) from None
-
-        return attempt, tries
