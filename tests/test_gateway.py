@@ -198,7 +198,7 @@ def test_errors_take_openai_shape_and_sdk_exceptions(live_server: Start, upstrea
     with pytest.raises(openai.NotFoundError) as missing:
         client.chat.completions.create(model="no-such-model", messages=messages)
     assert missing.value.body == {  # the SDK hands over the `error` object
-        "message": "The model `no-such-model` does not exist or you do not have access to it.",
+        "message": "The model requested does not exist or you do not have access to it: GET /v1/models lists them.",
         "type": "invalid_request_error",
         "param": "model",
         "code": "model_not_found",

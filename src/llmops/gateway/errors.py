@@ -71,12 +71,11 @@ def bad_request(message: str, param: str | None = None) -> GatewayError:
     return GatewayError(400, message, param=param)
 
 
-def model_not_found(model: str) -> GatewayError:
-    # The model name is the client's own routing key, not content: OpenAI names it too.
-    shown = model if len(model) <= 64 and model.isprintable() else "requested"
+def model_not_found() -> GatewayError:
+    # Unlike OpenAI, the name sent is not repeated: submitted values never come back in errors.
     return GatewayError(
         404,
-        f"The model `{shown}` does not exist or you do not have access to it.",
+        "The model requested does not exist or you do not have access to it: GET /v1/models lists them.",
         code="model_not_found",
         param="model",
     )

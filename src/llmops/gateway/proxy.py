@@ -111,7 +111,7 @@ class Gateway:
     def model(self, alias: str) -> dict[str, Any]:
         route = self.routes.models.get(alias)
         if route is None:
-            raise model_not_found(alias)
+            raise model_not_found()
         return {"id": alias, "object": "model", "created": 0, "owned_by": route.target.upstream.name}
 
     # Chat completions
@@ -333,7 +333,7 @@ class Gateway:
     def _route(self, model: str, routing_key: str) -> tuple[ModelRoute, bool]:
         route = self.routes.resolve(model)
         if route is None:
-            raise model_not_found(model)
+            raise model_not_found()
         if route.canary is not None and in_canary(routing_key, route.canary[1]):
             return self.routes.models[route.canary[0]], True
         return route, False
