@@ -341,6 +341,29 @@ class Settings(BaseSettings):
     alert_webhook_timeout_s: float = Field(5.0, gt=0, description="Timeout of one webhook delivery attempt.")
     alert_interval_s: float = Field(60.0, gt=0, description="How often the server evaluates the alert rules.")
 
+    # Gateway
+    gateway_upstreams: str = Field(
+        "",
+        description="The OpenAI-compatible gateway's upstreams, model aliases, prices, fallbacks and canaries: "
+        "a path to a YAML or JSON file, or inline JSON (see docs/gateway.md). Empty: one upstream `openai` "
+        "(`OPENAI_BASE_URL`, `OPENAI_API_KEY`) that every model name is passed through to.",
+    )
+    gateway_requests_per_minute: int = Field(
+        0, ge=0, description="Gateway requests each API key may make per minute, per worker (0: no limit)."
+    )
+    gateway_tokens_per_minute: int = Field(
+        0, ge=0, description="Gateway tokens each API key may use per minute, per worker (0: no limit)."
+    )
+    gateway_cache_ttl_s: float = Field(
+        0.0,
+        ge=0,
+        description="Seconds an identical non-streaming gateway request is answered from the encrypted "
+        "response cache (0: no cache).",
+    )
+    gateway_cache_max_entries: int = Field(
+        1000, ge=1, description="Replies the gateway's response cache holds per worker."
+    )
+
     @field_validator("api_keys", "fallback_providers", mode="before")
     @classmethod
     def _csv(cls, value: object) -> object:

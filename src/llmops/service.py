@@ -46,6 +46,7 @@ from llmops.canary.compare import Guardrails
 from llmops.canary.controller import CanaryController
 from llmops.config import Settings
 from llmops.evals.runner import CachedCall, EvalTarget
+from llmops.gateway import Gateway, build_gateway, upstream_secrets
 from llmops.ingest import IngestReceiver, build_receiver
 from llmops.prompts.labels import LabelStore
 from llmops.prompts.registry import PromptRegistry
@@ -90,6 +91,7 @@ class Services:
     canary: CanaryController
     request_ids: RequestIds
     ingest: IngestReceiver
+    gateway: Gateway
 
     @property
     def telemetry(self) -> Telemetry:
@@ -108,6 +110,7 @@ def build_redactor(settings: Settings) -> Redactor:
     password = make_url(settings.resolved_database_url).password
     if password:
         configured.append(SecretStr(str(password)))
+    configured.extend(upstream_secrets(settings))
     return Redactor(RedactionConfig(hmac_key=settings.redaction_hmac_key, secrets=configured))
 
 
@@ -129,6 +132,8 @@ async def build_services(settings: Settings, routes: set[str] | None = None) -> 
     await asyncio.to_thread(budget_store.set, parse_budgets(settings.budgets, settings.budget_soft_ratio))
     chain = build_chain(settings, telemetry_setup.telemetry)
     await chain.start()
+    budgets = BudgetEnforcer(budget_store, settings)
+    gateway = build_gateway(settings, telemetry_setup.telemetry, budgets)
     knowledge = KnowledgeBase.bundled()
     prompts = PromptRegistry.from_directory()
     labels = LabelStore(engine, prompts)
@@ -150,7 +155,7 @@ async def build_services(settings: Settings, routes: set[str] | None = None) -> 
         gatekeeper=gatekeeper,
         redactor=redactor,
         telemetry_setup=telemetry_setup,
-        budgets=BudgetEnforcer(budget_store, settings),
+        budgets=budgets,
         alerts=build_alert_engine(settings, engine, redactor, budget_store),
         router=PromptRouter(
             labels, {PROMPT_NAME: settings.prompt_version}, ttl_s=settings.prompt_label_ttl_s
@@ -158,6 +163,7 @@ async def build_services(settings: Settings, routes: set[str] | None = None) -> 
         canary=CanaryController(engine, labels, Guardrails.from_settings(settings), settings.prompt_version),
         request_ids=RequestIds(partial(request_exists, engine)),
         ingest=build_receiver(settings, engine, redactor, bytes.fromhex(pseudonym_key)),
+        gateway=gateway,
     )
 
 
@@ -166,6 +172,7 @@ async def close_services(services: Services) -> None:
     store), close the database."""
     await services.chain.aclose()
     await asyncio.to_thread(services.ingest.close)
+    await services.gateway.aclose()
     await asyncio.to_thread(services.telemetry_setup.shutdown)
     services.engine.dispose()
 

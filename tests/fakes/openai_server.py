@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import socket
 import threading
 import time
 from collections import deque
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
@@ -24,7 +26,7 @@ from typing import Any
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 
@@ -43,6 +45,8 @@ class FakeReply:
     raw_body: str | None = None
     echo_request: bool = False
     model: str | None = None  # the model the upstream answers as (default: the one requested)
+    tool_calls: list[dict[str, Any]] | None = None
+    break_stream_after: int | None = None  # streaming: drop the connection after this many chunks
 
     @classmethod
     def ok(cls, text: str = "Hello from the fake server.", **usage: Any) -> FakeReply:
@@ -68,6 +72,12 @@ class FakeReply:
     @classmethod
     def malformed(cls) -> FakeReply:
         return cls(raw_body='{"choices": [{"message": ')
+
+    @classmethod
+    def tool_call(cls, name: str, arguments: str, call_id: str = "call_fake_1") -> FakeReply:
+        """A reply that calls one tool (`finish_reason` `tool_calls`, no text)."""
+        calls = [{"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}]
+        return cls(text="", tool_calls=calls, finish_reason="tool_calls")
 
     @classmethod
     def echo_auth(cls, status: int = 401) -> FakeReply:
@@ -131,7 +141,7 @@ class FakeOpenAIServer:
             body = raw.decode("utf-8", "replace")
         recorded = RecordedRequest(request.method, request.url.path, dict(request.headers), body)
         reply = self._next_reply(recorded)
-        if reply.delay_s:
+        if reply.delay_s and not (isinstance(body, dict) and body.get("stream") is True):
             await asyncio.sleep(reply.delay_s)
         if reply.echo_request:
             content = {
@@ -145,7 +155,75 @@ class FakeOpenAIServer:
             return Response(
                 reply.raw_body, status_code=reply.status, headers=reply.headers, media_type="application/json"
             )
+        if isinstance(body, dict) and body.get("stream") is True:
+            return StreamingResponse(
+                self._chunks(reply, body), headers=reply.headers, media_type="text/event-stream"
+            )
         return JSONResponse(self._completion(reply, body), status_code=reply.status, headers=reply.headers)
+
+    async def _embeddings(self, request: Request) -> Response:
+        body = json.loads(await request.body())
+        recorded = RecordedRequest(request.method, request.url.path, dict(request.headers), body)
+        reply = self._next_reply(recorded)
+        if reply.raw_body is not None:
+            return Response(reply.raw_body, status_code=reply.status, headers=reply.headers)
+        inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        data = [
+            {"object": "embedding", "index": i, "embedding": [0.1 * (i + 1), 0.2, 0.3]}
+            for i in range(len(inputs))
+        ]
+        usage = {"prompt_tokens": reply.prompt_tokens, "total_tokens": reply.prompt_tokens}
+        return JSONResponse({"object": "list", "data": data, "model": body["model"], "usage": usage})
+
+    async def _chunks(self, reply: FakeReply, body: dict[str, Any]) -> AsyncIterator[bytes]:
+        """The reply as OpenAI streams it: a role chunk, a chunk per word or tool call, a finish chunk,
+        then (when `stream_options.include_usage`) a usage chunk with empty choices, then [DONE]."""
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        base = {
+            "id": "chatcmpl-fake",
+            "object": "chat.completion.chunk",
+            "created": int(time.time()),
+            "model": body.get("model", "fake-model"),
+        }
+        extra = {"usage": None} if include_usage else {}
+        deltas: list[dict[str, Any]] = [{"role": "assistant", "content": ""}]
+        deltas += [{"content": word} for word in re.findall(r"\S+\s*", reply.text)]
+        for index, call in enumerate(reply.tool_calls or []):
+            arguments = call["function"]["arguments"]
+            half = len(arguments) // 2
+            deltas.append(
+                {
+                    "tool_calls": [
+                        {
+                            "index": index,
+                            "id": call["id"],
+                            "type": "function",
+                            "function": {"name": call["function"]["name"], "arguments": arguments[:half]},
+                        }
+                    ]
+                }
+            )
+            deltas.append({"tool_calls": [{"index": index, "function": {"arguments": arguments[half:]}}]})
+        chunks = [
+            {**base, "choices": [{"index": 0, "delta": d, "finish_reason": None}], **extra} for d in deltas
+        ]
+        chunks.append(
+            {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": reply.finish_reason}], **extra}
+        )
+        if include_usage:
+            usage = {
+                "prompt_tokens": reply.prompt_tokens,
+                "completion_tokens": reply.completion_tokens,
+                "total_tokens": reply.prompt_tokens + reply.completion_tokens,
+            }
+            chunks.append({**base, "choices": [], "usage": usage})
+        for sent, chunk in enumerate(chunks):
+            if reply.break_stream_after is not None and sent >= reply.break_stream_after:
+                raise RuntimeError("the fake server drops the stream")
+            yield f"data: {json.dumps(chunk)}\n\n".encode()
+            if reply.delay_s:
+                await asyncio.sleep(reply.delay_s)
+        yield b"data: [DONE]\n\n"
 
     async def _models(self, request: Request) -> Response:
         return JSONResponse({"object": "list", "data": [{"id": m, "object": "model"} for m in self.models]})
@@ -168,7 +246,11 @@ class FakeOpenAIServer:
             "choices": [
                 {
                     "index": 0,
-                    "message": {"role": "assistant", "content": reply.text},
+                    "message": {
+                        "role": "assistant",
+                        "content": reply.text or None,
+                        **({"tool_calls": reply.tool_calls} if reply.tool_calls else {}),
+                    },
                     "finish_reason": reply.finish_reason,
                 }
             ],
@@ -179,6 +261,7 @@ class FakeOpenAIServer:
         app = Starlette(
             routes=[
                 Route("/v1/chat/completions", self._chat_completions, methods=["POST"]),
+                Route("/v1/embeddings", self._embeddings, methods=["POST"]),
                 Route("/v1/models", self._models, methods=["GET"]),
             ]
         )

@@ -15,7 +15,7 @@ from llmops.alerts.engine import run_alert_loop
 from llmops.api.auth import require_api_key
 from llmops.api.errors import install_error_handlers
 from llmops.api.middleware import BodyLimitMiddleware, RequestIdMiddleware, RequestMetricsMiddleware
-from llmops.api.routes import feedback, health, metrics, traces, triage
+from llmops.api.routes import feedback, gateway, health, metrics, traces, triage
 from llmops.canary.controller import run_controller
 from llmops.config import Settings, load_settings
 from llmops.dashboard import install as install_dashboard
@@ -55,6 +55,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    # First: routes are matched in order, and the gateway's are the busiest. They check keys themselves,
+    # to answer in OpenAI's error shape.
+    app.include_router(gateway.router)
     app.include_router(health.router)
     app.include_router(triage.router, dependencies=[Depends(require_api_key)])
     app.include_router(metrics.router, dependencies=[Depends(require_api_key)])

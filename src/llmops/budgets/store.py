@@ -154,6 +154,10 @@ class BudgetStore:
         self._checked_at = float("-inf")
         return result.rowcount > 0
 
+    def known_empty(self) -> bool:
+        """True when a fresh cached answer says no budget exists: callers may skip the thread hop."""
+        return not self._any and time.monotonic() - self._checked_at <= self._cache_ttl_s
+
     def has_budgets(self) -> bool:
         """Whether any budget exists, cached for `cache_ttl_s` so a service without budgets pays nothing."""
         now = time.monotonic()

@@ -67,9 +67,14 @@ def database(settings: Settings) -> Iterator[Engine]:
 
 
 def redactor(settings: Settings) -> Redactor:
+    """The service's redactor; a gateway configuration that cannot be read exits 2 naming the problem."""
+    from llmops.gateway import GatewayConfigError
     from llmops.service import build_redactor
 
-    return build_redactor(settings)
+    try:
+        return build_redactor(settings)
+    except GatewayConfigError as exc:
+        fail(str(exc))
 
 
 def default_user() -> str:

@@ -171,16 +171,18 @@ def _captured_input(request: ChatRequest) -> list[dict[str, object]]:
     return [text_message(m.role, m.content) for m in request.messages[request.varying_from :]]
 
 
-def _on_retry(provider: Provider, telemetry: Telemetry) -> Callable[[RetryCallState], None]:
+def retry_recorder(provider: str, model: str, telemetry: Telemetry) -> Callable[[RetryCallState], None]:
+    """Before each backoff sleep: count the retry and add a `retry` event to the current (model) span."""
+
     def record(state: RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome is not None else None
         error_type = error.error_type if isinstance(error, ProviderError) else "unknown"
-        telemetry.instruments.record_retry(provider=provider.name, error_type=error_type)
+        telemetry.instruments.record_retry(provider=provider, error_type=error_type)
         trace.get_current_span().add_event(
             "retry",
             {
-                "gen_ai.provider.name": provider.name,
-                "gen_ai.request.model": provider.model,
+                "gen_ai.provider.name": provider,
+                "gen_ai.request.model": model,
                 "llmops.retry.attempt": state.attempt_number,
                 "llmops.retry.wait_s": state.upcoming_sleep,
                 "error.type": error_type,
@@ -188,6 +190,21 @@ def _on_retry(provider: Provider, telemetry: Telemetry) -> Callable[[RetryCallSt
         )
 
     return record
+
+
+def retrying(
+    policy: RetryPolicy, *, before_sleep: Callable[[RetryCallState], None], sleep: Sleep = asyncio.sleep
+) -> AsyncRetrying:
+    """The one retry loop (the chain's and the gateway's): retryable `ProviderError`s only, full-jitter
+    exponential backoff that honours Retry-After, at most `policy.max_retries` retries, then re-raise."""
+    return AsyncRetrying(
+        stop=stop_after_attempt(policy.max_retries + 1),
+        wait=_Backoff(policy),
+        retry=retry_if_exception(_is_retryable),
+        before_sleep=before_sleep,
+        sleep=sleep,
+        reraise=True,
+    )
 
 
 class ProviderChain:
@@ -368,15 +385,12 @@ class ProviderChain:
             )
             return response
 
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(policy.max_retries + 1),
-            wait=_Backoff(policy),
-            retry=retry_if_exception(_is_retryable),
-            before_sleep=_on_retry(provider, self.telemetry),
+        loop = retrying(
+            policy,
+            before_sleep=retry_recorder(provider.name, provider.model, self.telemetry),
             sleep=self._sleep,
-            reraise=True,
         )
-        return await retrying(attempt)
+        return await loop(attempt)
 
     async def _attempt(self, provider: Provider, request: ChatRequest) -> ChatResponse:
         """One call under the attempt timeout; anything that is not a ProviderError becomes one."""

@@ -65,6 +65,7 @@ EMAIL_SENDER = "llmops.email.sender"
 ROOT_SPAN_MARKER = "llmops.root"
 CANARY = "llmops.canary"
 MODEL_CALLS = "llmops.model_calls"
+CACHE_HIT = "llmops.cache.hit"  # a gateway reply served from the response cache
 
 # Marks a request as an eval case (`llmops eval run --target`): it is served and budgeted like any
 # other, but stored with source `eval`, outside reports, alerts and canary figures.

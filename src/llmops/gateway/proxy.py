@@ -1,0 +1,386 @@
+"""The gateway: an OpenAI-compatible request in, an upstream's reply out, traced, costed and guarded.
+
+One call, in order: the alias resolves to its targets (a sticky canary share of users may get another
+alias, `prompts.router.in_canary`); the key's rate limits admit it; the response cache may answer it;
+the budget enforcer holds an estimate (`BudgetEnforcer.hold`); a root span opens, and under it each
+target tried gets a `chat {model}` CLIENT span. A target is tried under the same retry loop as the
+assistant's providers (`providers.resilience.retrying`) behind its upstream's `CircuitBreaker`; when
+its tries are spent the next target (fallback) is tried. The upstream's reply is returned as it came;
+its usage prices the call and settles the budget and the token rate limit. The store exporter turns
+the root span into the request row, so reports, alerts and feedback cover gateway traffic too.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any, TypeVar
+
+import anyio
+from opentelemetry import trace
+from opentelemetry.trace import Span, SpanKind
+
+from llmops.budgets.enforce import BudgetEnforcer, Hold
+from llmops.budgets.models import BudgetExceededError
+from llmops.budgets.store import Subjects
+from llmops.gateway.bodies import Caller, ChatBody, EmbeddingsBody, estimated_tokens, parse
+from llmops.gateway.cache import ResponseCache, identity
+from llmops.gateway.calls import TargetCaller
+from llmops.gateway.client import StreamError, UpstreamClient, UpstreamStream
+from llmops.gateway.errors import GatewayError, decisive, from_provider_error, model_not_found, retry_after
+from llmops.gateway.messages import StreamAccumulator, Usage, finish_reasons, output_messages
+from llmops.gateway.ratelimit import Admission, RateLimiter
+from llmops.gateway.recording import (
+    HTTP_STATUS,
+    Success,
+    fail_root,
+    finish_root,
+    record_model_call,
+    root_attributes,
+)
+from llmops.gateway.streaming import StreamReply, relay
+from llmops.gateway.upstreams import ModelRoute, Routes, Target
+from llmops.prompts.router import in_canary
+from llmops.providers.errors import ProviderError
+from llmops.providers.resilience import RetryPolicy
+from llmops.telemetry import conventions as c
+from llmops.telemetry.runtime import Telemetry, mark_error
+
+T = TypeVar("T")
+STREAM_INTERRUPTED = (
+    b'data: {"error": {"message": "The upstream model provider interrupted the stream.", '
+    b'"type": "api_error", "param": null, "code": "stream_interrupted"}}\n\n'
+)
+_NO_STATUS = {"record_exception": False, "set_status_on_exception": False}
+
+
+class Reply:
+    __slots__ = ("body", "headers")
+
+    def __init__(self, body: bytes, headers: dict[str, str]) -> None:
+        self.body = body
+        self.headers = headers
+
+
+def _json_object(body: bytes) -> dict[str, Any]:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+class Gateway:
+    """Long-lived: the upstream callers (`calls.TargetCaller`), the rate limiter and the cache."""
+
+    def __init__(
+        self,
+        routes: Routes,
+        telemetry: Telemetry,
+        budgets: BudgetEnforcer,
+        *,
+        policy: RetryPolicy,
+        breaker_failure_threshold: int = 5,
+        breaker_reset_s: float = 30.0,
+        limiter: RateLimiter | None = None,
+        cache: ResponseCache | None = None,
+    ) -> None:
+        self.routes = routes
+        self.telemetry = telemetry
+        self.budgets = budgets
+        self.breaker_reset_s = breaker_reset_s
+        self.limiter = limiter or RateLimiter(0, 0)
+        self.cache = cache
+        self.calls = TargetCaller(
+            routes,
+            telemetry,
+            policy=policy,
+            breaker_failure_threshold=breaker_failure_threshold,
+            breaker_reset_s=breaker_reset_s,
+        )
+
+    async def aclose(self) -> None:
+        await self.calls.aclose()
+
+    def models(self) -> dict[str, Any]:
+        """`GET /v1/models`: the aliases clients may ask for."""
+        return {"object": "list", "data": [self.model(alias) for alias in self.routes.models]}
+
+    def model(self, alias: str) -> dict[str, Any]:
+        route = self.routes.models.get(alias)
+        if route is None:
+            raise model_not_found()
+        return {"id": alias, "object": "model", "created": 0, "owned_by": route.target.upstream.name}
+
+    # Chat completions
+
+    async def chat(self, caller: Caller, raw: bytes) -> Reply | StreamReply:
+        """A `Reply`, or a `StreamReply` when the body asks to stream; `GatewayError` for an error reply."""
+        data, body = parse(raw, ChatBody)
+        user = self.telemetry.pseudonymise(caller.user_id or body.user)
+        route, canary = self._route(body.model, user or caller.request_id)
+        admission = self.limiter.admit(caller.key_fingerprint, estimated_tokens(len(raw), body))
+        try:
+            if body.stream:
+                return await self._stream(caller, user, data, body, route, canary, admission, len(raw))
+            return await self._complete(caller, user, data, body, route, canary, admission, len(raw))
+        except BaseException:
+            self.limiter.settle(admission, None)
+            raise
+
+    async def _complete(
+        self,
+        caller: Caller,
+        user: str | None,
+        data: dict[str, Any],
+        body: ChatBody,
+        route: ModelRoute,
+        canary: bool,
+        admission: Admission,
+        raw_length: int,
+    ) -> Reply:
+        headers = dict(admission.headers)
+        attributes = root_attributes(caller, user, body.model, canary, "chat")
+        ident = identity(caller.key_fingerprint, body.model, data) if self.cache is not None else None
+        if self.cache is not None and ident is not None:
+            cached = self.cache.get(ident)
+            headers["x-llmops-cache"] = "miss" if cached is None else "hit"
+            if cached is not None:
+                self._cache_hit(caller, attributes, cached)
+                self.limiter.settle(admission, 0)
+                return Reply(cached, headers)
+        started = time.perf_counter()
+        async with self._hold(caller, user, raw_length) as hold:
+            root = self._root_span(caller, attributes)
+            with trace.use_span(root, end_on_exit=True, **_NO_STATUS):
+                success = await self._call_or_fail(
+                    root,
+                    started,
+                    "chat",
+                    self._targets(route),
+                    data,
+                    lambda client, payload: client.post("/chat/completions", payload),
+                )
+                reply = _json_object(success.result)
+                choices = reply.get("choices")
+                if self.telemetry.capture_content:
+                    self.telemetry.content(success.span, c.GEN_AI_OUTPUT_MESSAGES, output_messages(choices))
+                usage = Usage.of(reply.get("usage")) or Usage()
+                model = reply["model"] if isinstance(reply.get("model"), str) else success.target.model
+                cost = record_model_call(self.telemetry, success, model, usage, finish_reasons(choices))
+                finish_root(root, success, model, usage, cost, started)
+            hold.record(usage.input_tokens + usage.output_tokens, cost.usd)
+        self.limiter.settle(admission, usage.input_tokens + usage.output_tokens)
+        if self.cache is not None and ident is not None:
+            self.cache.put(ident, success.result)
+        return Reply(success.result, headers)
+
+    def _cache_hit(self, caller: Caller, attributes: dict[str, Any], cached: bytes) -> None:
+        model = _json_object(cached).get("model")
+        attributes.update(
+            {
+                c.CACHE_HIT: True,
+                c.STATUS: "ok",
+                HTTP_STATUS: 200,
+                c.COST_USD: 0.0,
+                c.MODEL_CALLS: 0,
+                c.GEN_AI_RESPONSE_MODEL: model
+                if isinstance(model, str)
+                else attributes[c.GEN_AI_REQUEST_MODEL],
+            }
+        )
+        self._root_span(caller, attributes).end()
+
+    async def _stream(
+        self,
+        caller: Caller,
+        user: str | None,
+        data: dict[str, Any],
+        body: ChatBody,
+        route: ModelRoute,
+        canary: bool,
+        admission: Admission,
+        raw_length: int,
+    ) -> StreamReply:
+        """Open the upstream stream (retries and fallback apply until its first byte), then relay it."""
+        started = time.perf_counter()
+        stack = AsyncExitStack()
+        hold = await stack.enter_async_context(self._hold(caller, user, raw_length))
+        root = self._root_span(caller, root_attributes(caller, user, body.model, canary, "chat"))
+        try:
+            with trace.use_span(root, end_on_exit=False, **_NO_STATUS):
+                success = await self._call_or_fail(
+                    root,
+                    started,
+                    "chat",
+                    self._targets(route),
+                    data,
+                    lambda client, payload: client.open_stream("/chat/completions", payload),
+                    stream=True,
+                )
+        except BaseException:
+            root.end()
+            await stack.aclose()
+            raise
+        wants_usage = body.stream_options is not None and body.stream_options.include_usage
+        accumulator = StreamAccumulator(self.telemetry.capture_content)
+        end = self._stream_end(success, accumulator, root, hold, stack, admission, started)
+        chunks = self._relay(success.result, accumulator, not wants_usage, end)
+
+        async def close() -> None:
+            await chunks.aclose()  # a relay cut short runs its `finally` (and so `end`) here
+            await end("client_disconnected")  # a relay never started has no `finally` to run
+
+        return StreamReply(chunks, dict(admission.headers), close)
+
+    @staticmethod
+    async def _relay(
+        response: UpstreamStream,
+        accumulator: StreamAccumulator,
+        strip_usage: bool,
+        end: Callable[[str | None], Awaitable[None]],
+    ) -> AsyncGenerator[bytes, None]:
+        error_type: str | None = None
+        try:
+            async for chunk in relay(response.chunks(), accumulator, strip_usage):
+                yield chunk
+        except StreamError:
+            # The status line is sent: an error event is how OpenAI's SDKs learn of it (they raise APIError).
+            error_type = "stream_interrupted"
+            yield STREAM_INTERRUPTED
+        except BaseException:
+            error_type = "client_disconnected"
+            raise
+        finally:
+            await end(error_type)
+
+    def _stream_end(
+        self,
+        success: Success[UpstreamStream],
+        accumulator: StreamAccumulator,
+        root: Span,
+        hold: Hold,
+        stack: AsyncExitStack,
+        admission: Admission,
+        started: float,
+    ) -> Callable[[str | None], Awaitable[None]]:
+        """What must happen once a stream ends, however it ends, exactly once: close the upstream reply,
+        record the model span and the root span, settle the budget and the token rate limit."""
+        ended = False
+
+        async def end(error_type: str | None) -> None:
+            nonlocal ended
+            if ended:
+                return
+            ended = True
+            with anyio.CancelScope(shield=True):
+                await success.result.aclose()
+                usage = accumulator.usage or Usage()
+                model = accumulator.model or success.target.model
+                if self.telemetry.capture_content:
+                    self.telemetry.content(
+                        success.span, c.GEN_AI_OUTPUT_MESSAGES, accumulator.output_messages()
+                    )
+                if error_type:
+                    mark_error(success.span, error_type)
+                cost = record_model_call(self.telemetry, success, model, usage, accumulator.finish_reasons())
+                finish_root(root, success, model, usage, cost, started, error_type=error_type)
+                root.end()
+                hold.record(usage.input_tokens + usage.output_tokens, cost.usd)
+                await stack.aclose()
+                self.limiter.settle(admission, usage.input_tokens + usage.output_tokens)
+
+        return end
+
+    # Embeddings
+
+    async def embeddings(self, caller: Caller, raw: bytes) -> Reply:
+        data, body = parse(raw, EmbeddingsBody)
+        user = self.telemetry.pseudonymise(caller.user_id or body.user)
+        route, canary = self._route(body.model, user or caller.request_id)
+        admission = self.limiter.admit(caller.key_fingerprint, len(raw) // 4)
+        tokens: int | None = None
+        try:
+            started = time.perf_counter()
+            async with self._hold(caller, user, len(raw)) as hold:
+                root = self._root_span(
+                    caller, root_attributes(caller, user, body.model, canary, "embeddings")
+                )
+                with trace.use_span(root, end_on_exit=True, **_NO_STATUS):
+                    success = await self._call_or_fail(
+                        root,
+                        started,
+                        "embeddings",
+                        self._targets(route),
+                        data,
+                        lambda client, payload: client.post("/embeddings", payload),
+                    )
+                    reply = _json_object(success.result)
+                    usage = Usage.of(reply.get("usage")) or Usage()
+                    model = reply["model"] if isinstance(reply.get("model"), str) else success.target.model
+                    cost = record_model_call(self.telemetry, success, model, usage, [])
+                    finish_root(root, success, model, usage, cost, started)
+                tokens = usage.input_tokens
+                hold.record(tokens, cost.usd)
+        finally:
+            self.limiter.settle(admission, tokens)
+        return Reply(success.result, dict(admission.headers))
+
+    # Routing and guards
+
+    def _route(self, model: str, routing_key: str) -> tuple[ModelRoute, bool]:
+        route = self.routes.resolve(model)
+        if route is None:
+            raise model_not_found()
+        if route.canary is not None and in_canary(routing_key, route.canary[1]):
+            return self.routes.models[route.canary[0]], True
+        return route, False
+
+    @staticmethod
+    def _targets(route: ModelRoute) -> list[Target]:
+        return [route.target, *route.fallbacks]
+
+    @asynccontextmanager
+    async def _hold(self, caller: Caller, user: str | None, input_chars: int) -> AsyncIterator[Hold]:
+        subjects = Subjects(user=user, api_key=caller.key_fingerprint)
+        try:
+            async with self.budgets.hold(subjects, input_chars) as hold:
+                yield hold
+        except BudgetExceededError as exc:  # raised only by the reservation: the body never raises it
+            raise GatewayError(
+                429,
+                str(exc),
+                type="insufficient_quota",
+                code="budget_exceeded",
+                headers={"Retry-After": retry_after(exc.retry_after_s)},
+            ) from None
+
+    def _root_span(self, caller: Caller, attributes: dict[str, Any]) -> Span:
+        return self.telemetry.tracer.start_span(
+            f"POST {caller.route}", context=caller.parent, kind=SpanKind.SERVER, attributes=attributes
+        )
+
+    # Calling upstreams
+
+    async def _call_or_fail(
+        self,
+        root: Span,
+        started: float,
+        operation: str,
+        targets: Sequence[Target],
+        data: dict[str, Any],
+        call: Callable[[UpstreamClient, bytes], Awaitable[T]],
+        *,
+        stream: bool = False,
+    ) -> Success[T]:
+        """The first target's success, or a `GatewayError` once the root span records the failure."""
+        try:
+            return await self.calls.first_success(operation, targets, data, call, stream=stream)
+        except ProviderError as error:
+            reply = from_provider_error(error, breaker_reset_s=self.breaker_reset_s)
+            error_type = decisive(error).error_type
+            fail_root(root, error_type, reply.status, getattr(error, "retries", 0), started)
+            self.telemetry.instruments.record_error(error_type=error_type)
+            raise reply from None
