@@ -28,7 +28,12 @@ def upstream() -> Iterator[FakeOpenAIServer]:
 
 
 def start_gateway(live_server: Start, upstream: FakeOpenAIServer, **overrides: Any) -> LiveServer:
-    return live_server(openai_base_url=upstream.base_url, openai_api_key=UPSTREAM_KEY, **overrides)
+    values = {
+        "openai_base_url": upstream.base_url,
+        "openai_api_key": UPSTREAM_KEY,
+        "openai_model": "gpt-4o-mini",
+    }
+    return live_server(**{**values, **overrides})
 
 
 def sdk(server: LiveServer, key: str | None = None, **options: Any) -> openai.OpenAI:

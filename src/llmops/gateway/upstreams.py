@@ -163,11 +163,14 @@ def parse_config(raw: str) -> GatewayConfig:
 
 
 def default_config(settings: Settings) -> GatewayConfig:
+    """The configured OpenAI-compatible endpoint; every model name passes through to it, and the
+    configured openai model (if any) is listed by `/v1/models`."""
+    model = settings.model_for("openai")
     return GatewayConfig(
         upstreams=[
             UpstreamConfig.model_validate({"name": DEFAULT_UPSTREAM, "base_url": settings.openai_base_url})
         ],
-        models=[ModelConfig(alias=settings.openai_model, upstream=DEFAULT_UPSTREAM)],
+        models=[ModelConfig(alias=model, upstream=DEFAULT_UPSTREAM)] if model else [],
         passthrough=DEFAULT_UPSTREAM,
     )
 
