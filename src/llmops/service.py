@@ -27,7 +27,8 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from opentelemetry.context import Context
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from pydantic import SecretStr
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
@@ -58,6 +59,7 @@ from llmops.storage.request_rows import RequestIds, new_request_id, request_exis
 from llmops.storage.retention import apply_retention
 from llmops.storage.service_state import get_or_create
 from llmops.telemetry import conventions as c
+from llmops.telemetry.request_writer import root_request_record, store_request
 from llmops.telemetry.runtime import Telemetry
 from llmops.telemetry.setup import TelemetrySetup, setup_telemetry
 
@@ -284,10 +286,34 @@ async def _run_in_root_span(
         if options.route:
             outcome_attrs["http.response.status_code"] = 200
         span.set_attributes(outcome_attrs)
+    request_id = await persist_request(services, span) or options.request_id
     triage = outcome.triage
     if services.settings.redact_replies:
         triage = redact_triage(services.redactor, triage)
-    return TriageRun(options.request_id, outcome, triage, latency_ms, trace_id)
+    return TriageRun(request_id, outcome, triage, latency_ms, trace_id)
+
+
+class RequestNotRecorded(Exception):
+    """The request row could not be made durable, so the request must not be acknowledged."""
+
+
+async def persist_request(services: Services, span: Span) -> str | None:
+    """Write the request row of an ended root span before its reply, and return the id it is stored
+    under (a fresh one when another request, on any replica, holds the span's id).
+
+    Every producer of root spans calls this between ending the span and replying, so an acknowledged
+    request survives a crash; spans still go through the batch exporter, which then skips this row.
+    None when nothing is recorded (telemetry disabled or the span not sampled)."""
+    if not isinstance(span, ReadableSpan):
+        return None
+    record = root_request_record(span, services.redactor)
+    if record is None:
+        return None
+    try:
+        return await asyncio.to_thread(store_request, services.engine, record)
+    except Exception as exc:
+        logger.error("storing a request row failed", extra={"error_type": type(exc).__name__})
+        raise RequestNotRecorded from None
 
 
 def root_attributes(options: RunOptions, user: str | None) -> dict[str, object]:
