@@ -14,11 +14,18 @@ from llmops import __version__
 from llmops.alerts.engine import run_alert_loop
 from llmops.api.auth import require_api_key
 from llmops.api.errors import install_error_handlers
-from llmops.api.middleware import BodyLimitMiddleware, RequestIdMiddleware, RequestMetricsMiddleware
+from llmops.api.middleware import (
+    AuthFirstMiddleware,
+    BodyLimitMiddleware,
+    InputCharactersMiddleware,
+    RequestIdMiddleware,
+    RequestMetricsMiddleware,
+)
 from llmops.api.routes import feedback, health, metrics, triage
 from llmops.canary.controller import run_controller
 from llmops.config import Settings, load_settings
 from llmops.dashboard import install as install_dashboard
+from llmops.dashboard.auth import require_api_access
 from llmops.service import announce_new_key, build_services, close_services, run_retention
 from llmops.telemetry.logging import configure_logging
 
@@ -61,6 +68,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(feedback.router, dependencies=[Depends(require_api_key)])
     install_dashboard(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(InputCharactersMiddleware)
+    # Credentials before the body is read (outer to the body limit): /v1 and /metrics take a bearer key,
+    # /api a bearer key or a dashboard session; other paths are public or redirect to sign-in.
+    app.add_middleware(
+        AuthFirstMiddleware,
+        guards={"/v1/": require_api_key, "/metrics": require_api_key, "/api/": require_api_access},
+    )
     app.add_middleware(RequestMetricsMiddleware)
     app.add_middleware(RequestIdMiddleware)
     return app

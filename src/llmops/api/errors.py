@@ -86,7 +86,9 @@ async def _on_http_error(request: Request, exc: StarletteHTTPException) -> JSONR
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
-    logger.error("unhandled error", exc_info=exc)
+    # The traceback is logged without messages (`telemetry.logging.ContentFreeExceptions`): a database
+    # error's message quotes the statement's parameters, which are request content.
+    logger.error("unhandled error", exc_info=exc, extra={"error_type": type(exc).__name__})
     return error_response(500, "internal error", _request_id(request))
 
 

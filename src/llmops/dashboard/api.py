@@ -7,7 +7,6 @@ one error shape.
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -32,7 +31,7 @@ async def api_overview(
     request: Request,
     filters: QueryFilters,
     range: str | None = RangeParam,
-    until: Annotated[datetime | None, Query(description="Window end (ISO 8601); default now.")] = None,
+    until: params.Until = None,
 ) -> dict[str, Any]:
     """The report for the window (as `llmops report --json`), its formatted headline and hourly points."""
     name, window = params.pick_window(range, until)

@@ -14,6 +14,7 @@ WIDTH = 640.0
 HEIGHT = 150.0
 PAD_LEFT = 56.0
 PAD_BOTTOM = 18.0
+MAX_CHART_HOURS = 92 * 24  # charts show at most the last 92 days of a window
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,9 @@ class Chart:
 
 
 def hours_between(start: datetime, end: datetime) -> list[datetime]:
-    """Every whole hour from `start`'s hour up to (not including) `end`."""
+    """Every whole hour from `start`'s hour up to (not including) `end`, at most the last
+    `MAX_CHART_HOURS` (a chart of a years-long window would be millions of bars)."""
+    start = max(start, end - timedelta(hours=MAX_CHART_HOURS))
     hour = start.replace(minute=0, second=0, microsecond=0)
     hours = []
     while hour < end:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 REQUEST_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
 MAX_NOTES_CHARS = 4000
@@ -21,8 +21,23 @@ class FeedbackIn(BaseModel):
     request_id: str = Field(pattern=REQUEST_ID_PATTERN, description="The `request_id` of a triage reply.")
     rating: Rating
     notes: str | None = Field(
-        None, max_length=MAX_NOTES_CHARS, description="Free text; stored only after redaction."
+        None,
+        max_length=MAX_NOTES_CHARS,
+        description="Free text; stored only after redaction. NUL characters are removed.",
     )
+
+    @field_validator("notes")
+    @classmethod
+    def _storable(cls, value: str | None) -> str | None:
+        """Free text is kept as sent except NUL (no database text type stores it), and text that is
+        not valid Unicode (lone surrogates) is refused."""
+        if value is None:
+            return None
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("notes must be valid Unicode text") from None
+        return value.replace("\x00", "")
 
 
 class Feedback(BaseModel):
