@@ -140,7 +140,15 @@ class Settings(BaseSettings):
     )
 
     # Resilience
-    request_timeout_s: float = Field(60.0, gt=0, description="Timeout of one provider call attempt.")
+    request_timeout_s: float = Field(
+        60.0, gt=0, description="Timeout of one provider call attempt (cut to what the deadline leaves)."
+    )
+    request_deadline_s: float = Field(
+        30.0,
+        gt=0,
+        description="Overall deadline of one request's model calls: attempts, retries and fallback "
+        "providers together; when it passes the reply degrades to the rule-based triage.",
+    )
     max_retries: int = Field(2, ge=0, le=10, description="Retries per provider after the first attempt.")
     retry_initial_s: float = Field(
         0.2, ge=0, description="First retry backoff; doubles each retry, with jitter."
@@ -149,7 +157,7 @@ class Settings(BaseSettings):
         10.0, ge=0, description="Longest wait between retries (also caps Retry-After)."
     )
     breaker_failure_threshold: int = Field(
-        5, ge=1, description="Consecutive failed calls that open a provider's circuit breaker."
+        5, ge=1, description="Consecutive failed attempts (retries included) that open a provider's breaker."
     )
     breaker_reset_s: float = Field(
         30.0, gt=0, description="Seconds an open breaker waits before letting one trial call through."

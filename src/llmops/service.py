@@ -273,7 +273,8 @@ async def _run_in_root_span(
                 PROMPT_NAME, user or options.request_id, options.prompt_version
             )
             span.set_attribute(c.CANARY, route.canary)
-            outcome = await services.gatekeeper.triage(email, route.version)
+            with services.chain.deadline(services.settings.request_deadline_s):
+                outcome = await services.gatekeeper.triage(email, route.version)
         except Exception as exc:
             span.set_attributes({c.STATUS: "error", c.ERROR_TYPE: type(exc).__name__})
             if options.route:
@@ -282,6 +283,10 @@ async def _run_in_root_span(
             telemetry.instruments.record_error(error_type="internal_error")
             raise
         latency_ms = (time.perf_counter() - started) * 1000
+        if outcome.degraded:
+            logger.warning(
+                "degraded reply", extra={"reason": outcome.degraded_reason, "latency_ms": round(latency_ms)}
+            )
         outcome_attrs = outcome_attributes(outcome, latency_ms)
         if options.route:
             outcome_attrs["http.response.status_code"] = 200

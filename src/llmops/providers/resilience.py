@@ -4,7 +4,14 @@ For one call, `ProviderChain.chat` walks its providers in order. Each provider s
 `CircuitBreaker`; an open breaker rejects without calling it. An admitted provider gets attempts bounded
 by `RetryPolicy.timeout_s`; retryable failures (`ProviderError.retryable`) are retried by tenacity with
 exponential backoff and full jitter, waiting at least a rate limit's Retry-After (capped by `max_s`).
-When a provider's attempts are spent the chain moves to the next one. Every attempt is recorded, and
+When a provider's attempts are spent the chain moves to the next one.
+
+One deadline bounds it all: attempts, backoff and fallback of every call a request makes share the
+request's deadline (`ProviderChain.deadline(seconds)` around the request, else `RetryPolicy.deadline_s`
+per call). An attempt's timeout is cut to the time left, a retry is made only if its backoff ends
+before the deadline, and a provider is not tried when no time is left (`DeadlineExceeded`). The
+breaker counts every failed attempt, and an attempt in flight when it opens makes no further retries.
+Timeouts, retries, breaker changes and exhausted deadlines are logged as warnings (names, never content). Every attempt is recorded, and
 retries are counted per call (never in shared state), so the caller can report them even when every
 provider failed (`AllProvidersFailed.retries` and `.attempts`).
 
@@ -15,8 +22,11 @@ are synchronous or tied to a framework), and the state machine is small.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -30,6 +40,7 @@ from llmops.providers.errors import (
     AllProvidersFailed,
     Attempt,
     CircuitOpen,
+    DeadlineExceeded,
     ProviderError,
     ProviderTimeout,
     RateLimited,
@@ -40,6 +51,9 @@ from llmops.telemetry.runtime import Telemetry, mark_error
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
+logger = logging.getLogger("llmops.providers")
+# The running request's deadline, on the owning chain's clock (set by `ProviderChain.deadline`).
+_DEADLINE: ContextVar[tuple[int, float] | None] = ContextVar("llmops_provider_deadline", default=None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,10 +64,13 @@ class RetryPolicy:
     max_retries: int = 2
     initial_s: float = 0.2
     max_s: float = 10.0
+    deadline_s: float = 30.0
 
     def __post_init__(self) -> None:
-        if self.timeout_s <= 0 or self.max_retries < 0 or self.initial_s < 0 or self.max_s < 0:
-            raise ValueError("timeout_s must be > 0; max_retries, initial_s and max_s must be >= 0")
+        if self.timeout_s <= 0 or self.deadline_s <= 0:
+            raise ValueError("timeout_s and deadline_s must be > 0")
+        if self.max_retries < 0 or self.initial_s < 0 or self.max_s < 0:
+            raise ValueError("max_retries, initial_s and max_s must be >= 0")
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,10 +120,18 @@ class CircuitBreaker:
     def consecutive_failures(self) -> int:
         return self._failures
 
+    def _move(self, state: BreakerState) -> None:
+        if state is not self._state:
+            logger.warning(
+                "circuit breaker changed state",
+                extra={"provider": self.name, "from_state": self._state.value, "to_state": state.value},
+            )
+        self._state = state
+
     def acquire(self) -> None:
         """Admit a call or raise CircuitOpen; moves open → half-open when the reset time has passed."""
         if self._state is BreakerState.OPEN and self._clock() - self._opened_at >= self.reset_s:
-            self._state = BreakerState.HALF_OPEN
+            self._move(BreakerState.HALF_OPEN)
             self._trial_in_flight = False
         if self._state is BreakerState.CLOSED:
             return
@@ -116,7 +141,7 @@ class CircuitBreaker:
         raise CircuitOpen(f"{self.name} circuit is {self._state.value}", provider=self.name)
 
     def record_success(self) -> None:
-        self._state = BreakerState.CLOSED
+        self._move(BreakerState.CLOSED)
         self._failures = 0
         self._trial_in_flight = False
 
@@ -125,7 +150,7 @@ class CircuitBreaker:
         if self._state is BreakerState.HALF_OPEN or (
             self._state is BreakerState.CLOSED and self._failures >= self.failure_threshold
         ):
-            self._state = BreakerState.OPEN
+            self._move(BreakerState.OPEN)
             self._opened_at = self._clock()
             self._trial_in_flight = False
 
@@ -172,6 +197,15 @@ def _on_retry(provider: Provider, telemetry: Telemetry) -> Callable[[RetryCallSt
         error = state.outcome.exception() if state.outcome is not None else None
         error_type = error.error_type if isinstance(error, ProviderError) else "unknown"
         telemetry.instruments.record_retry(provider=provider.name, error_type=error_type)
+        logger.warning(
+            "retrying a provider call",
+            extra={
+                "provider": provider.name,
+                "attempt": state.attempt_number,
+                "wait_s": round(state.upcoming_sleep, 3),
+                "error_type": error_type,
+            },
+        )
         trace.get_current_span().add_event(
             "retry",
             {
@@ -222,6 +256,22 @@ class ProviderChain:
     def primary(self) -> Provider:
         return self.providers[0]
 
+    @contextmanager
+    def deadline(self, seconds: float | None = None) -> Iterator[None]:
+        """Every call made inside shares one deadline `seconds` (default `policy.deadline_s`) from now:
+        a request's retries, fallbacks and repeated calls (repair, tools) together."""
+        token = _DEADLINE.set((id(self), self._clock() + (seconds or self.policy.deadline_s)))
+        try:
+            yield
+        finally:
+            _DEADLINE.reset(token)
+
+    def _deadline(self) -> float:
+        current = _DEADLINE.get()
+        if current is not None and current[0] == id(self):
+            return current[1]
+        return self._clock() + self.policy.deadline_s
+
     async def start(self) -> None:
         for provider in self.providers:
             await provider.start()
@@ -242,7 +292,15 @@ class ProviderChain:
         attempts: list[Attempt] = []
         failures: list[ProviderError] = []
         retries = 0
+        deadline = self._deadline()
         for provider in self.providers:
+            if deadline - self._clock() <= 0:
+                logger.warning(
+                    "request deadline reached; provider skipped", extra={"provider": provider.name}
+                )
+                attempts.append(Attempt(provider.name, provider.model, "rejected", "deadline_exceeded", 0.0))
+                failures.append(DeadlineExceeded("no time left", provider=provider.name))
+                continue
             with self.telemetry.tracer.start_as_current_span(
                 f"chat {provider.model}",
                 kind=SpanKind.CLIENT,
@@ -251,7 +309,7 @@ class ProviderChain:
                 self.telemetry.content(span, c.GEN_AI_INPUT_MESSAGES, _captured_input(request))
                 started = self._clock()
                 tried_before = len(attempts)
-                outcome = await self._try_provider(provider, request, attempts, failures, span)
+                outcome = await self._try_provider(provider, request, attempts, failures, span, deadline)
                 provider_retries = max(len(attempts) - tried_before - 1, 0)
                 retries += provider_retries
                 span.set_attribute(c.RETRY_COUNT, provider_retries)
@@ -281,6 +339,7 @@ class ProviderChain:
         attempts: list[Attempt],
         failures: list[ProviderError],
         span: Span,
+        deadline: float,
     ) -> ChatResponse | None:
         breaker = self.breakers[provider.name]
         try:
@@ -290,9 +349,8 @@ class ProviderChain:
             failures.append(error)
             return None
         try:
-            response = await self._call_with_retries(provider, request, attempts)
+            response = await self._call_with_retries(provider, request, attempts, breaker, deadline)
         except ProviderError as error:
-            breaker.record_failure()
             failures.append(error)
             return None
         except BaseException:
@@ -334,8 +392,15 @@ class ProviderChain:
         return cost
 
     async def _call_with_retries(
-        self, provider: Provider, request: ChatRequest, attempts: list[Attempt]
+        self,
+        provider: Provider,
+        request: ChatRequest,
+        attempts: list[Attempt],
+        breaker: CircuitBreaker,
+        deadline: float,
     ) -> ChatResponse:
+        """Attempts of one provider: each failed attempt counts against its breaker; a retry is made
+        only while the breaker stays closed and its backoff ends before the deadline."""
         policy = self.policy
         last_end: float | None = None
 
@@ -343,9 +408,13 @@ class ProviderChain:
             nonlocal last_end
             started = self._clock()
             waited = 0.0 if last_end is None else started - last_end
+            if last_end is not None and breaker.state is BreakerState.OPEN:
+                raise CircuitOpen(f"{provider.name} circuit opened during retries", provider=provider.name)
             try:
-                response = await self._attempt(provider, request)
+                response = await self._attempt(provider, request, deadline)
             except ProviderError as error:
+                if not isinstance(error, DeadlineExceeded):
+                    breaker.record_failure()
                 last_end = self._clock()
                 attempts.append(
                     Attempt(
@@ -358,24 +427,39 @@ class ProviderChain:
             )
             return response
 
+        def out_of_time(state: RetryCallState) -> bool:
+            if self._clock() + (state.upcoming_sleep or 0.0) < deadline:
+                return False
+            logger.warning("request deadline reached; no more retries", extra={"provider": provider.name})
+            return True
+
         retrying = AsyncRetrying(
-            stop=stop_after_attempt(policy.max_retries + 1),
+            stop=stop_after_attempt(policy.max_retries + 1) | out_of_time,
             wait=_Backoff(policy),
-            retry=retry_if_exception(_is_retryable),
+            retry=retry_if_exception(lambda e: _is_retryable(e) and breaker.state is not BreakerState.OPEN),
             before_sleep=_on_retry(provider, self.telemetry),
             sleep=self._sleep,
             reraise=True,
         )
         return await retrying(attempt)
 
-    async def _attempt(self, provider: Provider, request: ChatRequest) -> ChatResponse:
-        """One call under the attempt timeout; anything that is not a ProviderError becomes one."""
+    async def _attempt(self, provider: Provider, request: ChatRequest, deadline: float) -> ChatResponse:
+        """One call under the attempt timeout, cut to the time the deadline leaves; anything that is not
+        a ProviderError becomes one."""
+        left = deadline - self._clock()
+        if left <= 0:
+            raise DeadlineExceeded(f"no time left for {provider.name}", provider=provider.name)
+        timeout_s = min(self.policy.timeout_s, left)
         try:
-            async with asyncio.timeout(self.policy.timeout_s):
+            async with asyncio.timeout(timeout_s):
                 return await provider.chat(request)
         except TimeoutError:
+            logger.warning(
+                "provider attempt timed out",
+                extra={"provider": provider.name, "timeout_s": round(timeout_s, 3)},
+            )
             raise ProviderTimeout(
-                f"{provider.name} did not answer within {self.policy.timeout_s:g}s", provider=provider.name
+                f"{provider.name} did not answer within {timeout_s:g}s", provider=provider.name
             ) from None
         except ProviderError as error:
             error.provider = error.provider or provider.name
