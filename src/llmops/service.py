@@ -48,7 +48,7 @@ from llmops.config import Settings
 from llmops.evals.runner import CachedCall, EvalTarget
 from llmops.prompts.labels import LabelStore
 from llmops.prompts.registry import PromptRegistry
-from llmops.prompts.router import PromptRouter
+from llmops.prompts.router import PromptRouter, Route
 from llmops.providers.registry import build_chain
 from llmops.providers.resilience import ProviderChain
 from llmops.redaction import RedactionConfig, Redactor, secrets_from_settings
@@ -245,19 +245,22 @@ async def run_triage(services: Services, email: Email, options: RunOptions) -> T
     """Triage one email inside its root span, within the caller's budgets.
 
     Raises `BudgetExceededError` before any work when a budget has no room, and `PromptNotFound` for
-    an unknown explicit version; the pipeline itself never fails on a provider (it degrades)."""
+    an unknown explicit version; the pipeline itself never fails on a provider (it degrades). The
+    reservation is sized from the prompt the model call will really be sent and its `max_tokens`."""
     started = time.perf_counter()
     user = services.telemetry.pseudonymise(options.user_id)
     subjects = Subjects(user=user, api_key=options.api_key_fingerprint)
-    async with services.budgets.hold(subjects, email.size()) as hold:
-        run = await _run_in_root_span(services, email, options, user, started)
+    route = await services.router.route(PROMPT_NAME, user or options.request_id, options.prompt_version)
+    prompt_chars, max_tokens = services.gatekeeper.planned_call(email, route.version)
+    async with services.budgets.hold(subjects, prompt_chars, max_tokens) as hold:
+        run = await _run_in_root_span(services, email, options, user, started, route)
         usage = run.outcome.usage
         hold.record(usage.input_tokens + usage.output_tokens, run.outcome.cost_usd)
     return run
 
 
 async def _run_in_root_span(
-    services: Services, email: Email, options: RunOptions, user: str | None, started: float
+    services: Services, email: Email, options: RunOptions, user: str | None, started: float, route: Route
 ) -> TriageRun:
     telemetry = services.telemetry
     attributes = root_attributes(options, user)
@@ -268,11 +271,8 @@ async def _run_in_root_span(
     ) as span:
         context = span.get_span_context()
         trace_id = format(context.trace_id, "032x") if context.is_valid else None
+        span.set_attribute(c.CANARY, route.canary)
         try:
-            route = await services.router.route(
-                PROMPT_NAME, user or options.request_id, options.prompt_version
-            )
-            span.set_attribute(c.CANARY, route.canary)
             with services.chain.deadline(services.settings.request_deadline_s):
                 outcome = await services.gatekeeper.triage(email, route.version)
         except Exception as exc:

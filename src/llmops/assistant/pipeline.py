@@ -129,6 +129,23 @@ class Gatekeeper:
         self.max_output_tokens = max_output_tokens
         self.telemetry = telemetry or chain.telemetry
 
+    def planned_call(self, email: Email, prompt_version: str) -> tuple[int, int]:
+        """(characters of the prompt the model call will be sent, its `max_tokens`): the same steps as
+        `triage` up to rendering, without telemetry, so a budget can reserve what the call really needs
+        before the request starts. Raises `PromptNotFound` for an unknown version."""
+        version = self.prompts.get(prompt_version)
+        parsed = parse_email(email)
+        passages = retrieve_policies(self.knowledge, parsed)
+        tool_results = [self.toolbox.run(call) for call in plan_tool_calls(parsed)]
+        context = build_context(passages, tool_results, self.toolbox.owner.name)
+        variables = prompt_variables(parsed, context, rule_based_triage(parsed, context))
+        chars = sum(len(message.content) for message in version.render(variables))
+        chars += len(version.render_prefill(variables) or "")
+        return chars, self._max_tokens(version)
+
+    def _max_tokens(self, version: PromptVersion) -> int:
+        return min(version.model_params.max_tokens, self.max_output_tokens)
+
     async def triage(self, email: Email, prompt_version: str) -> TriageOutcome:
         t = self.telemetry
         version = self.prompts.get(prompt_version)
@@ -219,7 +236,7 @@ class Gatekeeper:
         request = ChatRequest(
             messages=messages,
             varying_from=varying_from,
-            max_tokens=min(version.model_params.max_tokens, self.max_output_tokens),
+            max_tokens=self._max_tokens(version),
             temperature=version.model_params.temperature,
             stop=version.model_params.stop,
             json_output=True,

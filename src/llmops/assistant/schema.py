@@ -24,10 +24,6 @@ class Email(BaseModel):
     body: str = Field("", max_length=200_000)
     headers: dict[str, str] = Field(default_factory=dict, max_length=100)
 
-    def size(self) -> int:
-        """Characters of input the model reads (what a budget reservation is estimated from)."""
-        return len(self.subject) + len(self.body) + len(self.sender) + sum(map(len, self.recipients))
-
     @field_validator("sender")
     @classmethod
     def _sender_has_address(cls, value: str) -> str:
