@@ -21,13 +21,22 @@ from llmops.api.middleware import (
     RequestIdMiddleware,
     RequestMetricsMiddleware,
 )
+from llmops.api.openapi import BEARER, SESSION, install_openapi
 from llmops.api.routes import feedback, health, metrics, triage
 from llmops.canary.controller import run_controller
 from llmops.config import Settings, load_settings
 from llmops.dashboard import install as install_dashboard
-from llmops.dashboard.auth import require_api_access
+from llmops.dashboard.auth import SESSION_COOKIE, require_api_access
 from llmops.service import announce_new_key, build_services, close_services, run_retention
 from llmops.telemetry.logging import configure_logging
+
+# Path prefixes that need credentials: the check (run before the body is read) and the OpenAPI
+# security schemes that satisfy it. Other paths are public or the dashboard's pages (session redirect).
+PROTECTED = {
+    "/v1/": (require_api_key, [BEARER]),
+    "/metrics": (require_api_key, [BEARER]),
+    "/api/": (require_api_access, [BEARER, SESSION]),
+}
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -69,12 +78,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_dashboard(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(InputCharactersMiddleware)
-    # Credentials before the body is read (outer to the body limit): /v1 and /metrics take a bearer key,
-    # /api a bearer key or a dashboard session; other paths are public or redirect to sign-in.
+    # Credentials before the body is read (outer to the body limit).
     app.add_middleware(
-        AuthFirstMiddleware,
-        guards={"/v1/": require_api_key, "/metrics": require_api_key, "/api/": require_api_access},
+        AuthFirstMiddleware, guards={prefix: guard for prefix, (guard, _) in PROTECTED.items()}
     )
+    install_openapi(app, {prefix: schemes for prefix, (_, schemes) in PROTECTED.items()}, SESSION_COOKIE)
     app.add_middleware(RequestMetricsMiddleware)
     app.add_middleware(RequestIdMiddleware)
     return app

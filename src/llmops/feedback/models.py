@@ -5,12 +5,25 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 REQUEST_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
 MAX_NOTES_CHARS = 4000
 
-Rating = Annotated[int, Field(ge=-1, le=1, strict=True, description="-1 bad, 0 so-so, 1 good.")]
+
+def _whole_number(value: object) -> object:
+    """A JSON number with no fraction (`1`, `-1.0`: JSON Schema's integer) as an int; anything else
+    (booleans, strings, `0.5`) is left for strict validation to refuse."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+Rating = Annotated[
+    int,
+    Field(ge=-1, le=1, strict=True, description="-1 bad, 0 so-so, 1 good."),
+    BeforeValidator(_whole_number),
+]
 
 
 class FeedbackIn(BaseModel):

@@ -16,7 +16,15 @@ _propagator = TraceContextTextMapPropagator()
 NOT_RECORDED = "the request could not be recorded (database unavailable); it was not acknowledged, retry"
 
 
-@router.post(ROUTE, response_model=TriageReply, summary="Triage one email")
+@router.post(
+    ROUTE,
+    response_model=TriageReply,
+    summary="Triage one email",
+    responses={
+        429: {"description": "A budget has no room; `Retry-After` says when it will."},
+        503: {"description": "The request could not be recorded, so it was not acknowledged; retry."},
+    },
+)
 async def triage(body: TriageRequest, request: Request) -> TriageReply:
     services = services_of(request)
     client_id: str | None = getattr(request.state, "client_request_id", None)
