@@ -92,6 +92,26 @@ class Settings(BaseSettings):
     )
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log level.")
 
+    # Connections (`llmops serve`)
+    header_timeout_s: float = Field(
+        10.0, gt=0, description="Seconds a connection has to send a request's headers, else it is closed."
+    )
+    body_timeout_s: float = Field(
+        30.0, gt=0, description="Seconds a request has to send its whole body once its headers arrived."
+    )
+    keepalive_timeout_s: float = Field(
+        15.0,
+        gt=0,
+        description="Idle keep-alive connections are closed after this long; keep it above your clients' "
+        "pool expiry (httpx: 5 s) so they never reuse a connection the server is closing.",
+    )
+    max_connections: int = Field(
+        2048,
+        ge=1,
+        description="Per worker: concurrent connections and requests beyond this get 503 "
+        "(uvicorn `limit_concurrency`).",
+    )
+
     # Model providers
     provider: ProviderName = Field("local", description="Primary provider: `local`, `openai` or `scripted`.")
     model: str | None = Field(

@@ -22,6 +22,7 @@ from llmops.api.middleware import (
     RequestMetricsMiddleware,
 )
 from llmops.api.openapi import BEARER, SESSION, install_openapi
+from llmops.api.protocol import configure as configure_protocol
 from llmops.api.routes import feedback, health, metrics, triage
 from llmops.canary.controller import run_controller
 from llmops.config import Settings, load_settings
@@ -41,6 +42,7 @@ PROTECTED = {
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
+    configure_protocol(settings.header_timeout_s, settings.body_timeout_s)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
