@@ -251,8 +251,8 @@ async def run_triage(services: Services, email: Email, options: RunOptions) -> T
     user = services.telemetry.pseudonymise(options.user_id)
     subjects = Subjects(user=user, api_key=options.api_key_fingerprint)
     route = await services.router.route(PROMPT_NAME, user or options.request_id, options.prompt_version)
-    prompt_chars, max_tokens = services.gatekeeper.planned_call(email, route.version)
-    async with services.budgets.hold(subjects, prompt_chars, max_tokens) as hold:
+    plan = partial(services.gatekeeper.planned_call, email, route.version)  # only run under a budget
+    async with services.budgets.hold(subjects, plan) as hold:
         run = await _run_in_root_span(services, email, options, user, started, route)
         usage = run.outcome.usage
         hold.record(usage.input_tokens + usage.output_tokens, run.outcome.cost_usd)

@@ -17,7 +17,7 @@ import asyncio
 import logging
 import math
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -28,6 +28,7 @@ from llmops.telemetry.cost import LocalPrices, price_call
 logger = logging.getLogger("llmops.budgets")
 
 PROMPT_OVERHEAD_TOKENS = 1024
+Planned = tuple[int, int | None]  # (prompt or input characters, max_tokens when the prompt is known)
 CHARS_PER_TOKEN = 4
 _EMA_WEIGHT = 0.2
 
@@ -81,13 +82,12 @@ class BudgetEnforcer:
         )
 
     @asynccontextmanager
-    async def hold(
-        self, subjects: Subjects, input_chars: int, max_tokens: int | None = None
-    ) -> AsyncIterator[Hold]:
-        """Reserve for one request (raises `BudgetExceededError`): a prompt of `input_chars` characters
-        sent with `max_tokens`, or without `max_tokens` an input of `input_chars`; then settle what it
-        `record`ed, or release the reservation when it recorded nothing or failed."""
-        reservation = await asyncio.to_thread(self._reserve, subjects, input_chars, max_tokens)
+    async def hold(self, subjects: Subjects, plan: Callable[[], Planned]) -> AsyncIterator[Hold]:
+        """Reserve for one request (raises `BudgetExceededError`); `plan()` sizes it: (prompt characters,
+        the call's `max_tokens`), or (input characters, None) when the prompt is not known yet. It runs
+        off the event loop, and only when a budget exists. Then settle what the request `record`ed, or
+        release the reservation when it recorded nothing or failed."""
+        reservation = await asyncio.to_thread(self._reserve, subjects, plan)
         hold = Hold(reservation)
         try:
             yield hold
@@ -95,10 +95,10 @@ class BudgetEnforcer:
             if reservation is not None:
                 await asyncio.to_thread(self._settle, reservation, hold.actual)
 
-    def _reserve(self, subjects: Subjects, input_chars: int, max_tokens: int | None) -> Reservation | None:
+    def _reserve(self, subjects: Subjects, plan: Callable[[], Planned]) -> Reservation | None:
         if not self.store.has_budgets():
             return None
-        return self.store.reserve(subjects, self.estimate(input_chars, max_tokens))
+        return self.store.reserve(subjects, self.estimate(*plan()))
 
     def _settle(self, reservation: Reservation, actual: Amount | None) -> None:
         try:
