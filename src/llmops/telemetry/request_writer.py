@@ -71,11 +71,11 @@ def store_request(engine: Engine, record: RequestRecord) -> str:
         reraise=True,
     ):
         with attempt, engine.begin() as connection:
-            stored = stored_request_id(connection, record.trace_id, record.span_id)
-            if stored is not None:
-                return stored
             if write_request(connection, record):
                 return record.request_id
+            stored = stored_request_id(connection, record.trace_id, record.span_id)
+            if stored is not None:  # this span's row, stored by the exporter first
+                return stored
             fresh = dataclasses.replace(record, request_id=new_request_id())
             if not write_request(connection, fresh):  # pragma: no cover - uuid4 collision
                 raise RuntimeError("a fresh request id was taken")
