@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -146,3 +147,23 @@ def test_per_key_budget_isolates_keys(live_server: Callable[..., LiveServer]) ->
         > store.usage("api_key", second, "day", "tokens").used
         > 0
     )
+
+
+def test_a_burst_is_admitted_by_the_real_prompt_size_not_a_fixed_overhead(
+    live_server: Callable[..., LiveServer],
+) -> None:
+    """60 requests at once against a 10,000-token cap: reserving each prompt's tokens plus its
+    `max_tokens` admits what fits (a 1,024-token overhead plus the output cap admitted 6)."""
+    server = live_server(budgets="global:day:tokens=10000", scripted_latency_ms=300)
+
+    def send(_: int) -> httpx.Response:
+        with server.client() as client:
+            return client.post("/v1/triage", json={"email": EMAIL})
+
+    with ThreadPoolExecutor(30) as pool:
+        replies = list(pool.map(send, range(60)))
+    admitted = [reply.json()["usage"] for reply in replies if reply.status_code == 200]
+    assert {reply.status_code for reply in replies} <= {200, 429}
+    used = sum(usage["input_tokens"] + usage["output_tokens"] for usage in admitted)
+    assert used <= 10_000
+    assert len(admitted) >= 10, len(admitted)

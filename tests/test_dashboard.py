@@ -134,7 +134,7 @@ def test_json_api_shapes_and_auth(server: tuple[LiveServer, str]) -> None:
         assert client.get("/api/steps", params={"provider": "scripted"}).json()["steps"] == steps
         page = client.get("/api/requests", params={"limit": 1}).json()
         assert [item["request_id"] for item in page["items"]] == [request_id] and page["next_cursor"] is None
-        assert client.get("/api/requests", params={"cursor": "garbage"}).status_code == 400
+        assert client.get("/api/requests", params={"cursor": "garbage"}).status_code == 422
         detail = client.get(f"/api/requests/{request_id}").json()
         assert detail["request"]["request_id"] == request_id and detail["feedback"]["rating"] == -1
         assert any(span["name"] == "POST /v1/triage" for span in detail["spans"])

@@ -310,7 +310,7 @@ def test_breaker_released_trial_lets_the_next_call_try() -> None:
 
 async def test_open_breaker_rejects_without_calling_then_recovers() -> None:
     clock = FakeClock()
-    provider = ScriptedProvider(faults="500*6", name="primary")
+    provider = ScriptedProvider(faults="500*2", name="primary")  # two failed attempts open it
     fallback = ScriptedProvider(name="fallback")
     breakers = [
         CircuitBreaker("primary", failure_threshold=2, reset_s=30, clock=clock),

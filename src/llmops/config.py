@@ -130,6 +130,26 @@ class Settings(BaseSettings):
     )
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log level.")
 
+    # Connections (`llmops serve`)
+    header_timeout_s: float = Field(
+        10.0, gt=0, description="Seconds a connection has to send a request's headers, else it is closed."
+    )
+    body_timeout_s: float = Field(
+        30.0, gt=0, description="Seconds a request has to send its whole body once its headers arrived."
+    )
+    keepalive_timeout_s: float = Field(
+        15.0,
+        gt=0,
+        description="Idle keep-alive connections are closed after this long; keep it above your clients' "
+        "pool expiry (httpx: 5 s) so they never reuse a connection the server is closing.",
+    )
+    max_connections: int = Field(
+        2048,
+        ge=1,
+        description="Per worker: concurrent connections and requests beyond this get 503 "
+        "(uvicorn `limit_concurrency`).",
+    )
+
     # Model providers
     provider: ProviderName = Field("local", description="Primary provider: `local`, `openai` or `scripted`.")
     model: str | None = Field(
@@ -183,7 +203,15 @@ class Settings(BaseSettings):
     )
 
     # Resilience
-    request_timeout_s: float = Field(60.0, gt=0, description="Timeout of one provider call attempt.")
+    request_timeout_s: float = Field(
+        60.0, gt=0, description="Timeout of one provider call attempt (cut to what the deadline leaves)."
+    )
+    request_deadline_s: float = Field(
+        30.0,
+        gt=0,
+        description="Overall deadline of one request's model calls: attempts, retries and fallback "
+        "providers together; when it passes the reply degrades to the rule-based triage.",
+    )
     max_retries: int = Field(2, ge=0, le=10, description="Retries per provider after the first attempt.")
     retry_initial_s: float = Field(
         0.2, ge=0, description="First retry backoff; doubles each retry, with jitter."
@@ -192,7 +220,7 @@ class Settings(BaseSettings):
         10.0, ge=0, description="Longest wait between retries (also caps Retry-After)."
     )
     breaker_failure_threshold: int = Field(
-        5, ge=1, description="Consecutive failed calls that open a provider's circuit breaker."
+        5, ge=1, description="Consecutive failed attempts (retries included) that open a provider's breaker."
     )
     breaker_reset_s: float = Field(
         30.0, gt=0, description="Seconds an open breaker waits before letting one trial call through."

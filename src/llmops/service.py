@@ -27,7 +27,8 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from opentelemetry.context import Context
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 from pydantic import SecretStr
 from sqlalchemy import Engine
@@ -50,7 +51,7 @@ from llmops.gateway import Gateway, build_gateway, upstream_secrets
 from llmops.ingest import IngestReceiver, build_receiver
 from llmops.prompts.labels import LabelStore
 from llmops.prompts.registry import PromptRegistry
-from llmops.prompts.router import PromptRouter
+from llmops.prompts.router import PromptRouter, Route
 from llmops.providers.registry import build_chain
 from llmops.providers.resilience import ProviderChain
 from llmops.redaction import RedactionConfig, Redactor, secrets_from_settings
@@ -62,6 +63,7 @@ from llmops.storage.retention import apply_retention
 from llmops.storage.service_state import get_or_create
 from llmops.telemetry import conventions as c
 from llmops.telemetry.messages import text_message
+from llmops.telemetry.request_writer import root_request_record, store_request
 from llmops.telemetry.runtime import Telemetry
 from llmops.telemetry.setup import TelemetrySetup, setup_telemetry
 
@@ -257,19 +259,22 @@ async def run_triage(services: Services, email: Email, options: RunOptions) -> T
     """Triage one email inside its root span, within the caller's budgets.
 
     Raises `BudgetExceededError` before any work when a budget has no room, and `PromptNotFound` for
-    an unknown explicit version; the pipeline itself never fails on a provider (it degrades)."""
+    an unknown explicit version; the pipeline itself never fails on a provider (it degrades). The
+    reservation is sized from the prompt the model call will really be sent and its `max_tokens`."""
     started = time.perf_counter()
     user = services.telemetry.pseudonymise(options.user_id)
     subjects = Subjects(user=user, api_key=options.api_key_fingerprint)
-    async with services.budgets.hold(subjects, email.size()) as hold:
-        run = await _run_in_root_span(services, email, options, user, started)
+    route = await services.router.route(PROMPT_NAME, user or options.request_id, options.prompt_version)
+    plan = partial(services.gatekeeper.planned_call, email, route.version)  # only run under a budget
+    async with services.budgets.hold(subjects, plan) as hold:
+        run = await _run_in_root_span(services, email, options, user, started, route)
         usage = run.outcome.usage
         hold.record(usage.input_tokens + usage.output_tokens, run.outcome.cost_usd)
     return run
 
 
 async def _run_in_root_span(
-    services: Services, email: Email, options: RunOptions, user: str | None, started: float
+    services: Services, email: Email, options: RunOptions, user: str | None, started: float, route: Route
 ) -> TriageRun:
     telemetry = services.telemetry
     attributes = root_attributes(options, user)
@@ -280,12 +285,10 @@ async def _run_in_root_span(
     ) as span:
         context = span.get_span_context()
         trace_id = format(context.trace_id, "032x") if context.is_valid else None
+        span.set_attribute(c.CANARY, route.canary)
         try:
-            route = await services.router.route(
-                PROMPT_NAME, user or options.request_id, options.prompt_version
-            )
-            span.set_attribute(c.CANARY, route.canary)
-            outcome = await services.gatekeeper.triage(email, route.version)
+            with services.chain.deadline(services.settings.request_deadline_s):
+                outcome = await services.gatekeeper.triage(email, route.version)
         except Exception as exc:
             span.set_attributes({c.STATUS: "error", c.ERROR_TYPE: type(exc).__name__})
             if options.route:
@@ -294,6 +297,10 @@ async def _run_in_root_span(
             telemetry.instruments.record_error(error_type="internal_error")
             raise
         latency_ms = (time.perf_counter() - started) * 1000
+        if outcome.degraded:
+            logger.warning(
+                "degraded reply", extra={"reason": outcome.degraded_reason, "latency_ms": round(latency_ms)}
+            )
         outcome_attrs = outcome_attributes(outcome, latency_ms)
         if options.route:
             outcome_attrs["http.response.status_code"] = 200
@@ -304,10 +311,34 @@ async def _run_in_root_span(
             c.GEN_AI_OUTPUT_MESSAGES,
             [text_message("assistant", outcome.triage.model_dump_json())],
         )
+    request_id = await persist_request(services, span) or options.request_id
     triage = outcome.triage
     if services.settings.redact_replies:
         triage = redact_triage(services.redactor, triage)
-    return TriageRun(options.request_id, outcome, triage, latency_ms, trace_id)
+    return TriageRun(request_id, outcome, triage, latency_ms, trace_id)
+
+
+class RequestNotRecorded(Exception):
+    """The request row could not be made durable, so the request must not be acknowledged."""
+
+
+async def persist_request(services: Services, span: Span) -> str | None:
+    """Write the request row of an ended root span before its reply, and return the id it is stored
+    under (a fresh one when another request, on any replica, holds the span's id).
+
+    Every producer of root spans calls this between ending the span and replying, so an acknowledged
+    request survives a crash; spans still go through the batch exporter, which then skips this row.
+    None when nothing is recorded (telemetry disabled or the span not sampled)."""
+    if not isinstance(span, ReadableSpan):
+        return None
+    record = root_request_record(span, services.redactor)
+    if record is None:
+        return None
+    try:
+        return await asyncio.to_thread(store_request, services.engine, record)
+    except Exception as exc:
+        logger.error("storing a request row failed", extra={"error_type": type(exc).__name__})
+        raise RequestNotRecorded from None
 
 
 def root_attributes(options: RunOptions, user: str | None) -> dict[str, AttributeValue]:

@@ -14,17 +14,35 @@ from llmops import __version__
 from llmops.alerts.engine import run_alert_loop
 from llmops.api.auth import require_api_key
 from llmops.api.errors import install_error_handlers
-from llmops.api.middleware import BodyLimitMiddleware, RequestIdMiddleware, RequestMetricsMiddleware
+from llmops.api.middleware import (
+    AuthFirstMiddleware,
+    BodyLimitMiddleware,
+    InputCharactersMiddleware,
+    RequestIdMiddleware,
+    RequestMetricsMiddleware,
+)
+from llmops.api.openapi import BEARER, SESSION, install_openapi
+from llmops.api.protocol import configure as configure_protocol
 from llmops.api.routes import feedback, gateway, health, metrics, traces, triage
 from llmops.canary.controller import run_controller
 from llmops.config import Settings, load_settings
 from llmops.dashboard import install as install_dashboard
+from llmops.dashboard.auth import SESSION_COOKIE, require_api_access
 from llmops.service import announce_new_key, build_services, close_services, run_retention
 from llmops.telemetry.logging import configure_logging
+
+# Path prefixes that need credentials: the check (run before the body is read) and the OpenAPI
+# security schemes that satisfy it. Other paths are public or the dashboard's pages (session redirect).
+PROTECTED = {
+    "/v1/": (require_api_key, [BEARER]),
+    "/metrics": (require_api_key, [BEARER]),
+    "/api/": (require_api_access, [BEARER, SESSION]),
+}
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
+    configure_protocol(settings.header_timeout_s, settings.body_timeout_s)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -69,6 +87,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_bytes=settings.max_body_bytes,
         per_path={traces.ROUTE: settings.ingest_max_body_bytes},
     )
+    app.add_middleware(InputCharactersMiddleware)
+    # Credentials before the body is read (outer to the body limit).
+    app.add_middleware(
+        AuthFirstMiddleware, guards={prefix: guard for prefix, (guard, _) in PROTECTED.items()}
+    )
+    install_openapi(app, {prefix: schemes for prefix, (_, schemes) in PROTECTED.items()}, SESSION_COOKIE)
     app.add_middleware(RequestMetricsMiddleware)
     app.add_middleware(RequestIdMiddleware)
     return app

@@ -15,6 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 
 logger = logging.getLogger("llmops.api")
 
@@ -80,13 +81,29 @@ async def _on_validation_error(request: Request, exc: RequestValidationError) ->
 
 async def _on_http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     message = exc.detail if isinstance(exc.detail, str) else _STATUS_TYPES.get(exc.status_code, "error")
-    return error_response(
-        exc.status_code, message, _request_id(request), headers=getattr(exc, "headers", None)
-    )
+    headers = getattr(exc, "headers", None)
+    if exc.status_code == 405:
+        headers = {**(headers or {}), "Allow": _allowed_methods(request, (headers or {}).get("Allow", ""))}
+    return error_response(exc.status_code, message, _request_id(request), headers=headers)
+
+
+def _allowed_methods(request: Request, matched: str) -> str:
+    """Every method this path takes: Starlette names only the route it matched first (`/v1/feedback`
+    is served by a GET and a POST route and would answer `Allow: POST`), so add the methods the
+    OpenAPI document lists for every path template that matches."""
+    methods = {method.strip().upper() for method in matched.split(",") if method.strip()}
+    for template, operations in request.app.openapi().get("paths", {}).items():
+        if compile_path(template)[0].match(request.url.path):
+            methods.update(method.upper() for method in operations)
+    if "GET" in methods:
+        methods.add("HEAD")
+    return ", ".join(sorted(methods))
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
-    logger.error("unhandled error", exc_info=exc)
+    # The traceback is logged without messages (`telemetry.logging.ContentFreeExceptions`): a database
+    # error's message quotes the statement's parameters, which are request content.
+    logger.error("unhandled error", exc_info=exc, extra={"error_type": type(exc).__name__})
     return error_response(500, "internal error", _request_id(request))
 
 

@@ -5,8 +5,12 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Callable
+from urllib.parse import unquote_to_bytes
 
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from llmops.api.errors import error_body
@@ -97,20 +101,67 @@ class BodyLimitMiddleware:
                 await self._reject(scope, send, max_bytes)
 
     async def _reject(self, scope: Scope, send: Send, max_bytes: int) -> None:
-        request_id = scope.get("state", {}).get("request_id")
-        message = f"request body exceeds the limit of {max_bytes} bytes"
-        body = json.dumps(error_body(413, message, request_id)).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        await send_error(scope, send, 413, f"request body exceeds the limit of {max_bytes} bytes")
+
+
+class AuthFirstMiddleware:
+    """Check credentials before anything reads the body: a request without a valid key gets 401 whatever
+    its body is (FastAPI parses the body before it runs route dependencies, so a malformed body would
+    otherwise answer 400/422 to a caller who is not allowed to ask at all).
+
+    `guards` maps a path prefix to the check for it (the same functions the routes depend on); paths
+    under no prefix (health checks, sign-in, the dashboard's pages) pass through."""
+
+    def __init__(self, app: ASGIApp, guards: dict[str, Callable[[Request], None]]) -> None:
+        self.app = app
+        self.guards = guards
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and getattr(scope["app"].state, "services", None) is not None:
+            guard = self._guard(scope["path"])
+            if guard is not None:
+                try:
+                    await run_in_threadpool(guard, Request(scope))
+                except HTTPException as exc:
+                    headers = dict(exc.headers or {})
+                    await send_error(scope, send, exc.status_code, str(exc.detail), headers)
+                    return
+        await self.app(scope, receive, send)
+
+    def _guard(self, path: str) -> Callable[[Request], None] | None:
+        for prefix, guard in self.guards.items():
+            if path == prefix.rstrip("/") or path.startswith(prefix):
+                return guard
+        return None
+
+
+class InputCharactersMiddleware:
+    """Refuse a NUL character in the path or query string with 422: Postgres cannot store it in text,
+    so a filter or id holding one would otherwise fail in the database (500)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and (
+            "\x00" in scope["path"] or b"\x00" in unquote_to_bytes(scope.get("query_string", b""))
+        ):
+            message = "invalid request: the path or query string contains a NUL character"
+            await send_error(scope, send, 422, message)
+            return
+        await self.app(scope, receive, send)
+
+
+async def send_error(
+    scope: Scope, send: Send, status: int, message: str, headers: dict[str, str] | None = None
+) -> None:
+    """Answer with the one error shape straight from middleware (before any route runs)."""
+    request_id = scope.get("state", {}).get("request_id")
+    body = json.dumps(error_body(status, message, request_id)).encode()
+    raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    raw += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (headers or {}).items()]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body})
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

@@ -145,6 +145,25 @@ class Gatekeeper:
         self.telemetry = telemetry or chain.telemetry
         self.telemetry.instruments.prime(degraded=(PROVIDERS_FAILED, INVALID_OUTPUT))
 
+    def planned_call(self, email: Email, prompt_version: str) -> tuple[int, int]:
+        """(characters of the prompt the model call will be sent, its `max_tokens`): the same steps as
+        `triage` up to rendering, without telemetry, so a budget can reserve what the call really needs
+        before the request starts (about 10 ms of CPU: the service runs it only when a budget exists).
+        Raises `PromptNotFound` for an unknown version."""
+        version = self.prompts.get(prompt_version)
+        parsed = parse_email(email)
+        passages = retrieve_policies(self.knowledge, parsed)
+        tool_results = [self.toolbox.run(call) for call in plan_tool_calls(parsed)]
+        owner = self.toolbox.owner.name if self.toolbox.owner else None
+        context = build_context(passages, tool_results, owner)
+        variables = prompt_variables(parsed, context, rule_based_triage(parsed, context))
+        chars = sum(len(message.content) for message in version.render(variables))
+        chars += len(version.render_prefill(variables) or "")
+        return chars, self._max_tokens(version)
+
+    def _max_tokens(self, version: PromptVersion) -> int:
+        return min(version.model_params.max_tokens, self.max_output_tokens)
+
     async def triage(self, email: Email, prompt_version: str) -> TriageOutcome:
         t = self.telemetry
         version = self.prompts.get(prompt_version)
@@ -247,7 +266,7 @@ class Gatekeeper:
         request = ChatRequest(
             messages=messages,
             varying_from=varying_from,
-            max_tokens=min(version.model_params.max_tokens, self.max_output_tokens),
+            max_tokens=self._max_tokens(version),
             temperature=version.model_params.temperature,
             stop=version.model_params.stop,
             json_output=True,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -18,15 +19,18 @@ class Category(StrEnum):
 class Email(BaseModel):
     model_config = ConfigDict(extra="forbid", str_max_length=200_000)
 
-    sender: str = Field(min_length=3, max_length=320, description="From address, optionally with a name.")
-    recipients: list[str] = Field(min_length=1, max_length=100, description="To addresses.")
+    sender: str = Field(
+        min_length=3,
+        max_length=320,
+        json_schema_extra={"pattern": "@"},
+        description="From address, optionally with a name; must contain `@`.",
+    )
+    recipients: list[Annotated[str, Field(max_length=320, json_schema_extra={"pattern": "@"})]] = Field(
+        min_length=1, max_length=100, description="To addresses; each must contain `@`."
+    )
     subject: str = Field("", max_length=1000)
     body: str = Field("", max_length=200_000)
     headers: dict[str, str] = Field(default_factory=dict, max_length=100)
-
-    def size(self) -> int:
-        """Characters of input the model reads (what a budget reservation is estimated from)."""
-        return len(self.subject) + len(self.body) + len(self.sender) + sum(map(len, self.recipients))
 
     @field_validator("sender")
     @classmethod

@@ -1,10 +1,14 @@
 """Budget enforcement around one request: reserve an estimate before the model call, settle after.
 
-The estimate is deliberately an upper bound so concurrent requests cannot overshoot a cap: input
-tokens ≈ the input's characters / 4 plus `PROMPT_OVERHEAD_TOKENS` (system prompt, example, tool
-results and policies), output tokens = `LLMOPS_MAX_OUTPUT_TOKENS`, and never less than the running
-average of what requests in this process actually used. The cost estimate prices those tokens for the
-primary provider's model, falling back to the running average cost per token when the price is unknown.
+When the caller knows the prompt the model call will be sent (the triage renders it first), the
+reservation is that prompt's tokens (characters / 4) plus the call's `max_tokens`: an upper bound for
+one call that admits as many requests as actually fit a cap. When only the input is known, the
+estimate falls back to its characters / 4 plus `PROMPT_OVERHEAD_TOKENS` (system prompt, examples,
+tool results and policies) plus `LLMOPS_MAX_OUTPUT_TOKENS`, and never less than the running average
+of what requests in this process actually used. Either way the hold is settled from the usage the
+provider reported (a repair call can make that more than the reservation; the next request sees it).
+The cost estimate prices those tokens for the primary provider's model, falling back to the running
+average cost per token when the price is unknown.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import asyncio
 import logging
 import math
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -24,6 +28,7 @@ from llmops.telemetry.cost import LocalPrices, ModelPrices, price_call
 logger = logging.getLogger("llmops.budgets")
 
 PROMPT_OVERHEAD_TOKENS = 1024
+Planned = tuple[int, int | None]  # (prompt or input characters, max_tokens when the prompt is known)
 CHARS_PER_TOKEN = 4
 _EMA_WEIGHT = 0.2
 
@@ -54,14 +59,21 @@ class BudgetEnforcer:
         self._mean_cost_per_token = 0.0
         self._lock = threading.Lock()
 
-    def estimate(self, input_chars: int) -> Amount:
-        input_tokens = math.ceil(input_chars / CHARS_PER_TOKEN) + PROMPT_OVERHEAD_TOKENS
-        tokens = max(input_tokens + self._max_output, math.ceil(self._mean_tokens))
+    def estimate(self, input_chars: int, max_tokens: int | None = None) -> Amount:
+        """Tokens and cost to reserve: for a known prompt of `input_chars` characters sent with
+        `max_tokens`, or (no `max_tokens`) for an input the prompt will be built around."""
+        if max_tokens is not None:
+            output = max_tokens
+            tokens = math.ceil(input_chars / CHARS_PER_TOKEN) + output
+        else:
+            output = self._max_output
+            input_tokens = math.ceil(input_chars / CHARS_PER_TOKEN) + PROMPT_OVERHEAD_TOKENS
+            tokens = max(input_tokens + output, math.ceil(self._mean_tokens))
         cost = price_call(
             self._provider,
             self._model,
-            tokens - self._max_output,
-            self._max_output,
+            tokens - output,
+            output,
             None,
             local_prices=self._prices,
             base_url=self._base_url,
@@ -72,12 +84,14 @@ class BudgetEnforcer:
         )
 
     @asynccontextmanager
-    async def hold(self, subjects: Subjects, input_chars: int) -> AsyncIterator[Hold]:
-        """Reserve for one request of `input_chars` characters of input (raises `BudgetExceededError`), then settle what it `record`ed, or
+    async def hold(self, subjects: Subjects, plan: Callable[[], Planned]) -> AsyncIterator[Hold]:
+        """Reserve for one request (raises `BudgetExceededError`); `plan()` sizes it: (prompt characters,
+        the call's `max_tokens`), or (input characters, None) when the prompt is not known yet. It runs
+        off the event loop, and only when a budget exists. Then settle what the request `record`ed, or
         release the reservation when it recorded nothing or failed."""
         reservation = None
         if not self.store.known_empty():  # without budgets, no thread hop per request
-            reservation = await asyncio.to_thread(self._reserve, subjects, input_chars)
+            reservation = await asyncio.to_thread(self._reserve, subjects, plan)
         hold = Hold(reservation)
         try:
             yield hold
@@ -85,10 +99,10 @@ class BudgetEnforcer:
             if reservation is not None:
                 await asyncio.to_thread(self._settle, reservation, hold.actual)
 
-    def _reserve(self, subjects: Subjects, input_chars: int) -> Reservation | None:
+    def _reserve(self, subjects: Subjects, plan: Callable[[], Planned]) -> Reservation | None:
         if not self.store.has_budgets():
             return None
-        return self.store.reserve(subjects, self.estimate(input_chars))
+        return self.store.reserve(subjects, self.estimate(*plan()))
 
     def _settle(self, reservation: Reservation, actual: Amount | None) -> None:
         try:

@@ -7,11 +7,11 @@ one error shape.
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
+from llmops.assistant.schema import Category
 from llmops.dashboard import eval_view, params, trace_view, views
 from llmops.dashboard.auth import require_api_access
 from llmops.evals.store import RunNotFound
@@ -23,7 +23,7 @@ from llmops.service import services_of
 from llmops.storage.cursor import CursorError
 
 router = APIRouter(prefix="/api", tags=["dashboard"], dependencies=[Depends(require_api_access)])
-RangeParam = Query(None, description=params.RANGE_HELP)
+RangeParam = Query(None, description=params.RANGE_HELP, pattern=params.RANGE_PATTERN)
 QueryFilters = Annotated[Filters, Depends(params.query_filters)]
 
 
@@ -32,7 +32,7 @@ async def api_overview(
     request: Request,
     filters: QueryFilters,
     range: str | None = RangeParam,
-    until: Annotated[datetime | None, Query(description="Window end (ISO 8601); default now.")] = None,
+    until: params.Until = None,
 ) -> dict[str, Any]:
     """The report for the window (as `llmops report --json`), its formatted headline and hourly points."""
     name, window = params.pick_window(range, until)
@@ -81,9 +81,9 @@ async def api_requests(
     request: Request,
     request_id: str | None = None,
     prompt_version: str | None = None,
-    status: str | None = None,
-    category: str | None = None,
-    source: str | None = None,
+    status: Literal["ok", "degraded", "error"] | None = None,
+    category: Category | None = None,
+    source: Literal["api", "gateway", "ingest", "eval"] | None = None,
     assistant: str | None = None,
     session_id: str | None = None,
     trace_id: str | None = None,
@@ -103,14 +103,18 @@ async def api_requests(
     )
     try:
         page = await asyncio.to_thread(
-            traces.list_requests, services_of(request).engine, search, cursor, limit
+            traces.list_requests,
+            services_of(request).engine,
+            search,
+            cursor or None,
+            limit,  # empty: the first page
         )
-    except CursorError as exc:
-        raise HTTPException(400, "invalid cursor") from exc
+    except CursorError:
+        raise HTTPException(422, "invalid request: cursor: not a cursor this API returned") from None
     return page.model_dump(mode="json")
 
 
-@router.get("/requests/{request_id}")
+@router.get("/requests/{request_id}", responses={404: {"description": "No request with this id."}})
 async def api_request(request: Request, request_id: str) -> dict[str, Any]:
     """One request with its spans (attributes as stored: already redacted, redacted again here)."""
     services = services_of(request)
@@ -130,7 +134,8 @@ async def api_request(request: Request, request_id: str) -> dict[str, Any]:
 
 @router.get("/prompts")
 async def api_prompts(
-    request: Request, range: str | None = Query(None, description="Default `30d`.")
+    request: Request,
+    range: str | None = Query(None, description="Default `30d`.", pattern=params.RANGE_PATTERN),
 ) -> dict[str, Any]:
     """Per prompt version: traffic, latency, cost, feedback, the latest eval run and labels."""
     name, window = params.pick_window(range, default="30d")
@@ -140,7 +145,7 @@ async def api_prompts(
     return {"range": name, "versions": [row.model_dump(mode="json") for row in rows]}
 
 
-@router.get("/evals")
+@router.get("/evals", responses={404: {"description": "No eval run with this id."}})
 async def api_evals(
     request: Request, baseline: str | None = None, candidate: str | None = None
 ) -> dict[str, Any]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -122,7 +121,7 @@ async def overview_page(
     session: SignedIn,
     filters: FormFilters,
     range: str | None = None,
-    until: datetime | None = None,
+    until: params.Until = None,
 ) -> Response:
     engine = services_of(request).engine
     name, window = params.pick_window(range, until)

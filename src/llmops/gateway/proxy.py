@@ -346,7 +346,7 @@ class Gateway:
     async def _hold(self, caller: Caller, user: str | None, input_chars: int) -> AsyncIterator[Hold]:
         subjects = Subjects(user=user, api_key=caller.key_fingerprint)
         try:
-            async with self.budgets.hold(subjects, input_chars) as hold:
+            async with self.budgets.hold(subjects, lambda: (input_chars, None)) as hold:
                 yield hold
         except BudgetExceededError as exc:  # raised only by the reservation: the body never raises it
             raise GatewayError(

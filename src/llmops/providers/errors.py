@@ -7,6 +7,7 @@
     ├── ProviderServerError    5xx from the provider                                  (retryable)
     ├── BadResponse            4xx other than 429, or a reply we cannot read          (not retryable)
     ├── CircuitOpen            the provider's breaker is open; it was not called      (not retryable)
+    ├── DeadlineExceeded       the request's deadline has no time left for a call     (not retryable)
     └── AllProvidersFailed     every provider in the chain failed; holds each failure, and the
                                call's retries and attempts (the degraded reply still reports them)
 
@@ -79,6 +80,12 @@ class BadResponse(ProviderError):
 
 class CircuitOpen(ProviderError):
     error_type = "circuit_open"
+
+
+class DeadlineExceeded(ProviderError):
+    """The request's overall deadline left no time for this call (not retryable: time does not return)."""
+
+    error_type = "deadline_exceeded"
 
 
 class AllProvidersFailed(ProviderError):

@@ -55,6 +55,7 @@ def retry_policy(settings: Settings) -> RetryPolicy:
         max_retries=settings.max_retries,
         initial_s=settings.retry_initial_s,
         max_s=settings.retry_max_s,
+        deadline_s=settings.request_deadline_s,
     )
 
 

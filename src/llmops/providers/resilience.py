@@ -4,35 +4,46 @@ For one call, `ProviderChain.chat` walks its providers in order. Each provider s
 `CircuitBreaker`; an open breaker rejects without calling it. An admitted provider gets attempts bounded
 by `RetryPolicy.timeout_s`; retryable failures (`ProviderError.retryable`) are retried by tenacity with
 exponential backoff and full jitter, waiting at least a rate limit's Retry-After (capped by `max_s`).
-When a provider's attempts are spent the chain moves to the next one. Every attempt is recorded, and
+When a provider's attempts are spent the chain moves to the next one.
+
+One deadline bounds it all: attempts, backoff and fallback of every call a request makes share the
+request's deadline (`ProviderChain.deadline(seconds)` around the request, else `RetryPolicy.deadline_s`
+per call). An attempt's timeout is cut to the time left, a retry is made only if its backoff ends
+before the deadline, and a provider is not tried when no time is left (`DeadlineExceeded`). The
+breaker counts every failed attempt, and an attempt in flight when it opens makes no further retries.
+Timeouts, retries, breaker changes and exhausted deadlines are logged as warnings (names, never content). Every attempt is recorded, and
 retries are counted per call (never in shared state), so the caller can report them even when every
 provider failed (`AllProvidersFailed.retries` and `.attempts`).
 
-The breaker is hand-written: no well-kept asyncio circuit-breaker library fits (the maintained ones
-are synchronous or tied to a framework), and the state machine is small.
+The breaker lives in `providers.breaker` (re-exported here with the chain that uses it).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
-from enum import StrEnum
 
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind
 from opentelemetry.util.types import AttributeValue
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt, stop_any
+from tenacity.stop import stop_base
 from tenacity.wait import wait_random_exponential
 
 from llmops.providers.base import ChatRequest, ChatResponse, Provider
+from llmops.providers.breaker import BreakerState, CircuitBreaker
 from llmops.providers.errors import (
     ERROR_TYPES,
     RETRYABLE_ERROR_TYPES,
     AllProvidersFailed,
     Attempt,
     CircuitOpen,
+    DeadlineExceeded,
     ProviderError,
     ProviderTimeout,
     RateLimited,
@@ -44,6 +55,9 @@ from llmops.telemetry.runtime import Telemetry, mark_error
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
+logger = logging.getLogger("llmops.providers")
+# The running request's deadline, on the owning chain's clock (set by `ProviderChain.deadline`).
+_DEADLINE: ContextVar[tuple[int, float] | None] = ContextVar("llmops_provider_deadline", default=None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,10 +68,13 @@ class RetryPolicy:
     max_retries: int = 2
     initial_s: float = 0.2
     max_s: float = 10.0
+    deadline_s: float = 30.0
 
     def __post_init__(self) -> None:
-        if self.timeout_s <= 0 or self.max_retries < 0 or self.initial_s < 0 or self.max_s < 0:
-            raise ValueError("timeout_s must be > 0; max_retries, initial_s and max_s must be >= 0")
+        if self.timeout_s <= 0 or self.deadline_s <= 0:
+            raise ValueError("timeout_s and deadline_s must be > 0")
+        if self.max_retries < 0 or self.initial_s < 0 or self.max_s < 0:
+            raise ValueError("max_retries, initial_s and max_s must be >= 0")
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,75 +84,6 @@ class ChainResult:
     attempts: list[Attempt] = field(default_factory=list)
     cost_usd: float | None = None
     price_source: str = "unknown"
-
-
-class BreakerState(StrEnum):
-    CLOSED = "closed"
-    OPEN = "open"
-    HALF_OPEN = "half_open"
-
-
-class CircuitBreaker:
-    """Stops calling a provider that keeps failing, then probes it with one trial call.
-
-    closed → open after `failure_threshold` consecutive failed calls; open → half-open once `reset_s`
-    has passed, admitting a single trial; the trial's success closes the breaker, its failure opens it
-    again for another `reset_s`. Callers use `acquire()` before a call, then exactly one of
-    `record_success()`, `record_failure()` or `release()` (the call ended without a verdict, e.g. it
-    was cancelled). Not thread-safe: use it from one event loop.
-    """
-
-    def __init__(
-        self, name: str, *, failure_threshold: int = 5, reset_s: float = 30.0, clock: Clock = time.monotonic
-    ):
-        if failure_threshold < 1 or reset_s <= 0:
-            raise ValueError("failure_threshold must be >= 1 and reset_s > 0")
-        self.name = name
-        self.failure_threshold = failure_threshold
-        self.reset_s = reset_s
-        self._clock = clock
-        self._state = BreakerState.CLOSED
-        self._failures = 0
-        self._opened_at = 0.0
-        self._trial_in_flight = False
-
-    @property
-    def state(self) -> BreakerState:
-        return self._state
-
-    @property
-    def consecutive_failures(self) -> int:
-        return self._failures
-
-    def acquire(self) -> None:
-        """Admit a call or raise CircuitOpen; moves open → half-open when the reset time has passed."""
-        if self._state is BreakerState.OPEN and self._clock() - self._opened_at >= self.reset_s:
-            self._state = BreakerState.HALF_OPEN
-            self._trial_in_flight = False
-        if self._state is BreakerState.CLOSED:
-            return
-        if self._state is BreakerState.HALF_OPEN and not self._trial_in_flight:
-            self._trial_in_flight = True
-            return
-        raise CircuitOpen(f"{self.name} circuit is {self._state.value}", provider=self.name)
-
-    def record_success(self) -> None:
-        self._state = BreakerState.CLOSED
-        self._failures = 0
-        self._trial_in_flight = False
-
-    def record_failure(self) -> None:
-        self._failures += 1
-        if self._state is BreakerState.HALF_OPEN or (
-            self._state is BreakerState.CLOSED and self._failures >= self.failure_threshold
-        ):
-            self._state = BreakerState.OPEN
-            self._opened_at = self._clock()
-            self._trial_in_flight = False
-
-    def release(self) -> None:
-        if self._state is BreakerState.HALF_OPEN:
-            self._trial_in_flight = False
 
 
 class _Backoff:
@@ -178,6 +126,15 @@ def retry_recorder(provider: str, model: str, telemetry: Telemetry) -> Callable[
         error = state.outcome.exception() if state.outcome is not None else None
         error_type = error.error_type if isinstance(error, ProviderError) else "unknown"
         telemetry.instruments.record_retry(provider=provider, error_type=error_type)
+        logger.warning(
+            "retrying a provider call",
+            extra={
+                "provider": provider,
+                "attempt": state.attempt_number,
+                "wait_s": round(state.upcoming_sleep, 3),
+                "error_type": error_type,
+            },
+        )
         trace.get_current_span().add_event(
             "retry",
             {
@@ -192,15 +149,37 @@ def retry_recorder(provider: str, model: str, telemetry: Telemetry) -> Callable[
     return record
 
 
+class stop_when(stop_base):
+    """A tenacity stop condition from a predicate (tenacity types them as `stop_base` instances)."""
+
+    def __init__(self, predicate: Callable[[RetryCallState], bool]) -> None:
+        self.predicate = predicate
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        return self.predicate(retry_state)
+
+
 def retrying(
-    policy: RetryPolicy, *, before_sleep: Callable[[RetryCallState], None], sleep: Sleep = asyncio.sleep
+    policy: RetryPolicy,
+    *,
+    before_sleep: Callable[[RetryCallState], None],
+    sleep: Sleep = asyncio.sleep,
+    give_up: Callable[[RetryCallState], bool] | None = None,
+    may_retry: Callable[[], bool] | None = None,
 ) -> AsyncRetrying:
     """The one retry loop (the chain's and the gateway's): retryable `ProviderError`s only, full-jitter
-    exponential backoff that honours Retry-After, at most `policy.max_retries` retries, then re-raise."""
+    exponential backoff that honours Retry-After, at most `policy.max_retries` retries, then re-raise.
+    `give_up` stops earlier (a request deadline); `may_retry` vetoes a retry (an open breaker)."""
+    attempts = stop_after_attempt(policy.max_retries + 1)
+    stop = attempts if give_up is None else stop_any(attempts, stop_when(give_up))
+
+    def retryable(error: BaseException) -> bool:
+        return _is_retryable(error) and (may_retry is None or may_retry())
+
     return AsyncRetrying(
-        stop=stop_after_attempt(policy.max_retries + 1),
+        stop=stop,
         wait=_Backoff(policy),
-        retry=retry_if_exception(_is_retryable),
+        retry=retry_if_exception(retryable),
         before_sleep=before_sleep,
         sleep=sleep,
         reraise=True,
@@ -243,6 +222,22 @@ class ProviderChain:
     def primary(self) -> Provider:
         return self.providers[0]
 
+    @contextmanager
+    def deadline(self, seconds: float | None = None) -> Iterator[None]:
+        """Every call made inside shares one deadline `seconds` (default `policy.deadline_s`) from now:
+        a request's retries, fallbacks and repeated calls (repair, tools) together."""
+        token = _DEADLINE.set((id(self), self._clock() + (seconds or self.policy.deadline_s)))
+        try:
+            yield
+        finally:
+            _DEADLINE.reset(token)
+
+    def _deadline(self) -> float:
+        current = _DEADLINE.get()
+        if current is not None and current[0] == id(self):
+            return current[1]
+        return self._clock() + self.policy.deadline_s
+
     async def start(self) -> None:
         for provider in self.providers:
             await provider.start()
@@ -267,7 +262,15 @@ class ProviderChain:
         attempts: list[Attempt] = []
         failures: list[ProviderError] = []
         retries = 0
+        deadline = self._deadline()
         for provider in self.providers:
+            if deadline - self._clock() <= 0:
+                logger.warning(
+                    "request deadline reached; provider skipped", extra={"provider": provider.name}
+                )
+                attempts.append(Attempt(provider.name, provider.model, "rejected", "deadline_exceeded", 0.0))
+                failures.append(DeadlineExceeded("no time left", provider=provider.name))
+                continue
             with self.telemetry.tracer.start_as_current_span(
                 f"chat {provider.model}",
                 kind=SpanKind.CLIENT,
@@ -276,7 +279,7 @@ class ProviderChain:
                 self.telemetry.content(span, c.GEN_AI_INPUT_MESSAGES, _captured_input(request))
                 started = self._clock()
                 tried_before = len(attempts)
-                outcome = await self._try_provider(provider, request, attempts, failures, span)
+                outcome = await self._try_provider(provider, request, attempts, failures, span, deadline)
                 provider_retries = max(len(attempts) - tried_before - 1, 0)
                 retries += provider_retries
                 span.set_attribute(c.RETRY_COUNT, provider_retries)
@@ -306,6 +309,7 @@ class ProviderChain:
         attempts: list[Attempt],
         failures: list[ProviderError],
         span: Span,
+        deadline: float,
     ) -> ChatResponse | None:
         breaker = self.breakers[provider.name]
         try:
@@ -315,9 +319,8 @@ class ProviderChain:
             failures.append(error)
             return None
         try:
-            response = await self._call_with_retries(provider, request, attempts)
+            response = await self._call_with_retries(provider, request, attempts, breaker, deadline)
         except ProviderError as error:
-            breaker.record_failure()
             failures.append(error)
             return None
         except BaseException:
@@ -361,8 +364,15 @@ class ProviderChain:
         return cost
 
     async def _call_with_retries(
-        self, provider: Provider, request: ChatRequest, attempts: list[Attempt]
+        self,
+        provider: Provider,
+        request: ChatRequest,
+        attempts: list[Attempt],
+        breaker: CircuitBreaker,
+        deadline: float,
     ) -> ChatResponse:
+        """Attempts of one provider: each failed attempt counts against its breaker; a retry is made
+        only while the breaker stays closed and its backoff ends before the deadline."""
         policy = self.policy
         last_end: float | None = None
 
@@ -370,9 +380,13 @@ class ProviderChain:
             nonlocal last_end
             started = self._clock()
             waited = 0.0 if last_end is None else started - last_end
+            if last_end is not None and breaker.state is BreakerState.OPEN:
+                raise CircuitOpen(f"{provider.name} circuit opened during retries", provider=provider.name)
             try:
-                response = await self._attempt(provider, request)
+                response = await self._attempt(provider, request, deadline)
             except ProviderError as error:
+                if not isinstance(error, DeadlineExceeded):
+                    breaker.record_failure()
                 last_end = self._clock()
                 attempts.append(
                     Attempt(
@@ -385,21 +399,38 @@ class ProviderChain:
             )
             return response
 
+        def out_of_time(state: RetryCallState) -> bool:
+            if self._clock() + (state.upcoming_sleep or 0.0) < deadline:
+                return False
+            logger.warning("request deadline reached; no more retries", extra={"provider": provider.name})
+            return True
+
         loop = retrying(
             policy,
             before_sleep=retry_recorder(provider.name, provider.model, self.telemetry),
+            give_up=out_of_time,
+            may_retry=lambda: breaker.state is not BreakerState.OPEN,
             sleep=self._sleep,
         )
         return await loop(attempt)
 
-    async def _attempt(self, provider: Provider, request: ChatRequest) -> ChatResponse:
-        """One call under the attempt timeout; anything that is not a ProviderError becomes one."""
+    async def _attempt(self, provider: Provider, request: ChatRequest, deadline: float) -> ChatResponse:
+        """One call under the attempt timeout, cut to the time the deadline leaves; anything that is not
+        a ProviderError becomes one."""
+        left = deadline - self._clock()
+        if left <= 0:
+            raise DeadlineExceeded(f"no time left for {provider.name}", provider=provider.name)
+        timeout_s = min(self.policy.timeout_s, left)
         try:
-            async with asyncio.timeout(self.policy.timeout_s):
+            async with asyncio.timeout(timeout_s):
                 return await provider.chat(request)
         except TimeoutError:
+            logger.warning(
+                "provider attempt timed out",
+                extra={"provider": provider.name, "timeout_s": round(timeout_s, 3)},
+            )
             raise ProviderTimeout(
-                f"{provider.name} did not answer within {self.policy.timeout_s:g}s", provider=provider.name
+                f"{provider.name} did not answer within {timeout_s:g}s", provider=provider.name
             ) from None
         except ProviderError as error:
             error.provider = error.provider or provider.name
@@ -408,3 +439,6 @@ class ProviderChain:
             raise ProviderError(
                 f"{provider.name} failed unexpectedly ({type(error).__name__})", provider=provider.name
             ) from error
+
+
+__all__ = ["BreakerState", "ChainResult", "CircuitBreaker", "ProviderChain", "RetryPolicy"]

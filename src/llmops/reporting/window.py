@@ -13,6 +13,8 @@ UNITS = {"m": timedelta(minutes=1), "h": timedelta(hours=1), "d": timedelta(days
 ALL = "all"
 _SINCE = re.compile(r"([0-9]{1,9})([a-z]+)")
 _HELP = "use a positive number with a unit m, h, d or w (e.g. 30m, 24h, 7d) or 'all'"
+# The same vocabulary as a JSON Schema pattern for the HTTP parameters (lower case, no leading zeros).
+WINDOW_PATTERN = r"^(all|[1-9][0-9]{0,8}[mhdw])$"
 
 
 def parse_since(value: str) -> timedelta | None:
@@ -30,8 +32,8 @@ def parse_since(value: str) -> timedelta | None:
         raise ValueError(f"invalid window {value!r}: it must be longer than zero")
     try:
         return amount * UNITS[unit]
-    except OverflowError:
-        raise ValueError(f"invalid window {value!r}: too long") from None
+    except OverflowError:  # longer than the calendar: it reaches back to the start, like `all`
+        return None
 
 
 Range = tuple[datetime | None, datetime]

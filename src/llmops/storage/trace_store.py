@@ -99,6 +99,7 @@ class _Step:
 
 RollupKey = tuple[str, str, str, str]  # prompt version, model, provider, assistant
 Owners = dict[str, tuple[datetime, RollupKey]]  # request id → (created_at, rollup key)
+StoredRoots = dict[SpanKey, tuple[str, tuple[datetime, RollupKey] | None]]  # → (request id, live owner)
 
 
 def write_batch(
@@ -106,15 +107,20 @@ def write_batch(
 ) -> BatchResult:
     """Store one exported batch inside the caller's transaction; duplicates are skipped, not recounted.
 
-    A root span whose request id is already stored is skipped: either the batch is a retry, or two
-    replicas accepted one client `X-Request-ID` within an export interval (`storage.request_rows.RequestIds` replaces
-    reused ids otherwise); the first keeps the id and `requests_skipped` counts both cases.
+    A root span whose request row is already stored (by `write_request` before the reply, or by an
+    earlier try of this batch) is not inserted or counted again, but still anchors its spans under the
+    stored id. A root whose request id another span's row holds is skipped (`requests_skipped` counts
+    both cases). A request is counted in the rollups exactly when its row is inserted.
     Spans whose root is in the same batch are attributed as they are inserted; the rest wait.
     """
-    new_requests = _insert_requests(connection, request_records)
+    stored = _stored_roots(connection, request_records)
+    pending = [r for r in request_records if (r.trace_id, r.span_id) not in stored]
+    new_requests = _insert_requests(connection, pending)
     roots = {(r.trace_id, r.span_id): r.request_id for r in new_requests}
+    roots.update({key: request_id for key, (request_id, _) in stored.items()})
     live = [r for r in new_requests if r.source != EVAL_SOURCE]
     owners: Owners = {r.request_id: (r.created_at, request_rollup_key(r)) for r in live}
+    owners.update({request_id: owner for request_id, owner in stored.values() if owner is not None})
     trace_ids = {record.trace_id for record in span_records}
     fresh = _fresh_spans(connection, span_records, trace_ids)
     children = {record.key: _step(record) for record in fresh if record.key not in roots}
@@ -151,6 +157,55 @@ def _row(record: RequestRecord | SpanRecord) -> dict[str, object]:
 
 def _step(record: SpanRecord) -> _Step:
     return _Step(record.parent_span_id, record.name, record.status_code, record.duration_ms)
+
+
+def write_request(connection: Connection, record: RequestRecord) -> bool:
+    """Insert one request row and count it in the rollups, in the caller's transaction.
+
+    False (nothing written, nothing counted) when its request id is taken: the unique key decides,
+    so two replicas inserting one id at once cannot both win."""
+    if not _insert_requests(connection, [record]):
+        return False
+    if record.source != EVAL_SOURCE:
+        batch = RollupBatch(REQUESTS)
+        batch.add(
+            record.created_at, request_rollup_key(record), request_rollup_values(record), record.latency_ms
+        )
+        batch.upsert(connection)
+    return True
+
+
+def stored_request_id(connection: Connection, trace_id: str, span_id: str) -> str | None:
+    """The request id stored for this root span, if its row is stored already."""
+    r = requests.c
+    query = select(r.request_id).where(r.trace_id == trace_id, r.span_id == span_id)
+    return connection.execute(query).scalar()
+
+
+def _stored_roots(connection: Connection, records: Sequence[RequestRecord]) -> StoredRoots:
+    """Root spans of this batch whose request row is stored already, by span (not by request id)."""
+    if not records:
+        return {}
+    keys = {(record.trace_id, record.span_id) for record in records}
+    r = requests.c
+    query = select(
+        r.trace_id,
+        r.span_id,
+        r.request_id,
+        r.created_at,
+        r.prompt_version,
+        r.model,
+        r.provider,
+        r.assistant,
+        r.source,
+    ).where(r.trace_id.in_(sorted({key[0] for key in keys})))
+    found: StoredRoots = {}
+    for row in connection.execute(query):
+        key = (row[0], row[1])
+        if key in keys:
+            live = row[8] != EVAL_SOURCE
+            found[key] = (row[2], (row[3], (row[4], row[5], row[6], row[7])) if live else None)
+    return found
 
 
 def _insert_requests(connection: Connection, records: Sequence[RequestRecord]) -> list[RequestRecord]:

@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import traceback
 from datetime import UTC, datetime
+from types import TracebackType
 
 from opentelemetry import trace
 
@@ -19,6 +21,54 @@ from llmops.redaction import RedactingFilter, Redactor
 from llmops.redaction.logging import STANDARD_RECORD_FIELDS
 
 _HANDLER_NAME = "llmops-json"
+_STATEMENT_CHARS = 160
+ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
+
+
+class ContentFreeExceptions(logging.Filter):
+    """Replace a record's exception by its type, its frames and (for database errors) the SQL statement,
+    never its message: exception messages quote data — SQLAlchemy's carry `[parameters: …]`, the
+    values of the failed statement (feedback notes, filter values). Runs before the redacting filter.
+
+    Uvicorn logs every exception that escapes the app ("Exception in ASGI application") with its
+    traceback, so this covers those records too."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[1] is not None:
+            record.__dict__.setdefault("error_type", type(record.exc_info[1]).__name__)
+            record.exc_text = content_free_traceback(record.exc_info)
+            record.exc_info = None
+        return True
+
+
+class AccessLineWithoutQuery(logging.Filter):
+    """Uvicorn's access line without the query string: filter values (prompt versions, cursors, search
+    terms) are request content, the path and status are what an access log is for."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name == "uvicorn.access" and isinstance(record.args, tuple) and len(record.args) == 5:
+            client, method, path, version, status = record.args
+            record.args = (client, method, str(path).partition("?")[0], version, status)
+        return True
+
+
+def content_free_traceback(exc_info: ExcInfo) -> str:
+    """A traceback with file, line and function of each frame, the exception types of the chain, and
+    the statement text of a database error (bound parameters are not part of it): no messages."""
+    _, value, tb = exc_info
+    lines = ["Traceback (messages omitted):"]
+    lines += [f'  File "{f.filename}", line {f.lineno}, in {f.name}' for f in traceback.extract_tb(tb)]
+    seen: set[int] = set()
+    current: BaseException | None = value
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        kind = type(current)
+        lines.append(f"{kind.__module__}.{kind.__qualname__}")
+        statement = getattr(current, "statement", None)
+        if isinstance(statement, str):
+            lines.append(f"  statement: {' '.join(statement.split())[:_STATEMENT_CHARS]}")
+        current = current.__cause__ or current.__context__
+    return "\n".join(lines)
 
 
 class JsonFormatter(logging.Formatter):
@@ -51,6 +101,8 @@ def configure_logging(level: str, redactor: Redactor, stream: object = None) -> 
             root.removeHandler(existing)
     handler = logging.StreamHandler(stream or sys.stderr)  # type: ignore[arg-type]
     handler.set_name(_HANDLER_NAME)
+    handler.addFilter(ContentFreeExceptions())
+    handler.addFilter(AccessLineWithoutQuery())
     handler.addFilter(RedactingFilter(redactor))
     handler.setFormatter(JsonFormatter())
     root.addHandler(handler)

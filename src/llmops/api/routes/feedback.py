@@ -10,7 +10,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response
 
 from llmops.feedback.models import Feedback, FeedbackIn, FeedbackPage
 from llmops.feedback.store import MAX_PAGE, FeedbackStore, window_start
-from llmops.reporting.window import parse_since
+from llmops.reporting.window import WINDOW_PATTERN, parse_since
 from llmops.service import services_of
 from llmops.storage.cursor import CursorError
 from llmops.storage.request_rows import request_exists
@@ -55,7 +55,9 @@ async def list_feedback(
     prompt_version: Annotated[
         str | None, Query(max_length=128, description="Only replies served by this prompt version.")
     ] = None,
-    since: Annotated[str, Query(max_length=32, description=f"Window ending now: {SINCE_HELP}.")] = "all",
+    since: Annotated[
+        str, Query(pattern=WINDOW_PATTERN, description=f"Window ending now: {SINCE_HELP}.")
+    ] = "all",
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
     cursor: Annotated[
         str | None, Query(max_length=512, description="`next_cursor` of the previous page.")
@@ -75,7 +77,7 @@ async def list_feedback(
             prompt_version=prompt_version,
             since=start,
             limit=limit,
-            cursor=cursor,
+            cursor=cursor or None,  # empty: the first page
         )
     except CursorError as exc:
         raise HTTPException(422, f"invalid request: cursor: {exc}") from None

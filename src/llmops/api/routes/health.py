@@ -19,7 +19,16 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="The model is loaded and the database is reachable (plus warnings)")
+@router.get(
+    "/readyz",
+    summary="The model is loaded and the database is reachable (plus warnings)",
+    responses={
+        503: {
+            "description": "Starting, or the database or every provider is unavailable (same body as 200).",
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        }
+    },
+)
 async def readyz(request: Request) -> JSONResponse:
     services: Services | None = getattr(request.app.state, "services", None)
     if services is None:

@@ -11,7 +11,21 @@ from llmops.service import services_of
 router = APIRouter(tags=["observability"])
 
 
-@router.get("/metrics", summary="Prometheus metrics of this worker process")
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics of this worker process",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "Prometheus text exposition (OpenMetrics when the `Accept` header asks for it).",
+            "content": {
+                "text/plain": {"schema": {"type": "string"}},
+                "application/openmetrics-text": {"schema": {"type": "string"}},
+            },
+        },
+        404: {"description": "Metrics are disabled (`LLMOPS_TELEMETRY=false`)."},
+    },
+)
 async def metrics(request: Request) -> Response:
     services = services_of(request)
     exposition = services.telemetry_setup.exposition

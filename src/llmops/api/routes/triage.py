@@ -7,15 +7,24 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 
 from llmops.assistant.schema import TriageReply, TriageRequest
 from llmops.budgets.models import BudgetExceededError
-from llmops.service import RunOptions, run_triage, services_of
+from llmops.service import RequestNotRecorded, RunOptions, run_triage, services_of
 from llmops.telemetry import conventions as c
 
 router = APIRouter(tags=["triage"])
 ROUTE = "/v1/triage"
 _propagator = TraceContextTextMapPropagator()
+NOT_RECORDED = "the request could not be recorded (database unavailable); it was not acknowledged, retry"
 
 
-@router.post(ROUTE, response_model=TriageReply, summary="Triage one email")
+@router.post(
+    ROUTE,
+    response_model=TriageReply,
+    summary="Triage one email",
+    responses={
+        429: {"description": "A budget has no room; `Retry-After` says when it will."},
+        503: {"description": "The request could not be recorded, so it was not acknowledged; retry."},
+    },
+)
 async def triage(body: TriageRequest, request: Request) -> TriageReply:
     services = services_of(request)
     client_id: str | None = getattr(request.state, "client_request_id", None)
@@ -34,4 +43,7 @@ async def triage(body: TriageRequest, request: Request) -> TriageReply:
         run = await run_triage(services, body.email, options)
     except BudgetExceededError as exc:
         raise HTTPException(429, str(exc), headers={"Retry-After": str(exc.retry_after_s)}) from None
+    except RequestNotRecorded:
+        raise HTTPException(503, NOT_RECORDED, headers={"Retry-After": "1"}) from None
+    request.state.request_id = run.request_id  # the id the row is stored under (fresh if taken)
     return run.reply()
