@@ -25,18 +25,18 @@ engine_pick() {
     export ENGINE
 }
 
-# engine_probe IMAGE: start a throw-away container from IMAGE. When podman's defaults fail, retry with
+# engine_probe IMAGE: start a throw-away container from IMAGE (running `true`). When podman's defaults fail, retry with
 # docker/podman-sandbox.conf (runc, cgroupfs, lower rlimits) and keep it for the rest of the script
 # (and for the podman commands it runs, including podman-compose's).
 engine_probe() {
     local image=$1 out
-    if out=$("$ENGINE" run --rm "$image" true 2>&1); then
+    if out=$("$ENGINE" run --rm --entrypoint true "$image" 2>&1); then
         return 0
     fi
     if [ "$ENGINE" = podman ] && [ -z "${CONTAINERS_CONF:-}" ]; then
         log "podman run failed with its defaults: ${out##*$'\n'}"
         export CONTAINERS_CONF="$DOCKER_DIR/podman-sandbox.conf"
-        if out=$("$ENGINE" run --rm "$image" true 2>&1); then
+        if out=$("$ENGINE" run --rm --entrypoint true "$image" 2>&1); then
             log "podman runs containers with CONTAINERS_CONF=$CONTAINERS_CONF"
             return 0
         fi
