@@ -7,6 +7,7 @@
 #   ENGINE=podman|docker           default: docker when its daemon answers, else podman
 #   PYTHON_IMAGE=...               base image; default: python:3.11-slim-bookworm when it can be pulled,
 #                                  else a stand-in made from Debian packages by docker/make-base.sh
+#   BUILD_OPTS="..."               more options for `$ENGINE build` (e.g. --no-cache)
 #   LLAMA_WHEEL=cache|portable|none
 #       cache     (default) reuse a llama-cpp-python wheel: one already in docker/wheels/, else the
 #                 newest in the host's pip cache (left there by `make install`), else as `portable`
@@ -71,15 +72,18 @@ wheel_fits() {
     log "$(basename "$wheel"): needs glibc ${need:-none} <= base's $glibc_base"
 }
 
+# newest DIR: the most recent llama-cpp-python wheel under DIR, if any.
+newest() {
+    find "$1" -name 'llama_cpp_python-*.whl' -printf '%T@ %p\n' 2>/dev/null | sort -rn | head -n1 | cut -d' ' -f2- || true
+}
 llama_source=none
 case "$LLAMA_WHEEL" in
     cache)
-        wheel=$(ls -t "$WHEELS"/llama_cpp_python-*.whl 2>/dev/null | head -n1 || true)
+        wheel=$(newest "$WHEELS")
         if [ -n "$wheel" ] && wheel_fits "$wheel"; then
             llama_source="docker/wheels (kept from an earlier build)"
         else
-            wheel=$(find "$PIP_CACHE/wheels" -name 'llama_cpp_python-*.whl' -printf '%T@ %p\n' 2>/dev/null \
-                | sort -rn | head -n1 | cut -d' ' -f2- || true)
+            wheel=$(newest "$PIP_CACHE/wheels")
             if [ -n "$wheel" ] && wheel_fits "$wheel"; then
                 rm -f "$WHEELS"/llama_cpp_python-*.whl
                 cp "$wheel" "$WHEELS/"
@@ -100,7 +104,7 @@ if [ "$LLAMA_WHEEL" = portable ]; then
     CMAKE_ARGS="$PORTABLE_CMAKE_ARGS" python3 -m pip wheel --quiet --no-deps --no-cache-dir \
         --wheel-dir "$WHEELS" "$spec"
     log "portable wheel built in $(( $(date +%s) - t0 ))s"
-    wheel=$(ls -t "$WHEELS"/llama_cpp_python-*.whl | head -n1)
+    wheel=$(newest "$WHEELS")
     wheel_fits "$wheel" || die "the wheel built on the host does not fit $PYTHON_IMAGE"
     llama_source="built on the host, GGML_NATIVE=OFF"
 elif [ "$LLAMA_WHEEL" = none ]; then
@@ -141,7 +145,8 @@ if [ -s "$ca_bundle" ]; then
 fi
 log "building $IMAGE with $ENGINE (context: $REPO_ROOT)"
 t0=$(date +%s)
-"$ENGINE" build "${build_args[@]}" ${BUILD_OPTS:-} "$REPO_ROOT"
+read -ra extra <<< "${BUILD_OPTS:-}"
+"$ENGINE" build "${build_args[@]}" "${extra[@]}" "$REPO_ROOT"
 build_seconds=$(( $(date +%s) - t0 ))
 
 log "make image: built $IMAGE in ${build_seconds}s (${version}, ${revision}); image size $(image_size_mb "$IMAGE") MB;" \

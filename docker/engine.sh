@@ -1,9 +1,11 @@
+# shellcheck shell=bash
 # Sourced by docker/build-image.sh, docker/smoke.sh: picks the container engine and makes podman work
 # on hosts whose defaults cannot start a container.
 #
 #   ENGINE=podman|docker   force one (default: docker when its daemon answers, else podman)
 
 DOCKER_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck disable=SC2034  # used by the scripts that source this file
 REPO_ROOT=$(cd "$DOCKER_DIR/.." && pwd)
 BASE_IMAGE_LOCAL=${BASE_IMAGE_LOCAL:-localhost/llmops-base:3.11-bookworm}
 IMAGE=${IMAGE:-localhost/llmops:local}

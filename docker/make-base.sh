@@ -28,6 +28,7 @@ started=$(date +%s)
 log "make-base: mmdebstrap $SUITE (python3, python3-venv, ca-certificates) from $MIRROR"
 # minbase: essential packages plus apt (the Dockerfile runs apt-get); the security suite as well so the
 # image starts patched. Documentation and locales are dropped as in Debian's slim images.
+# shellcheck disable=SC2016  # the hooks' $1 (the root directory) is mmdebstrap's to expand
 mmdebstrap --variant=minbase --quiet \
     --include=python3,python3-venv,ca-certificates \
     --dpkgopt='path-exclude=/usr/share/man/*' \

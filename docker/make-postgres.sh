@@ -51,6 +51,7 @@ EOF
 
 started=$(date +%s)
 log "make-postgres: mmdebstrap $SUITE (postgresql-15) from $MIRROR"
+# shellcheck disable=SC2016  # the hooks' $1 (the root directory) is mmdebstrap's to expand
 mmdebstrap --variant=minbase --quiet \
     --include=postgresql-15 \
     --dpkgopt='path-exclude=/usr/share/man/*' \

@@ -44,6 +44,11 @@ cleanup() {
 trap cleanup EXIT
 pass() { log "PASS compose: $*"; }
 fail() { log "FAIL compose: $*"; failures=$((failures + 1)); }
+check() { # check DESCRIPTION COMMAND...
+    local what=$1
+    shift
+    if "$@"; then pass "$what"; else fail "$what"; fi
+}
 
 # --- the Postgres image -------------------------------------------------------------------------------
 if "$ENGINE" image inspect "$OFFICIAL_PG" >/dev/null 2>&1 || timeout 60 "$ENGINE" pull "$OFFICIAL_PG" >/dev/null 2>&1; then
@@ -118,14 +123,16 @@ else
     fail "POST /v1/triage: $reply"
 fi
 reply=$(api POST /v1/feedback "{\"request_id\": \"$request_id\", \"rating\": -1, \"notes\": \"compose smoke\"}")
-[ "${reply##*$'\n'}" = 201 ] && pass "POST /v1/feedback: 201" || fail "POST /v1/feedback: $reply"
+check "POST /v1/feedback: ${reply##*$'\n'} (201 expected)" test "${reply##*$'\n'}" = 201
 
 rows=$(psql_count "requests WHERE request_id = '$request_id'")
-[ "$rows" = 1 ] && pass "the request is stored in Postgres (requests: $rows row)" || fail "requests in Postgres: '$rows'"
-[ "$(psql_count feedback)" = 1 ] && pass "the feedback is stored in Postgres" || fail "feedback in Postgres: $(psql_count feedback)"
+check "the request is stored in Postgres (rows in requests: $rows)" test "$rows" = 1
+rows=$(psql_count feedback)
+check "the feedback is stored in Postgres (rows in feedback: $rows)" test "$rows" = 1
 
+# shellcheck disable=SC2016  # expanded by the container's shell
 uids=$("$ENGINE" exec "$svc" sh -c 'for s in /proc/[0-9]*/status; do awk "/^Uid:/ {print \$2}" "$s"; done' | sort -u | tr '\n' ' ')
-[ "${uids% }" = 10001 ] && pass "non-root: uid ${uids% }" || fail "non-root: uids $uids"
+check "non-root: every process runs as uid ${uids% } (10001 expected)" test "${uids% }" = 10001
 # compose.yaml's own llmops health check (/readyz), run with exec exactly as written there (the image
 # has PyYAML), and then as podman-compose handed it to podman.
 mapfile -t hc < <("$ENGINE" exec -i "$svc" python -c '

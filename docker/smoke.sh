@@ -155,6 +155,7 @@ check "POST /v1/triage without a key is refused" \
     test "$(curl -s -o /dev/null -w '%{http_code}' -X POST "$BASE_URL/v1/triage" -d '{}')" = 401
 
 # --- the process -----------------------------------------------------------------------------------
+# shellcheck disable=SC2016  # expanded by the container's shell
 uids=$("$ENGINE" exec "$NAME" sh -c 'for s in /proc/[0-9]*/status; do awk "/^Uid:/ {print \$2}" "$s"; done' \
     2>/dev/null | sort -u | tr '\n' ' ')
 check "non-root: every process runs as uid ${uids% } (10001 expected)" test "${uids% }" = 10001
