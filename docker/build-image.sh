@@ -39,7 +39,10 @@ if [ -z "${PYTHON_IMAGE:-}" ]; then
     else
         log "cannot pull $OFFICIAL_BASE (no registry access): using $BASE_IMAGE_LOCAL, made from Debian packages"
         PYTHON_IMAGE=$BASE_IMAGE_LOCAL
-        if ! "$ENGINE" image inspect "$PYTHON_IMAGE" >/dev/null 2>&1; then
+        made_by=$("$ENGINE" image inspect --format '{{index .Config.Labels "io.llmops.make-base"}}' \
+            "$PYTHON_IMAGE" 2>/dev/null || true)
+        if [ "$made_by" != "$(base_recipe)" ]; then
+            [ -z "$made_by" ] || log "$PYTHON_IMAGE was made by another version of make-base.sh: remaking it"
             "$DOCKER_DIR/make-base.sh" "$PYTHON_IMAGE"
         fi
     fi

@@ -46,6 +46,12 @@ engine_probe() {
     die "$ENGINE cannot start a container from $image: $out"
 }
 
+# base_recipe: a fingerprint of docker/make-base.sh, stored as a label on the base it makes, so that
+# build-image.sh remakes a base made by an older version of the script.
+base_recipe() {
+    sha256sum "$DOCKER_DIR/make-base.sh" | cut -c1-16
+}
+
 image_size_mb() {
     "$ENGINE" image inspect --format '{{.Size}}' "$1" | awk '{printf "%.0f", $1 / 1000000}'
 }

@@ -24,6 +24,16 @@ command -v mmdebstrap >/dev/null || die "install mmdebstrap (apt-get install mmd
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
+# As in Debian's official images (docker-clean): apt keeps no package caches or downloaded .debs, so an
+# `apt-get update && apt-get install` in the Dockerfile does not leave ~80 MB of pkgcache.bin behind.
+cat > "$work/apt-docker-clean" <<'EOF'
+DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
+APT::Update::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
+Dir::Cache::pkgcache "";
+Dir::Cache::srcpkgcache "";
+Acquire::Languages "none";
+EOF
+
 started=$(date +%s)
 log "make-base: mmdebstrap $SUITE (python3, python3-venv, ca-certificates) from $MIRROR"
 # minbase: essential packages plus apt (the Dockerfile runs apt-get); the security suite as well so the
@@ -37,6 +47,7 @@ mmdebstrap --variant=minbase --quiet \
     --dpkgopt='path-exclude=/usr/share/locale/*' \
     --customize-hook='chroot "$1" python3 -m venv /opt/python' \
     --customize-hook='chroot "$1" /opt/python/bin/python -m pip --version' \
+    --customize-hook="install -m 0644 $work/apt-docker-clean \"\$1\"/etc/apt/apt.conf.d/docker-clean" \
     --customize-hook='rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/*.bin' \
     "$SUITE" "$work/rootfs.tar" \
     "deb $MIRROR $SUITE main" \
@@ -47,6 +58,7 @@ mmdebstrap --variant=minbase --quiet \
     --change 'ENV PATH=/opt/python/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
     --change 'ENV LANG=C.UTF-8' \
     --change 'CMD ["python3"]' \
+    --change "LABEL io.llmops.make-base=$(base_recipe)" \
     "$work/rootfs.tar" "$BASE" >/dev/null 2>&1
 
 engine_probe "$BASE"

@@ -96,7 +96,8 @@ psql_count() { # rows of a table in the compose Postgres (over its Unix socket, 
 }
 
 # --- up ---------------------------------------------------------------------------------------------
-pc_version=$("$PODMAN_COMPOSE" --version 2>/dev/null | awk '/podman-compose/ {print $NF; exit}')
+# (awk reads to the end: stopping early would kill podman-compose with SIGPIPE and, under pipefail, the script)
+pc_version=$("$PODMAN_COMPOSE" --version 2>/dev/null | awk '/podman-compose/ && !v {v = $NF} END {print v}')
 pc_old=0
 case "$pc_version" in 1.0.* | 1.1.* | 1.2.* | 1.3.* | 1.4.*) pc_old=1 ;; esac
 log "compose: podman-compose $pc_version up ($PROJECT)"

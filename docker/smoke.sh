@@ -65,7 +65,7 @@ run_args=(
     -v "$VOLUME:/data"
     -v "$work/secrets/llmops_api_keys:/run/secrets/llmops_api_keys:ro"
     -e LLMOPS_SECRETS_DIR=/run/secrets
-    --read-only --tmpfs /tmp
+    --init --read-only --tmpfs /tmp
     --cap-drop ALL --security-opt no-new-privileges
 )
 
@@ -186,8 +186,15 @@ fi
 rss=$(rss_mb)
 log "RSS of the service in the container: ${rss} MB (after one triage)"
 
-# --- restart: the data survives ---------------------------------------------------------------------
-"$ENGINE" restart "$NAME" >/dev/null 2>"$work/restart.err"
+# --- stop and start again: the data survives ---------------------------------------------------------------------
+# Stop as compose would (SIGTERM, then SIGKILL after its stop_grace_period of 30 s), then start again.
+t0=$(date +%s.%N)
+"$ENGINE" stop -t 30 "$NAME" >/dev/null 2>"$work/stop.err" || cat "$work/stop.err" >&2
+stop_s=$(python3 -c "import sys, time; print(f'{time.time() - float(sys.argv[1]):.1f}')" "$t0")
+code=$("$ENGINE" inspect --format '{{.State.ExitCode}}' "$NAME")
+check "stop: the service exits on SIGTERM, in ${stop_s}s with status $code (137 would be SIGKILL after 30 s)" \
+    test "$code" != 137
+"$ENGINE" start "$NAME" >/dev/null 2>"$work/restart.err"
 quiet_systemd "$work/restart.err"
 if ready_s=$(wait_ready "$READY_TIMEOUT"); then
     pass "restart: ready again after ${ready_s}s"
