@@ -31,7 +31,7 @@ engine_probe "$IMAGE"
 work=$(mktemp -d)
 failures=0
 cleanup() {
-    "$ENGINE" rm -f "$NAME" >/dev/null 2>&1 || true
+    "$ENGINE" rm -f -v "$NAME" >/dev/null 2>&1 || true
     "$ENGINE" volume rm -f "$VOLUME" >/dev/null 2>&1 || true
     rm -rf "$work"
 }
@@ -192,8 +192,15 @@ t0=$(date +%s.%N)
 "$ENGINE" stop -t 30 "$NAME" >/dev/null 2>"$work/stop.err" || cat "$work/stop.err" >&2
 stop_s=$(python3 -c "import sys, time; print(f'{time.time() - float(sys.argv[1]):.1f}')" "$t0")
 code=$("$ENGINE" inspect --format '{{.State.ExitCode}}' "$NAME")
-check "stop: the service exits on SIGTERM, in ${stop_s}s with status $code (137 would be SIGKILL after 30 s)" \
-    test "$code" != 137
+if [ "$code" != 137 ]; then
+    pass "stop: the service exits on SIGTERM, in ${stop_s}s with status $code"
+else
+    # The shutdown closes the model, which waits for a generation still running (one a timed-out
+    # request gave up on keeps going: llama.cpp cannot be interrupted), so a slow generation on a
+    # busy CPU can outlast the grace period.
+    fail "stop: SIGKILL after ${stop_s}s (status 137); the service's last log lines:"
+    "$ENGINE" logs --tail 3 "$NAME" 2>&1 | cut -c1-200 >&2
+fi
 "$ENGINE" start "$NAME" >/dev/null 2>"$work/restart.err"
 quiet_systemd "$work/restart.err"
 if ready_s=$(wait_ready "$READY_TIMEOUT"); then
@@ -210,7 +217,7 @@ else
     fail "restart: not ready again"
 fi
 
-"$ENGINE" rm -f "$NAME" >/dev/null 2>&1
+"$ENGINE" rm -f -v "$NAME" >/dev/null 2>&1
 log "smoke (single container): $failures failure(s); time to ready ${ready_s:-?}s, RSS ${rss:-?} MB," \
     "image $(image_size_mb "$IMAGE") MB"
 
