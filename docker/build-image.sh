@@ -49,7 +49,7 @@ if [ -z "${PYTHON_IMAGE:-}" ]; then
 fi
 engine_probe "$PYTHON_IMAGE"
 log "base image: $PYTHON_IMAGE"
-glibc_base=$("$ENGINE" run --rm "$PYTHON_IMAGE" ldd --version 2>&1 | head -n1 | awk '{print $NF}')
+glibc_base=$("$ENGINE" run --rm "$PYTHON_IMAGE" ldd --version 2>&1 | awk 'NR == 1 {print $NF}')
 py_base=$("$ENGINE" run --rm "$PYTHON_IMAGE" python -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 
 # --- llama-cpp-python wheel ----------------------------------------------------------------------

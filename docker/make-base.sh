@@ -64,4 +64,4 @@ mmdebstrap --variant=minbase --quiet \
 engine_probe "$BASE"
 log "make-base: $BASE from Debian $SUITE in $(( $(date +%s) - started ))s, $(image_size_mb "$BASE") MB:" \
     "$("$ENGINE" run --rm "$BASE" python --version 2>&1)," \
-    "$("$ENGINE" run --rm "$BASE" ldd --version 2>&1 | head -n1)"
+    "$("$ENGINE" run --rm "$BASE" ldd --version 2>&1 | sed -n 1p)"

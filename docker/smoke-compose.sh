@@ -103,8 +103,8 @@ case "$pc_version" in 1.0.* | 1.1.* | 1.2.* | 1.3.* | 1.4.*) pc_old=1 ;; esac
 log "compose: podman-compose $pc_version up ($PROJECT)"
 t0=$(date +%s)
 compose up -d --no-build > "$work/up.log" 2>&1 || { cat "$work/up.log" >&2; die "podman-compose up failed"; }
-svc=$("$ENGINE" ps --filter "label=io.podman.compose.project=$PROJECT" --filter "label=com.docker.compose.service=llmops" --format '{{.Names}}' | head -n1)
-pg=$("$ENGINE" ps --filter "label=io.podman.compose.project=$PROJECT" --filter "label=com.docker.compose.service=postgres" --format '{{.Names}}' | head -n1)
+svc=$("$ENGINE" ps --filter "label=io.podman.compose.project=$PROJECT" --filter "label=com.docker.compose.service=llmops" --format '{{.Names}}' | sed -n 1p)
+pg=$("$ENGINE" ps --filter "label=io.podman.compose.project=$PROJECT" --filter "label=com.docker.compose.service=postgres" --format '{{.Names}}' | sed -n 1p)
 log "compose: containers ${svc:-?} and ${pg:-?}"
 if ready=$(wait_ready "$t0"); then
     pass "ready: /readyz 200 ${ready}s after the start of up (Postgres included: $(python3 -c 'import json,sys; print(json.load(open(sys.argv[1])))' "$work/readyz" 2>/dev/null | head -c 200))"
@@ -169,8 +169,8 @@ log "compose: llmops container read-only root and dropped capabilities: $ro"
 compose down > "$work/down.log" 2>&1 || { cat "$work/down.log" >&2; fail "podman-compose down"; }
 t0=$(date +%s)
 compose up -d --no-build > "$work/up2.log" 2>&1 || { cat "$work/up2.log" >&2; die "podman-compose up (2nd) failed"; }
-svc=$("$ENGINE" ps --filter "label=io.podman.compose.project=$PROJECT" --filter "label=com.docker.compose.service=llmops" --format '{{.Names}}' | head -n1)
-pg=$("$ENGINE" ps --filter "label=io.podman.compose.project=$PROJECT" --filter "label=com.docker.compose.service=postgres" --format '{{.Names}}' | head -n1)
+svc=$("$ENGINE" ps --filter "label=io.podman.compose.project=$PROJECT" --filter "label=com.docker.compose.service=llmops" --format '{{.Names}}' | sed -n 1p)
+pg=$("$ENGINE" ps --filter "label=io.podman.compose.project=$PROJECT" --filter "label=com.docker.compose.service=postgres" --format '{{.Names}}' | sed -n 1p)
 if ready=$(wait_ready "$t0"); then
     pass "down + up: ready again after ${ready}s"
     reply=$(api GET "/v1/feedback?since=all")
