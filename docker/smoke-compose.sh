@@ -116,10 +116,12 @@ fi
 
 TRIAGE='{"email": {"sender": "ana@example.com", "recipients": ["ops@example.com"],
   "subject": "Invoice overdue", "body": "Please pay invoice 1042 by Friday."}}'
+t1=$(date +%s)
 reply=$(api POST /v1/triage "$TRIAGE")
+triage_s=$(( $(date +%s) - t1 ))
 request_id=$(printf '%s' "${reply%$'\n'*}" | python3 -c 'import json, sys; print(json.load(sys.stdin)["request_id"])' 2>/dev/null || true)
 if [ "${reply##*$'\n'}" = 200 ] && [ -n "$request_id" ]; then
-    pass "POST /v1/triage: 200 ($request_id)"
+    pass "POST /v1/triage: 200 in ${triage_s}s ($request_id)"
 else
     fail "POST /v1/triage: $reply"
 fi

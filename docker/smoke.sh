@@ -119,8 +119,8 @@ print(f"{total / 1024:.0f}")'
 log "smoke: starting $IMAGE as $NAME on $BASE_URL (volume $VOLUME)"
 "$ENGINE" run "${run_args[@]}" "$IMAGE" >/dev/null 2>"$work/run.err" || { cat "$work/run.err" >&2; exit 1; }
 quiet_systemd "$work/run.err"
-if ready_s=$(wait_ready "$READY_TIMEOUT"); then
-    pass "ready: /readyz answered 200 after ${ready_s}s"
+if ready_first=$(wait_ready "$READY_TIMEOUT"); then
+    pass "ready: /readyz answered 200 after ${ready_first}s"
 else
     fail "ready: /readyz"
     exit 1
@@ -218,8 +218,8 @@ else
 fi
 
 "$ENGINE" rm -f -v "$NAME" >/dev/null 2>&1
-log "smoke (single container): $failures failure(s); time to ready ${ready_s:-?}s, RSS ${rss:-?} MB," \
-    "image $(image_size_mb "$IMAGE") MB"
+log "smoke (single container): $failures failure(s); time to ready ${ready_first}s (${ready_s:-?}s after" \
+    "the restart), one triage ${triage_s}s, RSS ${rss:-?} MB, image $(image_size_mb "$IMAGE") MB"
 
 # --- the compose stack ----------------------------------------------------------------------------------
 if [ "$SMOKE_COMPOSE" != 0 ]; then
