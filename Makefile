@@ -7,7 +7,7 @@ PYTHON ?= python3
 export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF -DMTMD_BUILD=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
 	-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_CURL=OFF
 
-.PHONY: install serve test lint bench browser promtool docs
+.PHONY: install serve test lint bench browser promtool docs image image-smoke
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -59,3 +59,11 @@ docs: $(VENV)/.installed
 
 bench: $(VENV)/.test-installed
 	for script in bench/bench_*.py; do $(PY) $$script || exit 1; done
+
+# The container image, built and started with podman (or docker); not part of `make test` (minutes).
+# See docs/image.md. `image` reuses the llama-cpp-python wheel `make install` left in pip's cache.
+image:
+	docker/build-image.sh
+
+image-smoke:
+	docker/smoke.sh

@@ -494,3 +494,86 @@ def test_prometheus_scrapes_service_metrics_with_a_mounted_token(services: dict[
     assert job["authorization"]["type"] == "Bearer"
     token_file = job["authorization"]["credentials_file"]
     assert token_file.removeprefix("/run/secrets/") in _secret_names(prometheus)
+
+
+# --- the image scripts (make image, make image-smoke), checked without building or starting anything --
+
+DOCKER = ROOT / "docker"
+IMAGE_SCRIPTS = ("build-image.sh", "make-base.sh", "make-postgres.sh", "smoke.sh", "smoke-compose.sh")
+
+
+def test_image_scripts_are_executable_bash_that_parses() -> None:
+    if shutil.which("bash") is None:
+        pytest.skip("bash is not installed")
+    for name in IMAGE_SCRIPTS:
+        script = DOCKER / name
+        assert script.stat().st_mode & stat.S_IXUSR, f"{name} is not executable"
+        assert script.read_text(encoding="utf-8").startswith("#!/usr/bin/env bash\n"), name
+        assert "set -euo pipefail" in script.read_text(encoding="utf-8"), name
+        result = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True, check=False)
+        assert result.returncode == 0, f"{name}: {result.stderr}"
+
+
+def test_image_scripts_pass_shellcheck_when_installed() -> None:
+    shellcheck = shutil.which("shellcheck")
+    if shellcheck is None:
+        pytest.skip("shellcheck is not installed (apt-get install shellcheck)")
+    scripts = [str(DOCKER / name) for name in (*IMAGE_SCRIPTS, "engine.sh")]
+    result = subprocess.run(
+        [shellcheck, "-x", *scripts], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_make_image_targets_run_the_scripts_and_stay_out_of_make_test() -> None:
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    assert re.search(r"^image:\n\tdocker/build-image\.sh$", makefile, re.MULTILINE)
+    assert re.search(r"^image-smoke:\n\tdocker/smoke\.sh$", makefile, re.MULTILINE)
+    test_prerequisites = re.search(r"^test:(.*)$", makefile, re.MULTILINE)
+    assert test_prerequisites and "image" not in test_prerequisites.group(1)
+
+
+def test_prebuilt_wheels_folder_is_in_the_build_context_and_out_of_git(dockerfile: Any) -> None:
+    builder_runs = " ".join(_values(_stages(dockerfile)[0], "RUN"))
+    assert "--mount=type=bind,source=docker/wheels,target=/prebuilt" in builder_runs
+    assert "--find-links /prebuilt" in builder_runs and "--prefer-binary" in builder_runs
+    dockerignore = (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
+    assert "!docker/wheels/" in dockerignore
+    # The folder must exist in a fresh clone for the bind mount, and never carry a wheel into git.
+    assert (DOCKER / "wheels" / ".gitignore").read_text(encoding="utf-8").split("\n")[-3:-1] == [
+        "*",
+        "!.gitignore",
+    ]
+
+
+def test_build_secret_for_a_proxy_ca_is_optional_and_only_in_the_builder(dockerfile: Any) -> None:
+    stages = _stages(dockerfile)
+    for run in _values(stages[0], "RUN"):
+        if "pip wheel" in run:
+            assert "--mount=type=secret,id=pip_ca" in run
+            assert "if [ -s /run/secrets/pip_ca ]" in run, "a build without the secret must still work"
+    assert "pip_ca" not in " ".join(_values(stages[-1], "RUN"))
+
+
+def test_podman_sandbox_config_is_valid_toml() -> None:
+    config = tomllib.loads((DOCKER / "podman-sandbox.conf").read_text(encoding="utf-8"))
+    assert config["engine"]["runtime"] == "runc"
+    limits = dict(item.split("=", 1) for item in config["containers"]["default_ulimits"])
+    assert set(limits) == {"nofile", "nproc"}
+
+
+def test_compose_smoke_override_only_swaps_the_postgres_image(services: dict[str, Service]) -> None:
+    override = yaml.safe_load((DOCKER / "compose.smoke.yaml").read_text(encoding="utf-8"))
+    assert set(override) == {"services"}
+    assert override["services"] == {"postgres": {"image": "localhost/llmops-postgres:15-bookworm"}}
+    assert "postgres" in services
+
+
+def test_smoke_sends_the_readme_triage_request() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    match = re.search(r"curl -s http://127\.0\.0\.1:8000/v1/triage .*?-d '(.*?)'\n", readme, re.DOTALL)
+    assert match, "README.md lost its triage example"
+    smoke = (DOCKER / "smoke.sh").read_text(encoding="utf-8")
+    sent = re.search(r"^TRIAGE='(.*?)'$", smoke, re.DOTALL | re.MULTILINE)
+    assert sent
+    assert json.loads(sent.group(1)) == json.loads(match.group(1))
