@@ -189,6 +189,11 @@ class Settings(BaseSettings):
     )
 
     # Assistant
+    assistants: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated `module:attribute` specs of assistants to serve besides the installed "
+        "ones (the `llmops.assistants` entry points), e.g. `support_desk.assistant:assistant`.",
+    )
     prompt_version: str = Field(
         "email_triage_v2",
         description="Prompt version the assistant runs when the `production` label of email_triage is not set.",
@@ -277,7 +282,7 @@ class Settings(BaseSettings):
     alert_webhook_timeout_s: float = Field(5.0, gt=0, description="Timeout of one webhook delivery attempt.")
     alert_interval_s: float = Field(60.0, gt=0, description="How often the server evaluates the alert rules.")
 
-    @field_validator("api_keys", "fallback_providers", mode="before")
+    @field_validator("api_keys", "fallback_providers", "assistants", mode="before")
     @classmethod
     def _csv(cls, value: object) -> object:
         return _split_csv(value)

@@ -15,7 +15,8 @@ from llmops.alerts.engine import run_alert_loop
 from llmops.api.auth import require_api_key
 from llmops.api.errors import install_error_handlers
 from llmops.api.middleware import BodyLimitMiddleware, RequestIdMiddleware, RequestMetricsMiddleware
-from llmops.api.routes import feedback, health, metrics, triage
+from llmops.api.routes import assistants, feedback, health, metrics, triage
+from llmops.assistants import load_assistants
 from llmops.canary.controller import run_controller
 from llmops.config import Settings, load_settings
 from llmops.dashboard import install as install_dashboard
@@ -24,12 +25,14 @@ from llmops.telemetry.logging import configure_logging
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
+    """The app; `AssistantLoadError` (naming the spec) when an assistant cannot be loaded."""
     settings = settings or load_settings()
+    loaded = load_assistants(settings)  # at creation: each assistant gets its own typed route
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         routes = set(app.openapi()["paths"])  # route templates: the only values `http.route` may take
-        services = await build_services(settings, routes)
+        services = await build_services(settings, routes, loaded)
         log_handler = configure_logging(settings.log_level, services.redactor)
         new_key = await asyncio.to_thread(services.keys.ensure_initial_key)
         if new_key:
@@ -51,12 +54,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(
         title="llmops",
         version=__version__,
-        summary="The Email Gatekeeper over HTTP, observable and safe to change.",
+        summary="Your assistants over HTTP, observable and safe to change.",
         lifespan=lifespan,
     )
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(triage.router, dependencies=[Depends(require_api_key)])
+    app.include_router(assistants.build_router(loaded), dependencies=[Depends(require_api_key)])
     app.include_router(metrics.router, dependencies=[Depends(require_api_key)])
     app.include_router(feedback.router, dependencies=[Depends(require_api_key)])
     install_dashboard(app)

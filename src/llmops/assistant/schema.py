@@ -6,6 +6,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from llmops.sdk import TokenUsage
+
 
 class Category(StrEnum):
     URGENT = "urgent"
@@ -59,11 +61,6 @@ class Triage(BaseModel):
     summary: str = Field(min_length=1, max_length=600)
     action_items: list[str] = Field(default_factory=list, max_length=10)
     draft_reply: str = Field("", max_length=2000)
-
-
-class TokenUsage(BaseModel):
-    input_tokens: int = 0
-    output_tokens: int = 0
 
 
 class TriageReply(BaseModel):
