@@ -27,7 +27,7 @@ def test_the_list_shows_every_assistant_with_schemas_and_an_example(
         listed = client.get("/v1/assistants").json()["assistants"]
         unauthenticated = anonymous.get("/v1/assistants")
     by_name = {item["name"]: item for item in listed}
-    assert sorted(by_name) == ["echo", "echo_strict", "email_gatekeeper"]
+    assert {"echo", "echo_strict", "email_gatekeeper"} <= set(by_name)
     gatekeeper = by_name["email_gatekeeper"]
     assert gatekeeper["prompt"] == "email_triage"
     assert gatekeeper["route"] == "/v1/assistants/email_gatekeeper/runs"

@@ -34,7 +34,7 @@ def test_the_gatekeeper_is_an_installed_entry_point() -> None:
 
 def test_specs_add_assistants_and_the_same_one_twice_is_loaded_once() -> None:
     found = discover(["echo_assistant:echo", "echo_assistant:Echo", "echo_assistant:EchoWithoutFallback"])
-    assert sorted(found) == ["echo", "echo_strict", "email_gatekeeper"]
+    assert {"echo", "echo_strict", "email_gatekeeper"} <= set(found)
     assert found["echo"].source == "LLMOPS_ASSISTANTS"
 
 

@@ -430,7 +430,10 @@ def _redact_strings(redactor: Redactor, value: Any) -> Any:
 
 
 class InProcessTarget(EvalTarget):
-    """Eval cases run through `run_triage` on these services, each stored as an eval request."""
+    """Eval cases run through `run_assistant` on these services, each stored as an eval request.
+
+    The assistant is the one whose prompt `prompt_version` belongs to; an input its model rejects is
+    an errored case (`invalid_input`), not a crash."""
 
     name = "in-process"
 
@@ -438,6 +441,12 @@ class InProcessTarget(EvalTarget):
         self.services = services
         self.prompt_version = prompt_version
         self.version = services.prompts.get(prompt_version)
+        owners = [a for a in services.assistants.values() if a.prompt_name == self.version.name]
+        if not owners:
+            raise AssistantNotFound(f"no loaded assistant serves prompt {self.version.name!r}")
+        self.runs = owners[0]
+        self.assistant = self.runs.name
+        self.output_model = self.runs.output_model
         settings = services.settings
         self.provider = settings.provider
         self.model = settings.model_for(settings.provider)
@@ -445,12 +454,16 @@ class InProcessTarget(EvalTarget):
     def identity(self) -> tuple[str, str, str]:
         return self.version.content_hash, self.provider or "", self.model or ""
 
-    async def call(self, email: BaseModel) -> CachedCall:
+    async def call(self, payload: dict[str, Any]) -> CachedCall:
+        try:
+            input = self.runs.input_model.model_validate(payload)
+        except ValidationError:
+            return CachedCall(output=None, error="invalid_input", prompt_version=self.prompt_version)
         options = RunOptions(request_id=new_request_id(), prompt_version=self.prompt_version, eval=True)
-        run = await run_triage(self.services, email, options)
+        run = await run_assistant(self.services, self.runs, input, options)
         meta = run.meta()
         return CachedCall(
-            triage=run.output.model_dump(mode="json"),
+            output=run.output.model_dump(mode="json"),
             degraded=meta.degraded,
             prompt_version=meta.prompt_version,
             provider=meta.provider,

@@ -42,10 +42,16 @@ class FakeReply:
     delay_s: float = 0.0
     raw_body: str | None = None
     echo_request: bool = False
+    tool_calls: tuple[tuple[str, str, str], ...] = ()  # (id, function name, JSON arguments)
 
     @classmethod
     def ok(cls, text: str = "Hello from the fake server.", **usage: Any) -> FakeReply:
         return cls(text=text, **usage)
+
+    @classmethod
+    def calls(cls, *tool_calls: tuple[str, str, str]) -> FakeReply:
+        """The model asks for tools instead of answering: `(id, name, arguments JSON)` each."""
+        return cls(text="", tool_calls=tool_calls, finish_reason="tool_calls")
 
     @classmethod
     def rate_limited(cls, retry_after: str | None = None, retry_after_ms: str | None = None) -> FakeReply:
@@ -152,6 +158,15 @@ class FakeOpenAIServer:
         }
         if reply.cached_tokens is not None:
             usage["prompt_tokens_details"] = {"cached_tokens": reply.cached_tokens}
+        message: dict[str, Any] = {
+            "role": "assistant",
+            "content": (reply.text or None) if reply.tool_calls else reply.text,
+        }
+        if reply.tool_calls:
+            message["tool_calls"] = [
+                {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
+                for call_id, name, arguments in reply.tool_calls
+            ]
         return {
             "id": "chatcmpl-fake",
             "object": "chat.completion",
@@ -160,7 +175,7 @@ class FakeOpenAIServer:
             "choices": [
                 {
                     "index": 0,
-                    "message": {"role": "assistant", "content": reply.text},
+                    "message": message,
                     "finish_reason": reply.finish_reason,
                 }
             ],
