@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from llmops.cli import alerts, budgets, canary, db, evals, feedback, keys, prompts
+from llmops.cli import alerts, budgets, canary, db, evals, feedback, keys, new, prompts
 from llmops.cli.assistants import assistants
 from llmops.cli.redact import redact
 from llmops.cli.report import report
@@ -29,6 +29,7 @@ for name, group in (
     ("budgets", budgets.app),
     ("alerts", alerts.app),
     ("canary", canary.app),
+    ("new", new.app),
 ):
     app.add_typer(group, name=name)
 
