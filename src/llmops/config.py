@@ -20,7 +20,7 @@ ProviderName = Literal["local", "openai", "scripted"]
 DEFAULT_SECRETS_DIR = Path("/run/secrets")
 
 
-BUDGET_SCOPES = ("global", "user", "api_key")
+BUDGET_SCOPES = ("global", "user", "api_key", "assistant")
 BUDGET_WINDOWS = ("hour", "day", "month")
 BUDGET_METRICS = ("tokens", "cost_usd")
 
@@ -259,7 +259,7 @@ class Settings(BaseSettings):
     budgets: str = Field(
         "",
         description="Token and cost caps, comma-separated `scope:window:metric=limit` (scope `global`, "
-        "`user` or `api_key`, each user/key capped separately; window `hour`, `day` or `month`; metric "
+        "`user`, `api_key` or `assistant`, each user/key/assistant capped separately; window `hour`, `day` or `month`; metric "
         "`tokens` or `cost_usd`), e.g. `global:day:cost_usd=5,user:hour:tokens=20000`. Upserted at startup.",
     )
     budget_soft_ratio: float = Field(

@@ -91,7 +91,7 @@ class Services:
     budgets: BudgetEnforcer
     alerts: AlertEngine
     router: PromptRouter
-    canary: CanaryController
+    canaries: dict[str, CanaryController]  # one per loaded assistant's prompt
     request_ids: RequestIds
 
     @property
@@ -163,7 +163,12 @@ async def build_services(
         budgets=BudgetEnforcer(budget_store, settings),
         alerts=build_alert_engine(settings, engine, redactor, budget_store),
         router=PromptRouter(labels, defaults, ttl_s=settings.prompt_label_ttl_s),
-        canary=CanaryController(engine, labels, Guardrails.from_settings(settings), settings.prompt_version),
+        canaries={
+            prompt: CanaryController(
+                engine, labels, Guardrails.from_settings(settings), version, prompt_name=prompt
+            )
+            for prompt, version in defaults.items()
+        },
         request_ids=RequestIds(partial(request_exists, engine)),
     )
 
@@ -292,7 +297,7 @@ async def run_assistant(
     if options.prompt_version is not None:
         check_prompt_version(services, assistant, options.prompt_version)
     user = services.telemetry.pseudonymise(options.user_id)
-    subjects = Subjects(user=user, api_key=options.api_key_fingerprint)
+    subjects = Subjects(user=user, api_key=options.api_key_fingerprint, assistant=assistant.name)
     async with services.budgets.hold(subjects, assistant.input_size(input)) as hold:
         run = await _run_in_root_span(services, assistant, input, options, user, started)
         usage = run.context.usage

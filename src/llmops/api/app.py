@@ -40,7 +40,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.services = services
         loops = [
             asyncio.create_task(run_retention(services)),
-            asyncio.create_task(run_controller(services.canary, settings.canary_interval_s)),
+            *(
+                asyncio.create_task(run_controller(controller, settings.canary_interval_s))
+                for controller in services.canaries.values()
+            ),
             asyncio.create_task(run_alert_loop(services.alerts, settings.alert_interval_s)),
         ]
         try:

@@ -146,12 +146,15 @@ async def latency_page(
     engine = services_of(request).engine
     name, window = params.pick_window(range)
     report = await asyncio.to_thread(build_report, engine, window, filters)
+    choices = await asyncio.to_thread(filter_choices, engine, window)
     chosen = filters.model_dump(exclude_none=True)
     return render(
         request,
         "latency.html",
         session,
         report=report,
+        choices=choices,
+        chosen=chosen,
         shares=views.step_shares(report),
         range_name=name,
         ranges=list(params.RANGE_CHOICES),
@@ -169,6 +172,7 @@ async def requests_page(
     status: str | None = None,
     category: str | None = None,
     source: str | None = None,
+    assistant: str | None = None,
     cursor: str | None = None,
 ) -> Response:
     search = traces.RequestSearch(
@@ -177,6 +181,7 @@ async def requests_page(
         status=status or None,
         category=category or None,
         source=source or None,
+        assistant=assistant or None,
     )
     try:
         page = await asyncio.to_thread(
@@ -188,8 +193,16 @@ async def requests_page(
     next_url = None
     if page.next_cursor:
         next_url = "/requests?" + urlencode(params | {"cursor": page.next_cursor})
+    assistants = sorted(services_of(request).assistants)
     return render(
-        request, "requests.html", session, page_data=page, search=search, next_url=next_url, page="requests"
+        request,
+        "requests.html",
+        session,
+        page_data=page,
+        search=search,
+        assistants=assistants,
+        next_url=next_url,
+        page="requests",
     )
 
 

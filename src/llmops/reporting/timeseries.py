@@ -33,6 +33,7 @@ class FilterChoices(BaseModel):
     prompt_versions: list[str]
     models: list[str]
     providers: list[str]
+    assistants: list[str] = []
 
 
 def timeseries(engine: Engine, window: Window, filters: Filters) -> list[Point]:
@@ -73,9 +74,9 @@ def timeseries(engine: Engine, window: Window, filters: Filters) -> list[Point]:
 
 
 def filter_choices(engine: Engine, window: Window) -> FilterChoices:
-    """Distinct versions, models and providers seen in the window (from the rollups: small)."""
+    """Distinct versions, models, providers and assistants seen in the window (from the rollups: small)."""
     table = request_rollups
-    query = select(table.c.prompt_version, table.c.model, table.c.provider).distinct()
+    query = select(table.c.prompt_version, table.c.model, table.c.provider, table.c.assistant).distinct()
     if window.start is not None:
         query = query.where(table.c.hour >= hour_floor(window.start))
     with engine.connect() as connection:
@@ -84,4 +85,5 @@ def filter_choices(engine: Engine, window: Window) -> FilterChoices:
         prompt_versions=sorted({r[0] for r in rows}),
         models=sorted({r[1] for r in rows}),
         providers=sorted({r[2] for r in rows}),
+        assistants=sorted({r[3] for r in rows}),
     )
