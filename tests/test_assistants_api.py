@@ -138,3 +138,16 @@ def test_bad_runs_get_the_one_error_shape(live_server: Callable[..., LiveServer]
         assert response.status_code == 422, response.text
         assert "prompt_version" in response.json()["error"]["message"]
         assert "echo_v99" not in response.text
+
+
+def test_replies_and_captured_content_of_a_plugin_are_redacted(live_server: Callable[..., LiveServer]) -> None:
+    planted = "dana.secret@northwind.example"
+    server = live_server(assistants=ECHO, scripted_reply=f"Write to {planted} today.", capture_content="redacted")
+    with server.client() as client:
+        reply = client.post("/v1/assistants/echo/runs", json={"input": {"text": f"mail {planted} please"}}).json()
+        server.flush()
+        trace = client.get(f"/api/requests/{reply['request_id']}").json()
+    assert planted not in reply["output"]["text"] and "Write to" in reply["output"]["text"]
+    tool = next(span for span in trace["spans"] if span["name"] == "execute_tool count_words")
+    assert "gen_ai.tool.call.arguments" in tool["attributes"]  # captured ...
+    assert planted not in str(trace)  # ... and redacted, like every other attribute
