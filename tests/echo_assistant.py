@@ -49,6 +49,15 @@ class EchoWithoutFallback(Echo):
         return await Assistant.fallback(self, input, ctx, reason)
 
 
+class WrongOutput(Echo):
+    """Returns a dict instead of its output model: a bug in the assistant, a 500."""
+
+    name = "echo_wrong"
+
+    async def run(self, input: Question, ctx: RunContext) -> Answer:
+        return {"text": input.text, "words": 1}  # type: ignore[return-value]
+
+
 class Impostor(Echo):
     """Another class that claims the name `echo`."""
 

@@ -47,8 +47,8 @@ def test_openapi_shows_each_assistants_real_schemas(live_server: Callable[..., L
         paths
     )
     assert "/v1/assistants/{name}/runs" not in paths
-    assert schemas["EchoRunRequest"]["properties"]["input"]["$ref"].endswith("/Question")
-    assert schemas["EchoRunReply"]["properties"]["output"]["$ref"].endswith("/Answer")
+    assert schemas["EchoRunRequest"]["properties"]["input"]["$ref"].endswith("Question")
+    assert schemas["EchoRunReply"]["properties"]["output"]["$ref"].endswith("Answer")
     assert schemas["EmailGatekeeperRunRequest"]["properties"]["input"]["$ref"].endswith("/Email")
     assert schemas["EmailGatekeeperRunReply"]["properties"]["output"]["$ref"].endswith("/Triage")
 
@@ -120,7 +120,7 @@ def test_the_degraded_hook_answers_when_every_provider_fails(live_server: Callab
 
 
 def test_bad_runs_get_the_one_error_shape(live_server: Callable[..., LiveServer]) -> None:
-    server = live_server(assistants=ECHO)
+    server = live_server(assistants=ECHO + ",echo_assistant:WrongOutput")
     with server.client() as client:
         unknown = client.post("/v1/assistants/nope/runs", json={"input": {}})
         invalid = client.post("/v1/assistants/echo/runs", json={"input": {"text": ""}})
@@ -131,7 +131,13 @@ def test_bad_runs_get_the_one_error_shape(live_server: Callable[..., LiveServer]
         missing_version = client.post(
             "/v1/assistants/echo/runs", json={"input": {"text": "x"}, "prompt_version": "echo_v99"}
         )
+    with server.client() as client:  # Starlette closes the connection after an unhandled error
+        buggy = client.post("/v1/assistants/echo_wrong/runs", json={"input": {"text": "x"}})
     assert unknown.status_code == 404 and unknown.json()["error"]["type"] == "not_found"
+    assert buggy.status_code == 500 and buggy.json()["error"] == {
+        "type": "internal_error",
+        "message": "internal error",
+    }
     assert invalid.status_code == 422 and invalid.json()["error"]["fields"][0]["field"] == "input.text"
     assert extra.status_code == 422
     for response in (other_prompt, missing_version):
@@ -140,11 +146,17 @@ def test_bad_runs_get_the_one_error_shape(live_server: Callable[..., LiveServer]
         assert "echo_v99" not in response.text
 
 
-def test_replies_and_captured_content_of_a_plugin_are_redacted(live_server: Callable[..., LiveServer]) -> None:
+def test_replies_and_captured_content_of_a_plugin_are_redacted(
+    live_server: Callable[..., LiveServer],
+) -> None:
     planted = "dana.secret@northwind.example"
-    server = live_server(assistants=ECHO, scripted_reply=f"Write to {planted} today.", capture_content="redacted")
+    server = live_server(
+        assistants=ECHO, scripted_reply=f"Write to {planted} today.", capture_content="redacted"
+    )
     with server.client() as client:
-        reply = client.post("/v1/assistants/echo/runs", json={"input": {"text": f"mail {planted} please"}}).json()
+        reply = client.post(
+            "/v1/assistants/echo/runs", json={"input": {"text": f"mail {planted} please"}}
+        ).json()
         server.flush()
         trace = client.get(f"/api/requests/{reply['request_id']}").json()
     assert planted not in reply["output"]["text"] and "Write to" in reply["output"]["text"]

@@ -340,6 +340,11 @@ async def _run_in_root_span(
                 output = await assistant.fallback(input, ctx, "providers_failed")
                 if not ctx.is_degraded:
                     ctx.degraded(output, "providers_failed")
+            if not isinstance(output, assistant.output_model):
+                raise TypeError(
+                    f"assistant {assistant.name!r} returned a {type(output).__name__}, "
+                    f"not its output model {assistant.output_model.__name__}"
+                )
         except Exception as exc:
             span.set_attributes({c.STATUS: "error", c.ERROR_TYPE: type(exc).__name__})
             if options.route:
