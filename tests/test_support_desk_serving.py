@@ -97,7 +97,9 @@ def test_the_model_chooses_the_tools_in_a_bounded_loop(live_server: Callable[...
 
 
 def test_its_eval_set_runs_and_compares_two_prompt_versions(tmp_path: Path) -> None:
-    dataset = Path(__file__).resolve().parents[1] / "examples" / "support_desk" / "evals" / "support_desk.jsonl"
+    dataset = (
+        Path(__file__).resolve().parents[1] / "examples" / "support_desk" / "evals" / "support_desk.jsonl"
+    )
     env = cli_env(tmp_path, LLMOPS_ASSISTANTS=DOCUMENTED_LINE)
     runs = {}
     for version in ("support_desk_v1", "support_desk_v2"):
@@ -106,10 +108,40 @@ def test_its_eval_set_runs_and_compares_two_prompt_versions(tmp_path: Path) -> N
         runs[version] = result.stdout.splitlines()[0]
         assert "32" in result.stdout  # every case ran
     compared = run_llmops(
-        env, "eval", "compare", "support_desk_v1", "support_desk_v2", "--dataset", "support_desk", "--format", "json"
+        env,
+        "eval",
+        "compare",
+        "support_desk_v1",
+        "support_desk_v2",
+        "--dataset",
+        "support_desk",
+        "--format",
+        "json",
     )
     assert compared.returncode == 0, compared.stderr
     report = json.loads(compared.stdout)
     assert {report["baseline"]["id"], report["candidate"]["id"]} == set(runs.values())
-    wrong_version = run_llmops(env, "eval", "run", "--dataset", str(dataset), "--prompt-version", "email_triage_v1")
+    wrong_version = run_llmops(
+        env, "eval", "run", "--dataset", str(dataset), "--prompt-version", "email_triage_v1"
+    )
     assert wrong_version.returncode == 2 and "support_desk" in wrong_version.stderr
+
+
+def test_the_tool_loop_is_bounded(live_server: Callable[..., LiveServer]) -> None:
+    search = ("call_x", "search_kb", '{"query": "returns"}')
+    with FakeOpenAIServer(default_reply=FakeReply.calls(search)) as upstream:
+        upstream.script(*[FakeReply.calls(search)] * 4, FakeReply.ok("Returns are free within 30 days."))
+        server = live_server(
+            assistants=DOCUMENTED_LINE,
+            provider="openai",
+            openai_base_url=upstream.base_url,
+            openai_api_key="sk-t",
+        )
+        with server.client() as client:
+            response = client.post(
+                "/v1/assistants/support_desk/runs", json={"input": {"question": "Returns?"}}
+            )
+        sent = [request.body for request in upstream.requests]
+    assert response.status_code == 200, response.text
+    assert response.json()["output"]["answer"] == "Returns are free within 30 days."
+    assert [bool(body.get("tools")) for body in sent] == [True, True, True, True, False]

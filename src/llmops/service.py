@@ -130,7 +130,9 @@ async def build_services(
 
     `routes` are the HTTP route templates the request metric may name (none outside the server);
     `assistants` are the ones the app registered routes for (default: `load_assistants(settings)`)."""
-    loaded = {name: item.assistant for name, item in (assistants or load_assistants(settings)).items()}
+    if assistants is None:
+        assistants = load_assistants(settings)
+    loaded = {name: item.assistant for name, item in assistants.items()}
     prompts = prompt_registry(loaded.values())
     defaults = default_versions(loaded.values(), prompts, settings)
     redactor = build_redactor(settings)
