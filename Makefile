@@ -15,8 +15,9 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e .
 	touch $@
 
-$(VENV)/.test-installed: $(VENV)/.installed pyproject.toml
+$(VENV)/.test-installed: $(VENV)/.installed pyproject.toml examples/support_desk/pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e examples/support_desk
 	touch $@
 
 install: $(VENV)/.installed

@@ -123,7 +123,7 @@ def test_schema_valid_names_failing_fields() -> None:
     result = SchemaValid().score(CASE, out(triage=triage(priority=9, category="meh")))
     assert not result.passed and result.score == 0.0
     assert "category" in result.reason and "priority" in result.reason and "meh" not in result.reason
-    assert SchemaValid().score(CASE, out(triage=None)).reason == "no triage in the output"
+    assert SchemaValid().score(CASE, out(triage=None)).reason == "no output"
 
 
 def test_length_at_most() -> None:
@@ -243,7 +243,7 @@ def test_judge_fails_without_calling_on_errors_missing_triage_or_rubric() -> Non
     provider = ScriptedProvider(reply="SCORE: 10\nVERDICT: PASS")
     judge = LLMJudge(provider)
     assert judge.score(JUDGE_CASE, out(error="timeout")).reason == "error: timeout"
-    assert judge.score(JUDGE_CASE, out(triage=None)).reason == "no triage in the output"
+    assert judge.score(JUDGE_CASE, out(triage=None)).reason == "no output"
     assert judge.score(make_case(), out()).reason == "the case has no judge rubric"
     assert provider.calls == 0
 

@@ -21,7 +21,7 @@ ProviderName = Literal["local", "openai", "scripted"]
 DEFAULT_SECRETS_DIR = Path("/run/secrets")
 
 
-BUDGET_SCOPES = ("global", "user", "api_key")
+BUDGET_SCOPES = ("global", "user", "api_key", "assistant")
 BUDGET_WINDOWS = ("hour", "day", "month")
 BUDGET_METRICS = ("tokens", "cost_usd")
 
@@ -281,6 +281,11 @@ class Settings(BaseSettings):
     )
 
     # Assistant
+    assistants: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated `module:attribute` specs of assistants to serve besides the installed "
+        "ones (the `llmops.assistants` entry points), e.g. `support_desk.assistant:assistant`.",
+    )
     prompt_version: str = Field(
         "email_triage_v2",
         description="Prompt version the assistant runs when the `production` label of email_triage is not set.",
@@ -346,7 +351,7 @@ class Settings(BaseSettings):
     budgets: str = Field(
         "",
         description="Token and cost caps, comma-separated `scope:window:metric=limit` (scope `global`, "
-        "`user` or `api_key`, each user/key capped separately; window `hour`, `day` or `month`; metric "
+        "`user`, `api_key` or `assistant`, each user/key/assistant capped separately; window `hour`, `day` or `month`; metric "
         "`tokens` or `cost_usd`), e.g. `global:day:cost_usd=5,user:hour:tokens=20000`. Upserted at startup.",
     )
     budget_soft_ratio: float = Field(
@@ -392,7 +397,7 @@ class Settings(BaseSettings):
         1000, ge=1, description="Replies the gateway's response cache holds per worker."
     )
 
-    @field_validator("api_keys", "fallback_providers", mode="before")
+    @field_validator("api_keys", "fallback_providers", "assistants", mode="before")
     @classmethod
     def _csv(cls, value: object) -> object:
         return _split_csv(value)

@@ -1,15 +1,16 @@
-"""The composition root: build the whole system from `Settings`, run one triage, close it all.
+"""The composition root: build the whole system from `Settings`, run one assistant request, close it all.
 
 The HTTP app, the CLI, the eval runner and the benchmarks all start here, so each part is wired once
 and nothing below this module knows how the parts meet. `open_services` is the usual entry point:
 
     async with open_services(settings) as services:
-        run = await run_triage(services, email, RunOptions(request_id=new_request_id()))
+        run = await run_assistant(services, assistant, input, RunOptions(request_id=new_request_id()))
 
-`run_triage` is the one place a triage runs inside its root span: budget reservation, prompt routing
-(explicit version, canary share, production label), the pipeline, and the root span's attributes, which
-the store exporter turns into the request row. Whoever calls it (the route, `llmops triage`, the eval
-runner) gets the same trace, the same row and the same reply.
+`run_assistant` is the one place an assistant runs inside its root span: budget reservation, prompt
+routing (explicit version, canary share, production label), the assistant's `run` with its
+`RunContext`, the degraded hook, and the root span's attributes, which the store exporter turns into
+the request row. Whoever calls it (the routes, `llmops triage`, the eval runner) gets the same trace,
+the same row and the same reply. `run_triage` is the Email Gatekeeper's shorthand.
 """
 
 from __future__ import annotations
@@ -24,22 +25,19 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
-from pydantic import SecretStr
+from pydantic import BaseModel, SecretStr, ValidationError
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
 from llmops.alerts.engine import AlertEngine
 from llmops.alerts.setup import build_alert_engine
-from llmops.assistant.knowledge import KnowledgeBase
-from llmops.assistant.pipeline import ASSISTANT_NAME, PROMPT_NAME, Gatekeeper, TriageOutcome
-from llmops.assistant.schema import Email, Triage, TriageReply
-from llmops.assistant.tools import Toolbox
+from llmops.assistants import LoadedAssistant, default_versions, load_assistants, prompt_registry
 from llmops.budgets.enforce import BudgetEnforcer
 from llmops.budgets.models import parse_budgets
 from llmops.budgets.store import BudgetStore, Subjects
@@ -50,17 +48,19 @@ from llmops.evals.runner import CachedCall, EvalTarget
 from llmops.gateway import Gateway, build_gateway, upstream_secrets
 from llmops.ingest import IngestReceiver, build_receiver
 from llmops.prompts.labels import LabelStore
-from llmops.prompts.registry import PromptRegistry
+from llmops.prompts.registry import PromptNotFound, PromptRegistry
 from llmops.prompts.router import PromptRouter, Route
 from llmops.providers.registry import build_chain
 from llmops.providers.resilience import ProviderChain
 from llmops.redaction import RedactionConfig, Redactor, secrets_from_settings
+from llmops.sdk import Assistant, ModelUnavailable, RunContext, TokenUsage
 from llmops.storage.api_keys import ApiKeyStore
 from llmops.storage.db import make_engine
 from llmops.storage.migrate import upgrade
 from llmops.storage.request_rows import RequestIds, new_request_id, request_exists
 from llmops.storage.retention import apply_retention
 from llmops.storage.service_state import get_or_create
+from llmops.storage.tables import DEFAULT_ASSISTANT
 from llmops.telemetry import conventions as c
 from llmops.telemetry.messages import text_message
 from llmops.telemetry.request_writer import root_request_record, store_request
@@ -72,6 +72,14 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("llmops")
 PSEUDONYM_KEY = "pseudonym_key"
+GATEKEEPER = DEFAULT_ASSISTANT  # the Email Gatekeeper, whose route is `POST /v1/triage`
+# Why a reply may be degraded (the SDK's conventions); their counters exist at 0 from the start.
+DEGRADED_REASONS = ("providers_failed", "invalid_output")
+AnyAssistant = Assistant[Any, Any]
+
+
+class AssistantNotFound(LookupError):
+    """No loaded assistant has that name."""
 
 
 @dataclass
@@ -84,13 +92,13 @@ class Services:
     chain: ProviderChain
     prompts: PromptRegistry
     labels: LabelStore
-    gatekeeper: Gatekeeper
+    assistants: dict[str, AnyAssistant]
     redactor: Redactor
     telemetry_setup: TelemetrySetup
     budgets: BudgetEnforcer
     alerts: AlertEngine
     router: PromptRouter
-    canary: CanaryController
+    canaries: dict[str, CanaryController]  # one per loaded assistant's prompt
     request_ids: RequestIds
     ingest: IngestReceiver
     gateway: Gateway
@@ -98,6 +106,12 @@ class Services:
     @property
     def telemetry(self) -> Telemetry:
         return self.telemetry_setup.telemetry
+
+    def assistant(self, name: str) -> AnyAssistant:
+        try:
+            return self.assistants[name]
+        except KeyError:
+            raise AssistantNotFound(f"no assistant named {name!r} is loaded") from None
 
 
 def services_of(connection: HTTPConnection) -> Services:
@@ -116,10 +130,21 @@ def build_redactor(settings: Settings) -> Redactor:
     return Redactor(RedactionConfig(hmac_key=settings.redaction_hmac_key, secrets=configured))
 
 
-async def build_services(settings: Settings, routes: set[str] | None = None) -> Services:
-    """Connect the database, set up telemetry, load prompts, knowledge and tools, start every provider.
+async def build_services(
+    settings: Settings,
+    routes: set[str] | None = None,
+    assistants: dict[str, LoadedAssistant] | None = None,
+) -> Services:
+    """Connect the database, set up telemetry, load the assistants and their prompts, start every
+    provider and assistant.
 
-    `routes` are the HTTP route templates the request metric may name (none outside the server)."""
+    `routes` are the HTTP route templates the request metric may name (none outside the server);
+    `assistants` are the ones the app registered routes for (default: `load_assistants(settings)`)."""
+    if assistants is None:
+        assistants = load_assistants(settings)
+    loaded = {name: item.assistant for name, item in assistants.items()}
+    prompts = prompt_registry(loaded.values())
+    defaults = default_versions(loaded.values(), prompts, settings)
     redactor = build_redactor(settings)
     engine = make_engine(settings.resolved_database_url)
     await asyncio.to_thread(upgrade, engine)
@@ -134,19 +159,12 @@ async def build_services(settings: Settings, routes: set[str] | None = None) -> 
     await asyncio.to_thread(budget_store.set, parse_budgets(settings.budgets, settings.budget_soft_ratio))
     chain = build_chain(settings, telemetry_setup.telemetry)
     await chain.start()
+    telemetry_setup.telemetry.instruments.prime(degraded=DEGRADED_REASONS)
     budgets = BudgetEnforcer(budget_store, settings)
     gateway = build_gateway(settings, telemetry_setup.telemetry, budgets)
-    knowledge = KnowledgeBase.bundled()
-    prompts = PromptRegistry.from_directory()
+    for assistant in loaded.values():
+        await assistant.start()
     labels = LabelStore(engine, prompts)
-    gatekeeper = Gatekeeper(
-        chain=chain,
-        prompts=prompts,
-        toolbox=Toolbox.bundled(knowledge),
-        knowledge=knowledge,
-        max_output_tokens=settings.max_output_tokens,
-        telemetry=telemetry_setup.telemetry,
-    )
     return Services(
         settings=settings,
         engine=engine,
@@ -154,15 +172,18 @@ async def build_services(settings: Settings, routes: set[str] | None = None) -> 
         chain=chain,
         prompts=prompts,
         labels=labels,
-        gatekeeper=gatekeeper,
+        assistants=loaded,
         redactor=redactor,
         telemetry_setup=telemetry_setup,
         budgets=budgets,
         alerts=build_alert_engine(settings, engine, redactor, budget_store),
-        router=PromptRouter(
-            labels, {PROMPT_NAME: settings.prompt_version}, ttl_s=settings.prompt_label_ttl_s
-        ),
-        canary=CanaryController(engine, labels, Guardrails.from_settings(settings), settings.prompt_version),
+        router=PromptRouter(labels, defaults, ttl_s=settings.prompt_label_ttl_s),
+        canaries={
+            prompt: CanaryController(
+                engine, labels, Guardrails.from_settings(settings), version, prompt_name=prompt
+            )
+            for prompt, version in defaults.items()
+        },
         request_ids=RequestIds(partial(request_exists, engine)),
         ingest=build_receiver(settings, engine, redactor, bytes.fromhex(pseudonym_key)),
         gateway=gateway,
@@ -170,8 +191,10 @@ async def build_services(settings: Settings, routes: set[str] | None = None) -> 
 
 
 async def close_services(services: Services) -> None:
-    """Stop providers, write queued ingest batches, flush and stop telemetry (pending spans reach the
-    store), close the database."""
+    """Stop assistants, providers and the gateway, write queued ingest batches, flush and stop
+    telemetry (pending spans reach the store), close the database."""
+    for assistant in services.assistants.values():
+        await assistant.aclose()
     await services.chain.aclose()
     await asyncio.to_thread(services.ingest.close)
     await services.gateway.aclose()
@@ -215,7 +238,7 @@ def announce_new_key(key: str) -> None:
 
 @dataclass(frozen=True)
 class RunOptions:
-    """Who asks for a triage and how. `route` is the HTTP route template (None in-process); `parent`
+    """Who asks for a run and how. `route` is the HTTP route template (None in-process); `parent`
     is the caller's trace context; `prompt_version` overrides the router; `eval` stores the request
     outside live figures."""
 
@@ -229,56 +252,100 @@ class RunOptions:
     eval: bool = False
 
 
-@dataclass
-class TriageRun:
-    """One triage as served: the pipeline's outcome, the reply triage (redacted when configured)."""
+class RunReply(BaseModel):
+    """What every run reply carries besides the output (`POST /v1/assistants/{name}/runs`)."""
 
     request_id: str
-    outcome: TriageOutcome
-    triage: Triage
+    prompt_version: str
+    model: str
+    provider: str
+    usage: TokenUsage
+    cost_usd: float | None = None
+    latency_ms: float
+    retries: int
+    degraded: bool
+
+
+@dataclass
+class AssistantRun:
+    """One request as served: the output (redacted when configured) and what it took."""
+
+    request_id: str
+    assistant: str
+    output: BaseModel
+    context: RunContext
     latency_ms: float
     trace_id: str | None = None
 
-    def reply(self) -> TriageReply:
-        outcome = self.outcome
-        return TriageReply(
+    def meta(self) -> RunReply:
+        ctx = self.context
+        provider, model = ctx.reply_model()
+        return RunReply(
             request_id=self.request_id,
-            triage=self.triage,
-            prompt_version=outcome.prompt_version,
-            model=outcome.model,
-            provider=outcome.provider,
-            usage=outcome.usage,
+            prompt_version=ctx.prompt.id,
+            model=model,
+            provider=provider,
+            usage=ctx.usage.model_copy(),
+            cost_usd=ctx.cost_usd,
             latency_ms=round(self.latency_ms, 3),
-            retries=outcome.retries,
-            degraded=outcome.degraded,
-            cost_usd=outcome.cost_usd,
+            retries=ctx.retries,
+            degraded=ctx.is_degraded,
         )
 
 
-async def run_triage(services: Services, email: Email, options: RunOptions) -> TriageRun:
-    """Triage one email inside its root span, within the caller's budgets.
+def check_prompt_version(services: Services, assistant: AnyAssistant, version: str) -> None:
+    """An explicit version must be one of the assistant's prompt (`PromptNotFound` otherwise)."""
+    if services.prompts.get(version).name != assistant.prompt_name:
+        raise PromptNotFound(f"{version!r} is not a version of prompt {assistant.prompt_name!r}")
 
-    Raises `BudgetExceededError` before any work when a budget has no room, and `PromptNotFound` for
-    an unknown explicit version; the pipeline itself never fails on a provider (it degrades). The
-    reservation is sized from the prompt the model call will really be sent and its `max_tokens`."""
+
+async def run_triage(services: Services, email: BaseModel, options: RunOptions) -> AssistantRun:
+    """Triage one email with the Email Gatekeeper (`POST /v1/triage`, `llmops triage`)."""
+    return await run_assistant(services, services.assistant(GATEKEEPER), email, options)
+
+
+async def run_assistant(
+    services: Services, assistant: AnyAssistant, input: BaseModel, options: RunOptions
+) -> AssistantRun:
+    """Run one request of `assistant` inside its root span, within the caller's budgets.
+
+    Raises `BudgetExceededError` before any work when a budget has no room, `PromptNotFound` for an
+    explicit version that is not one of the assistant's prompt, and `ModelUnavailable` when every
+    provider failed and the assistant has no fallback."""
     started = time.perf_counter()
+    if options.prompt_version is not None:
+        check_prompt_version(services, assistant, options.prompt_version)
     user = services.telemetry.pseudonymise(options.user_id)
-    subjects = Subjects(user=user, api_key=options.api_key_fingerprint)
-    route = await services.router.route(PROMPT_NAME, user or options.request_id, options.prompt_version)
-    plan = partial(services.gatekeeper.planned_call, email, route.version)  # only run under a budget
+    subjects = Subjects(user=user, api_key=options.api_key_fingerprint, assistant=assistant.name)
+    route = await services.router.route(
+        assistant.prompt_name, user or options.request_id, options.prompt_version
+    )
+    prompt = services.prompts.get(route.version)
+
+    def plan() -> tuple[int, int | None]:  # run off the loop, only when a budget exists
+        chars, max_tokens = assistant.planned_call(input, prompt)
+        cap = services.settings.max_output_tokens
+        return chars, cap if max_tokens is None else min(max_tokens, cap)
+
     async with services.budgets.hold(subjects, plan) as hold:
-        run = await _run_in_root_span(services, email, options, user, started, route)
-        usage = run.outcome.usage
-        hold.record(usage.input_tokens + usage.output_tokens, run.outcome.cost_usd)
+        run = await _run_in_root_span(services, assistant, input, options, user, started, route)
+        usage = run.context.usage
+        hold.record(usage.input_tokens + usage.output_tokens, run.context.cost_usd)
     return run
 
 
 async def _run_in_root_span(
-    services: Services, email: Email, options: RunOptions, user: str | None, started: float, route: Route
-) -> TriageRun:
+    services: Services,
+    assistant: AnyAssistant,
+    input: BaseModel,
+    options: RunOptions,
+    user: str | None,
+    started: float,
+    route: Route,
+) -> AssistantRun:
     telemetry = services.telemetry
-    attributes = root_attributes(options, user)
-    name = f"POST {options.route}" if options.route else c.IN_PROCESS_ROOT_SPAN
+    attributes = root_attributes(assistant, options, user)
+    name = f"POST {options.route}" if options.route else in_process_span_name(assistant)
     kind = SpanKind.SERVER if options.route else SpanKind.INTERNAL
     with telemetry.tracer.start_as_current_span(
         name, context=options.parent, kind=kind, attributes=attributes
@@ -287,35 +354,56 @@ async def _run_in_root_span(
         trace_id = format(context.trace_id, "032x") if context.is_valid else None
         span.set_attribute(c.CANARY, route.canary)
         try:
+            ctx = RunContext(
+                prompt=services.prompts.get(route.version),
+                request_id=options.request_id,
+                telemetry=telemetry,
+                chain=services.chain,
+                max_output_tokens=services.settings.max_output_tokens,
+            )
             with services.chain.deadline(services.settings.request_deadline_s):
-                outcome = await services.gatekeeper.triage(email, route.version)
+                try:
+                    output = await assistant.run(input, ctx)
+                except ModelUnavailable:
+                    output = await assistant.fallback(input, ctx, "providers_failed")
+                    if not ctx.is_degraded:
+                        ctx.degraded(output, "providers_failed")
+            if not isinstance(output, assistant.output_model):
+                raise TypeError(
+                    f"assistant {assistant.name!r} returned a {type(output).__name__}, "
+                    f"not its output model {assistant.output_model.__name__}"
+                )
         except Exception as exc:
             span.set_attributes({c.STATUS: "error", c.ERROR_TYPE: type(exc).__name__})
             if options.route:
-                span.set_attribute("http.response.status_code", 500)
+                span.set_attribute(
+                    "http.response.status_code", 503 if isinstance(exc, ModelUnavailable) else 500
+                )
             span.set_status(Status(StatusCode.ERROR))
             telemetry.instruments.record_error(error_type="internal_error")
             raise
         latency_ms = (time.perf_counter() - started) * 1000
-        if outcome.degraded:
+        if ctx.is_degraded:
             logger.warning(
-                "degraded reply", extra={"reason": outcome.degraded_reason, "latency_ms": round(latency_ms)}
+                "degraded reply",
+                extra={
+                    "assistant": assistant.name,
+                    "reason": ctx.degraded_reason,
+                    "latency_ms": round(latency_ms),
+                },
             )
-        outcome_attrs = outcome_attributes(outcome, latency_ms)
+        outcome_attrs = outcome_attributes(ctx, assistant.label(output), latency_ms)
         if options.route:
             outcome_attrs["http.response.status_code"] = 200
         span.set_attributes(outcome_attrs)
-        # What the caller received (the model's triage or the rules' degraded one), under content capture.
+        # What the caller received (the model's output or the degraded one), under content capture.
         telemetry.content(
-            span,
-            c.GEN_AI_OUTPUT_MESSAGES,
-            [text_message("assistant", outcome.triage.model_dump_json())],
+            span, c.GEN_AI_OUTPUT_MESSAGES, [text_message("assistant", output.model_dump_json())]
         )
     request_id = await persist_request(services, span) or options.request_id
-    triage = outcome.triage
     if services.settings.redact_replies:
-        triage = redact_triage(services.redactor, triage)
-    return TriageRun(request_id, outcome, triage, latency_ms, trace_id)
+        output = redact_output(services.redactor, output)
+    return AssistantRun(request_id, assistant.name, output, ctx, latency_ms, trace_id)
 
 
 class RequestNotRecorded(Exception):
@@ -341,13 +429,21 @@ async def persist_request(services: Services, span: Span) -> str | None:
         raise RequestNotRecorded from None
 
 
-def root_attributes(options: RunOptions, user: str | None) -> dict[str, AttributeValue]:
+def in_process_span_name(assistant: AnyAssistant) -> str:
+    """The root span of a run without HTTP: `triage` for the Email Gatekeeper (as always), else the
+    GenAI `invoke_agent {name}`."""
+    return c.IN_PROCESS_ROOT_SPAN if assistant.name == GATEKEEPER else f"invoke_agent {assistant.name}"
+
+
+def root_attributes(
+    assistant: AnyAssistant, options: RunOptions, user: str | None
+) -> dict[str, AttributeValue]:
     attributes: dict[str, AttributeValue] = {
         c.ROOT_SPAN_MARKER: True,
         c.REQUEST_ID: options.request_id,
         c.GEN_AI_OPERATION_NAME: "invoke_agent",
-        c.GEN_AI_AGENT_NAME: ASSISTANT_NAME,
-        c.PROMPT_NAME: PROMPT_NAME,
+        c.GEN_AI_AGENT_NAME: assistant.name,
+        c.PROMPT_NAME: assistant.prompt_name,
     }
     if options.route:
         attributes["http.request.method"] = "POST"
@@ -361,43 +457,58 @@ def root_attributes(options: RunOptions, user: str | None) -> dict[str, Attribut
     return attributes
 
 
-def outcome_attributes(outcome: TriageOutcome, latency_ms: float) -> dict[str, AttributeValue]:
+def outcome_attributes(ctx: RunContext, label: str | None, latency_ms: float) -> dict[str, AttributeValue]:
+    provider, model = ctx.reply_model()
     attributes: dict[str, AttributeValue] = {
-        c.PROMPT_VERSION: outcome.prompt_version,
-        c.GEN_AI_REQUEST_MODEL: outcome.model,
-        c.GEN_AI_RESPONSE_MODEL: outcome.model,
-        c.GEN_AI_PROVIDER_NAME: outcome.provider,
-        c.STATUS: "degraded" if outcome.degraded else "ok",
-        c.TOTAL_INPUT_TOKENS: outcome.usage.input_tokens,
-        c.TOTAL_OUTPUT_TOKENS: outcome.usage.output_tokens,
-        c.RETRY_COUNT: outcome.retries,
-        c.DEGRADED: outcome.degraded,
-        c.CATEGORY: outcome.triage.category.value,
+        c.PROMPT_VERSION: ctx.prompt.id,
+        c.GEN_AI_REQUEST_MODEL: model,
+        c.GEN_AI_RESPONSE_MODEL: model,
+        c.GEN_AI_PROVIDER_NAME: provider,
+        c.STATUS: "degraded" if ctx.is_degraded else "ok",
+        c.TOTAL_INPUT_TOKENS: ctx.usage.input_tokens,
+        c.TOTAL_OUTPUT_TOKENS: ctx.usage.output_tokens,
+        c.RETRY_COUNT: ctx.retries,
+        c.DEGRADED: ctx.is_degraded,
         c.LATENCY_MS: latency_ms,
-        c.MODEL_CALLS: outcome.model_calls,
+        c.MODEL_CALLS: ctx.model_calls,
     }
-    if outcome.degraded_reason:
-        attributes[c.DEGRADED_REASON] = outcome.degraded_reason
-    if outcome.cost_usd is not None:
-        attributes[c.COST_USD] = outcome.cost_usd
-    if outcome.price_source is not None:
-        attributes[c.PRICE_SOURCE] = outcome.price_source
+    if label is not None:
+        attributes[c.CATEGORY] = label
+    if ctx.degraded_reason:
+        attributes[c.DEGRADED_REASON] = ctx.degraded_reason
+    if ctx.cost_usd is not None:
+        attributes[c.COST_USD] = ctx.cost_usd
+    if ctx.price_source is not None:
+        attributes[c.PRICE_SOURCE] = ctx.price_source
     return attributes
 
 
-def redact_triage(redactor: Redactor, triage: Triage) -> Triage:
-    """Mask secrets and personal data the model may have copied from the email into its reply."""
-    return triage.model_copy(
-        update={
-            "summary": redactor.redact(triage.summary),
-            "action_items": [redactor.redact(item) for item in triage.action_items],
-            "draft_reply": redactor.redact(triage.draft_reply),
-        }
-    )
+def redact_output(redactor: Redactor, output: BaseModel) -> BaseModel:
+    """Mask secrets and personal data the model may have copied from the input into any string of
+    its reply. A masked reply that no longer validates (a placeholder longer than a field allows)
+    is kept as masked, unvalidated: masking wins over the schema."""
+    masked = _redact_strings(redactor, output.model_dump(mode="json"))
+    try:
+        return type(output).model_validate(masked)
+    except ValidationError:
+        return type(output).model_construct(**masked)
+
+
+def _redact_strings(redactor: Redactor, value: Any) -> Any:
+    if isinstance(value, str):
+        return redactor.redact(value)
+    if isinstance(value, list):
+        return [_redact_strings(redactor, item) for item in value]
+    if isinstance(value, dict):
+        return {key: _redact_strings(redactor, item) for key, item in value.items()}
+    return value
 
 
 class InProcessTarget(EvalTarget):
-    """Eval cases run through `run_triage` on these services, each stored as an eval request."""
+    """Eval cases run through `run_assistant` on these services, each stored as an eval request.
+
+    The assistant is the one whose prompt `prompt_version` belongs to; an input its model rejects is
+    an errored case (`invalid_input`), not a crash."""
 
     name = "in-process"
 
@@ -405,6 +516,12 @@ class InProcessTarget(EvalTarget):
         self.services = services
         self.prompt_version = prompt_version
         self.version = services.prompts.get(prompt_version)
+        owners = [a for a in services.assistants.values() if a.prompt_name == self.version.name]
+        if not owners:
+            raise AssistantNotFound(f"no loaded assistant serves prompt {self.version.name!r}")
+        self.runs = owners[0]
+        self.assistant = self.runs.name
+        self.output_model = self.runs.output_model
         settings = services.settings
         self.provider = settings.provider
         self.model = settings.model_for(settings.provider)
@@ -412,20 +529,24 @@ class InProcessTarget(EvalTarget):
     def identity(self) -> tuple[str, str, str]:
         return self.version.content_hash, self.provider or "", self.model or ""
 
-    async def call(self, email: Email) -> CachedCall:
+    async def call(self, payload: dict[str, Any]) -> CachedCall:
+        try:
+            input = self.runs.input_model.model_validate(payload)
+        except ValidationError:
+            return CachedCall(output=None, error="invalid_input", prompt_version=self.prompt_version)
         options = RunOptions(request_id=new_request_id(), prompt_version=self.prompt_version, eval=True)
-        run = await run_triage(self.services, email, options)
-        outcome = run.outcome
+        run = await run_assistant(self.services, self.runs, input, options)
+        meta = run.meta()
         return CachedCall(
-            triage=run.triage.model_dump(mode="json"),
-            degraded=outcome.degraded,
-            prompt_version=outcome.prompt_version,
-            provider=outcome.provider,
-            model=outcome.model,
+            output=run.output.model_dump(mode="json"),
+            degraded=meta.degraded,
+            prompt_version=meta.prompt_version,
+            provider=meta.provider,
+            model=meta.model,
             latency_ms=run.latency_ms,
-            input_tokens=outcome.usage.input_tokens,
-            output_tokens=outcome.usage.output_tokens,
-            cost_usd=outcome.cost_usd,
+            input_tokens=meta.usage.input_tokens,
+            output_tokens=meta.usage.output_tokens,
+            cost_usd=meta.cost_usd,
             request_id=run.request_id,
             trace_id=run.trace_id,
         )

@@ -53,6 +53,15 @@ class FakeReply:
         return cls(text=text, **usage)
 
     @classmethod
+    def calls(cls, *tool_calls: tuple[str, str, str]) -> FakeReply:
+        """The model asks for tools instead of answering: `(id, name, arguments JSON)` each."""
+        calls = [
+            {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
+            for call_id, name, arguments in tool_calls
+        ]
+        return cls(text="", tool_calls=calls, finish_reason="tool_calls")
+
+    @classmethod
     def rate_limited(cls, retry_after: str | None = None, retry_after_ms: str | None = None) -> FakeReply:
         headers = {}
         if retry_after is not None:

@@ -13,6 +13,10 @@ breached and says "not enough data", so a quiet hour never pages anyone.
 - `budget`: any budget past its soft threshold (`level: soft`) or its hard cap (`level: hard`).
 - `eval_regression`: the latest runs of `baseline_version` and `candidate_version` compare as
   REGRESSION; without them the rule is driven only by `llmops eval compare`.
+
+A rule with an `assistant` measures only that assistant's requests (and the feedback on them); without
+one it measures them all. Budget and eval rules are not narrowed (budgets have their own scopes, an
+eval comparison names its versions).
 """
 
 from __future__ import annotations
@@ -57,9 +61,17 @@ class AlertRule(BaseModel):
     level: Literal["soft", "hard"] = "soft"
     baseline_version: str | None = None
     candidate_version: str | None = None
+    assistant: str | None = Field(
+        default=None, min_length=1, max_length=128, description="Only this assistant's requests."
+    )
 
     def params(self) -> dict[str, Any]:
-        return self.model_dump(exclude=set(BASE_FIELDS))
+        unset = {"assistant"} if self.assistant is None else set()
+        return self.model_dump(exclude=set(BASE_FIELDS) | unset)
+
+    def narrows(self, query: Any) -> Any:
+        """`query` (over `requests`) restricted to this rule's assistant, if it names one."""
+        return query if self.assistant is None else query.where(requests.c.assistant == self.assistant)
 
 
 DEFAULT_RULES: tuple[AlertRule, ...] = (
@@ -154,7 +166,9 @@ def _request_rate(rule: AlertRule, context: RuleContext) -> Measurement:
     else:
         hit = requests.c.degraded.is_(True)
     in_window = and_(requests.c.created_at >= start, requests.c.created_at < context.now, LIVE_TRAFFIC)
-    query = select(func.count(), func.count().filter(hit)).select_from(requests).where(in_window)
+    query = rule.narrows(
+        select(func.count(), func.count().filter(hit)).select_from(requests).where(in_window)
+    )
     with context.engine.connect() as connection:
         total, hits = connection.execute(query).one()
     return _rate(rule, int(hits or 0), int(total or 0), "requests")
@@ -164,14 +178,20 @@ def _negative_feedback(rule: AlertRule, context: RuleContext) -> Measurement:
     start = context.now - timedelta(seconds=rule.window_s)
     in_window = and_(feedback.c.created_at >= start, feedback.c.created_at < context.now)
     query = select(func.count(), func.count().filter(feedback.c.rating == -1)).where(in_window)
+    source: Any = feedback
+    if rule.assistant is not None:
+        source = feedback.join(requests, requests.c.request_id == feedback.c.request_id)
+        query = rule.narrows(query)
     with context.engine.connect() as connection:
-        total, hits = connection.execute(query.select_from(feedback)).one()
+        total, hits = connection.execute(query.select_from(source)).one()
     return _rate(rule, int(hits or 0), int(total or 0), "ratings")
 
 
-def _latencies(engine: Engine, start: datetime, end: datetime) -> list[float]:
-    query = select(requests.c.latency_ms).where(
-        requests.c.created_at >= start, requests.c.created_at < end, LIVE_TRAFFIC
+def _latencies(rule: AlertRule, engine: Engine, start: datetime, end: datetime) -> list[float]:
+    query = rule.narrows(
+        select(requests.c.latency_ms).where(
+            requests.c.created_at >= start, requests.c.created_at < end, LIVE_TRAFFIC
+        )
     )
     with engine.connect() as connection:
         return [float(value) for value in connection.execute(query).scalars()]
@@ -179,12 +199,12 @@ def _latencies(engine: Engine, start: datetime, end: datetime) -> list[float]:
 
 def _latency_p95(rule: AlertRule, context: RuleContext) -> Measurement:
     start = context.now - timedelta(seconds=rule.window_s)
-    current = _latencies(context.engine, start, context.now)
+    current = _latencies(rule, context.engine, start, context.now)
     if len(current) < max(rule.min_requests, 1):
         return Measurement(
             False, None, rule.floor_ms, len(current), NOT_ENOUGH_DATA, {"requests": len(current)}
         )
-    baseline = _latencies(context.engine, start - timedelta(seconds=rule.baseline_s), start)
+    baseline = _latencies(rule, context.engine, start - timedelta(seconds=rule.baseline_s), start)
     p95 = percentile(current, 0.95)
     details: dict[str, Any] = {"requests": len(current), "baseline_requests": len(baseline)}
     threshold = rule.floor_ms

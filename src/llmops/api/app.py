@@ -23,7 +23,8 @@ from llmops.api.middleware import (
 )
 from llmops.api.openapi import BEARER, SESSION, install_openapi
 from llmops.api.protocol import configure as configure_protocol
-from llmops.api.routes import feedback, gateway, health, metrics, traces, triage
+from llmops.api.routes import assistants, feedback, gateway, health, metrics, traces, triage
+from llmops.assistants import load_assistants
 from llmops.canary.controller import run_controller
 from llmops.config import Settings, load_settings
 from llmops.dashboard import install as install_dashboard
@@ -41,13 +42,15 @@ PROTECTED = {
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
+    """The app; `AssistantLoadError` (naming the spec) when an assistant cannot be loaded."""
     settings = settings or load_settings()
     configure_protocol(settings.header_timeout_s, settings.body_timeout_s)
+    loaded = load_assistants(settings)  # at creation: each assistant gets its own typed route
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         routes = set(app.openapi()["paths"])  # route templates: the only values `http.route` may take
-        services = await build_services(settings, routes)
+        services = await build_services(settings, routes, loaded)
         log_handler = configure_logging(settings.log_level, services.redactor)
         new_key = await asyncio.to_thread(services.keys.ensure_initial_key)
         if new_key:
@@ -55,7 +58,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.services = services
         loops = [
             asyncio.create_task(run_retention(services)),
-            asyncio.create_task(run_controller(services.canary, settings.canary_interval_s)),
+            *(
+                asyncio.create_task(run_controller(controller, settings.canary_interval_s))
+                for controller in services.canaries.values()
+            ),
             asyncio.create_task(run_alert_loop(services.alerts, settings.alert_interval_s)),
         ]
         try:
@@ -69,7 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(
         title="llmops",
         version=__version__,
-        summary="The Email Gatekeeper over HTTP, observable and safe to change.",
+        summary="Your assistants over HTTP, observable and safe to change.",
         lifespan=lifespan,
     )
     install_error_handlers(app)
@@ -78,6 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(gateway.router)
     app.include_router(health.router)
     app.include_router(triage.router, dependencies=[Depends(require_api_key)])
+    app.include_router(assistants.build_router(loaded), dependencies=[Depends(require_api_key)])
     app.include_router(metrics.router, dependencies=[Depends(require_api_key)])
     app.include_router(feedback.router, dependencies=[Depends(require_api_key)])
     app.include_router(traces.router, dependencies=[Depends(require_api_key)])

@@ -7,6 +7,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from llmops.sdk import TokenUsage
+
 
 class Category(StrEnum):
     URGENT = "urgent"
@@ -31,6 +33,10 @@ class Email(BaseModel):
     subject: str = Field("", max_length=1000)
     body: str = Field("", max_length=200_000)
     headers: dict[str, str] = Field(default_factory=dict, max_length=100)
+
+    def size(self) -> int:
+        """Characters of input the model reads (what a budget reservation is estimated from)."""
+        return len(self.subject) + len(self.body) + len(self.sender) + sum(map(len, self.recipients))
 
     @field_validator("sender")
     @classmethod
@@ -63,11 +69,6 @@ class Triage(BaseModel):
     summary: str = Field(min_length=1, max_length=600)
     action_items: list[str] = Field(default_factory=list, max_length=10)
     draft_reply: str = Field("", max_length=2000)
-
-
-class TokenUsage(BaseModel):
-    input_tokens: int = 0
-    output_tokens: int = 0
 
 
 class TriageReply(BaseModel):

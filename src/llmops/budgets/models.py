@@ -12,12 +12,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from llmops.config import split_budget_spec
 
-Scope = Literal["global", "user", "api_key"]
+Scope = Literal["global", "user", "api_key", "assistant"]
 Window = Literal["hour", "day", "month"]
 Metric = Literal["tokens", "cost_usd"]
 Granularity = Literal["minute", "hour"]
 
-SCOPES: tuple[Scope, ...] = ("global", "user", "api_key")
+SCOPES: tuple[Scope, ...] = ("global", "user", "api_key", "assistant")
 WINDOWS: dict[Window, timedelta] = {
     "hour": timedelta(hours=1),
     "day": timedelta(days=1),
@@ -26,12 +26,13 @@ WINDOWS: dict[Window, timedelta] = {
 METRICS: tuple[Metric, ...] = ("tokens", "cost_usd")
 # Minute buckets keep an hour window accurate to a minute; day and month windows use hour buckets.
 GRANULARITY: dict[Window, Granularity] = {"hour": "minute", "day": "hour", "month": "hour"}
-EACH = ""  # a user or api_key budget with this subject applies to every user/key separately
+EACH = ""  # a user, api_key or assistant budget with this subject applies to each one separately
 
 
 class Budget(BaseModel):
-    """One cap. For `user`/`api_key`, an empty subject applies to each subject on its own; a set
-    subject (a pseudonymous user id or a key fingerprint) overrides it for that one."""
+    """One cap. For `user`/`api_key`/`assistant`, an empty subject applies to each subject on its own;
+    a set subject (a pseudonymous user id, a key fingerprint, an assistant's name) overrides it for
+    that one."""
 
     model_config = ConfigDict(frozen=True)
 

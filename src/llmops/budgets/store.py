@@ -68,13 +68,17 @@ class Amount:
 
 @dataclass(frozen=True)
 class Subjects:
-    """Who a request counts against: a pseudonymous user id and an API key fingerprint, when known."""
+    """Who a request counts against: a pseudonymous user id, an API key fingerprint and the assistant
+    that serves it, when known."""
 
     user: str | None = None
     api_key: str | None = None
+    assistant: str | None = None
 
     def of(self, scope: str) -> str | None:
-        return {"global": EACH, "user": self.user, "api_key": self.api_key}.get(scope)
+        return {"global": EACH, "user": self.user, "api_key": self.api_key, "assistant": self.assistant}.get(
+            scope
+        )
 
 
 @dataclass(frozen=True)
@@ -305,7 +309,7 @@ def _budget(row: object) -> Budget:
 
 def _lock_budgets(connection: Connection, subjects: Subjects) -> list[Budget]:
     condition = [budgets.c.scope == "global"]
-    for scope in ("user", "api_key"):
+    for scope in ("user", "api_key", "assistant"):
         subject = subjects.of(scope)
         if subject:
             condition.append(and_(budgets.c.scope == scope, budgets.c.subject.in_([EACH, subject])))

@@ -56,7 +56,7 @@ def list_budgets() -> None:
 
 @app.command("set")
 def set_budget(
-    scope: Annotated[str, typer.Argument(help="global, user or api_key.")],
+    scope: Annotated[str, typer.Argument(help="global, user, api_key or assistant.")],
     window: Annotated[str, typer.Argument(help="Rolling window: hour, day or month (30 days).")],
     metric: Annotated[str, typer.Argument(help="tokens (input + output) or cost_usd.")],
     limit: Annotated[float, typer.Argument(help="Hard cap over the window.")],
@@ -89,7 +89,7 @@ def set_budget(
 
 @app.command("remove")
 def remove_budget(
-    scope: Annotated[str, typer.Argument(help="global, user or api_key.")],
+    scope: Annotated[str, typer.Argument(help="global, user, api_key or assistant.")],
     window: Annotated[str, typer.Argument(help="hour, day or month.")],
     metric: Annotated[str, typer.Argument(help="tokens or cost_usd.")],
     subject: SubjectOption = EACH,

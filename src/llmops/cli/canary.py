@@ -12,7 +12,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from llmops.cli.common import database, default_user, fail, load_settings, stdout
+from llmops.cli.common import database, default_user, fail, load_settings, prompts, stdout
 from llmops.cli.prompts import DEFAULT_PROMPT
 
 if TYPE_CHECKING:
@@ -34,13 +34,15 @@ def _controller(prompt: str) -> Iterator[CanaryController]:
     from llmops.canary.compare import Guardrails
     from llmops.canary.controller import CanaryController
     from llmops.prompts.labels import LabelStore
-    from llmops.prompts.registry import PromptRegistry
 
     settings = load_settings()
+    registry, defaults = prompts(settings)
+    if prompt not in defaults:
+        fail(f"No loaded assistant uses a prompt named {prompt!r} (known: {', '.join(sorted(defaults))})")
     with database(settings) as engine:
-        labels = LabelStore(engine, PromptRegistry.from_directory())
+        labels = LabelStore(engine, registry)
         yield CanaryController(
-            engine, labels, Guardrails.from_settings(settings), settings.prompt_version, prompt_name=prompt
+            engine, labels, Guardrails.from_settings(settings), defaults[prompt], prompt_name=prompt
         )
 
 

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from llmops.config import Settings
+    from llmops.prompts.registry import PromptRegistry
     from llmops.redaction import Redactor
 
 # Piped output is read by programs: never wrap or cut a table or a line to a guessed terminal width.
@@ -75,6 +76,19 @@ def redactor(settings: Settings) -> Redactor:
         return build_redactor(settings)
     except GatewayConfigError as exc:
         fail(str(exc))
+
+
+def prompts(settings: Settings) -> tuple[PromptRegistry, dict[str, str]]:
+    """Every loaded assistant's prompt versions, and each prompt's default version (exit 2 naming a
+    bad assistant spec)."""
+    from llmops.assistants import AssistantLoadError, default_versions, load_assistants, prompt_registry
+
+    try:
+        assistants = [item.assistant for item in load_assistants(settings).values()]
+        registry = prompt_registry(assistants)
+    except AssistantLoadError as exc:
+        fail(str(exc))
+    return registry, default_versions(assistants, registry, settings)
 
 
 def default_user() -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -56,7 +56,11 @@ async def _run(
     from llmops.service import InProcessTarget, open_services
 
     if target_url is not None:
-        async with HttpTarget(target_url, prompt_version, api_key) as target:
+        assistant = _assistant(settings, dataset.assistant)
+        output_model = assistant.output_model if assistant is not None else None
+        async with HttpTarget(
+            target_url, prompt_version, api_key, assistant=dataset.assistant, output_model=output_model
+        ) as target:
             return await _scored(dataset, target, settings, concurrency, judge_provider, use_cache)
     async with open_services(settings) as services:
         return await _scored(
@@ -152,8 +156,8 @@ def run_command(
 
     settings = load_settings()
     data = _dataset(dataset)
-    version = prompt_version or settings.prompt_version
-    if target is None and version not in _known_versions():
+    version = prompt_version or _default_version(settings, data.assistant)
+    if target is None and version not in _known_versions(settings):
         fail(f"Unknown prompt version: {version}")
     try:
         run = asyncio.run(
@@ -177,10 +181,35 @@ def run_command(
     sys.stdout.write(run.id + "\n" + "\n".join(_summary_lines(run)) + "\n")
 
 
-def _known_versions() -> set[str]:
-    from llmops.prompts.registry import PromptRegistry
+def _loaded(settings: Settings) -> dict[str, Any]:
+    """Every assistant this installation serves (clean exit 2 naming a bad spec)."""
+    from llmops.assistants import AssistantLoadError, load_assistants
 
-    return {version.id for version in PromptRegistry.from_directory().versions()}
+    try:
+        return {name: item.assistant for name, item in load_assistants(settings).items()}
+    except AssistantLoadError as exc:
+        fail(str(exc))
+
+
+def _assistant(settings: Settings, name: str) -> Any:
+    """The dataset's assistant if it is installed here (None: scored without its schema)."""
+    return _loaded(settings).get(name)
+
+
+def _default_version(settings: Settings, name: str) -> str:
+    from llmops.assistants import default_versions, prompt_registry
+
+    assistants = _loaded(settings)
+    if name not in assistants:
+        fail(f"The dataset is for assistant {name!r}, which is not installed (see `llmops assistants`)")
+    registry = prompt_registry(assistants.values())
+    return default_versions([assistants[name]], registry, settings)[assistants[name].prompt_name]
+
+
+def _known_versions(settings: Settings) -> set[str]:
+    from llmops.assistants import prompt_registry
+
+    return {version.id for version in prompt_registry(_loaded(settings).values()).versions()}
 
 
 @app.command("compare")

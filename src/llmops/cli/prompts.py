@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from llmops.cli.common import database, default_user, fail, load_settings, stderr, stdout
+from llmops.cli.common import database, default_user, fail, load_settings, prompts, stderr, stdout
 
 if TYPE_CHECKING:
     from llmops.prompts.labels import LabelRecord, LabelStore
@@ -30,10 +30,11 @@ PromptOption = Annotated[str, typer.Option("--prompt", help="Prompt name.")]
 def _store() -> Iterator[LabelStore]:
     """The label store on the configured database, migrated, disposed afterwards."""
     from llmops.prompts.labels import LabelStore
-    from llmops.prompts.registry import PromptRegistry
 
-    with database(load_settings()) as engine:
-        yield LabelStore(engine, PromptRegistry.from_directory())
+    settings = load_settings()
+    registry, _ = prompts(settings)
+    with database(settings) as engine:
+        yield LabelStore(engine, registry)
 
 
 def _version(registry: PromptRegistry, version_id: str) -> PromptVersion:
@@ -110,9 +111,7 @@ def diff(
     """A unified diff of two versions' files (coloured on a terminal)."""
     import difflib
 
-    from llmops.prompts.registry import PromptRegistry
-
-    registry = PromptRegistry.from_directory()
+    registry, _ = prompts(load_settings())
     old, new = _version(registry, a), _version(registry, b)
     out = stdout()
     lines = difflib.unified_diff(

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from llmops.cli.common import database, load_settings, redactor
+from llmops.cli.common import database, fail, load_settings, redactor
 
 
 def serve(
@@ -20,12 +20,17 @@ def serve(
     import uvicorn
 
     from llmops.api.protocol import GuardedH11Protocol
+    from llmops.assistants import AssistantLoadError, load_assistants
     from llmops.service import announce_new_key
     from llmops.storage.api_keys import ApiKeyStore
     from llmops.telemetry.logging import configure_logging
 
     settings = load_settings(host=host, port=port, workers=workers)
     configure_logging(settings.log_level, redactor(settings))
+    try:
+        load_assistants(settings)  # fail here, clearly, rather than inside a worker
+    except AssistantLoadError as exc:
+        fail(str(exc))
     with database(settings) as engine:
         new_key = ApiKeyStore(engine, [k.get_secret_value() for k in settings.api_keys]).ensure_initial_key()
     if new_key:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, cast
 
 import typer
 
@@ -61,6 +61,7 @@ def read_email(file: Path) -> Email:
 
 
 async def _triage_once(settings: Settings, email: Email, prompt_version: str | None) -> TriageReply:
+    from llmops.assistant.schema import Triage, TriageReply
     from llmops.budgets.models import BudgetExceededError
     from llmops.prompts.registry import PromptNotFound
     from llmops.service import RunOptions, open_services, run_triage
@@ -72,4 +73,4 @@ async def _triage_once(settings: Settings, email: Email, prompt_version: str | N
             run = await run_triage(services, email, options)
         except (PromptNotFound, BudgetExceededError) as exc:
             fail(str(exc))
-        return run.reply()
+        return TriageReply(triage=cast(Triage, run.output), **run.meta().model_dump())

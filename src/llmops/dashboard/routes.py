@@ -214,6 +214,7 @@ async def requests_page(
     next_url = None
     if page.next_cursor:
         next_url = "/requests?" + urlencode(query | {"cursor": page.next_cursor})
+    assistants = sorted(services_of(request).assistants)
     return render(
         request,
         "requests.html",
@@ -223,6 +224,7 @@ async def requests_page(
         q=q or "",
         source=source,
         sources=[LIVE, *SOURCES, ALL_SOURCES],
+        assistants=assistants,
         next_url=next_url,
         page="requests",
     )

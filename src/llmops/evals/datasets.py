@@ -1,9 +1,13 @@
-"""Eval datasets: JSONL files of emails with what a good triage must (and must not) contain.
+"""Eval datasets: JSONL files of inputs with what a good output must (and must not) contain.
 
-One case per line: `{"id", "email", "expected", "tags", "critical"}`. Loading validates every line and
-fails with a `DatasetError` naming the line number and the field, never the line's content (datasets
-hold emails and planted personal data). The dataset's hash is the sha256 of the file's bytes, so an
-eval run records exactly which version of the cases it scored.
+One case per line: `{"id", "assistant"?, "input", "expected", "tags", "critical"}`, where `input` is
+the assistant's input as JSON. The Email Gatekeeper's sets use `email` instead of `input` (and need no
+`assistant`). A first line of only `{"assistant": "NAME"}` names the assistant of every case. All
+cases of a dataset belong to one assistant: a run serves one prompt version.
+
+Loading validates every line and fails with a `DatasetError` naming the line number and the field,
+never the line's content (datasets hold emails and planted personal data). The dataset's hash is the
+sha256 of the file's bytes, so an eval run records exactly which version of the cases it scored.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from llmops.assistant.schema import Category, Email
 
 BUNDLED_DIR = Path(__file__).resolve().parent / "data"
 GOLDEN_NAME = "email_triage"
+GATEKEEPER = "email_gatekeeper"  # whose cases say `email`
 
 
 class DatasetError(ValueError):
@@ -27,22 +32,32 @@ class DatasetError(ValueError):
 
 
 class Expectations(BaseModel):
-    """What a triage of the case must satisfy; every unset expectation is simply not scored."""
+    """What the output of the case must satisfy; every unset expectation is simply not scored.
+
+    `category` and `priority` are the Email Gatekeeper's (sugar for field checks on its triage);
+    `fields` checks any output field by its dotted path (`{"order.status": "shipped"}`)."""
 
     model_config = ConfigDict(extra="forbid")
 
     category: Category | None = None
     priority: tuple[int, int] | None = Field(None, description="Inclusive range, 1 most urgent.")
+    fields: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Output fields (dotted paths into the output JSON) and the value each must equal.",
+    )
     must_contain: list[str] = Field(
         default_factory=list,
-        description="Case-insensitive phrases required in summary + action items + draft reply.",
+        description="Case-insensitive phrases required in the written text (a triage's summary + action "
+        "items + draft reply; any other output's strings).",
     )
     must_not_contain: list[str] = Field(
         default_factory=list,
-        description="Case-insensitive content forbidden anywhere in the triage (planted PII, lures).",
+        description="Case-insensitive content forbidden anywhere in the output (planted PII, lures).",
     )
-    regex: list[str] = Field(default_factory=list, description="Patterns that must match the summary.")
-    schema_: bool = Field(True, alias="schema", description="The output must validate as a Triage.")
+    regex: list[str] = Field(
+        default_factory=list, description="Patterns that must match the summary (else the written text)."
+    )
+    schema_: bool = Field(True, alias="schema", description="The output must validate as the assistant's.")
     max_summary_chars: int | None = Field(None, ge=1)
     max_latency_ms: float | None = Field(None, gt=0)
     max_cost_usd: float | None = Field(None, ge=0)
@@ -57,6 +72,13 @@ class Expectations(BaseModel):
     def _priority_range(cls, value: tuple[int, int] | None) -> tuple[int, int] | None:
         if value is not None and not 1 <= value[0] <= value[1] <= 5:
             raise ValueError("priority must be [low, high] with 1 <= low <= high <= 5")
+        return value
+
+    @field_validator("fields")
+    @classmethod
+    def _paths_not_blank(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if any(not path.strip() or any(not part for part in path.split(".")) for path in value):
+            raise ValueError("field paths must be dotted names like `order.status`")
         return value
 
     @field_validator("must_contain", "must_not_contain")
@@ -81,10 +103,28 @@ class EvalCase(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")
-    email: Email
+    assistant: str = Field(GATEKEEPER, min_length=1, max_length=64)
+    email: Email | None = Field(None, description="The Email Gatekeeper's input (instead of `input`).")
+    input: dict[str, Any] | None = Field(None, description="The assistant's input, as JSON.")
     expected: Expectations = Field(default_factory=Expectations)
     tags: list[str] = Field(default_factory=list)
     critical: bool = Field(False, description="A failure here is a regression whatever the mean says.")
+
+    @model_validator(mode="after")
+    def _one_input(self) -> EvalCase:
+        if (self.email is None) == (self.input is None):
+            raise ValueError("give exactly one of `input` and `email`")
+        if self.email is not None and self.assistant != GATEKEEPER:
+            raise ValueError(f"`email` is the {GATEKEEPER} input: use `input` for {self.assistant!r}")
+        return self
+
+    @property
+    def payload(self) -> dict[str, Any]:
+        """The input as JSON, whichever way the case gave it."""
+        if self.email is not None:
+            return self.email.model_dump(mode="json")
+        assert self.input is not None
+        return self.input
 
 
 class Dataset(BaseModel):
@@ -99,6 +139,11 @@ class Dataset(BaseModel):
         if len(ids) != len(set(ids)):
             raise ValueError("case ids must be unique")
         return self
+
+    @property
+    def assistant(self) -> str:
+        """The assistant every case belongs to (a loaded dataset has exactly one)."""
+        return self.cases[0].assistant if self.cases else GATEKEEPER
 
     def case(self, case_id: str) -> EvalCase:
         for case in self.cases:
@@ -124,8 +169,7 @@ def _field_errors(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def parse_case(line: str, line_number: int) -> EvalCase:
-    """One JSONL line as a case, or a DatasetError naming the line number and the bad fields."""
+def _json_object(line: str, line_number: int) -> dict[str, Any]:
     try:
         raw: Any = json.loads(line)
     except json.JSONDecodeError as exc:
@@ -134,10 +178,32 @@ def parse_case(line: str, line_number: int) -> EvalCase:
         raise DatasetError(f"line {line_number}: invalid JSON (nested too deeply)") from None
     if not isinstance(raw, dict):
         raise DatasetError(f"line {line_number}: expected a JSON object, got {type(raw).__name__}")
+    return raw
+
+
+def parse_case(line: str, line_number: int, assistant: str | None = None) -> EvalCase:
+    """One JSONL line as a case (of `assistant` unless it names its own), or a DatasetError naming
+    the line number and the bad fields."""
+    raw = _json_object(line, line_number)
+    if assistant is not None:
+        raw.setdefault("assistant", assistant)
+    if "input" not in raw and "email" not in raw:
+        needed = "email" if raw.get("assistant", GATEKEEPER) == GATEKEEPER else "input"
+        raise DatasetError(f"line {line_number}: {needed}: Field required")
     try:
         return EvalCase.model_validate(raw)
     except ValidationError as exc:
         raise DatasetError(f"line {line_number}: {_field_errors(exc)}") from None
+
+
+def _header(line: str, line_number: int) -> str | None:
+    """The assistant a header line (`{"assistant": "NAME"}` and nothing else) names, else None."""
+    raw = _json_object(line, line_number)
+    if set(raw) != {"assistant"}:
+        return None
+    if not isinstance(raw["assistant"], str) or not raw["assistant"].strip():
+        raise DatasetError(f"line {line_number}: assistant: must be a non-empty string")
+    return raw["assistant"].strip()
 
 
 def parse_dataset(data: bytes, *, name: str, path: Path) -> Dataset:
@@ -148,10 +214,19 @@ def parse_dataset(data: bytes, *, name: str, path: Path) -> Dataset:
         raise DatasetError(f"{name}: not UTF-8 (byte {exc.start})") from None
     cases: list[EvalCase] = []
     first_seen: dict[str, int] = {}
+    assistant: str | None = None
     for line_number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
-        case = parse_case(line, line_number)
+        if not cases and assistant is None and (named := _header(line, line_number)) is not None:
+            assistant = named
+            continue
+        case = parse_case(line, line_number, assistant)
+        if cases and case.assistant != cases[0].assistant:
+            raise DatasetError(
+                f"line {line_number}: assistant: every case of a dataset must belong to "
+                f"{cases[0].assistant!r} (one run serves one prompt version)"
+            )
         if case.id in first_seen:
             raise DatasetError(f"line {line_number}: id: duplicate of the case on line {first_seen[case.id]}")
         first_seen[case.id] = line_number

@@ -1,4 +1,4 @@
-"""LLM-as-judge: a model grades a triage against the case's rubric.
+"""LLM-as-judge: a model grades an assistant's output (a triage, an answer, …) against the case's rubric.
 
 The judge model answers with a `SCORE: <0-10>` line and a `VERDICT: PASS|FAIL` line. The pass rule is
 explicit and strict: a verdict must be present, the verdict must be PASS, and score/10 must reach the
@@ -24,6 +24,11 @@ from llmops.providers.registry import build_provider
 MAX_EMAIL_CHARS = 6000
 JUDGE_MAX_TOKENS = 256
 
+GENERIC_SYSTEM_PROMPT = (
+    "You are a strict reviewer of an AI assistant. You get a rubric, the assistant's input and its "
+    "output, both as JSON. Judge only against the rubric. Think briefly, then end your answer "
+    "with exactly two lines:\nSCORE: <an integer from 0 to 10>\nVERDICT: PASS or FAIL"
+)
 SYSTEM_PROMPT = (
     "You are a strict reviewer of an email triage assistant. You get a rubric, an email and the "
     "assistant's triage as JSON. Judge only against the rubric. Think briefly, then end your answer "
@@ -56,6 +61,15 @@ def parse_verdict(text: str) -> Verdict | None:
 
 def judge_messages(rubric: str, case: EvalCase, triage: dict[str, object]) -> list[Message]:
     email = case.email
+    if email is None:
+        shown = json.dumps(case.payload, ensure_ascii=False, indent=2)
+        shown = shown if len(shown) <= MAX_EMAIL_CHARS else shown[:MAX_EMAIL_CHARS] + "\n[…]"
+        generic = (
+            f"RUBRIC:\n{rubric}\n\nINPUT:\n{shown}\n\n"
+            f"OUTPUT:\n{json.dumps(triage, ensure_ascii=False, indent=2)}\n\n"
+            "Grade the output against the rubric. End with the SCORE and VERDICT lines."
+        )
+        return [Message(role="system", content=GENERIC_SYSTEM_PROMPT), Message(role="user", content=generic)]
     body = email.body if len(email.body) <= MAX_EMAIL_CHARS else email.body[:MAX_EMAIL_CHARS] + "\n[…]"
     user = (
         f"RUBRIC:\n{rubric}\n\n"
@@ -89,10 +103,10 @@ class LLMJudge:
         rubric = case.expected.judge_rubric
         if rubric is None:
             return self._result(False, 0.0, "the case has no judge rubric")
-        if output.triage is None:
-            return self._result(False, 0.0, "no triage in the output")
+        if output.output is None:
+            return self._result(False, 0.0, "no output")
         request = ChatRequest(
-            messages=judge_messages(rubric, case, output.triage), max_tokens=JUDGE_MAX_TOKENS, temperature=0.0
+            messages=judge_messages(rubric, case, output.output), max_tokens=JUDGE_MAX_TOKENS, temperature=0.0
         )
         try:
             response = await self.provider.chat(request)

@@ -1,16 +1,17 @@
-"""Run a dataset through the Email Gatekeeper, in-process or over HTTP, and score every case.
+"""Run a dataset through its assistant, in-process or over HTTP, and score every case.
 
 The runner scores; a target reaches the system. In-process (`llmops.service.InProcessTarget`) each
-case runs inside its own root span like a `POST /v1/triage`, so every case has a request id and a
-trace in the store. Over HTTP (`HttpTarget`) the runner
-sends its own `X-Request-ID` and a W3C `traceparent`; the server joins that trace, so the trace id is
-known without reading the server's database. The HTTP API has no per-request prompt version: the
-version the server reports is recorded, with a warning when it is not the one asked for.
+case runs inside its own root span like a `POST /v1/assistants/{name}/runs`, so every case has a
+request id and a trace in the store. Over HTTP (`HttpTarget`) the runner sends its own `X-Request-ID`
+and a W3C `traceparent`; the server joins that trace, so the trace id is known without reading the
+server's database. Over HTTP the server routes the prompt version as it would for live traffic (the
+deployed labels are what is evaluated): the version it reports is recorded, with a warning when it is
+not the one asked for.
 
-Identical calls are cached on disk (`<data_dir>/eval-cache/<key>.json` for the CLI), keyed by the prompt's content
-hash (or, over HTTP, the target and version), provider, model and the canonical email JSON. The cache
-holds outputs after redaction, as the service replies them; a cached case keeps the request and trace
-ids of the call that produced it.
+Identical calls are cached on disk (`<data_dir>/eval-cache/<key>.json` for the CLI), keyed by the
+prompt's content hash (or, over HTTP, the target and version), provider, model and the canonical input
+JSON. The cache holds outputs after redaction, as the service replies them; a cached case keeps the
+request and trace ids of the call that produced it.
 """
 
 from __future__ import annotations
@@ -29,10 +30,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import AliasChoices, BaseModel, Field, ValidationError
 
-from llmops.assistant.schema import Email, TriageReply
-from llmops.evals.datasets import Dataset, EvalCase
+from llmops.evals.datasets import GATEKEEPER, Dataset, EvalCase
 from llmops.evals.scorers import CaseOutput, CaseScore, Scorer, ScoreResult, ascore_case, scorers_for
 from llmops.redaction import Redactor
 from llmops.telemetry import conventions as c
@@ -112,7 +112,7 @@ class EvalRun(BaseModel):
 class CachedCall(BaseModel):
     """What one system call produced, as kept in the eval cache."""
 
-    triage: dict[str, Any] | None
+    output: dict[str, Any] | None = Field(validation_alias=AliasChoices("output", "triage"))
     error: str | None = None
     degraded: bool = False
     prompt_version: str
@@ -133,8 +133,8 @@ class EvalCache:
         self.directory = directory
 
     @staticmethod
-    def key(version_key: str, provider: str, model: str, email: Email) -> str:
-        canonical = json.dumps(email.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    def key(version_key: str, provider: str, model: str, payload: dict[str, Any]) -> str:
+        canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"))
         material = "\x1f".join((version_key, provider, model, canonical))
         return hashlib.sha256(material.encode()).hexdigest()
 
@@ -165,6 +165,8 @@ class EvalTarget(ABC):
 
     name: str
     prompt_version: str
+    assistant: str = GATEKEEPER
+    output_model: type[BaseModel] | None = None  # for the schema check; None: not checked
     provider: str | None = None
     model: str | None = None
 
@@ -173,15 +175,40 @@ class EvalTarget(ABC):
         """(version key, provider, model) for the cache key; fixed for the whole run."""
 
     @abstractmethod
-    async def call(self, email: Email) -> CachedCall: ...
+    async def call(self, payload: dict[str, Any]) -> CachedCall:
+        """Run one case's input (the assistant's input as JSON)."""
+
+
+class _RunReply(BaseModel):
+    """The part of a `POST /v1/assistants/{name}/runs` reply the runner reads."""
+
+    request_id: str
+    output: dict[str, Any]
+    prompt_version: str
+    model: str
+    provider: str
+    usage: dict[str, int]
+    latency_ms: float
+    degraded: bool
+    cost_usd: float | None = None
 
 
 class HttpTarget(EvalTarget):
     """A deployed service at `url`; use it as an async context manager (it owns an HTTP client)."""
 
-    def __init__(self, url: str, prompt_version: str, api_key: str | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        prompt_version: str,
+        api_key: str | None = None,
+        *,
+        assistant: str = GATEKEEPER,
+        output_model: type[BaseModel] | None = None,
+    ) -> None:
         self.name = url
         self.prompt_version = prompt_version
+        self.assistant = assistant
+        self.output_model = output_model
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self.client = httpx.AsyncClient(base_url=url.rstrip("/"), headers=headers, timeout=HTTP_TIMEOUT_S)
 
@@ -194,7 +221,7 @@ class HttpTarget(EvalTarget):
     def identity(self) -> tuple[str, str, str]:
         return f"{self.name}|{self.prompt_version}", "http", ""
 
-    async def call(self, email: Email) -> CachedCall:
+    async def call(self, payload: dict[str, Any]) -> CachedCall:
         request_id = uuid.uuid4().hex
         trace_id = secrets.token_hex(16)
         headers = {
@@ -205,22 +232,22 @@ class HttpTarget(EvalTarget):
         started = time.perf_counter()
         try:
             response = await self.client.post(
-                "/v1/triage", json={"email": email.model_dump(mode="json")}, headers=headers
+                f"/v1/assistants/{self.assistant}/runs", json={"input": payload}, headers=headers
             )
             latency_ms = (time.perf_counter() - started) * 1000
             if response.status_code != 200:
                 return CachedCall(
-                    triage=None,
+                    output=None,
                     error=f"HTTP {response.status_code}",
                     prompt_version=self.prompt_version,
                     latency_ms=latency_ms,
                     request_id=response.headers.get("x-request-id", request_id),
                     trace_id=trace_id,
                 )
-            reply = TriageReply.model_validate_json(response.content)
+            reply = _RunReply.model_validate_json(response.content)
         except (httpx.HTTPError, ValidationError) as exc:
             return CachedCall(
-                triage=None,
+                output=None,
                 error=_error_text(exc),
                 prompt_version=self.prompt_version,
                 latency_ms=(time.perf_counter() - started) * 1000,
@@ -229,14 +256,14 @@ class HttpTarget(EvalTarget):
             )
         self.provider, self.model = reply.provider, reply.model
         return CachedCall(
-            triage=reply.triage.model_dump(mode="json"),
+            output=reply.output,
             degraded=reply.degraded,
             prompt_version=reply.prompt_version,
             provider=reply.provider,
             model=reply.model,
             latency_ms=reply.latency_ms,
-            input_tokens=reply.usage.input_tokens,
-            output_tokens=reply.usage.output_tokens,
+            input_tokens=reply.usage.get("input_tokens"),
+            output_tokens=reply.usage.get("output_tokens"),
             cost_usd=reply.cost_usd,
             request_id=reply.request_id,
             trace_id=trace_id,
@@ -252,19 +279,19 @@ async def _run_case(
     redact: Callable[[object], object],
     semaphore: asyncio.Semaphore,
 ) -> tuple[CaseResult, CachedCall]:
-    key = EvalCache.key(*system.identity(), case.email)
+    key = EvalCache.key(*system.identity(), case.payload)
     call = cache.get(key) if cache else None
     cached = call is not None
     if call is None:
         async with semaphore:
             try:
-                call = await system.call(case.email)
+                call = await system.call(case.payload)
             except Exception as exc:
-                call = CachedCall(triage=None, error=_error_text(exc), prompt_version="")
+                call = CachedCall(output=None, error=_error_text(exc), prompt_version="")
         if cache and call.error is None:
-            cache.put(key, call.model_copy(update={"triage": redact(call.triage)}))
+            cache.put(key, call.model_copy(update={"output": redact(call.output)}))
     output = CaseOutput(
-        triage=call.triage,
+        output=call.output,
         latency_ms=call.latency_ms,
         cost_usd=call.cost_usd,
         error=call.error,
@@ -277,7 +304,7 @@ async def _run_case(
         score=score.score,
         critical=case.critical,
         scores=score.results,
-        output=call.triage,
+        output=call.output,
         error=call.error,
         degraded=call.degraded,
         latency_ms=call.latency_ms,
@@ -306,6 +333,10 @@ async def run_eval(
     `llmops.evals.store.save_run`). Outputs are cached under `cache_dir` when it is given."""
     if concurrency < 1:
         raise ValueError("concurrency must be at least 1")
+    if dataset.assistant != target.assistant:
+        raise ValueError(
+            f"dataset {dataset.name!r} is for {dataset.assistant!r}, the target runs {target.assistant!r}"
+        )
     cache = EvalCache(cache_dir) if cache_dir is not None else None
     prompt_version = target.prompt_version
     run = EvalRun(
@@ -325,7 +356,7 @@ async def run_eval(
             case,
             target,
             cache=cache,
-            scorers=scorers_for(case, judge),
+            scorers=scorers_for(case, judge, target.output_model),
             redact=redactor.redact_value,
             semaphore=semaphore,
         )
@@ -339,7 +370,7 @@ async def run_eval(
     if isinstance(target, HttpTarget) and reported - {prompt_version}:
         run.warnings.append(
             f"the server answered with prompt version(s) {', '.join(sorted(reported))}, "
-            f"not {prompt_version}: the HTTP API has no per-request version override"
+            f"not {prompt_version}: over HTTP the server routes the version as for live traffic"
         )
         if len(reported) == 1:
             run.prompt_version = reported.pop()

@@ -1,9 +1,11 @@
-"""Scorers: one check of one triage against one expectation, each a `ScoreResult`.
+"""Scorers: one check of one output against one expectation, each a `ScoreResult`.
 
-Every scorer is deterministic except the LLM judge (`llmops.evals.judge`). A scorer never raises on a
-bad output: a missing triage, a wrong type or an errored call is a failed result with a reason. Reasons
-name fields and phrase positions, never output or email text, because eval reports are stored and
-shown. A case passes when all its scorers pass; its score is the mean of theirs (`score_case`).
+Scorers read the output as JSON (a dict), so they work on any assistant's output model; `category`
+and `priority` are the Email Gatekeeper's, `fields` checks any field by its dotted path. Every scorer
+is deterministic except the LLM judge (`llmops.evals.judge`). A scorer never raises on a bad output:
+a missing output, a wrong type or an errored call is a failed result with a reason. Reasons name
+fields and phrase positions, never output or input text, because eval reports are stored and shown.
+A case passes when all its scorers pass; its score is the mean of theirs (`score_case`).
 """
 
 from __future__ import annotations
@@ -13,10 +15,10 @@ import re
 from collections.abc import Awaitable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import AliasChoices, BaseModel, Field, ValidationError
 
 from llmops.assistant.schema import Category, Triage
-from llmops.evals.datasets import EvalCase
+from llmops.evals.datasets import GATEKEEPER, EvalCase
 
 MAX_ERROR_CHARS = 200
 # Separators a model may add or drop when it echoes an IBAN, a card or a phone number.
@@ -33,7 +35,9 @@ class ScoreResult(BaseModel):
 class CaseOutput(BaseModel):
     """What the system under test produced for one case, as the runner observed it."""
 
-    triage: dict[str, Any] | None = None
+    output: dict[str, Any] | None = Field(
+        None, validation_alias=AliasChoices("output", "triage"), description="The output as JSON."
+    )
     latency_ms: float | None = None
     cost_usd: float | None = None
     error: str | None = None
@@ -61,16 +65,16 @@ def error_result(name: str, error: str) -> ScoreResult:
 
 
 class BaseScorer:
-    """Handles the shared cases (errored call, no triage) so subclasses score only real output."""
+    """Handles the shared cases (errored call, no output) so subclasses score only real output."""
 
     name: str = "scorer"
-    needs_triage: bool = True
+    needs_output: bool = True
 
     def score(self, case: EvalCase, output: CaseOutput) -> ScoreResult:
         if output.error is not None:
             return error_result(self.name, output.error)
-        if self.needs_triage and output.triage is None:
-            return self.result(False, 0.0, "no triage in the output")
+        if self.needs_output and output.output is None:
+            return self.result(False, 0.0, "no output")
         return self.check(case, output)
 
     def check(self, case: EvalCase, output: CaseOutput) -> ScoreResult:
@@ -90,9 +94,28 @@ def _text(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def _written_text(triage: dict[str, Any]) -> str:
-    """The prose a reader sees: summary, action items and the draft reply."""
-    return "\n".join(_text(triage.get(key)) for key in ("summary", "action_items", "draft_reply"))
+_TRIAGE_PROSE = ("summary", "action_items", "draft_reply")
+
+
+def _written_text(output: dict[str, Any]) -> str:
+    """The prose a reader sees: a triage's summary, action items and draft reply; any other output's
+    strings, wherever they are."""
+    if any(key in output for key in _TRIAGE_PROSE):
+        return "\n".join(_text(output.get(key)) for key in _TRIAGE_PROSE)
+    return _text(output)
+
+
+def field_value(output: dict[str, Any], path: str) -> tuple[bool, Any]:
+    """(found, value) at a dotted path (`order.status`, `sources.0`) of the output JSON."""
+    value: Any = output
+    for part in path.split("."):
+        if isinstance(value, dict) and part in value:
+            value = value[part]
+        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
+            return False, None
+    return True, value
 
 
 def _compact(text: str) -> str:
@@ -119,8 +142,8 @@ class CategoryMatch(BaseScorer):
         self.expected = Category(expected)
 
     def check(self, case: EvalCase, output: CaseOutput) -> ScoreResult:
-        assert output.triage is not None
-        actual = output.triage.get("category")
+        assert output.output is not None
+        actual = output.output.get("category")
         if actual == self.expected.value:
             return self.result(True, 1.0, f"category is {self.expected.value}")
         shown = actual if isinstance(actual, str) and actual in set(Category) else "not a category"
@@ -138,8 +161,8 @@ class PriorityInRange(BaseScorer):
         self.low, self.high = low, high
 
     def check(self, case: EvalCase, output: CaseOutput) -> ScoreResult:
-        assert output.triage is not None
-        actual = output.triage.get("priority")
+        assert output.output is not None
+        actual = output.output.get("priority")
         if isinstance(actual, bool) or not isinstance(actual, int | float):
             return self.result(False, 0.0, "priority is missing or not a number")
         wanted = f"[{self.low}, {self.high}]"
@@ -158,8 +181,8 @@ class Contains(BaseScorer):
         self.phrases = list(phrases)
 
     def check(self, case: EvalCase, output: CaseOutput) -> ScoreResult:
-        assert output.triage is not None
-        text = _written_text(output.triage)
+        assert output.output is not None
+        text = _written_text(output.output)
         missing = [i for i, phrase in enumerate(self.phrases) if not _contains(text, phrase)]
         total = len(self.phrases)
         score = (total - len(missing)) / total if total else 1.0
@@ -180,8 +203,8 @@ class NotContains(BaseScorer):
         self.phrases = list(phrases)
 
     def check(self, case: EvalCase, output: CaseOutput) -> ScoreResult:
-        assert output.triage is not None
-        text = _text(output.triage)
+        assert output.output is not None
+        text = _text(output.output)
         found = [i for i, phrase in enumerate(self.phrases) if _contains(text, phrase)]
         total = len(self.phrases)
         score = (total - len(found)) / total if total else 1.0
@@ -193,7 +216,8 @@ class NotContains(BaseScorer):
 
 
 class RegexMatch(BaseScorer):
-    """Every pattern must match (re.search) the summary; score is the share that matched."""
+    """Every pattern must match (re.search) the summary (an output without one: its written text);
+    score is the share that matched."""
 
     name = "regex"
 
@@ -201,8 +225,9 @@ class RegexMatch(BaseScorer):
         self.patterns = [re.compile(pattern) for pattern in patterns]
 
     def check(self, case: EvalCase, output: CaseOutput) -> ScoreResult:
-        assert output.triage is not None
-        summary = _text(output.triage.get("summary"))
+        assert output.output is not None
+        out = output.output
+        summary = _text(out.get("summary")) if "summary" in out else _written_text(out)
         failed = [i for i, pattern in enumerate(self.patterns) if pattern.search(summary) is None]
         total = len(self.patterns)
         score = (total - len(failed)) / total if total else 1.0
@@ -214,18 +239,49 @@ class RegexMatch(BaseScorer):
 
 
 class SchemaValid(BaseScorer):
-    """The output validates as a `Triage`; the reason lists the failing fields (not their values)."""
+    """The output validates as the assistant's output model (a `Triage` unless told otherwise); the
+    reason lists the failing fields (not their values)."""
 
     name = "schema"
 
+    def __init__(self, model: type[BaseModel] = Triage) -> None:
+        self.model = model
+        self.what = "triage" if model is Triage else model.__name__
+
     def check(self, case: EvalCase, output: CaseOutput) -> ScoreResult:
         try:
-            Triage.model_validate(output.triage)
+            self.model.model_validate(output.output)
         except ValidationError as exc:
             errors = exc.errors(include_url=False, include_input=False, include_context=False)
             fields = "; ".join(f"{'.'.join(map(str, e['loc'])) or '(root)'}: {e['msg']}" for e in errors[:5])
-            return self.result(False, 0.0, f"not a valid triage ({len(errors)} errors): {fields}")
-        return self.result(True, 1.0, "valid triage")
+            return self.result(False, 0.0, f"not a valid {self.what} ({len(errors)} errors): {fields}")
+        return self.result(True, 1.0, f"valid {self.what}")
+
+
+class FieldEquals(BaseScorer):
+    """Each output field (dotted path) equals its expected value; score is the share that did. The
+    reason names the paths that differ, not the values (outputs may hold personal data)."""
+
+    name = "fields"
+
+    def __init__(self, expected: dict[str, Any]) -> None:
+        self.expected = dict(expected)
+
+    def check(self, case: EvalCase, output: CaseOutput) -> ScoreResult:
+        assert output.output is not None
+        wrong = []
+        for path, wanted in self.expected.items():
+            found, actual = field_value(output.output, path)
+            if not found or actual != wanted:
+                wrong.append(path if found else f"{path} (missing)")
+        total = len(self.expected)
+        if wrong:
+            return self.result(
+                False,
+                (total - len(wrong)) / total,
+                f"{len(wrong)} of {total} fields differ: {', '.join(wrong)}",
+            )
+        return self.result(True, 1.0, f"all {total} fields as expected")
 
 
 class LengthAtMost(BaseScorer):
@@ -237,8 +293,8 @@ class LengthAtMost(BaseScorer):
         self.max_chars = max_chars
 
     def check(self, case: EvalCase, output: CaseOutput) -> ScoreResult:
-        assert output.triage is not None
-        length = len(_text(output.triage.get("summary")))
+        assert output.output is not None
+        length = len(_text(output.output.get("summary")))
         if length <= self.max_chars:
             return self.result(True, 1.0, f"summary has {length} <= {self.max_chars} characters")
         return self.result(
@@ -250,7 +306,7 @@ class LatencyCeiling(BaseScorer):
     """Latency at most `max_ms`; slower calls score max/actual, an unmeasured latency fails."""
 
     name = "latency"
-    needs_triage = False
+    needs_output = False
 
     def __init__(self, max_ms: float) -> None:
         self.max_ms = max_ms
@@ -270,7 +326,7 @@ class CostCeiling(BaseScorer):
     with one it cannot be shown to hold, so it fails."""
 
     name = "cost"
-    needs_triage = False
+    needs_output = False
 
     def __init__(self, max_usd: float | None) -> None:
         self.max_usd = max_usd
@@ -289,13 +345,19 @@ class CostCeiling(BaseScorer):
         return self.result(False, self.max_usd / cost, f"{cost:.6f} USD > {self.max_usd:g} USD")
 
 
-def scorers_for(case: EvalCase, judge: Scorer | None = None) -> list[Scorer]:
-    """The scorers a case's expectations ask for. The judge joins only when the case has a rubric
-    and a judge is given; runs without a judge skip rubric checks."""
+def scorers_for(
+    case: EvalCase, judge: Scorer | None = None, output_model: type[BaseModel] | None = None
+) -> list[Scorer]:
+    """The scorers a case's expectations ask for. The schema check needs the assistant's output
+    model (the Email Gatekeeper's is known; another assistant's comes from its target). The judge joins
+    only when the case has a rubric and a judge is given; runs without a judge skip rubric checks."""
     expected = case.expected
     scorers: list[Scorer] = []
-    if expected.schema:
-        scorers.append(SchemaValid())
+    model = output_model or (Triage if case.assistant == GATEKEEPER else None)
+    if expected.schema and model is not None:
+        scorers.append(SchemaValid(model))
+    if expected.fields:
+        scorers.append(FieldEquals(expected.fields))
     if expected.category is not None:
         scorers.append(CategoryMatch(expected.category))
     if expected.priority is not None:

@@ -125,6 +125,23 @@ class PromptRegistry:
     def from_directory(cls, directory: Path = LIBRARY_DIR) -> PromptRegistry:
         return cls([load_version(path) for path in sorted(directory.glob("*/v*.yaml"))])
 
+    @classmethod
+    def from_directories(cls, directories: list[Path]) -> PromptRegistry:
+        """The versions of several libraries (the bundled one and each assistant's own); a version id
+        found twice is an error naming both files, so one prompt never silently shadows another."""
+        seen: dict[str, Path] = {}
+        versions = []
+        for directory in dict.fromkeys(directories):
+            for path in sorted(directory.glob("*/v*.yaml")):
+                version = load_version(path)
+                if version.id in seen:
+                    raise ValueError(
+                        f"prompt version {version.id!r} is defined twice: {seen[version.id]} and {path}"
+                    )
+                seen[version.id] = path
+                versions.append(version)
+        return cls(versions)
+
     def get(self, version_id: str) -> PromptVersion:
         try:
             return self._versions[version_id]

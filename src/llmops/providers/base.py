@@ -3,19 +3,41 @@
 A provider turns a `ChatRequest` into a `ChatResponse` or raises a `ProviderError` subclass
 (`llmops.providers.errors`). Usage is what the provider reported, never an estimate. Resilience
 (timeouts, retries, breakers, fallback) wraps providers from the outside (`resilience.py`).
+
+Tool calling follows the OpenAI shape: a request may offer `tools`; a provider that `supports_tools`
+may answer with `tool_calls` instead of text, and the caller sends each result back as a `tool`
+message. Providers without tool calling ignore `tools` and answer with text.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
 
+class ToolSpec(BaseModel):
+    """A function the model may call: its name, what it is for, and its arguments' JSON schema."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    description: str = ""
+    parameters: dict[str, Any] = Field(default_factory=lambda: {"type": "object", "properties": {}})
+
+
+class ToolCall(BaseModel):
+    """One call the model asked for; `arguments` is the JSON text the model wrote (maybe invalid)."""
+
+    id: str
+    name: str
+    arguments: str = "{}"
+
+
 class Message(BaseModel):
-    role: Literal["system", "user", "assistant"]
+    role: Literal["system", "user", "assistant", "tool"]
     content: str
+    tool_calls: list[ToolCall] = Field(default_factory=list, description="An assistant turn's calls.")
+    tool_call_id: str | None = Field(None, description="On a `tool` message: the call it answers.")
 
 
 class ChatRequest(BaseModel):
@@ -30,6 +52,9 @@ class ChatRequest(BaseModel):
         "do so and return prefill + continuation; others ignore it and return a whole reply.",
     )
 
+    tools: list[ToolSpec] = Field(
+        default_factory=list, description="Functions the model may call (providers that `supports_tools`)."
+    )
     varying_from: int = Field(
         0,
         ge=0,
@@ -50,6 +75,7 @@ class ChatResponse(BaseModel):
     model: str
     finish_reason: str | None = None
     provider: str
+    tool_calls: list[ToolCall] = Field(default_factory=list)
 
 
 class Provider(ABC):
@@ -57,6 +83,7 @@ class Provider(ABC):
 
     name: str
     model: str
+    supports_tools: bool = False
 
     @abstractmethod
     async def chat(self, request: ChatRequest) -> ChatResponse: ...

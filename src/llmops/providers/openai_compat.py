@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 from pydantic import BaseModel, SecretStr, ValidationError
 
-from llmops.providers.base import ChatRequest, ChatResponse, Provider, Usage
+from llmops.providers.base import ChatRequest, ChatResponse, Message, Provider, ToolCall, Usage
 from llmops.providers.errors import (
     BadResponse,
     ProviderConnectError,
@@ -32,8 +32,19 @@ DEFAULT_BASE_URL = "https://api.openai.com/v1"
 DEFAULT_MODEL = "gpt-4o-mini"
 
 
+class _Function(BaseModel):
+    name: str
+    arguments: str = "{}"
+
+
+class _ToolCall(BaseModel):
+    id: str
+    function: _Function
+
+
 class _Message(BaseModel):
     content: str | None = None
+    tool_calls: list[_ToolCall] | None = None
 
 
 class _Choice(BaseModel):
@@ -99,6 +110,8 @@ MODEL_CHECK_TTL_S = 60.0
 
 class OpenAIProvider(Provider):
     """Chat completions over HTTP. `timeout_s` bounds each HTTP call; the resilience layer adds its own."""
+
+    supports_tools = True
 
     def __init__(
         self,
@@ -178,14 +191,19 @@ class OpenAIProvider(Provider):
     def _payload(self, request: ChatRequest) -> dict[str, Any]:
         payload: dict[str, Any] = {
             "model": self.model,
-            "messages": [message.model_dump() for message in request.messages],
+            "messages": [_wire_message(message) for message in request.messages],
             "max_tokens": request.max_tokens,
             "temperature": request.temperature,
         }
         if request.stop:
             payload["stop"] = request.stop
-        if request.json_output:
+        if request.json_output and not request.tools:
             payload["response_format"] = {"type": "json_object"}
+        if request.tools:
+            payload["tools"] = [
+                {"type": "function", "function": tool.model_dump(exclude_defaults=False)}
+                for tool in request.tools
+            ]
         return payload
 
     async def chat(self, request: ChatRequest) -> ChatResponse:
@@ -237,4 +255,21 @@ class OpenAIProvider(Provider):
             model=completion.model or self.model,
             finish_reason=choice.finish_reason,
             provider=self.name,
+            tool_calls=[
+                ToolCall(id=call.id, name=call.function.name, arguments=call.function.arguments)
+                for call in choice.message.tool_calls or []
+            ],
         )
+
+
+def _wire_message(message: Message) -> dict[str, Any]:
+    """A message as the chat completions API spells it (tool calls and tool results included)."""
+    wire: dict[str, Any] = {"role": message.role, "content": message.content}
+    if message.tool_calls:
+        wire["tool_calls"] = [
+            {"id": call.id, "type": "function", "function": {"name": call.name, "arguments": call.arguments}}
+            for call in message.tool_calls
+        ]
+    if message.tool_call_id is not None:
+        wire["tool_call_id"] = message.tool_call_id
+    return wire

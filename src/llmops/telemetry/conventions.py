@@ -24,6 +24,7 @@ GEN_AI_DATA_SOURCE_ID = "gen_ai.data_source.id"
 GEN_AI_RETRIEVAL_QUERY_TEXT = "gen_ai.retrieval.query.text"  # content: captured like messages
 GEN_AI_RETRIEVAL_DOCUMENTS = "gen_ai.retrieval.documents"  # content: `[{id, score, …}]`
 GEN_AI_RETRIEVAL_TOP_K = "gen_ai.retrieval.top_k"
+RETRIEVAL_COUNT = "llmops.retrieval.documents"  # how many documents came back (not content)
 GEN_AI_INPUT_MESSAGES = "gen_ai.input.messages"
 GEN_AI_OUTPUT_MESSAGES = "gen_ai.output.messages"
 GEN_AI_AGENT_NAME = "gen_ai.agent.name"  # the assistant (or ingested service) a request belongs to
