@@ -226,14 +226,20 @@ def test_a_revoked_key_is_refused_and_its_dashboard_sessions_end(
 
 
 def test_far_dates_and_step_outliers_render(server: tuple[LiveServer, str]) -> None:
-    """A window at the end of the calendar renders (no OverflowError), and a step whose average is
-    above its p95 (one slow outlier) is flagged on the latency page with the reason."""
+    """A window at either end of the accepted dates renders (no OverflowError), a date past them is
+    refused with 422 (never a 500), and a step whose average is above its p95 (one slow outlier) is
+    flagged on the latency page with the reason."""
     running, _ = server
     with sign_in(running) as client:
-        for until in ("9999-12-31T23:59:00Z", "0001-01-01T00:30:00Z"):
+        for until, status in (
+            ("2999-12-31T23:59:00Z", 200),
+            ("1970-01-01T00:30:00Z", 200),
+            ("9999-12-31T23:59:00Z", 422),
+            ("0001-01-01T00:30:00Z", 422),
+        ):
             for time_range in ("1h", "30d", "all"):
                 reply = client.get("/", params={"range": time_range, "until": until})
-                assert reply.status_code == 200, (until, time_range)
+                assert reply.status_code == status, (until, time_range)
     from llmops.dashboard.routes import TEMPLATES
     from llmops.reporting.models import StepSummary
 

@@ -63,6 +63,9 @@ def test_chat_completion_is_proxied_traced_and_costed(live_server: Start, upstre
     assert sent.headers["authorization"] == f"Bearer {UPSTREAM_KEY}"
     assert sent.body["model"] == "gpt-4o-mini" and sent.body["user"] == "alice"
 
+    with server.app.state.services.engine.connect() as connection:  # acknowledged = recorded: no flush
+        stored = connection.execute(select(requests.c.request_id)).scalars().all()
+    assert stored == [request_id]
     [row] = rows(server)
     assert row["request_id"] == request_id
     assert (row["source"], row["assistant"], row["session_id"]) == ("gateway", "gateway", "sess-42")

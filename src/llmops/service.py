@@ -161,7 +161,9 @@ async def build_services(
     await chain.start()
     telemetry_setup.telemetry.instruments.prime(degraded=DEGRADED_REASONS)
     budgets = BudgetEnforcer(budget_store, settings)
-    gateway = build_gateway(settings, telemetry_setup.telemetry, budgets)
+    gateway = build_gateway(
+        settings, telemetry_setup.telemetry, budgets, persist=partial(store_root_span, engine, redactor)
+    )
     for assistant in loaded.values():
         await assistant.start()
     labels = LabelStore(engine, prompts)
@@ -414,16 +416,21 @@ async def persist_request(services: Services, span: Span) -> str | None:
     """Write the request row of an ended root span before its reply, and return the id it is stored
     under (a fresh one when another request, on any replica, holds the span's id).
 
-    Every producer of root spans calls this between ending the span and replying, so an acknowledged
-    request survives a crash; spans still go through the batch exporter, which then skips this row.
-    None when nothing is recorded (telemetry disabled or the span not sampled)."""
+    Every producer of root spans (assistant runs, the gateway) calls this between ending the span and
+    replying, so an acknowledged request survives a crash; spans still go through the batch exporter,
+    which then skips this row. None when nothing is recorded (telemetry disabled or not sampled)."""
+    return await store_root_span(services.engine, services.redactor, span)
+
+
+async def store_root_span(engine: Engine, redactor: Redactor, span: Span) -> str | None:
+    """`persist_request` for parts built before `Services` exists (the gateway gets it bound)."""
     if not isinstance(span, ReadableSpan):
         return None
-    record = root_request_record(span, services.redactor)
+    record = root_request_record(span, redactor)
     if record is None:
         return None
     try:
-        return await asyncio.to_thread(store_request, services.engine, record)
+        return await asyncio.to_thread(store_request, engine, record)
     except Exception as exc:
         logger.error("storing a request row failed", extra={"error_type": type(exc).__name__})
         raise RequestNotRecorded from None

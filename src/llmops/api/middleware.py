@@ -109,10 +109,12 @@ class AuthFirstMiddleware:
     its body is (FastAPI parses the body before it runs route dependencies, so a malformed body would
     otherwise answer 400/422 to a caller who is not allowed to ask at all).
 
-    `guards` maps a path prefix to the check for it (the same functions the routes depend on); paths
-    under no prefix (health checks, sign-in, the dashboard's pages) pass through."""
+    `guards` maps a path prefix to the check for it (the same functions the routes depend on); the
+    longest matching prefix wins, and None marks routes that check credentials themselves before they
+    read the body (the gateway's, which answer in OpenAI's error shape). Paths under no prefix (health
+    checks, sign-in, the dashboard's pages) pass through."""
 
-    def __init__(self, app: ASGIApp, guards: dict[str, Callable[[Request], None]]) -> None:
+    def __init__(self, app: ASGIApp, guards: dict[str, Callable[[Request], None] | None]) -> None:
         self.app = app
         self.guards = guards
 
@@ -129,10 +131,8 @@ class AuthFirstMiddleware:
         await self.app(scope, receive, send)
 
     def _guard(self, path: str) -> Callable[[Request], None] | None:
-        for prefix, guard in self.guards.items():
-            if path == prefix.rstrip("/") or path.startswith(prefix):
-                return guard
-        return None
+        matches = [prefix for prefix in self.guards if path == prefix.rstrip("/") or path.startswith(prefix)]
+        return self.guards[max(matches, key=len)] if matches else None
 
 
 class InputCharactersMiddleware:

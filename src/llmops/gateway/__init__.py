@@ -13,7 +13,7 @@ from llmops.config import Settings
 from llmops.gateway.bodies import Caller
 from llmops.gateway.cache import ResponseCache
 from llmops.gateway.errors import GatewayError
-from llmops.gateway.proxy import Gateway, Reply
+from llmops.gateway.proxy import Gateway, Persist, Reply
 from llmops.gateway.ratelimit import RateLimiter
 from llmops.gateway.streaming import StreamReply
 from llmops.gateway.upstreams import GatewayConfigError, build_routes, upstream_secrets
@@ -32,8 +32,11 @@ __all__ = [
 ]
 
 
-def build_gateway(settings: Settings, telemetry: Telemetry, budgets: BudgetEnforcer) -> Gateway:
-    """The gateway as configured; raises `GatewayConfigError` naming what is wrong in its configuration."""
+def build_gateway(
+    settings: Settings, telemetry: Telemetry, budgets: BudgetEnforcer, persist: Persist | None = None
+) -> Gateway:
+    """The gateway as configured; raises `GatewayConfigError` naming what is wrong in its configuration.
+    `persist` stores a call's request row before its reply (the service's `store_root_span`)."""
     cache = None
     if settings.gateway_cache_ttl_s > 0:
         cache = ResponseCache(settings.gateway_cache_ttl_s, settings.gateway_cache_max_entries)
@@ -46,4 +49,5 @@ def build_gateway(settings: Settings, telemetry: Telemetry, budgets: BudgetEnfor
         breaker_reset_s=settings.breaker_reset_s,
         limiter=RateLimiter(settings.gateway_requests_per_minute, settings.gateway_tokens_per_minute),
         cache=cache,
+        persist=persist,
     )

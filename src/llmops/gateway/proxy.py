@@ -13,6 +13,7 @@ the root span into the request row, so reports, alerts and feedback cover gatewa
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -29,7 +30,14 @@ from llmops.gateway.bodies import Caller, ChatBody, EmbeddingsBody, estimated_to
 from llmops.gateway.cache import ResponseCache, identity
 from llmops.gateway.calls import TargetCaller
 from llmops.gateway.client import StreamError, UpstreamClient, UpstreamStream
-from llmops.gateway.errors import GatewayError, decisive, from_provider_error, model_not_found, retry_after
+from llmops.gateway.errors import (
+    API_ERROR,
+    GatewayError,
+    decisive,
+    from_provider_error,
+    model_not_found,
+    retry_after,
+)
 from llmops.gateway.messages import StreamAccumulator, Usage, finish_reasons, output_messages
 from llmops.gateway.ratelimit import Admission, RateLimiter
 from llmops.gateway.recording import (
@@ -53,7 +61,12 @@ STREAM_INTERRUPTED = (
     b'data: {"error": {"message": "The upstream model provider interrupted the stream.", '
     b'"type": "api_error", "param": null, "code": "stream_interrupted"}}\n\n'
 )
+logger = logging.getLogger("llmops.gateway")
 _NO_STATUS = {"record_exception": False, "set_status_on_exception": False}
+# Writes an ended root span's request row before the reply (`service.persist_request`); raises when
+# the row cannot be stored, so the call is not acknowledged.
+Persist = Callable[[Span], Awaitable[object]]
+NOT_RECORDED = "the request could not be recorded (database unavailable); it was not acknowledged, retry"
 
 
 class Reply:
@@ -86,8 +99,10 @@ class Gateway:
         breaker_reset_s: float = 30.0,
         limiter: RateLimiter | None = None,
         cache: ResponseCache | None = None,
+        persist: Persist | None = None,
     ) -> None:
         self.routes = routes
+        self._persist = persist
         self.telemetry = telemetry
         self.budgets = budgets
         self.breaker_reset_s = breaker_reset_s
@@ -148,7 +163,7 @@ class Gateway:
             cached = self.cache.get(ident)
             headers["x-llmops-cache"] = "miss" if cached is None else "hit"
             if cached is not None:
-                self._cache_hit(caller, attributes, cached)
+                await self._cache_hit(caller, attributes, cached)
                 self.limiter.settle(admission, 0)
                 return Reply(cached, headers)
         started = time.perf_counter()
@@ -172,12 +187,22 @@ class Gateway:
                 cost = record_model_call(self.telemetry, success, model, usage, finish_reasons(choices))
                 finish_root(root, success, model, usage, cost, started)
             hold.record(usage.input_tokens + usage.output_tokens, cost.usd)
+            await self._recorded(root)
         self.limiter.settle(admission, usage.input_tokens + usage.output_tokens)
         if self.cache is not None and ident is not None:
             self.cache.put(ident, success.result)
         return Reply(success.result, headers)
 
-    def _cache_hit(self, caller: Caller, attributes: dict[str, Any], cached: bytes) -> None:
+    async def _recorded(self, root: Span) -> None:
+        """The ended root span's request row stored before the reply (503 when it cannot be)."""
+        if self._persist is None:
+            return
+        try:
+            await self._persist(root)
+        except Exception:
+            raise GatewayError(503, NOT_RECORDED, type=API_ERROR, headers={"Retry-After": "1"}) from None
+
+    async def _cache_hit(self, caller: Caller, attributes: dict[str, Any], cached: bytes) -> None:
         model = _json_object(cached).get("model")
         attributes.update(
             {
@@ -191,7 +216,9 @@ class Gateway:
                 else attributes[c.GEN_AI_REQUEST_MODEL],
             }
         )
-        self._root_span(caller, attributes).end()
+        root = self._root_span(caller, attributes)
+        root.end()
+        await self._recorded(root)
 
     async def _stream(
         self,
@@ -289,6 +316,13 @@ class Gateway:
                 finish_root(root, success, model, usage, cost, started, error_type=error_type)
                 root.end()
                 hold.record(usage.input_tokens + usage.output_tokens, cost.usd)
+                if self._persist is not None:  # the status line went out with the first chunk
+                    try:
+                        await self._persist(root)
+                    except Exception as exc:
+                        logger.error(
+                            "storing a stream's request row failed", extra={"error_type": type(exc).__name__}
+                        )
                 await stack.aclose()
                 self.limiter.settle(admission, usage.input_tokens + usage.output_tokens)
 
@@ -324,6 +358,7 @@ class Gateway:
                     finish_root(root, success, model, usage, cost, started)
                 tokens = usage.input_tokens
                 hold.record(tokens, cost.usd)
+                await self._recorded(root)
         finally:
             self.limiter.settle(admission, tokens)
         return Reply(success.result, dict(admission.headers))

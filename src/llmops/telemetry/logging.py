@@ -111,5 +111,7 @@ def configure_logging(level: str, redactor: Redactor, stream: object = None) -> 
         logger = logging.getLogger(name)
         logger.handlers.clear()
         logger.propagate = True
+        logger.disabled = False  # another library's dictConfig may have disabled it
+        logger.setLevel(logging.NOTSET)  # the root's level governs (uvicorn sets its own per server)
     logging.getLogger("alembic").setLevel(logging.WARNING)  # it narrates every startup at INFO
     return handler
