@@ -1,6 +1,10 @@
 """Schemathesis against the live app (real uvicorn, SQLite and Postgres) with the auth header: every
 route, every check (no 5xx, documented statuses, content types, response schemas, schema-valid input
-accepted, invalid input refused, 405 with a full `Allow`). Sized to run in about a minute per database."""
+accepted, invalid input refused, 405 with a full `Allow`). Sized to run in about a minute per database.
+
+The OpenAI-compatible routes and OTLP ingest speak contracts owned by others (OpenAI's API, the OTLP
+protobuf and JSON encodings), which their own tests check with the official clients (the `openai` SDK,
+the OpenTelemetry exporter); here they get the check every input must pass: never a 5xx."""
 
 from __future__ import annotations
 
@@ -24,6 +28,12 @@ def test_every_route_answers_as_documented_and_never_5xx(
     live_server: Callable[..., LiveServer], tmp_path: Path
 ) -> None:
     server = live_server()
+    foreign = r"^/v1/(chat/completions|embeddings|models|traces)"
+    run(server, tmp_path, "--checks", "all", "--exclude-path-regex", foreign)
+    run(server, tmp_path, "--checks", "not_a_server_error", "--include-path-regex", foreign)
+
+
+def run(server: LiveServer, tmp_path: Path, *selection: str) -> None:
     env = {
         **os.environ,
         "SCHEMATHESIS_HOOKS": "schemathesis_hooks",
@@ -35,14 +45,13 @@ def test_every_route_answers_as_documented_and_never_5xx(
         f"{server.base_url}/openapi.json",
         "--header",
         f"Authorization: Bearer {server.key}",
-        "--checks",
-        "all",
+        *selection,
         "--max-examples",
         EXAMPLES,
         "--seed",
         "20261207",
         "--workers",
-        "2",
+        "1",  # hypothesis' lambda-source parsing is not thread-safe on 3.11: workers crash the tool
         "--generation-database",
         "none",
         "--no-color",

@@ -8,13 +8,13 @@ has falls through to a catch-all that answers 404 in the one error shape.
 from __future__ import annotations
 
 import inspect
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from llmops.api.routes.runs import RUN_ERRORS, run_options, run_or_http_error
-from llmops.assistants import LoadedAssistant
+from llmops.assistants import LoadedAssistant, prompt_registry
 from llmops.service import RunReply, services_of
 
 PREFIX = "/v1/assistants"
@@ -58,8 +58,10 @@ def build_router(assistants: dict[str, LoadedAssistant]) -> APIRouter:
     router.add_api_route(
         PREFIX, list_assistants, methods=["GET"], response_model=AssistantList, summary="List the assistants"
     )
+    registry = prompt_registry(item.assistant for item in assistants.values())
     for item in assistants.values():
-        _add_run_route(router, item)
+        versions = tuple(version.id for version in registry.versions(item.assistant.prompt_name))
+        _add_run_route(router, item, versions)
 
     async def unknown_assistant(name: str) -> None:
         raise HTTPException(404, "no assistant with that name is loaded (see GET /v1/assistants)")
@@ -74,19 +76,23 @@ def _camel(name: str) -> str:
     return "".join(part.capitalize() for part in name.replace("-", "_").split("_"))
 
 
-def _add_run_route(router: APIRouter, item: LoadedAssistant) -> None:
+def _add_run_route(router: APIRouter, item: LoadedAssistant, versions: tuple[str, ...]) -> None:
+    """`POST /v1/assistants/{name}/runs` with the assistant's own models; `prompt_version` is one of
+    its prompt's versions at startup (a version released later is still served: the schema is what
+    this replica knew when it started)."""
     assistant = item.assistant
     name = assistant.name
     route = f"{PREFIX}/{name}/runs"
     camel = _camel(name)
+    version_type: Any = Literal[versions] | None
     request_model: Any = create_model(
         f"{camel}RunRequest",
         __config__=ConfigDict(extra="forbid"),
         input=(assistant.input_model, Field(description=f"What {name} answers.")),
         user_id=(str | None, Field(None, max_length=200, description="Caller's user id (pseudonymised).")),
         prompt_version=(
-            str | None,
-            Field(None, max_length=200, description=f"A version of prompt {assistant.prompt_name!r} to run."),
+            version_type,
+            Field(None, description=f"A version of prompt {assistant.prompt_name!r} to run."),
         ),
     )
     reply_model: Any = create_model(
