@@ -68,6 +68,7 @@ def test_the_model_chooses_the_tools_in_a_bounded_loop(live_server: Callable[...
         server = live_server(
             assistants=DOCUMENTED_LINE,
             provider="openai",
+            model="gpt-4o-mini",
             openai_base_url=upstream.base_url,
             openai_api_key="sk-test",
             capture_content="redacted",
@@ -134,6 +135,7 @@ def test_the_tool_loop_is_bounded(live_server: Callable[..., LiveServer]) -> Non
         server = live_server(
             assistants=DOCUMENTED_LINE,
             provider="openai",
+            model="gpt-4o-mini",
             openai_base_url=upstream.base_url,
             openai_api_key="sk-t",
         )
