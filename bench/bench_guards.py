@@ -28,7 +28,7 @@ async def run_round(mode: str, emails: list[dict], requests: int, data_dir: Path
     async with in_process(settings) as (app, client):
         if "canary" in mode:
             await asyncio.to_thread(
-                app.state.services.canary.start,
+                app.state.services.canaries["email_triage"].start,
                 "email_triage_v7",
                 0.5,
                 by="bench",
