@@ -23,6 +23,9 @@ def test_v8_regresses_against_v7_and_v7_is_non_inferior_to_itself(tmp_path: Path
         result = _run(["eval", "run", "--prompt-version", version, "--no-cache"], env)
         assert result.returncode == 0, result.stderr
         runs[version] = result.stdout
+        # Not a terminal: a progress line at each further 10 %, the last one at 100 %.
+        progress = [line for line in result.stderr.splitlines() if line.startswith("eval: ")]
+        assert len(progress) == 10 and progress[-1].startswith("eval: 66/66 cases (100%)"), progress
 
     regression = _run(["eval", "compare", "email_triage_v7", "email_triage_v8", "--format", "json"], env)
     assert regression.returncode == 1, regression.stderr

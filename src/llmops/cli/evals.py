@@ -4,6 +4,8 @@ gate CI on the verdict, and turn bad replies into cases to label (active learnin
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -19,7 +21,7 @@ if TYPE_CHECKING:
     from llmops.config import Settings
     from llmops.evals.compare import Comparison
     from llmops.evals.datasets import Dataset
-    from llmops.evals.runner import EvalRun, EvalTarget
+    from llmops.evals.runner import CaseResult, EvalRun, EvalTarget
 
 app = typer.Typer(help="Evaluate prompt versions on datasets and compare runs.", no_args_is_help=True)
 
@@ -81,22 +83,14 @@ async def _scored(
     judge_provider: str | None,
     use_cache: bool,
 ) -> EvalRun:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     from llmops.evals.judge import build_judge
-    from llmops.evals.runner import CACHE_DIR, CaseResult, run_eval
+    from llmops.evals.runner import CACHE_DIR, run_eval
 
     judge = build_judge(settings, judge_provider) if judge_provider else None
     if judge is not None:
         await judge.start()
-    columns = (TextColumn("eval"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     try:
-        with Progress(*columns, console=stderr(), transient=True) as progress:
-            task = progress.add_task("cases", total=len(dataset.cases))
-
-            def advance(_: CaseResult) -> None:
-                progress.advance(task)
-
+        with _progress(len(dataset.cases)) as advance:
             return await run_eval(
                 dataset,
                 target,
@@ -109,6 +103,44 @@ async def _scored(
     finally:
         if judge is not None:
             await judge.aclose()
+
+
+@contextmanager
+def _progress(total: int) -> Iterator[Callable[[CaseResult], None]]:
+    """A bar with the ETA on a terminal; otherwise (CI, a pipe) a line at each further 10 %."""
+    console = stderr()
+    if console.is_terminal:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        columns = (TextColumn("eval"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        with Progress(*columns, TimeRemainingColumn(), console=console, transient=True) as progress:
+            task = progress.add_task("cases", total=total)
+            yield lambda _: progress.advance(task)
+        return
+    import time
+
+    started, done, reported = time.monotonic(), 0, 0
+
+    def advance(_: CaseResult) -> None:
+        nonlocal done, reported
+        done += 1
+        tenth = done * 10 // max(total, 1)
+        if tenth > reported:
+            reported = tenth
+            elapsed = time.monotonic() - started
+            eta = elapsed / done * (total - done)
+            console.print(
+                f"eval: {done}/{total} cases ({done * 100 // total}%), {elapsed:.0f} s, ETA {eta:.0f} s"
+            )
+
+    yield advance
 
 
 def _summary_lines(run: EvalRun) -> list[str]:
