@@ -97,8 +97,11 @@ def test_eval_compare_hook_fires_then_resolves_through_the_webhook(tmp_path: Pat
         settings = Settings(  # type: ignore[call-arg]
             _env_file=None, alert_webhook_url=receiver.url, alert_webhook_secret=SecretStr(SECRET)
         )
+        fixed = make_run(dict.fromkeys(ids, 1.0), critical={"case-1"}, version="v8", run_id="c")
         [fired] = notify_eval_regression(settings, engine, Redactor(), compare_runs(baseline, worse))
-        [resolved] = notify_eval_regression(settings, engine, Redactor(), compare_runs(baseline, baseline))
+        # A sanity compare of v7 with itself is not the pair that fired: the alert keeps firing.
+        assert notify_eval_regression(settings, engine, Redactor(), compare_runs(baseline, baseline)) == []
+        [resolved] = notify_eval_regression(settings, engine, Redactor(), compare_runs(baseline, fixed))
         assert (fired.kind, fired.delivered, resolved.kind) == ("firing", True, "resolved")
         assert [r.json()["event"] for r in receiver.received()] == ["firing", "resolved"]
     engine.dispose()
