@@ -129,6 +129,27 @@ def test_acknowledged_triage_rows_are_stored_before_the_reply(
         engine.dispose()
 
 
+def test_rows_are_stored_with_telemetry_off(live_server: Callable[..., LiveServer]) -> None:
+    """Tracing off stores no spans, but every acknowledged request keeps its row, figures and all."""
+    server = live_server(telemetry=False)
+    with server.client() as client:
+        replies = [client.post("/v1/triage", json=EMAIL) for _ in range(3)]
+        assert client.get("/metrics").status_code == 404  # metrics are off too
+    assert [reply.status_code for reply in replies] == [200] * 3
+    engine = make_engine(server.settings.resolved_database_url)
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(
+                select(requests.c.request_id, requests.c.status, requests.c.input_tokens, requests.c.category)
+            ).all()
+        assert {row.request_id for row in rows} == {reply.json()["request_id"] for reply in replies}
+        assert all(row.status == "ok" and row.input_tokens > 0 and row.category for row in rows)
+        assert _scalar(engine, select(func.count()).select_from(spans)) == 0
+        assert _scalar(engine, select(func.sum(request_rollups.c.requests))) == 3
+    finally:
+        engine.dispose()
+
+
 def test_one_id_sent_to_two_replicas_at_once_is_stored_twice_under_distinct_ids(
     live_server: Callable[..., LiveServer],
 ) -> None:

@@ -228,7 +228,9 @@ class Settings(BaseSettings):
 
     # Telemetry and redaction
     telemetry: bool = Field(
-        True, description="Tracing and metrics. `false` turns both off (the benchmarks' baseline)."
+        True,
+        description="Tracing and metrics. `false` turns both off (the benchmarks' baseline); request rows are "
+        "stored either way.",
     )
     capture_content: Literal["none", "redacted"] = Field(
         "redacted",

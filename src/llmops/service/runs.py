@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from opentelemetry.context import Context
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 from pydantic import BaseModel, ValidationError
@@ -19,7 +20,7 @@ from llmops.prompts.registry import PromptNotFound
 from llmops.prompts.router import Route
 from llmops.redaction import Redactor
 from llmops.sdk import ModelUnavailable, RunContext, TokenUsage
-from llmops.service.recording import store_root_span
+from llmops.service.recording import store_root_span, untraced_root
 from llmops.service.system import GATEKEEPER, AnyAssistant, AssistantNotFound, Services
 from llmops.storage.request_rows import new_request_id
 from llmops.telemetry import conventions as c
@@ -136,6 +137,7 @@ async def _run_in_root_span(
     route: Route,
 ) -> AssistantRun:
     telemetry = services.telemetry
+    start_ns = time.time_ns()
     attributes = root_attributes(assistant, options, user)
     name = f"POST {options.route}" if options.route else in_process_span_name(assistant)
     kind = SpanKind.SERVER if options.route else SpanKind.INTERNAL
@@ -192,19 +194,23 @@ async def _run_in_root_span(
         telemetry.content(
             span, c.GEN_AI_OUTPUT_MESSAGES, [text_message("assistant", output.model_dump_json())]
         )
-    request_id = await persist_request(services, span) or options.request_id
+    root: Span | ReadableSpan = span
+    if not isinstance(span, ReadableSpan):  # telemetry off, or not sampled: the row all the same
+        recorded = {**attributes, c.CANARY: route.canary, **outcome_attrs}
+        root = untraced_root(name, kind, recorded, start_ns, time.time_ns())
+    request_id = await persist_request(services, root) or options.request_id
     if services.settings.redact_replies:
         output = redact_output(services.redactor, output)
     return AssistantRun(request_id, assistant.name, output, ctx, latency_ms, trace_id)
 
 
-async def persist_request(services: Services, span: Span) -> str | None:
+async def persist_request(services: Services, span: Span | ReadableSpan) -> str | None:
     """Write the request row of an ended root span before its reply, and return the id it is stored
     under (a fresh one when another request, on any replica, holds the span's id).
 
     Every producer of root spans (assistant runs, the gateway) calls this between ending the span and
     replying, so an acknowledged request survives a crash; spans still go through the batch exporter,
-    which then skips this row. None when nothing is recorded (telemetry disabled or not sampled)."""
+    which then skips this row. None when the span is not a root span of ours."""
     return await store_root_span(services.engine, services.redactor, span)
 
 
