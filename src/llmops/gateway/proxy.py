@@ -85,6 +85,12 @@ def _json_object(body: bytes) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
+def _answered(reply: dict[str, Any], success: Success[Any]) -> tuple[Usage, str]:
+    """The usage an upstream reported and the model it answered as (else the model asked of it)."""
+    model = reply.get("model")
+    return Usage.of(reply.get("usage")) or Usage(), model if isinstance(model, str) else success.target.model
+
+
 class Gateway:
     """Long-lived: the upstream callers (`calls.TargetCaller`), the rate limiter and the cache."""
 
@@ -182,8 +188,7 @@ class Gateway:
                 choices = reply.get("choices")
                 if self.telemetry.capture_content:
                     self.telemetry.content(success.span, c.GEN_AI_OUTPUT_MESSAGES, output_messages(choices))
-                usage = Usage.of(reply.get("usage")) or Usage()
-                model = reply["model"] if isinstance(reply.get("model"), str) else success.target.model
+                usage, model = _answered(reply, success)
                 cost = record_model_call(self.telemetry, success, model, usage, finish_reasons(choices))
                 finish_root(root, success, model, usage, cost, started)
             hold.record(usage.input_tokens + usage.output_tokens, cost.usd)
@@ -352,8 +357,7 @@ class Gateway:
                         lambda client, payload: client.post("/embeddings", payload),
                     )
                     reply = _json_object(success.result)
-                    usage = Usage.of(reply.get("usage")) or Usage()
-                    model = reply["model"] if isinstance(reply.get("model"), str) else success.target.model
+                    usage, model = _answered(reply, success)
                     cost = record_model_call(self.telemetry, success, model, usage, [])
                     finish_root(root, success, model, usage, cost, started)
                 tokens = usage.input_tokens
