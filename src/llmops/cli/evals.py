@@ -258,12 +258,24 @@ def compare_command(
         float, typer.Option(min=0.0, max=1.0, help="Non-inferiority margin on mean score.")
     ] = 0.02,
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
+    dashboard_url: Annotated[
+        str,
+        typer.Option(
+            help="Dashboard base URL (https://llmops.example) for each case's trace link; "
+            "default: site-relative links (/requests/<id>)."
+        ),
+    ] = "",
 ) -> None:
-    """Compare two stored runs case by case; exit 1 when the verdict is REGRESSION."""
+    """Compare two stored runs case by case; exit 1 when the verdict is REGRESSION.
+
+    Each regressed or failing case says, per scorer, what was expected and what came back, and links
+    to its trace."""
     from llmops.evals.compare import Verdict, compare_runs
     from llmops.evals.reports import RENDERERS
     from llmops.evals.store import RunNotFound, resolve_run
 
+    if dashboard_url and not dashboard_url.startswith(("http://", "https://")):
+        fail("--dashboard-url must start with http:// or https://")
     settings = load_settings()
     with database(settings) as engine:
         try:
@@ -272,7 +284,7 @@ def compare_command(
         except RunNotFound as exc:
             fail(str(exc))
         comparison = compare_runs(base_run, cand_run, alpha=alpha, margin=margin, seed=seed)
-        text = RENDERERS[report_format.value](comparison, redactor(settings))
+        text = RENDERERS[report_format.value](comparison, redactor(settings), dashboard_url=dashboard_url)
         if output is None:
             sys.stdout.write(text)
         else:

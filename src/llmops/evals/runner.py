@@ -65,6 +65,14 @@ class CaseResult(BaseModel):
     prompt_version: str | None = Field(None, description="The version that answered, as reported.")
     cached: bool = False
 
+    def explanations(self) -> list[str]:
+        """Why the case failed, a line per failed scorer (`category: expected spam, got fyi`), else its
+        error; empty when it passed."""
+        if self.passed:
+            return []
+        lines = [score.explanation() for score in self.scores if not score.passed]
+        return lines or ([f"error: {self.error}"] if self.error else ["below the pass score"])
+
 
 class EvalRun(BaseModel):
     id: str
