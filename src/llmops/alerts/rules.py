@@ -174,7 +174,7 @@ def widened_start(
     timed by `created_at`). Without enough observations even then, the widest start."""
     start = context.now - timedelta(seconds=rule.window_s)
     widest = context.now - timedelta(seconds=max(rule.window_s, rule.max_window_s))
-    if widest >= start or rule.min_requests <= 1:
+    if widest >= start or rule.min_requests < 1:
         return start
     nth = (
         select(created_at)
