@@ -1,5 +1,6 @@
-"""`llmops eval run|compare|mine|candidates`: score a prompt version on a dataset, compare two runs and
-gate CI on the verdict, and turn bad replies into cases to label (active learning)."""
+"""`llmops eval run|compare|mine|candidates|label`: score a prompt version on a dataset, compare two runs
+and gate CI on the verdict, and turn bad replies into cases to label and labelled cases (active
+learning)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from llmops.cli.common import database, fail, load_settings, redactor, stderr
+from llmops.cli.eval_label import label
 from llmops.cli.feedback import SinceOption, output, since_start
 
 if TYPE_CHECKING:
@@ -90,7 +92,7 @@ async def _scored(
     if judge is not None:
         await judge.start()
     try:
-        with _progress(len(dataset.cases)) as advance:
+        with _progress(len(dataset.scored)) as advance:
             return await run_eval(
                 dataset,
                 target,
@@ -156,6 +158,7 @@ def _summary_lines(run: EvalRun) -> list[str]:
         f"tokens          {s['input_tokens']} in, {s['output_tokens']} out",
         f"cost            {cost}",
         f"errors          {s['errors']}, degraded {s['degraded']}, cached {s['cached']}",
+        *([f"needs label     {len(run.unlabelled)} case(s), not scored"] if run.unlabelled else []),
     ]
 
 
@@ -329,3 +332,6 @@ def candidates(
     with output(path) as stream:
         write_jsonl(cases, stream)
     stderr().print(f"Selected {len(cases)} candidate case(s).")
+
+
+app.command("label")(label)
