@@ -129,7 +129,9 @@ def test_parse_user_turn_strips_the_contact_note_and_keeps_a_multiline_body() ->
 def test_masked_addresses_become_placeholders_and_nothing_is_restored() -> None:
     keyed = Redactor(RedactionConfig(hmac_key=SecretStr("k")))
     masked = keyed.redact("Dana <dana@northwind.example>")
-    assert placeholder_sender(masked).endswith("@example.invalid>") and "dana@" not in placeholder_sender(masked)
+    assert placeholder_sender(masked).endswith("@example.invalid>") and "dana@" not in placeholder_sender(
+        masked
+    )
     assert placeholder_sender(masked) == placeholder_sender(keyed.redact("Dana <dana@northwind.example>"))
     assert placeholder_sender(masked) != placeholder_sender(keyed.redact("Dana <other@northwind.example>"))
     assert placeholder_sender("") == UNKNOWN_SENDER
@@ -140,7 +142,9 @@ def test_masked_addresses_become_placeholders_and_nothing_is_restored() -> None:
 
 NO_NEWLINE = st.characters(blacklist_characters="\n", blacklist_categories=("Cs",))
 PLAIN = st.text(st.characters(blacklist_characters="\n()", blacklist_categories=("Cs",)), max_size=12)
-BALANCED = st.recursive(PLAIN, lambda inner: st.tuples(inner, inner, inner).map("{0[0]}({0[1]}){0[2]}".format))
+BALANCED = st.recursive(
+    PLAIN, lambda inner: st.tuples(inner, inner, inner).map("{0[0]}({0[1]}){0[2]}".format)
+)
 LINE = st.text(NO_NEWLINE, max_size=40).map(str.strip)
 
 
@@ -171,4 +175,6 @@ def test_any_redacted_sender_becomes_a_valid_placeholder(text: str, keyed: bool)
     email = case_email(masked, "subject", "body")
     assert Email.model_validate(email.model_dump()) == email
     assert "[EMAIL" not in email.sender
-    assert all(address not in email.sender for address in text.split() if "@" in address and "@" not in masked)
+    assert all(
+        address not in email.sender for address in text.split() if "@" in address and "@" not in masked
+    )

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
-from llmops.cli.common import fail, stderr
+from llmops.cli.common import fail
 
 if TYPE_CHECKING:
     from llmops.evals.datasets import EvalCase
@@ -78,7 +78,7 @@ def label(
     else:
         fail("Nothing to do: give --accept CASE_ID or --set CASE_ID:FIELD=VALUE, or --interactive.")
     left = len([case for case in waiting if case.id not in added])
-    stderr().print(f"Labelled {len(added)} case(s) into {dataset}; {left} still need a label.")
+    typer.echo(f"Labelled {len(added)} case(s) into {dataset}; {left} still need a label.", err=True)
 
 
 def _scripted(
@@ -103,7 +103,7 @@ def _scripted(
     except (DatasetError, LabelError) as exc:
         fail(f"Cannot label: {exc}")
     for case_id in sorted({*appended.present, *(c for c in chosen if c in done)}):
-        stderr().print(f"{case_id}: already in {dataset.name}, left as it is")
+        typer.echo(f"{case_id}: already in {dataset.name}, left as it is", err=True)
     return appended.added
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -31,6 +32,7 @@ from llmops.evals.datasets import (
 
 LABELLED = "labelled"
 FIELDS = ("category", "priority", "critical", "must_contain", "must_not_contain", "judge_rubric")
+_PRIORITY = re.compile(r"(?P<low>[0-9]+)(?:-(?P<high>[0-9]+))?")
 _TRUE = {"true", "yes", "y", "1"}
 _FALSE = {"false", "no", "n", "0", ""}
 
@@ -70,11 +72,10 @@ def parse_correction(spec: str) -> Correction:
 
 def parse_priority(text: str) -> list[int]:
     """`2` (exactly 2) or `1-2` (inclusive range) as `[low, high]`."""
-    low, dash, high = text.strip().partition("-")
-    try:
-        bounds = [int(low), int(high if dash else low)]
-    except ValueError:
-        raise LabelError("priority: give N or LOW-HIGH, 1 most urgent") from None
+    match = _PRIORITY.fullmatch(text.strip())
+    if match is None:
+        raise LabelError("priority: give N or LOW-HIGH, 1 most urgent")
+    bounds = [int(match["low"]), int(match["high"] or match["low"])]
     if not 1 <= bounds[0] <= bounds[1] <= 5:
         raise LabelError("priority: give N or LOW-HIGH with 1 <= LOW <= HIGH <= 5")
     return bounds
