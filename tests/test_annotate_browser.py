@@ -35,7 +35,9 @@ EMAILS = [
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed at /usr/bin/chromium"),
+    pytest.mark.skipif(
+        not CHROMIUM.exists(), reason="Debian's chromium is not installed at /usr/bin/chromium"
+    ),
 ]
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (test extra) is not installed")
 
