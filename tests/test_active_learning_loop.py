@@ -107,7 +107,7 @@ def test_negative_feedback_is_mined_labelled_and_changes_the_verdict(tmp_path: P
         assert lines[0]["email"]["sender"] == "PagerDuty <redacted@example.invalid>"
         assert lines[0]["tags"] == ["mined", "needs-label"] and lines[0]["expected"] == {}
         unlabelled = run_llmops(env, "eval", "run", "--dataset", str(mined), "--target", url)
-        assert unlabelled.returncode == 2 and "needs a label" in unlabelled.stderr
+        assert unlabelled.returncode == 2 and "needs a label" in " ".join(unlabelled.stderr.split())
 
         # Label it urgent, priority 1-2, critical, into the team's dataset.
         _ok(

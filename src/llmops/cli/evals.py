@@ -191,6 +191,8 @@ def run_command(
 
     settings = load_settings()
     data = _dataset(dataset)
+    if not data.scored:
+        fail(f"Every case of dataset {data.name} needs a label: label them with `llmops eval label`.")
     version = prompt_version or _default_version(settings, data.assistant)
     if target is None and version not in _known_versions(settings):
         fail(f"Unknown prompt version: {version}")
