@@ -134,7 +134,7 @@ def _ask(waiting: list[EvalCase], dataset: Path) -> list[str]:
 
 def _answers(case: EvalCase) -> Label | Stop:
     """The case's label, or whether to skip it or stop; each answer is checked like a `--set` value."""
-    from llmops.evals.labelling import Label, LabelError, corrected, expectations, proposal
+    from llmops.evals.labelling import CATEGORIES, Label, LabelError, corrected, expectations, proposal
 
     expected, critical = proposal(case), case.critical
     shown = {
@@ -143,7 +143,7 @@ def _answers(case: EvalCase) -> Label | Stop:
         "critical": "y" if critical else "n",
     }
     hints = {
-        "category": "urgent, action_required, fyi, spam, personal; s skips the case, q quits",
+        "category": f"{', '.join(CATEGORIES)}; s skips the case, q quits",
         "priority": "N or LOW-HIGH, 1 most urgent",
         "critical": "y or n",
     }

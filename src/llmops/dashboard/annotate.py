@@ -19,7 +19,14 @@ from llmops.dashboard import annotate_view
 from llmops.dashboard.auth import CSRF_FIELD, check_csrf, form_fields
 from llmops.dashboard.routes import SignedIn, render
 from llmops.evals.datasets import DatasetError
-from llmops.evals.labelling import Correction, LabelError, append_cases, labelled, make_label
+from llmops.evals.labelling import (
+    CATEGORIES,
+    Correction,
+    LabelError,
+    append_cases,
+    labelled,
+    make_label,
+)
 from llmops.service import Services, services_of
 
 router = APIRouter(include_in_schema=False)
@@ -49,7 +56,7 @@ async def annotate_page(
         "annotate.html",
         session,
         data=data,
-        categories=annotate_view.CATEGORIES,
+        categories=CATEGORIES,
         page="annotate",
     )
 

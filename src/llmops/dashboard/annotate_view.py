@@ -13,7 +13,6 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 from sqlalchemy import Engine
 
-from llmops.assistant.schema import Category
 from llmops.evals.active_learning import select_candidates
 from llmops.evals.datasets import EvalCase
 from llmops.evals.labelling import dataset_ids, proposal
@@ -23,7 +22,6 @@ DATASETS_DIR = "datasets"
 DEFAULT_DATASET = "labelled"
 DATASET_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 PAGE = 50
-CATEGORIES = [category.value for category in Category]
 _CLIP = 2000
 
 

@@ -31,6 +31,7 @@ from llmops.evals.datasets import (
 )
 
 LABELLED = "labelled"
+CATEGORIES = tuple(category.value for category in Category)
 FIELDS = ("category", "priority", "critical", "must_contain", "must_not_contain", "judge_rubric")
 _PRIORITY = re.compile(r"(?P<low>[0-9]+)(?:-(?P<high>[0-9]+))?")
 _TRUE = {"true", "yes", "y", "1"}
@@ -98,12 +99,12 @@ def proposal(case: EvalCase) -> dict[str, Any]:
         return own
     try:
         output = json.loads(case.source.bad_output)
-    except ValueError:
+    except (ValueError, RecursionError):
         return {}
     if not isinstance(output, dict):
         return {}
     proposed: dict[str, Any] = {}
-    if output.get("category") in {category.value for category in Category}:
+    if output.get("category") in CATEGORIES:
         proposed["category"] = output["category"]
     priority = output.get("priority")
     if isinstance(priority, int) and not isinstance(priority, bool) and 1 <= priority <= 5:
@@ -118,8 +119,8 @@ def corrected(
     updated = dict(expected)
     if field == "category":
         choice = value.strip().lower()
-        if choice not in {category.value for category in Category}:
-            raise LabelError(f"category: one of {', '.join(category.value for category in Category)}")
+        if choice not in CATEGORIES:
+            raise LabelError(f"category: one of {', '.join(CATEGORIES)}")
         updated["category"] = choice
     elif field == "priority":
         updated["priority"] = parse_priority(value)
