@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import select
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +21,7 @@ from llmops.evals.mining import write_jsonl
 from llmops.evals.placeholders import case_email
 from llmops.evals.runner import CachedCall, EvalTarget, run_eval
 from llmops.redaction import Redactor
-from processes import cli_env, run_llmops
+from processes import LLMOPS, cli_env, run_llmops
 
 PROPERTY = settings(max_examples=200, deadline=None)
 CASE_ID = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,40}", fullmatch=True)
@@ -134,6 +137,40 @@ def test_questions_on_a_terminal_label_case_by_case(tmp_path: Path, mined: Path)
         "spam",
         (2, 3),
         True,
+    )
+
+
+def test_on_a_terminal_it_asks_without_being_told(tmp_path: Path, mined: Path) -> None:
+    """With a terminal for stdin and no flags, the questions come by default; end of input stops."""
+    dataset = tmp_path / "labelled.jsonl"
+    controller, terminal = os.openpty()
+    process = subprocess.Popen(
+        [*LLMOPS, "eval", "label", str(mined), "--dataset", str(dataset)],
+        stdin=terminal,
+        stdout=terminal,
+        stderr=terminal,
+        env=cli_env(tmp_path),
+    )
+    os.close(terminal)
+    os.write(controller, b"urgent\n1-2\nn\n\x04")  # label a, then end of input at b
+    seen = b""
+    while select.select([controller], [], [], 60)[0]:
+        try:
+            chunk = os.read(controller, 4096)
+        except OSError:  # the terminal closed: the process ended
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(controller)
+    assert process.wait(timeout=60) == 0, seen.decode(errors="replace")
+    assert b"[2/2] mined-b" in seen and b"Labelled 1 case(s)" in seen
+    (case,) = load_dataset(dataset).cases
+    assert (case.id, case.expected.category, case.expected.priority, case.critical) == (
+        "mined-a",
+        "urgent",
+        (1, 2),
+        False,
     )
 
 

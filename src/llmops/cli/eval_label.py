@@ -4,7 +4,7 @@ dataset, so the next `llmops eval run --dataset OUT` scores them.
 For scripts, `--accept ID` takes a case's proposal and `--set ID:FIELD=VALUE` corrects one field. On a
 terminal (or with `--interactive`) each case waiting for a label is shown with its email, the reply the
 caller got and the feedback, and the category, priority and criticality are asked for; each answer is
-appended at once, so quitting keeps what was labelled."""
+appended at once, so quitting (`q`, Ctrl-C, end of input) keeps what was labelled."""
 
 from __future__ import annotations
 
@@ -149,7 +149,11 @@ def _answers(case: EvalCase) -> Label | Stop:
     }
     for field in ("category", "priority", "critical"):
         while True:
-            value = typer.prompt(f"{field} ({hints[field]})", default=shown[field], show_default=True)
+            try:
+                value = typer.prompt(f"{field} ({hints[field]})", default=shown[field], show_default=True)
+            except typer.Abort:  # end of input or Ctrl-C: what was appended stays
+                typer.echo()
+                return "quit"
             if field == "category" and value.strip().lower() in ("s", "q"):
                 return "skip" if value.strip().lower() == "s" else "quit"
             if not value.strip() and field != "critical":
