@@ -56,7 +56,7 @@ def test_labels_append_to_a_dataset_and_leave_the_queue(server: tuple[LiveServer
         assert PLANTED_EMAIL not in page and PLANTED_CARD not in page and "urgent! mail [EMAIL]" in page
 
         form = {"csrf_token": token, "dataset": "oncall", "case_id": case_id, "category": "urgent"}
-        form |= {"priority_low": "1", "priority_high": "2", "critical": "1"}
+        form |= {"priority_low": "1", "priority_high": "2", "critical": "1", "must_contain": " bridge "}
         # The form cannot carry an email: whatever else is posted is ignored.
         saved = client.post("/annotate", data=form | {"email": "x@evil.example"})
         assert saved.status_code == 303
@@ -73,6 +73,7 @@ def test_labels_append_to_a_dataset_and_leave_the_queue(server: tuple[LiveServer
             (1, 2),
             True,
         )
+        assert case.expected.must_contain == ["bridge"] and "labelled" in case.tags
         assert case.email is not None and case.email.sender == "Jane Roe <redacted@example.invalid>"
         stored = (running.settings.data_dir / "datasets" / "oncall.jsonl").read_text(encoding="utf-8")
         assert PLANTED_EMAIL not in stored and PLANTED_CARD not in stored and "evil" not in stored

@@ -313,7 +313,9 @@ def mine(
         cases = mine_cases(engine, redactor(settings), since=start, limit=limit)
     with output(path) as stream:
         written = write_jsonl(cases, stream)
-    stderr().print(f"Mined {written} candidate case(s) from negative feedback.")
+    stderr().print(
+        f"Mined {written} candidate case(s) from negative feedback; label them with `llmops eval label`."
+    )
 
 
 @app.command("candidates")
@@ -333,7 +335,7 @@ def candidates(
         cases = select_candidates(engine, redactor(settings), limit=limit, max_judge_score=max_judge_score)
     with output(path) as stream:
         write_jsonl(cases, stream)
-    stderr().print(f"Selected {len(cases)} candidate case(s).")
+    stderr().print(f"Selected {len(cases)} candidate case(s); label them with `llmops eval label`.")
 
 
 app.command("label")(label)

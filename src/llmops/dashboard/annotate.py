@@ -75,6 +75,8 @@ async def annotate(request: Request, session: SignedIn) -> Response:
         ),
         Correction(case_id, "critical", "true" if fields.get("critical") else "false"),
     ]
+    if fields.get("must_contain", "").strip():
+        corrections.append(Correction(case_id, "must_contain", fields["must_contain"]))
     try:
         path = annotate_view.dataset_path(services.settings.data_dir, name)
         added = await asyncio.to_thread(_label, services, path, case_id, corrections)
