@@ -1,5 +1,6 @@
-"""`llmops eval run|compare|mine|candidates`: score a prompt version on a dataset, compare two runs and
-gate CI on the verdict, and turn bad replies into cases to label (active learning)."""
+"""`llmops eval run|compare|mine|candidates|label`: score a prompt version on a dataset, compare two runs
+and gate CI on the verdict, and turn bad replies into cases to label and labelled cases (active
+learning)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from llmops.cli.common import database, fail, load_settings, redactor, stderr
+from llmops.cli.eval_label import label
 from llmops.cli.feedback import SinceOption, output, since_start
 
 if TYPE_CHECKING:
@@ -90,7 +92,7 @@ async def _scored(
     if judge is not None:
         await judge.start()
     try:
-        with _progress(len(dataset.cases)) as advance:
+        with _progress(len(dataset.scored)) as advance:
             return await run_eval(
                 dataset,
                 target,
@@ -156,6 +158,7 @@ def _summary_lines(run: EvalRun) -> list[str]:
         f"tokens          {s['input_tokens']} in, {s['output_tokens']} out",
         f"cost            {cost}",
         f"errors          {s['errors']}, degraded {s['degraded']}, cached {s['cached']}",
+        *([f"needs label     {len(run.unlabelled)} case(s), not scored"] if run.unlabelled else []),
     ]
 
 
@@ -188,6 +191,8 @@ def run_command(
 
     settings = load_settings()
     data = _dataset(dataset)
+    if not data.scored:
+        fail(f"Every case of dataset {data.name} needs a label: label them with `llmops eval label`.")
     version = prompt_version or _default_version(settings, data.assistant)
     if target is None and version not in _known_versions(settings):
         fail(f"Unknown prompt version: {version}")
@@ -320,7 +325,9 @@ def mine(
         cases = mine_cases(engine, redactor(settings), since=start, limit=limit)
     with output(path) as stream:
         written = write_jsonl(cases, stream)
-    stderr().print(f"Mined {written} candidate case(s) from negative feedback.")
+    stderr().print(
+        f"Mined {written} candidate case(s) from negative feedback; label them with `llmops eval label`."
+    )
 
 
 @app.command("candidates")
@@ -340,4 +347,7 @@ def candidates(
         cases = select_candidates(engine, redactor(settings), limit=limit, max_judge_score=max_judge_score)
     with output(path) as stream:
         write_jsonl(cases, stream)
-    stderr().print(f"Selected {len(cases)} candidate case(s).")
+    stderr().print(f"Selected {len(cases)} candidate case(s); label them with `llmops eval label`.")
+
+
+app.command("label")(label)

@@ -122,6 +122,7 @@ def load_run(engine: Engine, run_id: str) -> EvalRun:
         finished_at=run.finished_at,
         status=run.status,
         warnings=[str(w) for w in summary.get("warnings", [])],
+        unlabelled=[str(case_id) for case_id in summary.get("unlabelled", [])],
         results=[_result(row) for row in rows],
     )
 
