@@ -40,7 +40,7 @@ from llmops.evals.datasets import EvalCase, bundled_dataset_path, load_dataset
 from llmops.evals.scorers import CaseOutput, NotContains
 from llmops.telemetry import conventions as c
 
-SPLITS = {"test": "email_triage_test", "dev": "email_triage_dev"}
+SPLITS = {"test": "email_triage_test", "dev": "email_triage_dev", "golden": "email_triage"}
 ORDER = [Category.URGENT, Category.ACTION_REQUIRED, Category.FYI, Category.SPAM, Category.PERSONAL]
 SHORT = {
     Category.URGENT: "urgent",
@@ -256,13 +256,13 @@ def report(name: str, predictions: list[Prediction], *, misses: bool) -> None:
     critical = [p for p in predictions if p.case.critical]
     dangerous = [p for p in critical if not p.correct]
     print(f"\ndangerous misses: {len(dangerous)} of {len(critical)} critical cases mis-filed")
-    if name != "dev":
+    if name == "test":
         return  # the test split is sealed: figures only, never its cases
     for p in dangerous:
         predicted = p.category.value if p.category else "no reply"
         print(f"  {p.case.id}: expected {p.case.expected.category}, got {predicted}")
     if misses:
-        print("\nall mis-filed dev cases")
+        print(f"\nall mis-filed {name} cases")
         for p in predictions:
             if not p.correct:
                 predicted = p.category.value if p.category else "no reply"
@@ -320,7 +320,9 @@ def compare_rules(names: list[str], paths: list[RulesPath], args: argparse.Names
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--split", choices=["test", "dev", "both"], default="both")
+    parser.add_argument(
+        "--split", choices=["test", "dev", "both", "golden"], default="both", help="golden: the older set"
+    )
     parser.add_argument("--local-model", action="store_true", help="run the real local model, not the rules")
     parser.add_argument(
         "--limit",

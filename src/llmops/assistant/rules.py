@@ -24,6 +24,7 @@ from llmops.assistant.schema import Category, Triage
 from llmops.assistant.tools import CalendarResult, ContactResult, SearchKbResult, ToolResult
 from llmops.assistant.vocabulary import (
     ALERT_SEVERE,
+    CALENDAR_NOTICE,
     CALLBACK,
     CUSTOMER_ESCALATION,
     EMERGENCY,
@@ -37,12 +38,15 @@ from llmops.assistant.vocabulary import (
     OUT_OF_OFFICE,
     PERSONAL,
     PRESS_PRIVACY,
+    PRODUCTION,
     REQUEST,
     RESOLVED,
     RETROSPECTIVE,
     SECURITY,
     SOON,
+    TERMINATION,
     THREAT,
+    WORK,
 )
 
 PHISHING_THRESHOLD = 4.0
@@ -185,8 +189,8 @@ def _phishing(parsed: ParsedEmail, contact: ContactResult | None, words: Words, 
         (s.credential_request, 1.0 if bulk_only else 2.0, "asks for credentials"),
         (s.credential_request and bool(s.links) and not bulk_only, 1.0, None),
         (s.credential_request and not trusted, 1.0, None),
-        (s.gift_card_request and (imitated or s.secrecy_request or bool(s.urgency_words) or not trusted), 3.0,
-         "asks for gift cards"),
+        (s.gift_card_request and (imitated or s.secrecy_request or bool(s.urgency_words)
+         or (not trusted and PERSONAL.count(words.all, 2) < 2)), 3.0, "asks for gift cards"),
         (s.secrecy_request and not trusted, 1.5, "asks for secrecy"),
         (s.bank_detail_change and not trusted, 3.0, "changed bank details from an unverified sender"),
         (s.payment_request and not trusted and bool(s.urgency_words or s.secrecy_request), 2.0,
@@ -195,8 +199,8 @@ def _phishing(parsed: ParsedEmail, contact: ContactResult | None, words: Words, 
          and THREAT.any(words.all), 2.5, "payment demand with a link or an attachment from an unknown sender"),
         (s.risky_attachment and not trusted, 1.5, "risky attachment"),
         (s.risky_attachment and s.payment_request and not trusted, 1.0, None),
-        (lure and not trusted, 1.5, "document-sharing, delivery, refund or sign-in lure"),
-        (lure and not trusted and not s.bulk and (bool(s.links) or s.attachment_mentioned), 1.5, None),
+        (lure and not trusted, 1.0, "document-sharing, delivery, refund or sign-in lure"),
+        (lure and not trusted and not s.bulk and (bool(s.links) or s.attachment_mentioned or asks), 2.0, None),
         (not trusted and not s.bulk and CALLBACK.count(words.all, 3) >= 2, 3.0, "call-back scam"),
     ]  # fmt: skip
     points = 0.0
@@ -214,25 +218,30 @@ def _phishing(parsed: ParsedEmail, contact: ContactResult | None, words: Words, 
     )
 
 
-def _incident(parsed: ParsedEmail, words: Words, scores: Scores) -> float:
+def _incident(parsed: ParsedEmail, context: TriageContext, words: Words, scores: Scores) -> float:
     """Urgent points for an outage, incident or security alert that is live (not resolved, not past)."""
     s = parsed.signals
     incident = INCIDENT.count(words.all, 3) + SECURITY.count(words.all, 3)
-    subject_hit = INCIDENT.any(words.subject) or SECURITY.any(words.subject)
+    weak = INCIDENT_WEAK.count(words.all, 3)
     now = NOW.any(words.all)
-    severe = ALERT_SEVERE.any(words.subject)
-    resolved = RESOLVED.any(words.subject) or RESOLVED.any(words.body[:40])
-    past = RETROSPECTIVE.any(words.all)
     points = 0.0
     if incident:
+        subject_hit = INCIDENT.any(words.subject) or SECURITY.any(words.subject)
         points += 1.0 + 0.75 * (incident - 1) + 1.5 * subject_hit + 2.0 * now
-    points += 0.5 * INCIDENT_WEAK.count(words.all, 3) + 1.0 * INCIDENT_WEAK.any(words.subject)
-    if severe and (incident or INCIDENT_WEAK.any(words.all) or s.automated):
+    if weak:
+        points += 0.5 * weak + 1.0 * INCIDENT_WEAK.any(words.subject)
+        if now and PRODUCTION.any(words.all):
+            points += 1.5
+    if ALERT_SEVERE.any(words.subject) and (incident or weak or s.automated):
         points += 2.5
-    if resolved or past:
+    # a thread's subject keeps "[resolved]" when the new text says it is back; a stranger's "fixed" is a pitch
+    resolved = (RESOLVED.any(words.subject) and not parsed.subject_prefixes) or (
+        _trusted(parsed, context.contact) and RESOLVED.any(words.body[:40])
+    )
+    if resolved or RETROSPECTIVE.any(words.all) or s.bulk:
         points = min(points, 1.0)
-    if s.bulk:
-        points = min(points, 1.0)
+    if points < 1.5:
+        points = 0.0  # a stray "error" or "blocked" is no incident
     scores.add(Category.URGENT, points, "incident or outage" if points >= 3 else None)
     if resolved:
         scores.add(Category.FYI, 3.0, "resolved or all clear")
@@ -248,18 +257,20 @@ def score_email(parsed: ParsedEmail, context: TriageContext, words: Words) -> Sc
     known = relationship is not None
     _phishing(parsed, contact, words, scores)
 
-    incident = _incident(parsed, words, scores)
+    incident = _incident(parsed, context, words, scores)
     scores.add(
         Category.URGENT, min(2.0, 0.75 * len(s.urgency_words)), "urgency words" if s.urgency_words else None
     )
-    if relationship == "customer" and CUSTOMER_ESCALATION.any(words.all) and (incident or s.urgency_words):
+    if relationship == "customer" and CUSTOMER_ESCALATION.any(words.all) and (incident >= 2 or s.urgency_words):
         scores.add(Category.URGENT, 1.0, "customer escalation")
+    if TERMINATION.any(words.all) and SOON.any(words.all) and not RETROSPECTIVE.any(words.all):
+        scores.add(Category.URGENT, 2.5, "a customer threatens to leave within hours")
     if contact and contact.vip and (s.urgency_words or incident >= 2):
         scores.add(Category.URGENT, 1.0, "VIP sender")
 
     requests = REQUEST.count(words.all, 4)
     scores.add(Category.ACTION_REQUIRED, 0.75 * requests, "explicit request" if requests else None)
-    scores.add(Category.ACTION_REQUIRED, 0.5 if "?" in parsed.body else 0.0)
+    scores.add(Category.ACTION_REQUIRED, 0.5 if "?" in parsed.body or "?" in parsed.subject else 0.0)
     if s.meeting_request:
         scores.add(Category.ACTION_REQUIRED, 2.0 + (1.0 if s.meeting_times else 0.0), "meeting request")
     if s.payment_request and not s.bulk:
@@ -276,8 +287,8 @@ def score_email(parsed: ParsedEmail, context: TriageContext, words: Words) -> Sc
         scores.add(Category.PERSONAL, 5.0, f"{relationship} contact")
     tone = PERSONAL.count(words.all, 4)
     scores.add(Category.PERSONAL, (0.4 if business else 0.75) * tone, "personal tone" if tone >= 2 else None)
-    if contact and not known and contact.personal_domain and not s.bulk:
-        scores.add(Category.PERSONAL, 1.5, "private mailbox")
+    if contact and not known and contact.personal_domain and not s.bulk and not WORK.any(words.all):
+        scores.add(Category.PERSONAL, 1.0, "private mailbox")
     if not parsed.internal and not known and INFORMAL.any(words.all):
         scores.add(Category.PERSONAL, 1.0)
     if EMERGENCY.any(words.all) and (tone or relationship in {"family", "friend"} or contact and contact.personal_domain):
@@ -287,9 +298,11 @@ def score_email(parsed: ParsedEmail, context: TriageContext, words: Words) -> Sc
     scores.add(Category.FYI, 1.0 + 1.75 * fyi_words, "informational" if fyi_words else None)
     if OUT_OF_OFFICE.any(words.subject):
         scores.add(Category.FYI, 4.0, "out-of-office reply")
+    if CALENDAR_NOTICE.any(words.subject):
+        scores.add(Category.FYI, 2.5, "calendar update")
     if s.bulk:
         scores.add(Category.FYI, 4.5, "bulk or newsletter mail")
-    if s.automated and incident < 3:
+    if s.automated and incident < 3 and requests < 2:
         scores.add(Category.FYI, 1.5, "automated message")
     return scores
 

@@ -65,10 +65,17 @@ _PAYMENT = re.compile(
     r"rib)\b",
     re.IGNORECASE,
 )
+_SALARY = re.compile(r"\b(?:salary|payroll|gehalt|lohn|nómina|salario|salaire|paie)\b", re.IGNORECASE)
 _BANK_CHANGE = re.compile(
     r"\b(?:new|updated|changed?|different) (?:bank(?:ing)? (?:details|account|information)|iban|account "
     r"(?:details|number))|(?:bank(?:ing)? (?:details|account)|iban) (?:has|have) changed|neue bankverbindung|"
-    r"nuevos datos bancarios|nouvelles coordonnées bancaires|nouveau rib\b",
+    r"nuevos datos bancarios|nueva cuenta(?: bancaria)?|nouvelles coordonnées bancaires|nouveau (?:rib|compte)\b|"
+    r"neue(?:s|n)? (?:konto|kontoverbindung|iban)",
+    re.IGNORECASE,
+)
+_NEW_ACCOUNT = re.compile(
+    r"\b(?:(?:the|my|our|a) new (?:bank )?account|switched banks|changed banks|new bank|nueva cuenta|"
+    r"cambiado de banco|neues konto|neue bank|bank gewechselt|nouveau compte|changé de banque)\b",
     re.IGNORECASE,
 )
 _GIFT_CARD = re.compile(
@@ -287,6 +294,7 @@ def compute_signals(
     bulk_header = any(key in headers for key in ("list-unsubscribe", "list-id")) or headers.get(
         "precedence", ""
     ).lower() in {"bulk", "list", "junk"}
+    payment = bool(_PAYMENT.search(text) or _SALARY.search(text))
     urgency = list(dict.fromkeys(match.group(1).lower() for match in _URGENCY.finditer(text)))
     return Signals(
         links=links,
@@ -301,8 +309,9 @@ def compute_signals(
         ),
         urgency_words=urgency,
         credential_request=bool(_CREDENTIAL_PHRASE.search(text) or _CREDENTIAL_REQUEST.search(text)),
-        payment_request=bool(_PAYMENT.search(text)),
-        bank_detail_change=bool(_BANK_CHANGE.search(text)),
+        payment_request=payment,
+        bank_detail_change=bool(_BANK_CHANGE.search(text))
+        or (payment and bool(_NEW_ACCOUNT.search(text))),
         gift_card_request=bool(_GIFT_CARD.search(text)),
         secrecy_request=bool(_SECRECY.search(text)),
         meeting_request=meeting_subject or bool(unique_times) or bool(_MEETING_ASK.search(body)),

@@ -17,17 +17,19 @@ INCIDENT = Lexicon(
         "disk is full", "running out of disk", "out of memory", "oom", "5xx", "502", "503", "504",
         "error rate", "paging", "paged", "on fire", "not reachable", "unreachable", "can t log in",
         "cannot log in", "can t login", "unable to log in", "nobody can", "no one can", "stopped working",
-        "not loading", "doesn t load", "won t load", "failover failed", "evicting", "corrupted",
+        "not loading", "doesn t load", "won t load", "corrupted", "haven t received", "not received",
+        "stopped", "no longer", "crashed", "crash", "died", "on the bridge", "join the bridge", "war room",
         # de
         "*ausfall", "ausgefallen", "*störung", "gestört", "nicht erreichbar", "funktioniert nicht",
         "funktioniert nicht mehr", "geht nicht mehr", "läuft voll", "fehlerquote", "platte voll",
-        "ausgelöst", "stillstand", "steht still",
+        "ausgelöst", "stillstand", "steht still", "abgestürzt", "krisenraum", "krisenstab",
         # es
         "caída", "caído", "caídos", "se ha caído", "se cayó", "no carga", "no funciona", "no pueden",
-        "fuera de servicio", "incidente", "disparada", "sin servicio", "tasa de errores",
+        "fuera de servicio", "incidente", "disparada", "sin servicio", "tasa de errores", "sala de crisis",
         # fr
         "panne", "en panne", "indisponible", "ne fonctionne plus", "ne fonctionne pas", "ne passe plus",
         "ne passe", "ne peuvent plus", "incident majeur", "déclenchée", "hors service", "taux d erreur",
+        "cellule de crise", "planté",
     ]
 )  # fmt: skip
 SECURITY = Lexicon(
@@ -36,7 +38,9 @@ SECURITY = Lexicon(
         "breach", "breached", "compromised", "ransomware", "malware", "trojan", "stealer", "infostealer",
         "exfiltration", "exfiltrated", "data leak", "leaked", "intrusion", "unauthorized access",
         "unauthorised access", "account takeover", "impossible travel", "encrypted files", "ddos",
-        "attack", "under attack", "key exposed", "secret exposed", "exposed", "published",
+        "attack", "under attack", "key exposed", "secret exposed", "exposed", "published", "unexplained",
+        "hijacked", "defaced", "suspicious activity", "mfa reset", "mfa method", "mfa replaced", "mfa changed",
+        "2fa reset", "unauthorized", "unauthorised", "unusual location",
         # de
         "kompromittiert", "verschlüsselt", "verschlüsselte", "datenleck", "*angriff", "sicherheitsvorfall",
         "abgeflossen", "unbefugt", "unbefugter zugriff",
@@ -50,7 +54,7 @@ SECURITY = Lexicon(
 )  # fmt: skip
 INCIDENT_WEAK = Lexicon(
     [
-        "failing", "failed", "fails", "failure", "failures", "error", "errors", "timeouts", "timeout",
+        "fail", "failing", "failed", "fails", "failure", "failures", "error", "errors", "timeouts", "timeout",
         "timing out", "degraded", "unavailable", "not working", "broken", "latency", "blocked", "stuck",
         "delayed", "lag", "stale", "500", "missing", "wrong", "revoke", "rollback", "roll back",
         "fehler", "fehlgeschlagen", "blockiert", "falsch", "falschen", "hängt", "verzögert",
@@ -80,7 +84,8 @@ RETROSPECTIVE = Lexicon(
         "last week", "last month", "thanks for fixing", "report on the incident", "lessons learned",
         "vorfallbericht", "ursachenanalyse", "letzte woche", "informe del incidente", "análisis de causa",
         "la semana pasada", "rapport d incident", "rapport sur l incident", "analyse des causes",
-        "la semaine dernière", "le mois dernier",
+        "la semaine dernière", "le mois dernier", "credit note", "service credit", "compensation",
+        "gutschrift", "avoir", "nota de crédito", "dédommagement",
     ]
 )  # fmt: skip
 NOW = Lexicon(
@@ -97,19 +102,20 @@ REQUEST = Lexicon(
     [
         # en
         "please", "can you", "could you", "would you", "will you", "kindly", "need you to", "i need",
-        "we need", "let me know", "approve", "approval", "review", "sign", "sign off", "sign-off",
+        "we need", "let me know", "quick question", "we would like", "i would like", "approve", "approval", "review", "sign", "sign off", "sign-off",
         "confirm", "deadline", "decide", "decision", "endorse", "endorsement", "certify", "your input",
         "your eyes", "feedback", "waiting for your", "awaiting your", "pick a", "choose", "by monday",
         "by tuesday", "by wednesday", "by thursday", "by friday", "by tomorrow", "by end of",
         # de
         "bitte", "kannst du", "könntest du", "könnten sie", "können sie", "freigabe", "freigeben",
         "brauche", "brauchen", "warten auf", "unterschrift", "unterschreiben", "genehmigen", "prüfen",
-        "rückmeldung", "entscheiden", "bestätigen", "fehlt noch",
+        "rückmeldung", "entscheiden", "bestätigen", "fehlt noch", "rückfrage", "bräuchte", "benötige",
+        "ich möchte", "wir möchten",
         # es
-        "por favor", "puedes", "podrías", "pueden", "necesito", "necesitamos", "apruebas", "aprobar",
+        "por favor", "puedes", "podrías", "podríamos", "pueden", "nos gustaría", "me gustaría", "necesito", "necesitamos", "apruebas", "aprobar",
         "aprobación", "confirmar", "confirmes", "revisar", "firmar", "dime", "decidir",
         # fr
-        "pouvez vous", "pourriez vous", "peux tu", "pourrais tu", "merci de", "dis moi", "rappeler",
+        "pouvez vous", "pourriez vous", "nous souhaitons", "je souhaiterais", "j aimerais", "peux tu", "pourrais tu", "merci de", "dis moi", "rappeler",
         "valider", "validation", "signer", "relire", "confirmer", "besoin de", "décider", "approuver",
     ]
 )  # fmt: skip
@@ -121,13 +127,37 @@ FYI = Lexicon(
         "automatic reply", "auto reply", "autoreply", "changelog", "announcement", "reminder that",
         "if this was you", "digest", "newsletter", "recording", "release notes", "summary", "recap",
         "delivered", "paid", "direct debit", "has been renewed", "updated invitation", "view only",
-        "shared with you",
+        "shared with you", "thanks for the", "thank you for the", "no further questions", "danke für",
+        "keine weiteren fragen", "gracias por", "sin más preguntas", "merci pour", "pas d autres questions",
         "nichts zu tun", "zur info", "zur kenntnis", "keine aktion", "abwesenheitsnotiz",
         "automatische antwort", "rückblick", "lastschrift", "abgebucht", "ist online",
         "para tu información", "para su información", "fuera de la oficina", "recibo", "resumen",
         "novedades", "sin impacto esperado", "domiciliación",
         "pour info", "absence", "absent", "e billet", "rapport hebdomadaire", "au programme",
         "prélèvement", "récapitulatif",
+    ]
+)  # fmt: skip
+CALENDAR_NOTICE = Lexicon(
+    [
+        "updated invitation", "invitation updated", "accepted", "declined", "canceled", "cancelled",
+        "room change", "new location", "aktualisierte einladung", "abgesagt", "angenommen", "abgelehnt",
+        "invitación actualizada", "cancelada", "aceptada", "rechazada", "invitation mise à jour", "annulé",
+        "annulée", "accepté", "acceptée", "refusé",
+    ]
+)  # fmt: skip
+PRODUCTION = Lexicon(["prod", "production", "live", "produktion", "producción", "en production", "all tenants"])
+TERMINATION = Lexicon(
+    [
+        "terminate", "termination", "cancel the contract", "walk away", "kündigen", "kündigung", "rescindir",
+        "cancelar el contrato", "résilier", "résiliation",
+    ]
+)  # fmt: skip
+WORK = Lexicon(
+    [
+        "interview", "candidate", "application", "position", "offer letter", "start date", "invoice",
+        "customer", "bewerbung", "stelle", "vorstellungsgespräch", "rechnung", "kunde",
+        "candidatura", "puesto", "entrevista", "incorporación", "factura", "cliente", "entretien",
+        "candidature", "poste", "facture",
     ]
 )  # fmt: skip
 OUT_OF_OFFICE = Lexicon(
@@ -149,7 +179,7 @@ PERSONAL = Lexicon(
         # de
         "liebe grüße", "schatz", "mama", "papa", "kinder", "schwester", "bruder", "oma", "opa",
         "geburtstag", "wochenende", "weihnachten", "ferien", "urlaub", "nachbar", "nachbarin", "keller",
-        "vermieter", "elternabend", "schule", "verein", "turnier", "training", "glühwein", "hochzeit",
+        "vermieter", "elternabend", "schule", "verein", "turnier", "mannschaft", "ihr lieben", "training", "glühwein", "hochzeit",
         "geschenk", "feiern", "party", "kneipe", "bier",
         # es
         "cariño", "besos", "mamá", "papá", "abrazo", "abrazos", "navidad", "niños", "hermana", "hermano",
@@ -166,8 +196,8 @@ EMERGENCY = Lexicon(
     [
         "hospital", "emergency room", "emergency", "accident", "ambulance", "broke down", "broken down",
         "fell", "injured", "hurt", "call me as soon as", "call me now", "krankenhaus", "notaufnahme",
-        "unfall", "gestürzt", "urgencias", "hospital", "accidente", "se cayó", "hôpital", "urgences",
-        "tombée", "tombé", "blessé", "wasser im keller", "flooded", "leak", "überschwemmt",
+        "unfall", "gestürzt", "urgencias", "accidente", "se cayó", "hôpital", "urgences", "tombée", "tombé",
+        "blessé",
     ]
 )  # fmt: skip
 JUNK = Lexicon(
@@ -180,8 +210,8 @@ JUNK = Lexicon(
         "offshore", "we can fix", "book a call", "quick call", "free trial", "discount", "special offer",
         "limited time", "last places", "only", "leads", "lead list", "cut costs",
         "gewinner", "gewinn", "rabatt", "sonderangebot", "senken", "jetzt", "kostenlos", "unverbindlich",
-        "enhorabuena", "premio", "ganador", "lotería", "seguidores", "descuento", "oferta", "gratis",
-        "garantizado", "félicitations", "gagnant", "remise", "offre", "dernières places", "exposants",
+        "enhorabuena", "premio", "ganador", "lotería", "seguidores", "descuento", "gratis",
+        "garantizado", "félicitations", "gagnant", "remise", "dernières places", "exposants",
         "gratuit", "promotion",
     ]
 )  # fmt: skip
