@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from llmops.assistant.normalize import ParsedEmail, parse_email
-from llmops.assistant.rules import TriageContext, rule_based_triage
+from llmops.assistant.rules import TriageContext, rule_based_triage, rule_suggestion
 from llmops.assistant.schema import Category, Email, Triage
 from llmops.assistant.tools import Toolbox, ToolResult, plan_tool_calls
 
@@ -136,7 +136,9 @@ def test_describe_for_prompts() -> None:
     sample = next(s for s in samples() if s["id"] == "fraud-gift-cards-ceo")
     parsed, context, _ = triage(Email.model_validate(sample["email"]))
     assert "WARNING: imitates the known contact margaret.holt@northwind.example" in context.describe_contact()
-    reasons = context.describe_signals(parsed)
+    suggestion = rule_suggestion(parsed, context)
+    reasons = suggestion.reason
+    assert suggestion.triage == rule_based_triage(parsed, context)
     assert "asks for gift cards" in reasons
     assert "Apple" not in reasons, "reasons describe signals, not content"
     clash = next(s for s in samples() if s["id"] == "meeting-request-clash-maison-verte")

@@ -21,21 +21,15 @@ from publicsuffixlist import PublicSuffixList
 from pydantic import BaseModel, Field
 
 from llmops.assistant.htmltext import HtmlLink
+from llmops.assistant.lexicon import tokens
 from llmops.assistant.timeexpr import find_times
+from llmops.assistant.vocabulary import NEGATION, URGENCY
 
 MAX_MEETING_TIMES = 5
 
 _URL = re.compile(r"\b(?:https?://|www\.)[^\s<>\"'\]\[()]+", re.IGNORECASE)
 _DOMAIN_IN_TEXT = re.compile(r"\b(?:https?://)?((?:[a-z0-9-]+\.)+[a-z]{2,})\b", re.IGNORECASE)
-_URGENCY = re.compile(
-    r"(?<!not )(?<!nicht )(?<!no es )(?<!pas )"
-    r"\b(urgent(?:ly)?|asap|immediately|right away|as soon as possible|critical|emergency|"
-    r"time[- ]sensitive|without delay|by end of (?:day|business)|eod|within (?:\d+|one|two) hours?|"
-    r"final (?:notice|reminder)|last chance|act now|expires? today|dringend|sofort|umgehend|eilt|"
-    r"notfall|unverzüglich|urgente|inmediatamente|lo antes posible|cuanto antes|immédiatement|"
-    r"au plus vite|dès que possible|en urgence)\b",
-    re.IGNORECASE,
-)
+_WITHIN_HOURS = re.compile(r"\bwithin (?:\d+|one|two) hours?\b", re.IGNORECASE)
 _CREDENTIAL_PHRASE = re.compile(
     r"\b(?:(?:verify|confirm|validate|re-?activate|unlock|secure|update) (?:your |the )?(?:account|identity|"
     r"mailbox|email|password|credentials|login)|"
@@ -273,6 +267,18 @@ def _meeting_times(text: str, reference: datetime, subject_is_meeting: bool) -> 
     return [time for times in by_sentence.values() for time in times][:MAX_MEETING_TIMES]
 
 
+def _urgency_words(text: str) -> list[str]:
+    """Urgency words and phrases, first-seen order, unless negated ("not urgent", "no es urgente")."""
+    words = tuple(tokens(text))
+    found = [
+        entry
+        for index, entry in URGENCY.finditer(words)
+        if not (index and words[index - 1] in NEGATION) and words[max(0, index - 2) : index] != ("no", "es")
+    ]
+    within = [match.group(0).lower() for match in _WITHIN_HOURS.finditer(text)] if "within" in words else []
+    return list(dict.fromkeys([*found, *within]))
+
+
 def compute_signals(
     subject: str,
     body: str,
@@ -295,7 +301,7 @@ def compute_signals(
         "precedence", ""
     ).lower() in {"bulk", "list", "junk"}
     payment = bool(_PAYMENT.search(text) or _SALARY.search(text))
-    urgency = list(dict.fromkeys(match.group(1).lower() for match in _URGENCY.finditer(text)))
+    urgency = _urgency_words(text)
     return Signals(
         links=links,
         link_domains=list(dict.fromkeys(link.registered_domain for link in links)),

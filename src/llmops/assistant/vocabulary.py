@@ -269,13 +269,12 @@ URGENCY = Lexicon(
     [
         "urgent", "urgently", "asap", "immediately", "right away", "as soon as possible", "critical",
         "emergency", "time sensitive", "without delay", "by end of day", "by end of business", "eod",
-        "within 1 hour", "within one hour", "within two hours", "within 2 hours", "within 24 hours",
         "final notice", "final reminder", "last chance", "act now", "expires today", "dringend", "sofort",
         "umgehend", "eilt", "notfall", "unverzüglich", "urgente", "inmediatamente", "lo antes posible",
         "cuanto antes", "immédiatement", "au plus vite", "dès que possible", "en urgence",
     ]
 )  # fmt: skip
-NEGATION = frozenset({"not", "nicht", "no", "pas", "kein", "keine", "nothing"})
+NEGATION = frozenset({"not", "nicht", "pas"})
 BRANDS = {
     "microsoft": ("microsoft.com", "office.com", "outlook.com", "live.com"),
     "office 365": ("microsoft.com", "office.com"),
