@@ -147,7 +147,6 @@ class Scores:
         return max(order, key=lambda category: (self.values[category], -order.index(category)))
 
 
-
 @dataclass(frozen=True)
 class Suggestion:
     """The rules' triage and the reasons behind it (what a prompt or a trace may say about why)."""
@@ -261,7 +260,11 @@ def score_email(parsed: ParsedEmail, context: TriageContext, words: Words) -> Sc
     scores.add(
         Category.URGENT, min(2.0, 0.75 * len(s.urgency_words)), "urgency words" if s.urgency_words else None
     )
-    if relationship == "customer" and CUSTOMER_ESCALATION.any(words.all) and (incident >= 2 or s.urgency_words):
+    if (
+        relationship == "customer"
+        and CUSTOMER_ESCALATION.any(words.all)
+        and (incident >= 2 or s.urgency_words)
+    ):
         scores.add(Category.URGENT, 1.0, "customer escalation")
     if TERMINATION.any(words.all) and SOON.any(words.all) and not RETROSPECTIVE.any(words.all):
         scores.add(Category.URGENT, 2.5, "a customer threatens to leave within hours")
@@ -278,20 +281,21 @@ def score_email(parsed: ParsedEmail, context: TriageContext, words: Words) -> Sc
     if PRESS_PRIVACY.any(words.all):
         scores.add(Category.ACTION_REQUIRED, 2.0, "press, privacy or audit request")
     business = relationship in {"customer", "manager", "colleague", "vendor"} or parsed.internal
-    if (relationship in {"customer", "manager"} or (contact and contact.vip and relationship != "family")) and (
-        incident < 3
-    ):
+    if (
+        relationship in {"customer", "manager"} or (contact and contact.vip and relationship != "family")
+    ) and (incident < 3):
         scores.add(Category.ACTION_REQUIRED, 1.0)
 
     if relationship in {"family", "friend"}:
         scores.add(Category.PERSONAL, 5.0, f"{relationship} contact")
     tone = PERSONAL.count(words.all, 4)
     scores.add(Category.PERSONAL, (0.4 if business else 0.75) * tone, "personal tone" if tone >= 2 else None)
-    if contact and not known and contact.personal_domain and not s.bulk and not WORK.any(words.all):
+    private_mailbox = bool(contact and not known and contact.personal_domain)
+    if private_mailbox and not s.bulk and not WORK.any(words.all):
         scores.add(Category.PERSONAL, 1.0, "private mailbox")
     if not parsed.internal and not known and INFORMAL.any(words.all):
         scores.add(Category.PERSONAL, 1.0)
-    if EMERGENCY.any(words.all) and (tone or relationship in {"family", "friend"} or contact and contact.personal_domain):
+    if EMERGENCY.any(words.all) and (tone or relationship in {"family", "friend"} or private_mailbox):
         scores.add(Category.PERSONAL, 1.5, "private emergency")
 
     fyi_words = FYI.count(words.all, 3)

@@ -316,8 +316,7 @@ def compute_signals(
         urgency_words=urgency,
         credential_request=bool(_CREDENTIAL_PHRASE.search(text) or _CREDENTIAL_REQUEST.search(text)),
         payment_request=payment,
-        bank_detail_change=bool(_BANK_CHANGE.search(text))
-        or (payment and bool(_NEW_ACCOUNT.search(text))),
+        bank_detail_change=bool(_BANK_CHANGE.search(text)) or (payment and bool(_NEW_ACCOUNT.search(text))),
         gift_card_request=bool(_GIFT_CARD.search(text)),
         secrecy_request=bool(_SECRECY.search(text)),
         meeting_request=meeting_subject or bool(unique_times) or bool(_MEETING_ASK.search(body)),

@@ -237,7 +237,9 @@ def find_times(text: str, reference: datetime) -> list[TimeMention]:
     carried: date | None = None
     # Hard-wrapped lines continue a sentence; replacing a lone newline keeps every offset valid.
     unwrapped = re.sub(r"(?<!\n)\n(?!\n)", " ", text)
-    sentences = [(start, end, list(_TIME.finditer(unwrapped[start:end]))) for start, end in _sentences(unwrapped)]
+    sentences = [
+        (start, end, list(_TIME.finditer(unwrapped[start:end]))) for start, end in _sentences(unwrapped)
+    ]
     while sentences and not sentences[-1][2]:
         sentences.pop()  # dates after the last clock time resolve nothing: skip finding them
     for sentence_start, sentence_end, times in sentences:

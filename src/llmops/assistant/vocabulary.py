@@ -145,7 +145,9 @@ CALENDAR_NOTICE = Lexicon(
         "annulée", "accepté", "acceptée", "refusé",
     ]
 )  # fmt: skip
-PRODUCTION = Lexicon(["prod", "production", "live", "produktion", "producción", "en production", "all tenants"])
+PRODUCTION = Lexicon(
+    ["prod", "production", "live", "produktion", "producción", "en production", "all tenants"]
+)
 TERMINATION = Lexicon(
     [
         "terminate", "termination", "cancel the contract", "walk away", "kündigen", "kündigung", "rescindir",
@@ -289,7 +291,10 @@ BRANDS = {
 }
 BRAND_NAMES = Lexicon(BRANDS)
 PUBLIC_MAIL_DOMAINS = frozenset(
-    """gmail.com googlemail.com outlook.com hotmail.com live.com msn.com yahoo.com icloud.com me.com aol.com
-    proton.me protonmail.com gmx.de gmx.net web.de t-online.de freenet.de posteo.de mailbox.org yahoo.de
-    yahoo.es hotmail.es telefonica.net orange.fr free.fr laposte.net sfr.fr wanadoo.fr yahoo.fr""".split()
-)
+    [
+        "gmail.com", "googlemail.com", "outlook.com", "hotmail.com", "live.com", "msn.com", "yahoo.com",
+        "icloud.com", "me.com", "aol.com", "proton.me", "protonmail.com", "gmx.de", "gmx.net", "web.de",
+        "t-online.de", "freenet.de", "posteo.de", "mailbox.org", "yahoo.de", "yahoo.es", "hotmail.es",
+        "telefonica.net", "orange.fr", "free.fr", "laposte.net", "sfr.fr", "wanadoo.fr", "yahoo.fr",
+    ]
+)  # fmt: skip
