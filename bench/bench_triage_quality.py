@@ -309,13 +309,13 @@ def compare_rules(names: list[str], paths: list[RulesPath], args: argparse.Names
     for name in names:
         for path in paths:
             row = summary[(name, path.label)]
-            print(f"{name:6}{path.label:28}{row.category:>10}{row.priority:>10}{row.dangerous:>11}")
+            print(f"{name:7}{path.label:27}{row.category:>10}{row.priority:>10}{row.dangerous:>11}")
     print(f"\nCPU per email, ms (best of {args.rounds} rounds, paths interleaved)")
     print(f"{'split':6}{'rules':28}{'parse+signals':>15}{'suggestion':>12}{'total':>8}")
     for name in names:
         for path in paths:
             parse, rules = cpu[(name, path.label)]
-            print(f"{name:6}{path.label:28}{parse:15.3f}{rules:12.3f}{parse + rules:8.3f}")
+            print(f"{name:7}{path.label:27}{parse:15.3f}{rules:12.3f}{parse + rules:8.3f}")
 
 
 def main() -> None:

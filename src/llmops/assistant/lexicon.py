@@ -55,7 +55,7 @@ class Lexicon:
             if words:
                 phrases.setdefault(words[0], []).append((tuple(words[1:]), " ".join(words)))
         for rests in phrases.values():
-            rests.sort(key=lambda rest: -len(rest[0]))  # the longest phrase at a position wins
+            rests.sort(key=lambda rest: -len(rest[0]))  # the longest phrase starting at a word wins
         self._phrases = phrases
         self._prefixes = tuple(prefixes)
         self._suffixes = tuple(suffixes)
