@@ -136,6 +136,24 @@ _AUTH_FAIL = re.compile(r"\b(?:spf|dkim|dmarc)=(?:fail|softfail|permerror)\b", r
 _SHORTENERS = frozenset({"bit.ly", "tinyurl.com", "t.co", "goo.gl", "ow.ly", "is.gd", "buff.ly", "cutt.ly"})
 _NO_REPLY = re.compile(r"^(?:no-?reply|do-?not-?reply|noreply|notifications?|alerts?|mailer-daemon)\b", re.I)
 
+# Words every match of a pattern contains: the pattern is searched only when one of them is in the text,
+# a set test that spares most emails most of these searches (same results, a fraction of the CPU).
+_GATES = {
+    "credential_phrase": "account identity mailbox email password credentials login access sign log signin "
+    "konto passwort cuenta identidad compte identité mot",
+    "credential_request": "password passwort kennwort zugangsdaten credentials login mfa 2fa one otp verification "
+    "security pin contraseña mot identifiants api token",
+    "payment": "wire bank payment payments accounts pay invoice invoices remittance remit iban swift bic account "
+    "outstanding purchase überweisung rechnung zahlung bankverbindung transferencia factura pago virement "
+    "facture paiement rib",
+    "bank_change": "bank banking banks iban account bankverbindung bancarios cuenta coordonnées rib compte konto "
+    "kontoverbindung banco banque",
+    "gift_card": "gift giftcard giftcards itunes google apple amazon steam voucher vouchers gutschein gutscheine "
+    "tarjeta tarjetas carte cartes",
+    "attachment": "attached attachment attaching enclosed anbei anhang adjunto adjunta ci pièce pièces",
+}
+_GATE = {name: frozenset(words.split()) for name, words in _GATES.items()}
+
 _STOPWORDS = {
     "en": "the and you for are with this that have will your please can from our not be is to of we it",
     "de": "der die das und ist nicht ich sie wir mit für bitte ein eine den dem zu auf ihr uns auch",
@@ -267,9 +285,9 @@ def _meeting_times(text: str, reference: datetime, subject_is_meeting: bool) -> 
     return [time for times in by_sentence.values() for time in times][:MAX_MEETING_TIMES]
 
 
-def _urgency_words(text: str) -> list[str]:
+def _urgency_words(text: str, tokenised: list[str]) -> list[str]:
     """Urgency words and phrases, first-seen order, unless negated ("not urgent", "no es urgente")."""
-    words = tuple(tokens(text))
+    words = tuple(tokenised)
     found = [
         entry
         for index, entry in URGENCY.finditer(words)
@@ -300,8 +318,14 @@ def compute_signals(
     bulk_header = any(key in headers for key in ("list-unsubscribe", "list-id")) or headers.get(
         "precedence", ""
     ).lower() in {"bulk", "list", "junk"}
-    payment = bool(_PAYMENT.search(text) or _SALARY.search(text))
-    urgency = _urgency_words(text)
+    words = tokens(text)
+    present = set(words)
+
+    def found(gate: str, pattern: re.Pattern[str]) -> bool:
+        return not _GATE[gate].isdisjoint(present) and bool(pattern.search(text))
+
+    payment = found("payment", _PAYMENT) or bool(_SALARY.search(text))
+    urgency = _urgency_words(text, words)
     return Signals(
         links=links,
         link_domains=list(dict.fromkeys(link.registered_domain for link in links)),
@@ -314,14 +338,16 @@ def compute_signals(
             or headers.get("received-spf", "").lower().startswith(("fail", "softfail"))
         ),
         urgency_words=urgency,
-        credential_request=bool(_CREDENTIAL_PHRASE.search(text) or _CREDENTIAL_REQUEST.search(text)),
+        credential_request=found("credential_phrase", _CREDENTIAL_PHRASE)
+        or found("credential_request", _CREDENTIAL_REQUEST),
         payment_request=payment,
-        bank_detail_change=bool(_BANK_CHANGE.search(text)) or (payment and bool(_NEW_ACCOUNT.search(text))),
-        gift_card_request=bool(_GIFT_CARD.search(text)),
+        bank_detail_change=found("bank_change", _BANK_CHANGE)
+        or (payment and found("bank_change", _NEW_ACCOUNT)),
+        gift_card_request=found("gift_card", _GIFT_CARD),
         secrecy_request=bool(_SECRECY.search(text)),
         meeting_request=meeting_subject or bool(unique_times) or bool(_MEETING_ASK.search(body)),
         meeting_times=unique_times,
-        attachment_mentioned=bool(_ATTACHMENT_WORDS.search(text) or names),
+        attachment_mentioned=found("attachment", _ATTACHMENT_WORDS) or bool(names),
         attachment_names=list(dict.fromkeys(names)),
         risky_attachment=any(name.rsplit(".", 1)[1].lower() in _RISKY_EXTENSIONS for name in names),
         language=guess_language(text),

@@ -103,6 +103,9 @@ _TIME = re.compile(
     re.IGNORECASE | re.VERBOSE,
 )
 
+_MAYBE_TIME = re.compile(
+    r"\d|noon|midday|mittag|mediodía|midi", re.IGNORECASE
+)  # what every _TIME match holds
 _RANGE_JOIN = re.compile(r"^\s*(?:-|–|—|to|until|till|bis|a|à|hasta)\s*$", re.IGNORECASE)
 _ADJACENT_DATE = re.compile(r"^[\s,]*(?:the|den|le|el)?\s*$", re.IGNORECASE)
 _NOT_TOMORROW = re.compile(r"(?:guten|am|heute|jeden|la|esta|cada|good)\s+$", re.IGNORECASE)
@@ -238,7 +241,12 @@ def find_times(text: str, reference: datetime) -> list[TimeMention]:
     # Hard-wrapped lines continue a sentence; replacing a lone newline keeps every offset valid.
     unwrapped = re.sub(r"(?<!\n)\n(?!\n)", " ", text)
     sentences = [
-        (start, end, list(_TIME.finditer(unwrapped[start:end]))) for start, end in _sentences(unwrapped)
+        (
+            start,
+            end,
+            list(_TIME.finditer(unwrapped[start:end])) if _MAYBE_TIME.search(unwrapped, start, end) else [],
+        )
+        for start, end in _sentences(unwrapped)
     ]
     while sentences and not sentences[-1][2]:
         sentences.pop()  # dates after the last clock time resolve nothing: skip finding them
