@@ -38,7 +38,9 @@ from llmops.assistant.vocabulary import (
     OUT_OF_OFFICE,
     PERSONAL,
     PRESS_PRIVACY,
+    PRIVATE_LIFE,
     PRODUCTION,
+    REMINDER,
     REQUEST,
     RESOLVED,
     RETROSPECTIVE,
@@ -274,7 +276,7 @@ def score_email(parsed: ParsedEmail, context: TriageContext, words: Words) -> Sc
     requests = REQUEST.count(words.all, 4)
     scores.add(Category.ACTION_REQUIRED, 0.75 * requests, "explicit request" if requests else None)
     scores.add(Category.ACTION_REQUIRED, 0.5 if "?" in parsed.body or "?" in parsed.subject else 0.0)
-    if s.meeting_request:
+    if s.meeting_request and not REMINDER.any(words.subject):  # a reminder of a booked slot asks nothing
         scores.add(Category.ACTION_REQUIRED, 2.0 + (1.0 if s.meeting_times else 0.0), "meeting request")
     if s.payment_request and not s.bulk:
         scores.add(Category.ACTION_REQUIRED, 1.5, "payment or invoice")
@@ -290,6 +292,9 @@ def score_email(parsed: ParsedEmail, context: TriageContext, words: Words) -> Sc
         scores.add(Category.PERSONAL, 5.0, f"{relationship} contact")
     tone = PERSONAL.count(words.all, 4)
     scores.add(Category.PERSONAL, (0.4 if business else 0.75) * tone, "personal tone" if tone >= 2 else None)
+    private = PRIVATE_LIFE.count(words.all, 2)
+    if private and not business:
+        scores.add(Category.PERSONAL, 1.5 * private, "private life")
     private_mailbox = bool(contact and not known and contact.personal_domain)
     if private_mailbox and not s.bulk and not WORK.any(words.all):
         scores.add(Category.PERSONAL, 1.0, "private mailbox")

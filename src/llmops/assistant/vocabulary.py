@@ -19,17 +19,22 @@ INCIDENT = Lexicon(
         "cannot log in", "can t login", "unable to log in", "nobody can", "no one can", "stopped working",
         "not loading", "doesn t load", "won t load", "corrupted", "haven t received", "not received",
         "stopped", "no longer", "crashed", "crash", "died", "on the bridge", "join the bridge", "war room",
+        "investigating", "service disruption", "disruption", "packet loss", "connectivity issues", "partial outage",
+        "degraded performance", "elevated errors", "elevated error rates", "standstill", "at a standstill",
         # de
         "*ausfall", "ausgefallen", "*störung", "gestört", "nicht erreichbar", "funktioniert nicht",
         "funktioniert nicht mehr", "geht nicht mehr", "läuft voll", "fehlerquote", "platte voll",
-        "ausgelöst", "stillstand", "steht still", "abgestürzt", "krisenraum", "krisenstab",
+        "ausgelöst", "stillstand", "steht still", "abgestürzt", "krisenraum", "krisenstab", "beeinträchtigung",
+        "unterbrechung",
         # es
-        "caída", "caído", "caídos", "se ha caído", "se cayó", "no carga", "no funciona", "no pueden",
+        "caída", "caído", "caídos", "se ha caído", "se cayó", "no carga", "no funciona", "no pueden", "no puede",
+        "ya no",
         "fuera de servicio", "incidente", "disparada", "sin servicio", "tasa de errores", "sala de crisis",
+        "interrupción", "paralizado", "paralizada",
         # fr
         "panne", "en panne", "indisponible", "ne fonctionne plus", "ne fonctionne pas", "ne passe plus",
         "ne passe", "ne peuvent plus", "incident majeur", "déclenchée", "hors service", "taux d erreur",
-        "cellule de crise", "planté",
+        "cellule de crise", "planté", "perturbation", "interruption", "paralysé", "paralysée",
     ]
 )  # fmt: skip
 SECURITY = Lexicon(
@@ -40,7 +45,11 @@ SECURITY = Lexicon(
         "unauthorised access", "account takeover", "impossible travel", "encrypted files", "ddos",
         "attack", "under attack", "key exposed", "secret exposed", "exposed", "published", "unexplained",
         "hijacked", "defaced", "suspicious activity", "mfa reset", "mfa method", "mfa replaced", "mfa changed",
-        "2fa reset", "unauthorized", "unauthorised", "unusual location",
+        "2fa reset", "unauthorized", "unauthorised", "unusual location", "suspicious login", "suspicious sign in",
+        "suspicious access", "data exposure", "exposure", "verdächtige anmeldung", "verdächtiger zugriff",
+        "datenpanne", "datenschutzvorfall", "acceso sospechoso", "actividad sospechosa", "inicio de sesión sospechoso",
+        "fuga de datos", "exposición de datos", "connexion suspecte", "accès suspect", "activité suspecte",
+        "violation de données",
         # de
         "kompromittiert", "verschlüsselt", "verschlüsselte", "datenleck", "*angriff", "sicherheitsvorfall",
         "abgeflossen", "unbefugt", "unbefugter zugriff",
@@ -56,10 +65,14 @@ INCIDENT_WEAK = Lexicon(
     [
         "fail", "failing", "failed", "fails", "failure", "failures", "error", "errors", "timeouts", "timeout",
         "timing out", "degraded", "unavailable", "not working", "broken", "latency", "blocked", "stuck",
-        "delayed", "lag", "stale", "500", "missing", "wrong", "revoke", "rollback", "roll back",
-        "fehler", "fehlgeschlagen", "blockiert", "falsch", "falschen", "hängt", "verzögert",
-        "fallo", "fallos", "fallan", "falla", "errores", "bloqueado", "bloqueados", "bloqueadas",
-        "erreur", "erreurs", "échec", "échoue", "bloqué", "bloquée", "bloqués", "bloquées", "coupée",
+        "delayed", "lag", "stale", "500", "missing", "wrong", "revoke", "rollback", "roll back", "rejected",
+        "rejecting", "rechazado", "rechazados", "rejeté", "rejetés", "rejetées",
+        "fehler", "fehlgeschlagen", "blockiert", "falsch", "falschen", "hängt", "verzögert", "gestoppt",
+        "veraltet", "veraltete", "abgebrochen", "kaputt", "langsam", "angehalten",
+        "fallo", "fallos", "fallan", "falla", "errores", "bloqueado", "bloqueados", "bloqueadas", "detenido",
+        "parado", "lento", "roto",
+        "erreur", "erreurs", "échec", "échoue", "bloqué", "bloquée", "bloqués", "bloquées", "coupée", "arrêté",
+        "lent", "cassé",
         "coupé", "retard",
     ]
 )  # fmt: skip
@@ -92,7 +105,7 @@ NOW = Lexicon(
     [
         "since", "right now", "currently", "ongoing", "at the moment", "now", "immediately", "asap",
         "as soon as possible", "as soon as you can", "today", "this morning", "tonight", "still",
-        "minutes", "seit", "sofort", "gerade", "heute", "jetzt", "aktuell", "immer noch",
+        "minutes", "last hour", "past hour", "for the last", "desde hace", "seit", "sofort", "gerade", "heute", "jetzt", "aktuell", "immer noch",
         "desde", "ahora", "en este momento", "inmediatamente", "hoy", "esta mañana", "todavía",
         "depuis", "en ce moment", "immédiatement", "aujourd hui", "ce matin", "ce soir", "tout de suite",
         "actuellement", "toujours",
@@ -104,18 +117,19 @@ REQUEST = Lexicon(
         "please", "can you", "could you", "would you", "will you", "kindly", "need you to", "i need",
         "we need", "let me know", "quick question", "we would like", "i would like", "approve", "approval", "review", "sign", "sign off", "sign-off",
         "confirm", "deadline", "decide", "decision", "endorse", "endorsement", "certify", "your input",
-        "your eyes", "feedback", "waiting for your", "awaiting your", "pick a", "choose", "by monday",
+        "your eyes", "feedback", "waiting for your", "awaiting your", "pick a", "choose", "due", "still open",
+        "do you want", "would you like", "prefer", "by monday",
         "by tuesday", "by wednesday", "by thursday", "by friday", "by tomorrow", "by end of",
         # de
         "bitte", "kannst du", "könntest du", "könnten sie", "können sie", "freigabe", "freigeben",
         "brauche", "brauchen", "warten auf", "unterschrift", "unterschreiben", "genehmigen", "prüfen",
         "rückmeldung", "entscheiden", "bestätigen", "fehlt noch", "rückfrage", "bräuchte", "benötige",
-        "ich möchte", "wir möchten",
+        "ich möchte", "wir möchten", "noch offen", "fällig", "möchtest du",
         # es
-        "por favor", "puedes", "podrías", "podríamos", "pueden", "nos gustaría", "me gustaría", "necesito", "necesitamos", "apruebas", "aprobar",
+        "por favor", "puedes", "podrías", "podríamos", "pendiente", "pendientes", "quieres", "prefieres", "pueden", "nos gustaría", "me gustaría", "necesito", "necesitamos", "apruebas", "aprobar",
         "aprobación", "confirmar", "confirmes", "revisar", "firmar", "dime", "decidir",
         # fr
-        "pouvez vous", "pourriez vous", "nous souhaitons", "je souhaiterais", "j aimerais", "peux tu", "pourrais tu", "merci de", "dis moi", "rappeler",
+        "pouvez vous", "pourriez vous", "voulez vous", "préférez", "souhaitez vous", "nous souhaitons", "je souhaiterais", "j aimerais", "peux tu", "pourrais tu", "merci de", "dis moi", "rappeler",
         "valider", "validation", "signer", "relire", "confirmer", "besoin de", "décider", "approuver",
     ]
 )  # fmt: skip
@@ -124,9 +138,10 @@ FYI = Lexicon(
         "fyi", "for your information", "no action needed", "no action required", "no action is needed",
         "just so you know", "nothing to do", "no need to reply", "no need to respond", "heads up",
         "booking confirmed", "booking reference", "your trip is booked", "receipt", "out of office",
-        "automatic reply", "auto reply", "autoreply", "changelog", "announcement", "reminder that",
+        "automatic reply", "auto reply", "autoreply", "changelog", "announcement",
         "if this was you", "digest", "newsletter", "recording", "release notes", "summary", "recap",
-        "delivered", "paid", "direct debit", "has been renewed", "updated invitation", "view only",
+        "delivered", "has been paid", "was paid", "paid by", "paid with", "payment received", "direct debit",
+        "nothing changes", "for reference", "bezahlt", "pagado", "payée", "payé", "has been renewed", "updated invitation", "view only",
         "shared with you", "thanks for the", "thank you for the", "no further questions", "danke für",
         "keine weiteren fragen", "gracias por", "sin más preguntas", "merci pour", "pas d autres questions",
         "nichts zu tun", "zur info", "zur kenntnis", "keine aktion", "abwesenheitsnotiz",
@@ -162,6 +177,7 @@ WORK = Lexicon(
         "candidature", "poste", "facture",
     ]
 )  # fmt: skip
+REMINDER = Lexicon(["reminder", "erinnerung", "recordatorio", "rappel"])
 OUT_OF_OFFICE = Lexicon(
     [
         "out of office", "automatic reply", "auto reply", "autoreply", "abwesenheitsnotiz",
@@ -194,6 +210,19 @@ PERSONAL = Lexicon(
         "gîte", "apéro", "dîner",
     ]
 )  # fmt: skip
+PRIVATE_LIFE = Lexicon(
+    [
+        "dentist", "doctor s appointment", "paediatrician", "pediatrician", "vet", "school trip",
+        "parents evening", "kindergarten", "nursery", "landlord", "neighbour", "neighbor", "wedding",
+        "birthday party", "zahnarzt*", "*arzttermin", "kinderarzt*", "tierarzt*", "hausarzt*", "elternabend", "klassenfahrt",
+        "kita", "vermieter", "nachbar", "nachbarin", "hochzeit", "geburtstag", "dentista", "pediatra",
+        "veterinario", "excursión", "guardería", "reunión de padres", "casero", "vecino", "vecina", "boda",
+        "cumpleaños", "médecin", "dentiste", "vétérinaire", "sortie scolaire", "crèche", "réunion parents",
+        "voisin", "voisine", "mariage", "anniversaire", "école", "schule", "colegio", "escuela", "school",
+        "résidents", "immeuble", "syndic", "copropriété", "hausverwaltung", "mieter", "mieterin", "wohnung",
+        "comunidad de vecinos", "administrador de fincas", "residents", "tenants", "apartment",
+    ]
+)  # fmt: skip
 EMERGENCY = Lexicon(
     [
         "hospital", "emergency room", "emergency", "accident", "ambulance", "broke down", "broken down",
@@ -210,7 +239,9 @@ JUNK = Lexicon(
         "google ranking", "price list", "free audit", "act now", "100 free", "lucky", "per hour", "hour",
         "from home", "earn", "followers", "dedicated developers", "dedicated engineers", "outsourcing",
         "offshore", "we can fix", "book a call", "quick call", "free trial", "discount", "special offer",
-        "limited time", "last places", "only", "leads", "lead list", "cut costs",
+        "limited time", "last places", "only", "leads", "lead list", "cut costs", "dormant account",
+        "foreign partner", "next of kin", "inheritance", "beneficiary", "million usd", "million dollars",
+        "dear friend", "erbschaft", "herencia", "héritage",
         "gewinner", "gewinn", "rabatt", "sonderangebot", "senken", "jetzt", "kostenlos", "unverbindlich",
         "enhorabuena", "premio", "ganador", "lotería", "seguidores", "descuento", "gratis",
         "garantizado", "félicitations", "gagnant", "remise", "dernières places", "exposants",
