@@ -26,9 +26,11 @@ from llmops.assistant.vocabulary import (
     ALERT_SEVERE,
     CALENDAR_NOTICE,
     CALLBACK,
+    CALM,
     CUSTOMER_ESCALATION,
     EMERGENCY,
     FYI,
+    IMPACT,
     INCIDENT,
     INCIDENT_WEAK,
     INFORMAL,
@@ -222,6 +224,8 @@ def _phishing(parsed: ParsedEmail, contact: ContactResult | None, words: Words, 
 def _incident(parsed: ParsedEmail, context: TriageContext, words: Words, scores: Scores) -> float:
     """Urgent points for an outage, incident or security alert that is live (not resolved, not past)."""
     s = parsed.signals
+    contact = context.contact
+    customer = bool(contact and contact.known and contact.relationship == "customer")
     incident = INCIDENT.count(words.all, 3) + SECURITY.count(words.all, 3)
     weak = INCIDENT_WEAK.count(words.all, 3)
     now = NOW.any(words.all)
@@ -231,7 +235,7 @@ def _incident(parsed: ParsedEmail, context: TriageContext, words: Words, scores:
         points += 1.0 + 0.75 * (incident - 1) + 1.5 * subject_hit + 2.0 * now
     if weak:
         points += 0.5 * weak + 1.0 * INCIDENT_WEAK.any(words.subject)
-        if now and PRODUCTION.any(words.all):
+        if now and (PRODUCTION.any(words.all) or IMPACT.any(words.all) or customer):
             points += 1.5
     if ALERT_SEVERE.any(words.subject) and (incident or weak or s.automated):
         points += 2.5
@@ -239,7 +243,7 @@ def _incident(parsed: ParsedEmail, context: TriageContext, words: Words, scores:
     resolved = (RESOLVED.any(words.subject) and not parsed.subject_prefixes) or (
         _trusted(parsed, context.contact) and RESOLVED.any(words.body[:40])
     )
-    if resolved or RETROSPECTIVE.any(words.all) or s.bulk:
+    if resolved or RETROSPECTIVE.any(words.all) or CALM.any(words.all) or s.bulk:
         points = min(points, 1.0)
     if points < 1.5:
         points = 0.0  # a stray "error" or "blocked" is no incident
@@ -334,7 +338,8 @@ def _priority(
     if category is Category.PERSONAL:
         if EMERGENCY.any(words.all):
             return 1
-        return 3 if contact and contact.relationship == "family" else 4
+        pressing = SOON.any(words.all) or bool(parsed.signals.urgency_words)
+        return 3 if pressing or (contact and contact.relationship == "family") else 4
     return 3 if vip else (5 if parsed.signals.bulk else 4)
 
 

@@ -66,7 +66,9 @@ INCIDENT_WEAK = Lexicon(
         "fail", "failing", "failed", "fails", "failure", "failures", "error", "errors", "timeouts", "timeout",
         "timing out", "degraded", "unavailable", "not working", "broken", "latency", "blocked", "stuck",
         "delayed", "lag", "stale", "500", "missing", "wrong", "revoke", "rollback", "roll back", "rejected",
-        "rejecting", "rechazado", "rechazados", "rejeté", "rejetés", "rejetées",
+        "rejecting", "rechazado", "rechazados", "rejeté", "rejetés", "rejetées", "duplicate", "duplicated",
+        "duplicados", "duplicadas", "doppelt", "en double", "incorrect", "incorrectos", "erróneos", "erróneas",
+        "erronées", "erronés", "faux", "fausses", "falsos",
         "fehler", "fehlgeschlagen", "blockiert", "falsch", "falschen", "hängt", "verzögert", "gestoppt",
         "veraltet", "veraltete", "abgebrochen", "kaputt", "langsam", "angehalten",
         "fallo", "fallos", "fallan", "falla", "errores", "bloqueado", "bloqueados", "bloqueadas", "detenido",
@@ -118,18 +120,20 @@ REQUEST = Lexicon(
         "we need", "let me know", "quick question", "we would like", "i would like", "approve", "approval", "review", "sign", "sign off", "sign-off",
         "confirm", "deadline", "decide", "decision", "endorse", "endorsement", "certify", "your input",
         "your eyes", "feedback", "waiting for your", "awaiting your", "pick a", "choose", "due", "still open",
-        "do you want", "would you like", "prefer", "by monday",
+        "do you want", "would you like", "prefer", "do you have time", "would you have", "by monday",
         "by tuesday", "by wednesday", "by thursday", "by friday", "by tomorrow", "by end of",
         # de
         "bitte", "kannst du", "könntest du", "könnten sie", "können sie", "freigabe", "freigeben",
         "brauche", "brauchen", "warten auf", "unterschrift", "unterschreiben", "genehmigen", "prüfen",
         "rückmeldung", "entscheiden", "bestätigen", "fehlt noch", "rückfrage", "bräuchte", "benötige",
-        "ich möchte", "wir möchten", "noch offen", "fällig", "möchtest du",
+        "ich möchte", "wir möchten", "noch offen", "fällig", "möchtest du", "hätten sie zeit",
+        "hast du zeit",
         # es
-        "por favor", "puedes", "podrías", "podríamos", "pendiente", "pendientes", "quieres", "prefieres", "pueden", "nos gustaría", "me gustaría", "necesito", "necesitamos", "apruebas", "aprobar",
+        "por favor", "puedes", "podrías", "podríamos", "pendiente", "pendientes", "quieres", "prefieres", "tendría", "tendrías",
+        "tienes tiempo", "pueden", "nos gustaría", "me gustaría", "necesito", "necesitamos", "apruebas", "aprobar",
         "aprobación", "confirmar", "confirmes", "revisar", "firmar", "dime", "decidir",
         # fr
-        "pouvez vous", "pourriez vous", "voulez vous", "préférez", "souhaitez vous", "nous souhaitons", "je souhaiterais", "j aimerais", "peux tu", "pourrais tu", "merci de", "dis moi", "rappeler",
+        "pouvez vous", "pourriez vous", "voulez vous", "préférez", "souhaitez vous", "auriez vous", "aurais tu", "nous souhaitons", "je souhaiterais", "j aimerais", "peux tu", "pourrais tu", "merci de", "dis moi", "rappeler",
         "valider", "validation", "signer", "relire", "confirmer", "besoin de", "décider", "approuver",
     ]
 )  # fmt: skip
@@ -141,7 +145,9 @@ FYI = Lexicon(
         "automatic reply", "auto reply", "autoreply", "changelog", "announcement",
         "if this was you", "digest", "newsletter", "recording", "release notes", "summary", "recap",
         "delivered", "has been paid", "was paid", "paid by", "paid with", "payment received", "direct debit",
-        "nothing changes", "for reference", "bezahlt", "pagado", "payée", "payé", "has been renewed", "updated invitation", "view only",
+        "nothing changes", "for reference", "bezahlt", "pagado", "payée", "payé", "is confirmed",
+        "has been confirmed", "est confirmée", "est confirmé", "ist bestätigt", "wurde bestätigt", "está confirmada",
+        "booking confirmation", "order confirmation", "buchungsbestätigung", "bestellbestätigung", "has been renewed", "updated invitation", "view only",
         "shared with you", "thanks for the", "thank you for the", "no further questions", "danke für",
         "keine weiteren fragen", "gracias por", "sin más preguntas", "merci pour", "pas d autres questions",
         "nichts zu tun", "zur info", "zur kenntnis", "keine aktion", "abwesenheitsnotiz",
@@ -163,6 +169,18 @@ CALENDAR_NOTICE = Lexicon(
 PRODUCTION = Lexicon(
     ["prod", "production", "live", "produktion", "producción", "en production", "all tenants"]
 )
+CALM = Lexicon(
+    [
+        "not urgent", "not critical", "no rush", "no hurry", "when you have time", "when you get a chance",
+        "nicht dringend", "keine eile", "no es urgente", "sin prisa", "pas urgent", "rien d urgent", "pas pressé",
+    ]
+)  # fmt: skip
+IMPACT = Lexicon(
+    [
+        "customers", "users", "clients", "everyone", "all tenants", "kunden", "nutzer", "alle", "clientes",
+        "usuarios", "todos", "utilisateurs", "tous",
+    ]
+)  # fmt: skip
 TERMINATION = Lexicon(
     [
         "terminate", "termination", "cancel the contract", "walk away", "kündigen", "kündigung", "rescindir",
@@ -220,7 +238,8 @@ PRIVATE_LIFE = Lexicon(
         "cumpleaños", "médecin", "dentiste", "vétérinaire", "sortie scolaire", "crèche", "réunion parents",
         "voisin", "voisine", "mariage", "anniversaire", "école", "schule", "colegio", "escuela", "school",
         "résidents", "immeuble", "syndic", "copropriété", "hausverwaltung", "mieter", "mieterin", "wohnung",
-        "comunidad de vecinos", "administrador de fincas", "residents", "tenants", "apartment",
+        "comunidad de vecinos", "administrador de fincas", "residents", "tenants", "apartment", "adhésion",
+        "mitgliedschaft", "mitgliedsbeitrag", "cuota de socio", "gym", "fitness",
     ]
 )  # fmt: skip
 EMERGENCY = Lexicon(
@@ -241,7 +260,9 @@ JUNK = Lexicon(
         "offshore", "we can fix", "book a call", "quick call", "free trial", "discount", "special offer",
         "limited time", "last places", "only", "leads", "lead list", "cut costs", "dormant account",
         "foreign partner", "next of kin", "inheritance", "beneficiary", "million usd", "million dollars",
-        "dear friend", "erbschaft", "herencia", "héritage",
+        "dear friend", "erbschaft", "herencia", "héritage", "oferta especial", "solo este mes", "only this month",
+        "this month only", "nur diesen monat", "offre spéciale", "offre exclusive", "places limitées",
+        "plazas limitadas", "begrenzte plätze", "limited places", "profitez", "aprovecha",
         "gewinner", "gewinn", "rabatt", "sonderangebot", "senken", "jetzt", "kostenlos", "unverbindlich",
         "enhorabuena", "premio", "ganador", "lotería", "seguidores", "descuento", "gratis",
         "garantizado", "félicitations", "gagnant", "remise", "dernières places", "exposants",
