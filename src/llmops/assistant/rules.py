@@ -48,6 +48,7 @@ from llmops.assistant.vocabulary import (
     RETROSPECTIVE,
     SECURITY,
     SOON,
+    STATUS_FIXED,
     TERMINATION,
     THREAT,
     WORK,
@@ -240,10 +241,13 @@ def _incident(parsed: ParsedEmail, context: TriageContext, words: Words, scores:
     if ALERT_SEVERE.any(words.subject) and (incident or weak or s.automated):
         points += 2.5
     # a thread's subject keeps "[resolved]" when the new text says it is back; a stranger's "fixed" is a pitch
-    resolved = (RESOLVED.any(words.subject) and not parsed.subject_prefixes) or (
+    thread = bool(parsed.subject_prefixes)  # a reply's subject is the thread's, not news
+    status = RESOLVED.any(words.subject) or STATUS_FIXED.any(words.subject[:2])
+    resolved = (status and not thread) or (
         _trusted(parsed, context.contact) and RESOLVED.any(words.body[:40])
     )
-    if resolved or RETROSPECTIVE.any(words.all) or CALM.any(words.all) or s.bulk:
+    past = RETROSPECTIVE.any(words.body) or (RETROSPECTIVE.any(words.subject) and not thread)
+    if resolved or past or CALM.any(words.all) or s.bulk:
         points = min(points, 1.0)
     if points < 1.5:
         points = 0.0  # a stray "error" or "blocked" is no incident
@@ -301,7 +305,7 @@ def score_email(parsed: ParsedEmail, context: TriageContext, words: Words) -> Sc
         scores.add(Category.PERSONAL, 1.5 * private, "private life")
     private_mailbox = bool(contact and not known and contact.personal_domain)
     if private_mailbox and not s.bulk and not WORK.any(words.all):
-        scores.add(Category.PERSONAL, 1.0, "private mailbox")
+        scores.add(Category.PERSONAL, 2.0, "private mailbox")
     if not parsed.internal and not known and INFORMAL.any(words.all):
         scores.add(Category.PERSONAL, 1.0)
     if EMERGENCY.any(words.all) and (tone or relationship in {"family", "friend"} or private_mailbox):

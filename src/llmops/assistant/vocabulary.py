@@ -19,7 +19,8 @@ INCIDENT = Lexicon(
         "cannot log in", "can t login", "unable to log in", "nobody can", "no one can", "stopped working",
         "not loading", "doesn t load", "won t load", "corrupted", "haven t received", "not received",
         "stopped", "no longer", "crashed", "crash", "died", "on the bridge", "join the bridge", "war room",
-        "investigating", "service disruption", "disruption", "packet loss", "connectivity issues", "partial outage",
+        "happening again", "down again", "failing again", "wieder ausgefallen", "otra vez caído",
+        "de nuevo caído", "à nouveau en panne", "encore en panne", "investigating", "service disruption", "disruption", "packet loss", "connectivity issues", "partial outage",
         "degraded performance", "elevated errors", "elevated error rates", "standstill", "at a standstill",
         # de
         "*ausfall", "ausgefallen", "*störung", "gestört", "nicht erreichbar", "funktioniert nicht",
@@ -86,18 +87,23 @@ ALERT_SEVERE = Lexicon(
 )  # fmt: skip
 RESOLVED = Lexicon(
     [
-        "resolved", "all clear", "recovered", "back to normal", "fixed", "green again", "back up",
+        "resolved", "all clear", "recovered", "back to normal", "has been fixed", "is fixed now", "was fixed",
+        "now fixed", "green again", "back up",
         "renewed successfully", "successfully renewed", "no action needed", "no impact", "no threats",
         "behoben", "wiederhergestellt", "gelöst", "erfolgreich erneuert", "entwarnung",
         "resuelto", "restablecido", "solucionado", "sin impacto",
         "résolu", "rétabli", "aucune menace", "sans impact",
     ]
 )  # fmt: skip
+STATUS_FIXED = Lexicon(
+    ["fixed", "passed", "behoben", "corregido", "corrigé"]
+)  # a notice's subject: "Fixed: …"
 RETROSPECTIVE = Lexicon(
     [
         "rca", "root cause", "postmortem", "post mortem", "incident report", "write up", "write ups",
         "last week", "last month", "thanks for fixing", "report on the incident", "lessons learned",
-        "vorfallbericht", "ursachenanalyse", "letzte woche", "informe del incidente", "análisis de causa",
+        "vorfallbericht", "ursachenanalyse", "letzte woche", "incident bericht", "störungsbericht",
+        "ausfallbericht", "vom letzten", "der letzten woche", "ursache", "informe del incidente", "análisis de causa",
         "la semana pasada", "rapport d incident", "rapport sur l incident", "analyse des causes",
         "la semaine dernière", "le mois dernier", "credit note", "service credit", "compensation",
         "gutschrift", "avoir", "nota de crédito", "dédommagement",
