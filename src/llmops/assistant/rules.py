@@ -1,12 +1,12 @@
 """Rule-based triage: the degraded-mode reply, and the suggestion the model starts from.
 
 Used when every model provider fails or the model's output cannot be repaired, and computed on every
-request as a hint for the tiny local model. Each category gets a score from weighted keyword and
-signal rules (phishing signals, contact relationship, incident words, requests, bulk markers); a
-strong phishing score wins outright, otherwise the highest score does. Priority follows from the
-category and its modifiers (VIP sender, customer, urgency, deadlines). The wording (summary, action
-items, draft reply) comes from `compose`. Scores and reasons are exposed (`score_email`) so a trace
-or a prompt can say why.
+request, once, as a hint for the tiny local model (`rule_suggestion`: the triage and its reasons).
+Each category gets a score from the email's signals, the sender lookup and word lists in four
+languages (`vocabulary`, matched on the email's words split once); a strong phishing score wins
+outright (spoofing cancels the trust a known sender earns), a live incident outranks a request,
+otherwise the highest score does. Priority follows from the category and its modifiers (VIP sender,
+customer, urgency, deadlines). The wording (summary, action items, draft reply) comes from `compose`.
 """
 
 from __future__ import annotations
