@@ -84,7 +84,6 @@ def start(
         production = controller.production_version()
         _check_version(controller, version, production)
     evidence = _eval_gate(settings, _gate_dataset(settings, prompt, dataset), production, version)
-    stderr().print(evidence.line() if evidence else "no eval verdict: the runs have no dataset in common")
     with _controller(prompt) as controller:
         try:
             canary = controller.start(
@@ -96,6 +95,7 @@ def start(
             fail(str(exc))
         except ValueError as exc:  # LabelError is a ValueError
             fail(str(exc))
+    stdout().print(escape(evidence.line()) if evidence else "no eval verdict: the runs share no dataset")
     stdout().print(
         f"canary {canary.version} at {canary.traffic_share:.0%} against production "
         f"{canary.production_version}, since {canary.started_at:%Y-%m-%d %H:%M:%S} UTC"
