@@ -36,6 +36,7 @@ from sqlalchemy import ColumnElement, Engine, and_, select
 
 from llmops.canary.gate import EvalEvidence
 from llmops.config import Settings
+from llmops.gateway.model_canaries import MODEL_SUBJECT
 from llmops.prompts.labels import CANARY, PRODUCTION, LabelStore
 from llmops.storage.tables import LIVE_TRAFFIC, feedback, requests, spans
 from llmops.telemetry import conventions as c
@@ -43,7 +44,6 @@ from llmops.telemetry import conventions as c
 FAILED_PROVIDERS = "providers_failed"
 INVALID_OUTPUT = "invalid_output"
 RULE_SUGGESTION_STEP = "rule_suggestion"  # the Email Gatekeeper's step that stores the rules' category
-MODEL_SUBJECT = "model:"  # a label subject `model:<alias>` is a gateway model canary, not a prompt
 
 
 class Guardrails(BaseModel):

@@ -29,7 +29,9 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-PromptOption = Annotated[str, typer.Option("--prompt", help="Prompt name.")]
+PromptOption = Annotated[
+    str, typer.Option("--prompt", help="Prompt name, or model:ALIAS for a gateway model canary.")
+]
 ByOption = Annotated[str | None, typer.Option("--by", help="Who decides. Default: your login name.")]
 ReasonOption = Annotated[str, typer.Option("--reason", help="Why, recorded with the decision.")]
 
@@ -41,6 +43,10 @@ def _controller(prompt: str) -> Iterator[CanaryController]:
     from llmops.prompts.labels import LabelStore
 
     settings = load_settings()
+    if prompt.startswith("model:"):
+        with _model_controller(settings, prompt.removeprefix("model:")) as controller:
+            yield controller
+        return
     registry, defaults = prompts(settings)
     if prompt not in defaults:
         fail(f"No loaded assistant uses a prompt named {prompt!r} (known: {', '.join(sorted(defaults))})")
@@ -48,6 +54,29 @@ def _controller(prompt: str) -> Iterator[CanaryController]:
         labels = LabelStore(engine, registry)
         yield CanaryController(
             engine, labels, Guardrails.from_settings(settings), defaults[prompt], prompt_name=prompt
+        )
+
+
+@contextmanager
+def _model_controller(settings: Settings, alias: str) -> Iterator[CanaryController]:
+    """The controller of the gateway model canary of `alias` (started by the gateway's configuration)."""
+    from llmops.canary.compare import Guardrails
+    from llmops.canary.controller import CanaryController
+    from llmops.gateway.model_canaries import AliasLabels
+    from llmops.gateway.upstreams import GatewayConfigError, build_routes
+
+    try:
+        routes = build_routes(settings)
+    except GatewayConfigError as exc:
+        fail(str(exc))
+    route = routes.models.get(alias)
+    if route is None or route.canary is None:
+        known = ", ".join(f"model:{a}" for a, r in sorted(routes.models.items()) if r.canary) or "none"
+        fail(f"No gateway alias {alias[:100]!r} has a configured canary (model canaries: {known})")
+    with database(settings) as engine:
+        labels = AliasLabels(engine, alias, route.canary[0])
+        yield CanaryController(
+            engine, labels, Guardrails.from_settings(settings), alias, prompt_name=labels.subject
         )
 
 
@@ -75,6 +104,8 @@ def start(
     from llmops.canary.controller import ForceWithoutReasonError
     from llmops.canary.gate import EvalRegressionError
 
+    if prompt.startswith("model:"):
+        fail("a model canary is started by the gateway's configuration (`canary` on the alias)")
     if not 0.0 < share <= 1.0:
         fail("the canary share must be above 0 and at most 1")
     if force and not reason.strip():
