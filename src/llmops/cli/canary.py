@@ -25,7 +25,8 @@ if TYPE_CHECKING:
     from llmops.evals.datasets import Dataset
 
 app = typer.Typer(
-    help="Canary releases of prompt versions: sticky share of users, live comparison, promote or roll back.",
+    help="Canary releases of prompt versions and gateway models: sticky share of users, live comparison, "
+    "promote or roll back.",
     no_args_is_help=True,
 )
 
@@ -63,7 +64,8 @@ def _model_controller(settings: Settings, alias: str) -> Iterator[CanaryControll
     from llmops.canary.compare import Guardrails
     from llmops.canary.controller import CanaryController
     from llmops.gateway.model_canaries import AliasLabels
-    from llmops.gateway.upstreams import GatewayConfigError, build_routes
+    from llmops.gateway import GatewayConfigError
+    from llmops.gateway.upstreams import build_routes
 
     try:
         routes = build_routes(settings)
@@ -98,9 +100,10 @@ def start(
         ),
     ] = None,
 ) -> None:
-    """Run the golden set on VERSION and on production first; refuse a REGRESSION verdict (exit 1)
-    unless --force; then serve VERSION to a sticky share of users (raising the share of a running
-    canary only adds users)."""
+    """Serve VERSION to a sticky share of users unless the golden set says it regressed.
+
+    The golden set runs on VERSION and on production first; a REGRESSION verdict is refused (exit 1)
+    unless --force with --reason. Raising the share of a running canary only adds users."""
     from llmops.canary.controller import ForceWithoutReasonError
     from llmops.canary.gate import EvalRegressionError
 
