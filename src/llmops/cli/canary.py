@@ -63,8 +63,8 @@ def _model_controller(settings: Settings, alias: str) -> Iterator[CanaryControll
     """The controller of the gateway model canary of `alias` (started by the gateway's configuration)."""
     from llmops.canary.compare import Guardrails
     from llmops.canary.controller import CanaryController
-    from llmops.gateway.model_canaries import AliasLabels
     from llmops.gateway import GatewayConfigError
+    from llmops.gateway.model_canaries import AliasLabels
     from llmops.gateway.upstreams import build_routes
 
     try:
