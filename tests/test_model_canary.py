@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import openai
@@ -19,6 +20,7 @@ from live import LiveServer
 from llmops.canary.controller import Decision
 from llmops.prompts.labels import LabelMovedError
 from llmops.storage.tables import requests
+from processes import cli_env, run_llmops
 
 Start = Callable[..., LiveServer]
 USERS = [f"user-{i}" for i in range(30)]
@@ -75,7 +77,7 @@ def _models(server: LiveServer) -> dict[str, str]:
 
 
 def test_failing_model_canary_is_rolled_back_and_stays_rolled_back_after_a_restart(
-    live_server: Start, upstreams: tuple[FakeOpenAIServer, FakeOpenAIServer]
+    live_server: Start, upstreams: tuple[FakeOpenAIServer, FakeOpenAIServer], tmp_path: Path
 ) -> None:
     current, candidate = upstreams
     candidate.default_reply = FakeReply.server_error()
@@ -99,6 +101,18 @@ def test_failing_model_canary_is_rolled_back_and_stays_rolled_back_after_a_resta
     restarted = live_server(**settings)  # same database, same configuration: the rollback holds
     assert restarted.app.state.services.canaries["model:chat"].active() is None
     assert set(_models(restarted).values()) == {"model-a"}
+
+    env = cli_env(
+        tmp_path,
+        LLMOPS_DATABASE_URL=server.settings.resolved_database_url,
+        LLMOPS_GATEWAY_UPSTREAMS=settings["gateway_upstreams"],
+    )
+    status = run_llmops(env, "canary", "status", "--prompt", "model:chat", "--json")
+    assert status.returncode == 0, status.stderr
+    decisions = json.loads(status.stdout)["decisions"]
+    assert [(d["decision"], d["canary_version"], d["production_version"]) for d in decisions] == [
+        ("rollback", "chat-next", "chat")
+    ]
 
 
 def test_healthy_model_canary_is_promoted_once_by_racing_replicas_and_serves_everyone(

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Engine
 
-from llmops.gateway.upstreams import Routes
+from llmops.gateway.upstreams import GatewayConfigError, Routes
 from llmops.prompts.labels import CANARY, LabelError, LabelStore
 from llmops.prompts.registry import PromptRegistry
 from llmops.prompts.router import PromptRouter
@@ -28,6 +28,7 @@ logger = logging.getLogger("llmops.gateway")
 
 MODEL_SUBJECT = "model:"
 CONFIG_ACTOR = "gateway-config"
+MAX_SUBJECT_CHARS = 128  # the label and decision tables' `prompt_name` column
 
 
 def subject(alias: str) -> str:
@@ -66,6 +67,13 @@ class ModelCanaries:
     """The stored state of every configured model canary, and the routing it implies."""
 
     def __init__(self, engine: Engine, routes: Routes, *, ttl_s: float = 5.0) -> None:
+        """`GatewayConfigError` when an alias with a canary is too long to be stored as a label subject."""
+        for alias, route in routes.models.items():
+            if route.canary is not None and len(subject(alias)) > MAX_SUBJECT_CHARS:
+                raise GatewayConfigError(
+                    f"model {alias[:60]!r}…: an alias with a canary has at most "
+                    f"{MAX_SUBJECT_CHARS - len(MODEL_SUBJECT)} characters"
+                )
         self.labels = {
             alias: AliasLabels(engine, alias, route.canary[0])
             for alias, route in routes.models.items()
