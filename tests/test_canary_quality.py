@@ -9,12 +9,18 @@ from __future__ import annotations
 
 import json
 import subprocess
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
+from sqlalchemy import Engine
 
 from live import SAMPLES, TEST_KEY
+from llmops.canary.gate import VerdictReader
+from llmops.evals.runner import CaseResult, EvalRun
+from llmops.evals.store import save_run
+from llmops.redaction import Redactor
 from processes import cli_env, run_llmops, serving
 
 V7, V8 = "email_triage_v7", "email_triage_v8"
@@ -99,3 +105,45 @@ def test_v8_is_refused_at_start_and_when_forced_is_rolled_back_never_promoted(
     assert figures["canary"]["rule_disagreement_rate"] > figures["production"]["rule_disagreement_rate"] == 0
     assert "canary" not in llmops("prompts", "list").stdout
     assert llmops("prompts", "show", V7).stdout.count("production") >= 1
+
+
+def _run(run_id: str, version: str, dataset: str, minute: int, crit_passes: bool) -> EvalRun:
+    return EvalRun(
+        id=run_id,
+        dataset=dataset,
+        dataset_hash=dataset,
+        prompt_version=version,
+        target="in-process",
+        started_at=datetime(2026, 12, 1, 12, minute, tzinfo=UTC),
+        results=[
+            CaseResult(case_id="crit", passed=crit_passes, score=float(crit_passes), critical=True),
+            *(CaseResult(case_id=f"c{i}", passed=True, score=1.0) for i in range(9)),
+        ],
+    )
+
+
+def test_the_verdict_pairs_the_candidates_latest_run_that_production_also_ran(
+    migrated_engine: Engine,
+) -> None:
+    """A later run of the candidate on a dataset production never ran does not hide a REGRESSION; a newer
+    pair on another dataset replaces it."""
+    reader = VerdictReader(migrated_engine)
+    assert reader.latest_verdict(V7, V8) is None
+    for run in (
+        _run("p-golden", V7, "golden", 0, True),
+        _run("c-golden", V8, "golden", 1, False),
+        _run("c-dev", V8, "dev", 2, True),
+    ):
+        save_run(migrated_engine, run, Redactor())
+    evidence = reader.latest_verdict(V7, V8)
+    assert evidence is not None and evidence.regression
+    assert (evidence.dataset, evidence.baseline_run_id, evidence.candidate_run_id) == (
+        "golden",
+        "p-golden",
+        "c-golden",
+    )
+    assert "crit" in evidence.line()
+
+    save_run(migrated_engine, _run("p-dev", V7, "dev", 3, True), Redactor())
+    evidence = reader.latest_verdict(V7, V8)
+    assert evidence is not None and not evidence.regression and evidence.candidate_run_id == "c-dev"

@@ -15,6 +15,8 @@ from llmops.evals.compare import Verdict, compare_runs
 from llmops.evals.store import load_run
 from llmops.storage.tables import eval_runs
 
+COMPLETED = "completed"
+
 
 class EvalEvidence(BaseModel):
     """A candidate's latest eval verdict against production, and which stored runs it compares."""
@@ -44,15 +46,25 @@ class EvalRegressionError(ValueError):
         self.evidence = evidence
 
 
-def _latest_run(engine: Engine, version: str, dataset: str | None = None) -> tuple[str, str] | None:
-    """(run id, dataset) of the version's latest completed run, on `dataset` when given."""
-    r = eval_runs.c
-    query = select(r.id, r.dataset).where(r.prompt_version == version, r.status == "completed")
-    if dataset is not None:
-        query = query.where(r.dataset == dataset)
+def _latest_pair(engine: Engine, production: str, candidate: str) -> tuple[str, str, str] | None:
+    """(baseline run id, candidate run id, dataset): the candidate's latest completed run that has a
+    completed run of production on the same dataset, and production's latest such run."""
+    cand, base = eval_runs.alias("candidate"), eval_runs.alias("baseline")
+    query = (
+        select(base.c.id, cand.c.id, cand.c.dataset)
+        .join_from(cand, base, base.c.dataset == cand.c.dataset)
+        .where(
+            cand.c.prompt_version == candidate,
+            base.c.prompt_version == production,
+            cand.c.status == COMPLETED,
+            base.c.status == COMPLETED,
+        )
+        .order_by(cand.c.started_at.desc(), cand.c.id.desc(), base.c.started_at.desc(), base.c.id.desc())
+        .limit(1)
+    )
     with engine.connect() as connection:
-        row = connection.execute(query.order_by(r.started_at.desc(), r.id.desc()).limit(1)).first()
-    return None if row is None else (row.id, row.dataset)
+        row = connection.execute(query).first()
+    return None if row is None else (row[0], row[1], row[2])
 
 
 class VerdictReader:
@@ -64,25 +76,21 @@ class VerdictReader:
         self._last: EvalEvidence | None = None
 
     def latest_verdict(self, production: str, candidate: str) -> EvalEvidence | None:
-        """The candidate's latest run compared with production's latest run on the same dataset; None
-        when either version has no such run."""
-        latest = _latest_run(self.engine, candidate)
-        if latest is None:
+        """The candidate's latest run compared with production's latest run on the same dataset (a later
+        run on a dataset production was never run on does not hide it); None when there is no pair."""
+        pair = _latest_pair(self.engine, production, candidate)
+        if pair is None:
             return None
-        candidate_run_id, dataset = latest
-        baseline = _latest_run(self.engine, production, dataset)
-        if baseline is None:
-            return None
+        baseline_run_id, candidate_run_id, dataset = pair
         last = self._last
-        if last is not None and (last.baseline_run_id, last.candidate_run_id) == (
-            baseline[0],
-            candidate_run_id,
-        ):
+        if last is not None and (last.baseline_run_id, last.candidate_run_id) == pair[:2]:
             return last
-        comparison = compare_runs(load_run(self.engine, baseline[0]), load_run(self.engine, candidate_run_id))
+        comparison = compare_runs(
+            load_run(self.engine, baseline_run_id), load_run(self.engine, candidate_run_id)
+        )
         self._last = EvalEvidence(
             dataset=dataset,
-            baseline_run_id=baseline[0],
+            baseline_run_id=baseline_run_id,
             candidate_run_id=candidate_run_id,
             verdict=comparison.verdict,
             reasons=comparison.reasons,
