@@ -10,7 +10,7 @@ disagreement with the rules' suggestion (a model-answered reply whose category d
 guardrail; an arm below the minimum number of requests makes the comparison inconclusive. Everything is
 read from stored rows (requests, spans, feedback), so every replica computes the same comparison.
 
-A model canary of the gateway (`llmops.canary.models`) is compared the same way; its arms are the
+A model canary of the gateway (`llmops.gateway.model_canaries`) is compared the same way; its arms are the
 request rows by the alias that served them (`requests.model_alias`) instead of the prompt version.
 
 Latency has two guardrails. The p95 one catches a slower tail. On a small arm p95 is one of its

@@ -2,9 +2,10 @@
 
 Promote moves `production` to the canary version and clears the canary (share 0); rollback clears
 the canary. Hold changes nothing: the comparison is inconclusive (an arm below the minimum number of
-requests). A canary whose latest eval verdict against production is REGRESSION (`canary.gate`) is never
-promoted: once its arms are conclusive it is rolled back, whatever its live figures. Starting one is
-refused unless forced, and a forced start records who forced it and why in the label's history. Every decision, automatic or by hand, is stored in `canary_decisions` with the figures it
+requests). A canary whose latest eval verdict against production is REGRESSION (`canary.gate`) is
+never promoted: once its arms are conclusive it is rolled back, whatever its live figures. Starting
+one is refused unless forced, and a forced start records who forced it and why in the label's
+history. Every decision, automatic or by hand, is stored in `canary_decisions` with the figures it
 was made on. The server runs `run_once` every `LLMOPS_CANARY_INTERVAL_S`; `llmops canary evaluate`
 runs it on demand.
 
