@@ -145,6 +145,33 @@ def _progress(total: int) -> Iterator[Callable[[CaseResult], None]]:
     yield advance
 
 
+def run_and_store(settings: Settings, data: Dataset, version: str) -> EvalRun:
+    """`eval run` in-process with the cache on: run `data` on `version`, store the run, return it
+    (`llmops canary start` gates on the stored runs; exit 2 when the run cannot be made)."""
+    import asyncio
+
+    from llmops.evals.store import save_run
+
+    try:
+        run = asyncio.run(
+            _run(
+                data,
+                version,
+                settings,
+                target_url=None,
+                api_key=None,
+                concurrency=4,
+                judge_provider=None,
+                use_cache=True,
+            )
+        )
+    except ValueError as exc:
+        fail(f"Cannot run the eval: {str(exc).splitlines()[0][:200]}")
+    with database(settings) as engine:
+        save_run(engine, run, redactor(settings))
+    return run
+
+
 def _summary_lines(run: EvalRun) -> list[str]:
     s = run.summary()
     latency = "–" if s["mean_latency_ms"] is None else f"{s['mean_latency_ms']:.1f} ms"
