@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
-from collections.abc import Mapping
 
 from opentelemetry.sdk.trace import ReadableSpan
-from opentelemetry.trace import Span, SpanContext, SpanKind, Status, StatusCode
-from opentelemetry.util.types import AttributeValue
+from opentelemetry.trace import Span
 from sqlalchemy import Engine
 
 from llmops.redaction import Redactor
 from llmops.telemetry.request_writer import root_request_record, store_request
+from llmops.telemetry.untraced import untraced_root
+
+__all__ = ["RequestNotRecorded", "store_root_span", "untraced_root"]
 
 logger = logging.getLogger("llmops")
 
@@ -39,22 +39,3 @@ async def store_root_span(engine: Engine, redactor: Redactor, span: Span | Reada
     except Exception as exc:
         logger.error("storing a request row failed", extra={"error_type": type(exc).__name__})
         raise RequestNotRecorded from None
-
-
-def untraced_root(
-    name: str, kind: SpanKind, attributes: Mapping[str, AttributeValue], start_ns: int, end_ns: int
-) -> ReadableSpan:
-    """A root span that tracing did not record, rebuilt from its attributes under fresh ids, for
-    `store_root_span` (it is stored as the request row only; no span reaches the store)."""
-    context = SpanContext(
-        trace_id=secrets.randbits(127) + 1, span_id=secrets.randbits(63) + 1, is_remote=False
-    )
-    return ReadableSpan(
-        name=name,
-        context=context,
-        kind=kind,
-        attributes=attributes,
-        start_time=start_ns,
-        end_time=end_ns,
-        status=Status(StatusCode.OK),
-    )

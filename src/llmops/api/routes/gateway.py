@@ -97,9 +97,13 @@ class _EventStream(StreamingResponse):
             await self._reply.close()
 
 
-def _reply(result: Reply | StreamReply) -> Response:
+def _reply(request: Request, result: Reply | StreamReply) -> Response:
+    """The reply; its `x-request-id` names the id the request row is stored under (a stream's row is
+    stored after its headers went out, under the id they name unless another replica took it since)."""
     if isinstance(result, StreamReply):
         return _EventStream(result)
+    if result.request_id is not None:
+        request.state.request_id = result.request_id
     return Response(result.body, headers=result.headers, media_type="application/json")
 
 
@@ -108,7 +112,7 @@ async def chat_completions(request: Request) -> Response:
     services = services_of(request)
     try:
         caller = await _caller(request, services, CHAT_ROUTE)
-        return _reply(await services.gateway.chat(caller, await request.body()))
+        return _reply(request, await services.gateway.chat(caller, await request.body()))
     except GatewayError as error:
         return _error(error)
 
@@ -118,7 +122,7 @@ async def embeddings(request: Request) -> Response:
     services = services_of(request)
     try:
         caller = await _caller(request, services, EMBEDDINGS_ROUTE)
-        return _reply(await services.gateway.embeddings(caller, await request.body()))
+        return _reply(request, await services.gateway.embeddings(caller, await request.body()))
     except GatewayError as error:
         return _error(error)
 
