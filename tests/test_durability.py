@@ -3,6 +3,7 @@ replicas, and the rollups count every request exactly once however the row and i
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import threading
@@ -19,6 +20,7 @@ from sqlalchemy import Engine, func, select
 from fakes import FakeOpenAIServer, FakeReply
 from live import TEST_KEY, LiveServer
 from llmops.redaction import RedactionConfig, Redactor
+from llmops.service.recording import RowWriter
 from llmops.storage.db import make_engine
 from llmops.storage.tables import request_rollups, requests, spans, step_rollups
 from llmops.telemetry import conventions as c
@@ -99,6 +101,23 @@ def test_a_taken_id_gets_a_fresh_one_and_the_exporter_follows_the_stored_row(
     assert _scalar(migrated_engine, select(func.sum(request_rollups.c.requests))) == 2
 
 
+def test_rows_stored_together_each_keep_their_own_outcome(migrated_engine: Engine) -> None:
+    """Group commit: concurrent rows go out in shared transactions, and each caller learns its own
+    id: its own, a fresh one when another row of the batch holds it, its first one when stored twice."""
+    writer = RowWriter(migrated_engine, Redactor(RedactionConfig()))
+    roots = capture([Req(T0, f"req-{i}") for i in range(20)] + [Req(T0, "req-0")])
+
+    async def store_all() -> list[str | None]:
+        return await asyncio.gather(*(writer.store(root) for root in [*roots, roots[0]]))
+
+    ids = asyncio.run(store_all())
+    assert ids[:20] == [f"req-{i}" for i in range(20)]
+    assert ids[20] not in ids[:20] and len(ids[20] or "") == 32
+    assert ids[21] == "req-0"
+    assert _request_ids(migrated_engine.url.render_as_string(hide_password=False)) == set(ids)
+    assert _scalar(migrated_engine, select(func.sum(request_rollups.c.requests))) == 21
+
+
 def test_the_request_row_passes_the_redactor(migrated_engine: Engine) -> None:
     redactor = Redactor(RedactionConfig())
     leaked = "alice.smith@example.com"
@@ -146,7 +165,7 @@ def test_rows_are_stored_with_telemetry_off(live_server: Callable[..., LiveServe
                 client.post("/v1/embeddings", json={"model": "gpt-4o-mini", "input": "hello"}),
             ]
             with client.stream("POST", "/v1/chat/completions", json={**chat, "stream": True}) as stream:
-                stream.read()  # the row is stored before the stream's last chunk
+                stream.read()  # the row is stored before the reply is closed
             upstream.script(FakeReply(status=400, raw_body="{}"))
             failed = client.post("/v1/chat/completions", json=chat)
     assert [reply.status_code for reply in replies + gateway] == [200] * 5

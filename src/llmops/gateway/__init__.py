@@ -36,7 +36,7 @@ def build_gateway(
     settings: Settings, telemetry: Telemetry, budgets: BudgetEnforcer, persist: Persist | None = None
 ) -> Gateway:
     """The gateway as configured; raises `GatewayConfigError` naming what is wrong in its configuration.
-    `persist` stores a call's request row before its reply (the service's `store_root_span`)."""
+    `persist` stores a call's request row before its reply (the service's `RowWriter.store`)."""
     cache = None
     if settings.gateway_cache_ttl_s > 0:
         cache = ResponseCache(settings.gateway_cache_ttl_s, settings.gateway_cache_max_entries)

@@ -48,7 +48,7 @@ from llmops.telemetry.setup import TelemetrySetup, setup_telemetry
 if TYPE_CHECKING:
     from starlette.requests import HTTPConnection
 
-from llmops.service.recording import store_root_span
+from llmops.service.recording import RowWriter
 
 logger = logging.getLogger("llmops")
 PSEUDONYM_KEY = "pseudonym_key"
@@ -142,7 +142,7 @@ async def build_services(
     telemetry_setup.telemetry.instruments.prime(degraded=DEGRADED_REASONS)
     budgets = BudgetEnforcer(budget_store, settings)
     gateway = build_gateway(
-        settings, telemetry_setup.telemetry, budgets, persist=partial(store_root_span, engine, redactor)
+        settings, telemetry_setup.telemetry, budgets, persist=RowWriter(engine, redactor).store
     )
     for assistant in loaded.values():
         await assistant.start()

@@ -164,15 +164,24 @@ def write_request(connection: Connection, record: RequestRecord) -> bool:
 
     False (nothing written, nothing counted) when its request id is taken: the unique key decides,
     so two replicas inserting one id at once cannot both win."""
-    if not _insert_requests(connection, [record]):
-        return False
-    if record.source != EVAL_SOURCE:
-        batch = RollupBatch(REQUESTS)
-        batch.add(
-            record.created_at, request_rollup_key(record), request_rollup_values(record), record.latency_ms
-        )
-        batch.upsert(connection)
-    return True
+    return bool(write_requests(connection, [record]))
+
+
+def write_requests(connection: Connection, records: Sequence[RequestRecord]) -> list[RequestRecord]:
+    """`write_request` for several rows in one statement: the records that were written (a record
+    whose request id is taken, by a stored row or an earlier record of the batch, is not)."""
+    new = _insert_requests(connection, records)
+    batch = RollupBatch(REQUESTS)
+    for record in new:
+        if record.source != EVAL_SOURCE:
+            batch.add(
+                record.created_at,
+                request_rollup_key(record),
+                request_rollup_values(record),
+                record.latency_ms,
+            )
+    batch.upsert(connection)
+    return new
 
 
 def stored_request_id(connection: Connection, trace_id: str, span_id: str) -> str | None:
