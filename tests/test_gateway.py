@@ -464,8 +464,14 @@ def test_a_taken_request_id_is_replaced_and_the_header_names_the_stored_one(
     first = client.chat.completions.with_raw_response.create(model="gpt-4o-mini", messages=messages)
     again = client.chat.completions.with_raw_response.create(model="gpt-4o-mini", messages=messages)
     embedded = client.embeddings.with_raw_response.create(model="gpt-4o-mini", input="hello")
-    ids = [reply.headers["x-request-id"] for reply in (first, again, embedded)]
-    assert ids[0] == "client-id-1" and "client-id-1" not in ids[1:] and len(set(ids)) == 3
+    masked = "192.168.10.23"  # a well-formed id the redactor would mask is replaced before the reply
+    with client.chat.completions.with_streaming_response.create(
+        model="gpt-4o-mini", messages=messages, stream=True, extra_headers={"X-Request-ID": masked}
+    ) as streamed:
+        streamed.read()
+    ids = [reply.headers["x-request-id"] for reply in (first, again, embedded, streamed)]
+    assert ids[0] == "client-id-1" and "client-id-1" not in ids[1:] and len(set(ids)) == 4
+    assert masked not in ids
     with server.app.state.services.engine.connect() as connection:  # no flush: stored before the reply
         stored = set(connection.execute(select(requests.c.request_id)).scalars())
     assert stored == set(ids)
