@@ -16,10 +16,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
+from typing import Any
 
 from sqlalchemy import Connection, bindparam, select, tuple_, update
+from sqlalchemy.sql.dml import ReturningInsert
 
-from llmops.storage.dialect import insert_for
+from llmops.storage.dialect import insert_for, insert_for_dialect
 from llmops.storage.rollups import REQUESTS, STEPS, RollupBatch
 from llmops.storage.tables import API_SOURCE, DEFAULT_ASSISTANT, EVAL_SOURCE, LIVE_TRAFFIC, requests, spans
 
@@ -221,11 +224,7 @@ def _insert_requests(connection: Connection, records: Sequence[RequestRecord]) -
     """Insert new request rows; RETURNING tells which ones won, even against a concurrent writer."""
     if not records:
         return []
-    statement = (
-        insert_for(connection, requests)
-        .on_conflict_do_nothing(index_elements=["request_id"])
-        .returning(requests.c.request_id)
-    )
+    statement = _insert_new_requests(connection.dialect.name)
     stored = set(connection.execute(statement, [_row(record) for record in records]).scalars())
     new: list[RequestRecord] = []
     for record in records:
@@ -233,6 +232,13 @@ def _insert_requests(connection: Connection, records: Sequence[RequestRecord]) -
             stored.discard(record.request_id)
             new.append(record)
     return new
+
+
+@lru_cache(maxsize=4)
+def _insert_new_requests(dialect: str) -> ReturningInsert[Any]:
+    """Built once per backend: building it cost more than running it, before every reply."""
+    statement = insert_for_dialect(dialect, requests).on_conflict_do_nothing(index_elements=["request_id"])
+    return statement.returning(requests.c.request_id)
 
 
 def _fresh_spans(
