@@ -48,7 +48,7 @@ from llmops.telemetry.setup import TelemetrySetup, setup_telemetry
 if TYPE_CHECKING:
     from starlette.requests import HTTPConnection
 
-from llmops.service.recording import store_root_span
+from llmops.service.recording import RowWriter
 
 logger = logging.getLogger("llmops")
 PSEUDONYM_KEY = "pseudonym_key"
@@ -145,7 +145,7 @@ async def build_services(
         settings,
         telemetry_setup.telemetry,
         budgets,
-        persist=partial(store_root_span, engine, redactor),
+        persist=RowWriter(engine, redactor).store,
         engine=engine,
     )
     model_canaries = gateway.canaries.labels if gateway.canaries is not None else {}
