@@ -198,7 +198,17 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
             _llmops(settings, "canary", "start", "email_triage_v7", "--share", "1")
             canary_ids = [triage(email) for email in emails[:2]]
             _llmops(settings, "canary", "promote", "--reason", "browser test")
-            _llmops(settings, "canary", "start", "email_triage_v1", "--share", "1")
+            _llmops(
+                settings,
+                "canary",
+                "start",
+                "email_triage_v1",
+                "--share",
+                "1",
+                "--force",  # the golden set says REGRESSION; it is started only to be rolled back
+                "--reason",
+                "browser test",
+            )
             _llmops(settings, "canary", "rollback", "--reason", "browser test")
             server.flush()
             feedback = client.post(
