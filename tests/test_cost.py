@@ -151,9 +151,13 @@ def test_cost_is_what_genai_prices_computes_for_every_bundled_model(
 ) -> None:
     provider, model = priced
     cached = int(input_tokens * cached_share)
-    usage = genai_prices.Usage(input_tokens=input_tokens, cache_read_tokens=cached, output_tokens=output_tokens)
+    usage = genai_prices.Usage(
+        input_tokens=input_tokens, cache_read_tokens=cached, output_tokens=output_tokens
+    )
     try:
-        expected: float | None = float(genai_prices.calc_price(usage, model, provider_id=provider).total_price)
+        expected: float | None = float(
+            genai_prices.calc_price(usage, model, provider_id=provider).total_price
+        )
     except (LookupError, ValueError):
         expected = None
     cost = price_call(

@@ -74,7 +74,9 @@ class BatchScrubber:
     def _string(self, value: str) -> object:
         if len(value) > CACHED_CHARS:
             return self._redactor.redact_value(value)
-        digest = hashlib.blake2b(value.encode("utf-8", "surrogatepass"), key=self._key, digest_size=16).digest()
+        digest = hashlib.blake2b(
+            value.encode("utf-8", "surrogatepass"), key=self._key, digest_size=16
+        ).digest()
         cached = self._cache.get(digest)
         if cached is None:
             if len(self._cache) >= CACHE_SIZE:

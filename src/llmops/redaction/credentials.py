@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import string
 from collections.abc import Iterator
+from functools import lru_cache
 from typing import NamedTuple
 
 from .keys import classify_key, value_kind
@@ -226,11 +227,10 @@ def scan_assignments(view: TextView) -> Iterator[Hit]:
     lower = view.lower
     positions: list[int] = []
     for word in view.words_present(_ASSIGNMENT_WORDS):
-        must_end_word = _ASSIGNMENT_WORDS[word]
-        for pos in view.find_all(word):
-            after = pos + len(word)
-            if not (must_end_word and after < len(lower) and "a" <= lower[after] <= "z"):
-                positions.append(pos)
+        if _ASSIGNMENT_WORDS[word]:  # found by a pattern, so "input_tokens" costs no Python step
+            positions.extend(match.start() for match in _at_word_end(word).finditer(lower))
+        else:
+            positions.extend(view.find_all(word))
     covered = 0  # keywords inside a value already found ("password=password=…") are not keys
     for pos in sorted(positions):
         if pos < covered:
@@ -243,6 +243,12 @@ def scan_assignments(view: TextView) -> Iterator[Hit]:
         if hit is not None:
             covered = hit.end
             yield hit
+
+
+@lru_cache(maxsize=len(_ASSIGNMENT_WORDS))
+def _at_word_end(word: str) -> re.Pattern[str]:
+    """`word` where no lower-case letter follows (in the lower-cased text)."""
+    return re.compile(re.escape(word) + "(?![a-z])")
 
 
 def _tagged_value(text: str, key_start: int) -> re.Match[str] | None:
