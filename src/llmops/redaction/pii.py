@@ -226,11 +226,14 @@ def scan_phones_in_context(view: TextView) -> Iterator[Hit]:
     """Bare digit strings are phone numbers only after a word that says so ("tel: 4155550132")."""
     text = view.text
     for word in view.words_present(_PHONE_WORDS):
+        stop = -1  # the first character after the last word not allowed before a number (len: none)
         for pos in view.find_all(word):
             if pos and text[pos - 1].isalpha():
                 continue
-            first = _BEFORE_PHONE_NUMBER.search(text, pos)
-            if first is None or not first.group().isdigit():
+            if pos > stop:  # reused while the words come before it, so the scan stays linear
+                found = _BEFORE_PHONE_NUMBER.search(text, pos)
+                stop = found.start() if found else len(text)
+            if stop == len(text) or not text[stop].isdigit():
                 continue
             match = _PHONE_CONTEXT.match(text, pos)
             if match:
