@@ -50,6 +50,7 @@ class BatchScrubber:
         self._cache = shared.cache
         self._key = shared.key
         self._seen: dict[str, object] = {}
+        self._keys: dict[object, tuple[str, bool]] = {}
 
     def text(self, value: str) -> str:
         redacted = self.value(value)
@@ -87,13 +88,20 @@ class BatchScrubber:
     def attributes(self, attributes: Mapping[str, object]) -> dict[str, object]:
         clean: dict[str, object] = {}
         for key, value in attributes.items():
+            name, sensitive = self._keys.get(key) or self._name(key)
             try:
-                if not isinstance(key, str) or classify_key(key) is not None:
-                    # the key says what the value is: let the Redactor's key rules see both
+                if sensitive:  # the key says what the value is: let the Redactor's key rules see both
                     redacted = next(iter(self._redactor.redact_value({key: value}).values()))  # type: ignore[attr-defined]
                 else:
                     redacted = self.value(value)
-                clean[self.text(str(key))] = redacted
             except Exception:
-                clean[self.text(str(key))] = FAILED_MARKER
+                redacted = FAILED_MARKER
+            clean[name] = redacted
         return clean
+
+    def _name(self, key: object) -> tuple[str, bool]:
+        """A key's redacted form, and whether it names a credential (memoised per export)."""
+        entry = (self.text(str(key)), not isinstance(key, str) or classify_key(key) is not None)
+        if isinstance(key, str):
+            self._keys[key] = entry
+        return entry
