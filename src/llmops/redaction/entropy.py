@@ -82,16 +82,13 @@ def scan_random_tokens(view: TextView, covered: Sequence[Hit] = ()) -> list[Hit]
     text = view.text
     words = text.split()
     long_words = compress(words, map(_AT_LEAST_MIN.__lt__, map(len, words)))
-    candidates = list(filterfalse(str.isupper, filterfalse(str.islower, long_words)))
-    # Each distinct word is judged once; only the words holding a secret are then placed in the text.
-    secret_words = {word for word in set(candidates) if _secrets_in_word(word)}
-    if not secret_words:
-        return []
     hits: list[Hit] = []
     starts: list[int] | None = None
     cursor = 0
-    for word in filter(secret_words.__contains__, candidates):
+    for word in filterfalse(str.isupper, filterfalse(str.islower, long_words)):
         found = _secrets_in_word(word)
+        if not found:
+            continue
         offset = _word_position(text, word, cursor)
         cursor = offset + len(word)
         if starts is None:
