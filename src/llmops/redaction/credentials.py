@@ -1,8 +1,8 @@
 """Credential detectors: vendor key formats, JWTs, PEM private keys, URL passwords, auth headers, assignments.
 
-Vendor formats are found by their literal prefix (gitleaks-style rules), which lets the regex engine
-skip clean text at memchr speed; a prefix that ordinary words could carry (`sk-`, `hf_`) also needs a
-random-looking body. Assignments (`password=…`, `"api_key": "…"`, `Authorization: …`) are found from a
+Vendor formats are found by their literal prefix (gitleaks-style rules): one Aho-Corasick pass finds every
+prefix, and a format's pattern runs only where its prefix is; a prefix that ordinary words could carry
+(`sk-`, `hf_`) also needs a random-looking body. Assignments (`password=…`, `"api_key": "…"`, `Authorization: …`) are found from a
 keyword and judged by `keys.classify_key`.
 """
 
@@ -11,8 +11,9 @@ from __future__ import annotations
 import re
 import string
 from collections.abc import Iterator
-from functools import lru_cache
 from typing import NamedTuple
+
+import ahocorasick_rs
 
 from .keys import classify_key, value_kind
 from .kinds import PLACEHOLDER, Hit, Kind
@@ -22,18 +23,17 @@ from .validators import char_classes, looks_random
 
 class _KeyFormat(NamedTuple):
     kind: Kind
-    needle: str  # a literal every match contains: a cheap `in` test skips the pattern on most texts
+    needles: tuple[str, ...]  # literals every match starts with: the pattern is tried only where one is
     pattern: re.Pattern[str]
     random_body_from: int | None  # index in the match where a body that must look random starts
 
 
 def _key_format(
-    kind: Kind, prefix: str, body: str, *, needle: str | None = None, random_body: bool = False
+    kind: Kind, prefix: str, body: str, *, needles: tuple[str, ...] = (), random_body: bool = False
 ) -> _KeyFormat:
-    # The boundary check sits after the literal prefix so the engine can still search for the prefix.
     pattern = re.compile(f"{prefix}(?<![A-Za-z0-9]{prefix}){body}")
     literal = prefix.replace("\\", "")
-    return _KeyFormat(kind, needle or literal, pattern, len(literal) if random_body else None)
+    return _KeyFormat(kind, needles or (literal,), pattern, len(literal) if random_body else None)
 
 
 _KEY_FORMATS: tuple[_KeyFormat, ...] = (
@@ -41,19 +41,26 @@ _KEY_FORMATS: tuple[_KeyFormat, ...] = (
     _key_format(
         Kind.OPENAI_KEY, "sk-", r"(?!ant-)(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}", random_body=True
     ),
-    _key_format(Kind.AWS_ACCESS_KEY, "A(?:KIA|SIA|BIA|CCA)", r"[A-Z0-9]{16,}", needle="A"),
-    _key_format(Kind.GITHUB_TOKEN, "gh[pousr]_", r"[A-Za-z0-9]{30,}", needle="gh"),
+    _key_format(
+        Kind.AWS_ACCESS_KEY,
+        "A(?:KIA|SIA|BIA|CCA)",
+        r"[A-Z0-9]{16,}",
+        needles=("AKIA", "ASIA", "ABIA", "ACCA"),
+    ),
+    _key_format(
+        Kind.GITHUB_TOKEN, "gh[pousr]_", r"[A-Za-z0-9]{30,}", needles=("ghp_", "gho_", "ghu_", "ghs_", "ghr_")
+    ),
     _key_format(Kind.GITHUB_TOKEN, "github_pat_", r"[A-Za-z0-9_]{40,}"),
     _key_format(Kind.GITLAB_TOKEN, "glpat-", r"[A-Za-z0-9_-]{20,}"),
-    _key_format(Kind.SLACK_TOKEN, "xox[abeoprs]-", r"[A-Za-z0-9-]{10,}", needle="xox"),
+    _key_format(Kind.SLACK_TOKEN, "xox[abeoprs]-", r"[A-Za-z0-9-]{10,}", needles=("xox",)),
     _key_format(Kind.SLACK_TOKEN, "xapp-", r"\d-[A-Za-z0-9-]{10,}"),
     _key_format(
         Kind.SLACK_WEBHOOK,
         r"https://hooks\.slack\.com/",
         r"(?:services|workflows|triggers)/[A-Za-z0-9/_+-]{20,}",
     ),
-    _key_format(Kind.STRIPE_KEY, "sk_(?:live|test)_", r"[A-Za-z0-9]{10,}", needle="sk_"),
-    _key_format(Kind.STRIPE_KEY, "rk_(?:live|test)_", r"[A-Za-z0-9]{10,}", needle="rk_"),
+    _key_format(Kind.STRIPE_KEY, "sk_(?:live|test)_", r"[A-Za-z0-9]{10,}", needles=("sk_live_", "sk_test_")),
+    _key_format(Kind.STRIPE_KEY, "rk_(?:live|test)_", r"[A-Za-z0-9]{10,}", needles=("rk_live_", "rk_test_")),
     _key_format(Kind.STRIPE_KEY, "whsec_", r"[A-Za-z0-9]{20,}"),
     _key_format(Kind.GOOGLE_API_KEY, "AIza", r"[0-9A-Za-z_-]{35,}"),
     _key_format(Kind.HUGGINGFACE_TOKEN, "hf_", r"[A-Za-z0-9]{30,}", random_body=True),
@@ -73,12 +80,31 @@ _KEY_FORMATS: tuple[_KeyFormat, ...] = (
 )
 
 
+_NEEDLES = tuple(sorted({needle for key_format in _KEY_FORMATS for needle in key_format.needles}))
+_NEEDLE_FINDER = ahocorasick_rs.AhoCorasick(_NEEDLES)
+
+
 def scan_key_formats(view: TextView) -> Iterator[Hit]:
+    """Every needle is found in one Aho-Corasick pass; a format's pattern is then matched only where one
+    of its needles starts, left to right and past its last match, as `finditer` would."""
     text = view.text
+    starts: dict[str, list[int]] = {}
+    for needle, start, _ in _NEEDLE_FINDER.find_matches_as_indexes(text, overlapping=True):
+        starts.setdefault(_NEEDLES[needle], []).append(start)
+    if not starts:
+        return
     for key_format in _KEY_FORMATS:
-        if view.is_short and key_format.needle not in text:
-            continue
-        for match in key_format.pattern.finditer(text):
+        positions = [pos for needle in key_format.needles for pos in starts.get(needle, ())]
+        if len(key_format.needles) > 1:
+            positions.sort()
+        end = 0
+        for pos in positions:
+            if pos < end:
+                continue
+            match = key_format.pattern.match(text, pos)
+            if match is None:
+                continue
+            end = match.end()
             body_from = key_format.random_body_from
             if body_from is not None and sum(char_classes(match.group()[body_from:])) < 2:
                 continue
@@ -227,10 +253,11 @@ def scan_assignments(view: TextView) -> Iterator[Hit]:
     lower = view.lower
     positions: list[int] = []
     for word in view.words_present(_ASSIGNMENT_WORDS):
-        if _ASSIGNMENT_WORDS[word]:  # found by a pattern, so "input_tokens" costs no Python step
-            positions.extend(match.start() for match in _at_word_end(word).finditer(lower))
-        else:
-            positions.extend(view.find_all(word))
+        must_end_word = _ASSIGNMENT_WORDS[word]
+        for pos in view.find_all(word):
+            after = pos + len(word)
+            if not (must_end_word and after < len(lower) and "a" <= lower[after] <= "z"):
+                positions.append(pos)
     covered = 0  # keywords inside a value already found ("password=password=…") are not keys
     for pos in sorted(positions):
         if pos < covered:
@@ -243,12 +270,6 @@ def scan_assignments(view: TextView) -> Iterator[Hit]:
         if hit is not None:
             covered = hit.end
             yield hit
-
-
-@lru_cache(maxsize=len(_ASSIGNMENT_WORDS))
-def _at_word_end(word: str) -> re.Pattern[str]:
-    """`word` where no lower-case letter follows (in the lower-cased text)."""
-    return re.compile(re.escape(word) + "(?![a-z])")
 
 
 def _tagged_value(text: str, key_start: int) -> re.Match[str] | None:
