@@ -1,5 +1,6 @@
 """The one-pass keyword and key-prefix scans (Aho-Corasick) find exactly what a search per word and a
-`finditer` per key format find, on text built to be full of near misses."""
+`finditer` per key format find, on text built to be full of near misses (lone surrogates included: the
+automaton reads UTF-8, a Python string need not be valid UTF-8)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ _FRAGMENTS = [
     *(needle for key_format in credentials._KEY_FORMATS for needle in key_format.needles),
     "sk-ant-api03-", "AKIAIOSFODNN7EXAMPLE", "ghp_", "xoxb-1234567890-", "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIx",
     "TELEPHONE", "Tokens", "token:", "Bearer ", "aws_secret", "Social Security", "SSN ", "ſms", "İ",
-    "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8", "0123456789abcdef", "=", ":", "-", "_", ".", " ", "\n", "é",
+    "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8", "0123456789abcdef", "=", ":", "-", "_", ".", " ", "\n", "é", "\ud800",
 ]  # fmt: skip
 _TEXTS = st.lists(st.sampled_from(_FRAGMENTS) | st.text(max_size=6), max_size=60).map("".join)
 

@@ -17,7 +17,7 @@ import ahocorasick_rs
 
 from .keys import classify_key, value_kind
 from .kinds import PLACEHOLDER, Hit, Kind
-from .textview import Detector, TextView
+from .textview import Detector, TextView, find_literals
 from .validators import char_classes, looks_random
 
 
@@ -89,7 +89,7 @@ def scan_key_formats(view: TextView) -> Iterator[Hit]:
     of its needles starts, left to right and past its last match, as `finditer` would."""
     text = view.text
     starts: dict[str, list[int]] = {}
-    for needle, start, _ in _NEEDLE_FINDER.find_matches_as_indexes(text, overlapping=True):
+    for needle, start in find_literals(_NEEDLE_FINDER, text):
         starts.setdefault(_NEEDLES[needle], []).append(start)
     if not starts:
         return

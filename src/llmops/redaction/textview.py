@@ -129,7 +129,8 @@ class TextView:
         return pos + (self._shifts[before - 1] if before else 0)
 
     def words_present(self, words: Iterable[str]) -> list[str]:
-        """The lower-case `words` that occur, ignoring case (a word not in `KEYWORDS`: that may occur)."""
+        """The lower-case `words` that occur, ignoring case; a word outside `KEYWORDS` is listed when it may
+        occur (always, on long texts)."""
         found = self._keyword_index()
         return [
             word
@@ -156,7 +157,7 @@ class TextView:
         """Where each of `KEYWORDS` occurs (overlaps included), from one pass over the lower-cased text."""
         if self._keywords is None:
             index: dict[str, list[int]] = {}
-            for keyword, start, _ in _KEYWORD_FINDER.find_matches_as_indexes(self.lower, overlapping=True):
+            for keyword, start in find_literals(_KEYWORD_FINDER, self.lower):
                 index.setdefault(KEYWORDS[keyword], []).append(start)
             self._keywords = index
         return self._keywords
@@ -171,6 +172,21 @@ KEYWORDS = (
 )  # fmt: skip
 _KEYWORD_SET = frozenset(KEYWORDS)
 _KEYWORD_FINDER = ahocorasick_rs.AhoCorasick(KEYWORDS)
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def find_literals(finder: ahocorasick_rs.AhoCorasick, text: str) -> list[tuple[int, int]]:
+    """(literal index, start) of every occurrence, overlaps included, of `finder`'s ASCII literals.
+
+    The automaton reads UTF-8, which a lone surrogate (valid in a Python string, e.g. from JSON) cannot be
+    encoded as; such text is read with each surrogate replaced by U+FFFD, one character for one, so every
+    index stays the same and no ASCII literal can appear or vanish.
+    """
+    try:
+        found = finder.find_matches_as_indexes(text, overlapping=True)
+    except UnicodeEncodeError:
+        found = finder.find_matches_as_indexes(_SURROGATE.sub("\ufffd", text), overlapping=True)
+    return [(literal, start) for literal, start, _ in found]
 
 
 # Up to this length a detector first tests for its literal with `in` (cheaper than a pattern call); on
