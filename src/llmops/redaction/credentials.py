@@ -13,11 +13,9 @@ import string
 from collections.abc import Iterator
 from typing import NamedTuple
 
-import ahocorasick_rs
-
 from .keys import classify_key, value_kind
 from .kinds import PLACEHOLDER, Hit, Kind
-from .textview import Detector, TextView, find_literals
+from .textview import Detector, LiteralFinder, TextView
 from .validators import char_classes, looks_random
 
 
@@ -81,7 +79,7 @@ _KEY_FORMATS: tuple[_KeyFormat, ...] = (
 
 
 _NEEDLES = tuple(sorted({needle for key_format in _KEY_FORMATS for needle in key_format.needles}))
-_NEEDLE_FINDER = ahocorasick_rs.AhoCorasick(_NEEDLES)
+_NEEDLE_FINDER = LiteralFinder(_NEEDLES)
 
 
 def scan_key_formats(view: TextView) -> Iterator[Hit]:
@@ -89,7 +87,7 @@ def scan_key_formats(view: TextView) -> Iterator[Hit]:
     of its needles starts, left to right and past its last match, as `finditer` would."""
     text = view.text
     starts: dict[str, list[int]] = {}
-    for needle, start in find_literals(_NEEDLE_FINDER, text):
+    for needle, start, _ in _NEEDLE_FINDER.find(text):
         starts.setdefault(_NEEDLES[needle], []).append(start)
     if not starts:
         return

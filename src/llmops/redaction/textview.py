@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from bisect import bisect_right
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import lru_cache
 
 import ahocorasick_rs
@@ -157,7 +157,7 @@ class TextView:
         """Where each of `KEYWORDS` occurs (overlaps included), from one pass over the lower-cased text."""
         if self._keywords is None:
             index: dict[str, list[int]] = {}
-            for keyword, start in find_literals(_KEYWORD_FINDER, self.lower):
+            for keyword, start, _ in _KEYWORD_FINDER.find(self.lower):
                 index.setdefault(KEYWORDS[keyword], []).append(start)
             self._keywords = index
         return self._keywords
@@ -171,22 +171,34 @@ KEYWORDS = (
     "phon", "tel", "mobile", "cell", "fax", "call", "sms", "text", "reach", "ssn", "social security",
 )  # fmt: skip
 _KEYWORD_SET = frozenset(KEYWORDS)
-_KEYWORD_FINDER = ahocorasick_rs.AhoCorasick(KEYWORDS)
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def find_literals(finder: ahocorasick_rs.AhoCorasick, text: str) -> list[tuple[int, int]]:
-    """(literal index, start) of every occurrence, overlaps included, of `finder`'s ASCII literals.
+class LiteralFinder:
+    """Every occurrence, overlaps included, of a fixed set of ASCII literals, in one Aho-Corasick pass.
 
-    The automaton reads UTF-8, which a lone surrogate (valid in a Python string, e.g. from JSON) cannot be
-    encoded as; such text is read with each surrogate replaced by U+FFFD, one character for one, so every
-    index stays the same and no ASCII literal can appear or vanish.
+    ASCII text (most of it) is searched as bytes, where offsets are indexes already, about twice as fast
+    as a `str`, which the automaton reads as UTF-8. A lone surrogate (valid in a Python string, e.g. from
+    JSON, but not in UTF-8) is read as U+FFFD, one character for one, so every index stays the same and
+    no ASCII literal can appear or vanish.
     """
-    try:
-        found = finder.find_matches_as_indexes(text, overlapping=True)
-    except UnicodeEncodeError:
-        found = finder.find_matches_as_indexes(_SURROGATE.sub("\ufffd", text), overlapping=True)
-    return [(literal, start) for literal, start, _ in found]
+
+    def __init__(self, literals: Sequence[str]) -> None:
+        self.literals = tuple(literals)
+        self._text = ahocorasick_rs.AhoCorasick(self.literals)
+        self._bytes = ahocorasick_rs.BytesAhoCorasick([literal.encode("ascii") for literal in self.literals])
+
+    def find(self, text: str) -> list[tuple[int, int, int]]:
+        """(literal index, start, end) of every occurrence."""
+        if text.isascii():
+            return self._bytes.find_matches_as_indexes(text.encode("ascii"), overlapping=True)
+        try:
+            return self._text.find_matches_as_indexes(text, overlapping=True)
+        except UnicodeEncodeError:
+            return self._text.find_matches_as_indexes(_SURROGATE.sub("\ufffd", text), overlapping=True)
+
+
+_KEYWORD_FINDER = LiteralFinder(KEYWORDS)
 
 
 # Up to this length a detector first tests for its literal with `in` (cheaper than a pattern call); on
