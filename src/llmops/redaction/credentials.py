@@ -2,8 +2,8 @@
 
 Vendor formats are found by their literal prefix (gitleaks-style rules): one Aho-Corasick pass finds every
 prefix, and a format's pattern runs only where its prefix is; a prefix that ordinary words could carry
-(`sk-`, `hf_`) also needs a random-looking body. Assignments (`password=…`, `"api_key": "…"`, `Authorization: …`) are found from a
-keyword and judged by `keys.classify_key`.
+(`sk-`, `hf_`) also needs a random-looking body. Assignments (`password=…`, `"api_key": "…"`,
+`Authorization: …`) are found from a keyword and judged by `keys.classify_key`.
 """
 
 from __future__ import annotations

@@ -214,7 +214,7 @@ _PHONE_CONTEXT = re.compile(
         (?P<number>\+?\(?\d[\d\ .()/-]{{5,20}}\d){_PHONE_END}""",
     re.IGNORECASE | re.VERBOSE,
 )
-# Each word is one literal search of the text: the list is kept to the words that name a number.
+# Words that name a number (all found in the one keyword pass of `TextView`).
 _PHONE_WORDS = ("phon", "tel", "mobile", "cell", "fax", "call", "sms", "text", "reach")
 # Everything `_PHONE_CONTEXT` reads before the number's first digit is one of these characters (letters
 # as IGNORECASE matches them, blanks, separators), so the first other character after the word must be a
