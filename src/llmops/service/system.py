@@ -28,6 +28,7 @@ from llmops.canary.controller import CanaryController
 from llmops.config import Settings
 from llmops.gateway import Gateway, build_gateway, upstream_secrets
 from llmops.ingest import IngestReceiver, build_receiver
+from llmops.ingest.metrics import observe_refusals
 from llmops.prompts.labels import LabelStore
 from llmops.prompts.registry import PromptRegistry
 from llmops.prompts.router import PromptRouter
@@ -42,6 +43,7 @@ from llmops.storage.request_rows import RequestIds, request_exists
 from llmops.storage.retention import apply_retention
 from llmops.storage.service_state import get_or_create
 from llmops.storage.tables import DEFAULT_ASSISTANT
+from llmops.telemetry.metrics import METER_NAME
 from llmops.telemetry.runtime import Telemetry
 from llmops.telemetry.setup import TelemetrySetup, setup_telemetry
 
@@ -155,6 +157,9 @@ async def build_services(
         await assistant.start()
     labels = LabelStore(engine, prompts)
     guardrails = Guardrails.from_settings(settings)
+    ingest = build_receiver(settings, engine, redactor, bytes.fromhex(pseudonym_key))
+    if telemetry_setup.meter_provider is not None:
+        observe_refusals(telemetry_setup.meter_provider.get_meter(METER_NAME), ingest)
     return Services(
         settings=settings,
         engine=engine,
@@ -179,7 +184,7 @@ async def build_services(
             },
         },
         request_ids=RequestIds(partial(request_exists, engine)),
-        ingest=build_receiver(settings, engine, redactor, bytes.fromhex(pseudonym_key)),
+        ingest=ingest,
         gateway=gateway,
     )
 
