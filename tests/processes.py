@@ -71,3 +71,19 @@ def serving(tmp_path: Path, env: dict[str, str], *args: str) -> Iterator[tuple[s
         stderr.seek(0)
         process.stderr_text = stderr.read()  # type: ignore[attr-defined]
         stderr.close()
+
+
+def wait_for_trace(url: str, key: str, request_id: str, timeout_s: float = 120) -> list[dict[str, object]]:
+    """A served request's spans once its root span is stored. The request row is written before the
+    reply, the spans by the export thread a moment later; a test reading spans (the CLI's `eval mine`,
+    the canary controller) from another process waits for them here."""
+    deadline = time.monotonic() + timeout_s
+    headers = {"Authorization": f"Bearer {key}"}
+    while time.monotonic() < deadline:
+        reply = httpx.get(f"{url}/api/requests/{request_id}", headers=headers, timeout=60)
+        if reply.status_code == 200:
+            spans: list[dict[str, object]] = reply.json()["spans"]
+            if any(span["parent_span_id"] is None for span in spans):
+                return spans
+        time.sleep(0.2)
+    raise AssertionError(f"the trace of {request_id} was not stored within {timeout_s:.0f} s")
