@@ -5,7 +5,8 @@ characters). Action items are the sender's own requests ("pleaseâ€¦", "can youâ€
 policy-driven steps the signals call for (verify payments, report phishing, answer a calendar clash);
 phishing gets only the protective steps, never the attacker's instructions. Draft replies come from
 `data/reply_templates.json` in the email's language (en/de/es/fr; formal for external senders) and
-are empty for spam and bulk mail.
+are empty for spam and bulk mail. `urgent` and `action_required` mail always gets action items and
+(unless it is bulk mail) a draft reply.
 """
 
 from __future__ import annotations
@@ -180,6 +181,10 @@ def action_items(
     if re.search(r"reporter|journalist|press inquiry|presse", text, re.I):
         items.append("Forward to press@northwind.example without answering the questions yourself.")
     unique = list(dict.fromkeys(item for item in items if item))
+    if not unique and category is Category.URGENT:
+        unique.append("Look into this now, or hand it to the on-call engineer and tell the sender who has it.")
+    elif not unique and category is Category.ACTION_REQUIRED:
+        unique.append(f"Reply to the sender about '{truncate(parsed.subject or 'their message', 80)}'.")
     return unique[:MAX_ITEMS]
 
 
@@ -211,16 +216,18 @@ def draft_reply(
     category: Category,
     owner_name: str | None = None,
 ) -> str:
-    """A short, polite reply in the sender's language; empty for spam, bulk and automated mail."""
+    """A short, polite reply in the sender's language. Empty for spam and bulk mail, and for automated or
+    unnamed mail unless the category calls for action (then the reply acknowledges it)."""
     signals = parsed.signals
     name = _first_name(parsed, contact)
     personal_sender = bool(name and contact and contact.known)
+    calls_for_action = category in (Category.URGENT, Category.ACTION_REQUIRED)
     if (
         category is Category.SPAM
         or signals.bulk
-        or signals.automated
+        or (signals.automated and not calls_for_action)
         or (category is Category.FYI and not personal_sender)
-        or (parsed.internal and name is None)
+        or (parsed.internal and name is None and not calls_for_action)
     ):
         return ""
     t = _templates()[_template_key(parsed, contact)]
