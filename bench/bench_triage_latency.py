@@ -36,7 +36,9 @@ async def worker(provider: str) -> None:
     """Serve triage requests for email indices read from stdin; one JSON line of figures per request."""
     emails = sample_emails()
     with tempfile.TemporaryDirectory() as tmp:
-        async with in_process(bench_settings(Path(tmp), provider=provider, request_timeout_s=3600)) as (
+        async with in_process(
+            bench_settings(Path(tmp), provider=provider, request_timeout_s=3600, request_deadline_s=3600)
+        ) as (
             _,
             client,
         ):
@@ -134,7 +136,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=12, help="emails per side (samples in order)")
     parser.add_argument("--before", default="HEAD~1", help="the git revision to compare against")
-    parser.add_argument("--scripted", type=int, default=200, help="requests to the scripted provider (0: skip)")
+    parser.add_argument(
+        "--scripted", type=int, default=200, help="requests to the scripted provider (0: skip)"
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -142,7 +146,10 @@ def main() -> None:
         return
     with tempfile.TemporaryDirectory() as tmp:
         before_tree = export(args.before, Path(tmp))
-        sides = [Side(f"before {args.before}", before_tree, "local"), Side("after (this tree)", ROOT, "local")]
+        sides = [
+            Side(f"before {args.before}", before_tree, "local"),
+            Side("after (this tree)", ROOT, "local"),
+        ]
         try:
             for index in range(args.requests):
                 for side in sides:
@@ -165,7 +172,9 @@ def main() -> None:
         print(row(side.name, side.results))
     if scripted is not None:
         print(row(scripted.name, scripted.results))
-    print(f"load average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
+    print(
+        f"load average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs"
+    )
 
 
 if __name__ == "__main__":

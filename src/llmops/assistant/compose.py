@@ -182,7 +182,9 @@ def action_items(
         items.append("Forward to press@northwind.example without answering the questions yourself.")
     unique = list(dict.fromkeys(item for item in items if item))
     if not unique and category is Category.URGENT:
-        unique.append("Look into this now, or hand it to the on-call engineer and tell the sender who has it.")
+        unique.append(
+            "Look into this now, or hand it to the on-call engineer and tell the sender who has it."
+        )
     elif not unique and category is Category.ACTION_REQUIRED:
         unique.append(f"Reply to the sender about '{truncate(parsed.subject or 'their message', 80)}'.")
     return unique[:MAX_ITEMS]

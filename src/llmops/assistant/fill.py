@@ -33,7 +33,9 @@ def all_rules(triage: Triage) -> Triage:
     return triage.model_copy(update={"provenance": dict.fromkeys(fields, RULES)})
 
 
-def composed_for(parsed: ParsedEmail, context: TriageContext, suggestion: Triage, category: Category) -> Triage:
+def composed_for(
+    parsed: ParsedEmail, context: TriageContext, suggestion: Triage, category: Category
+) -> Triage:
     """The composer's text for `category`: the rules' suggestion when it has that category."""
     if category is suggestion.category:
         return suggestion
@@ -69,18 +71,20 @@ def fill_text(
 
     items = [item for item in model.action_items if repetition_ratio(item) <= MAX_REPETITION]
     provenance["action_items"] = MODEL
-    if category is Category.SPAM or (category in CALLS_FOR_ACTION and not items) or len(items) < len(
-        model.action_items
+    if (
+        category is Category.SPAM
+        or (category in CALLS_FOR_ACTION and not items)
+        or len(items) < len(model.action_items)
     ):
         items, provenance["action_items"] = composed.action_items, RULES
 
     draft = model.draft_reply
     provenance["draft_reply"] = MODEL
+    unusable = bool(draft.strip()) and not usable(draft, source)
+    missing = not draft.strip() and category in CALLS_FOR_ACTION
     if category is Category.SPAM:
         draft, provenance["draft_reply"] = "", RULES
-    elif draft.strip() and not usable(draft, source):
-        draft, provenance["draft_reply"] = composed.draft_reply, RULES
-    elif not draft.strip() and category in CALLS_FOR_ACTION:
+    elif unusable or missing:
         draft, provenance["draft_reply"] = composed.draft_reply, RULES
     return model.model_copy(
         update={"summary": summary, "action_items": items, "draft_reply": draft, "provenance": provenance}

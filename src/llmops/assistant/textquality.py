@@ -45,5 +45,7 @@ def copy_ratio(text: str, source: str) -> float:
 def usable(text: str, source: str) -> bool:
     """Non-empty text that neither loops nor copies the source."""
     return (
-        bool(text.strip()) and repetition_ratio(text) <= MAX_REPETITION and copy_ratio(text, source) <= MAX_COPY
+        bool(text.strip())
+        and repetition_ratio(text) <= MAX_REPETITION
+        and copy_ratio(text, source) <= MAX_COPY
     )

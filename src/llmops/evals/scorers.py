@@ -321,7 +321,9 @@ class RepetitionRatio(BaseScorer):
         ratio = ratios[worst] if worst is not None else 0.0
         if ratio <= self.max_ratio:
             return self.result(True, 1.0, f"repetition ratio {ratio:.2f} <= {self.max_ratio:g}")
-        return self.result(False, 1.0 - ratio, f"{worst} repeats itself: ratio {ratio:.2f} > {self.max_ratio:g}")
+        return self.result(
+            False, 1.0 - ratio, f"{worst} repeats itself: ratio {ratio:.2f} > {self.max_ratio:g}"
+        )
 
 
 class CopyRatio(BaseScorer):
@@ -342,7 +344,9 @@ class CopyRatio(BaseScorer):
         ratio = copy_ratio(text, source)
         if ratio <= self.max_ratio:
             return self.result(True, 1.0, f"copy ratio {ratio:.2f} <= {self.max_ratio:g}")
-        return self.result(False, 1.0 - ratio, f"summary copies the input: ratio {ratio:.2f} > {self.max_ratio:g}")
+        return self.result(
+            False, 1.0 - ratio, f"summary copies the input: ratio {ratio:.2f} > {self.max_ratio:g}"
+        )
 
 
 class LatencyCeiling(BaseScorer):

@@ -29,6 +29,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
+from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +37,8 @@ from llmops.providers.base import ChatRequest, ChatResponse, Provider, Timings, 
 from llmops.providers.errors import BadResponse, ProviderServerError
 
 if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
     from llama_cpp import Llama
     from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
@@ -97,7 +100,7 @@ class StopWhenDone:
         self.reason: str | None = None
         self._scan(prefill.encode("utf-8"))
 
-    def __call__(self, input_ids: Sequence[int], logits: object) -> bool:
+    def __call__(self, input_ids: npt.NDArray[np.intc], logits: npt.NDArray[np.single]) -> bool:
         if self.reason is None:
             new = [int(token) for token in input_ids[self._seen :]]
             self._seen = len(input_ids)
@@ -154,7 +157,7 @@ class PrefixStates:
         """Leave `prefix` evaluated at the start of the context: kept, restored, or evaluated and saved."""
         import llama_cpp
 
-        held = llama.longest_token_prefix(llama.input_ids[: llama.n_tokens], prefix)
+        held = llama.longest_token_prefix(llama.input_ids[: llama.n_tokens].tolist(), prefix)
         if held == len(prefix):
             return
         key = tuple(prefix)
@@ -252,7 +255,9 @@ class LocalProvider(Provider):
             raise
         future.add_done_callback(self._release_slot)
         completion, timings = await asyncio.shield(future)
-        return self._to_response(completion, timings, request.prefill or "" if formatter is not None else None)
+        return self._to_response(
+            completion, timings, request.prefill or "" if formatter is not None else None
+        )
 
     async def score_options(self, request: ChatRequest, options: Sequence[str]) -> dict[str, float]:
         """The log-likelihood of each option continuing the reply (after `request.prefill`), closed by
@@ -284,23 +289,30 @@ class LocalProvider(Provider):
             raise BadResponse(f"request does not fit {self.name} context window", provider=self.name)
 
         def last_logprobs() -> Any:
-            logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(llama.ctx, -1), shape=(llama.n_vocab(),))
+            logits = np.ctypeslib.as_array(
+                llama_cpp.llama_get_logits_ith(llama.ctx, -1), shape=(llama.n_vocab(),)
+            )
             return llama.logits_to_logprobs(logits)
 
         scores: dict[str, float] = {}
         with self._model_lock:
             self._prepare_prefix(llama, formatter, messages, request, prompt, add_bos)
-            llama.n_tokens = min(llama.longest_token_prefix(llama.input_ids[: llama.n_tokens], prompt), len(prompt) - 1)
+            llama.n_tokens = min(
+                llama.longest_token_prefix(llama.input_ids[: llama.n_tokens].tolist(), prompt),
+                len(prompt) - 1,
+            )
             llama.eval(prompt[llama.n_tokens :])
             first = last_logprobs()
             for option in options:
                 whole = llama.tokenize((text + option + '"').encode("utf-8"), add_bos=add_bos, special=True)
-                tail = whole[len(prompt) :] if whole[: len(prompt)] == prompt else llama.tokenize(
-                    (option + '"').encode("utf-8"), add_bos=False, special=False
+                tail = (
+                    whole[len(prompt) :]
+                    if whole[: len(prompt)] == prompt
+                    else llama.tokenize((option + '"').encode("utf-8"), add_bos=False, special=False)
                 )
                 total = float(first[tail[0]])
                 llama.n_tokens = len(prompt)
-                for previous, token in zip(tail, tail[1:], strict=False):
+                for previous, token in pairwise(tail):
                     llama.eval([previous])
                     total += float(last_logprobs()[token])
                 scores[option] = total
@@ -427,9 +439,11 @@ class LocalProvider(Provider):
             stop=[*request.stop, *(stop for stop in template_stop if stop)],
             stopping_criteria=StoppingCriteriaList([*(rendered.stopping_criteria or []), done]),
         )
-        if done.reason is not None and isinstance(result, dict):
-            result["choices"][0]["finish_reason"] = done.reason
-        return result
+        if not isinstance(result, dict) or done.reason is None:
+            return result
+        completion: dict[str, Any] = dict(result)
+        completion["choices"] = [{**completion["choices"][0], "finish_reason": done.reason}]
+        return completion
 
     def _to_response(self, completion: dict[str, Any], timings: Timings, prefill: str | None) -> ChatResponse:
         try:
