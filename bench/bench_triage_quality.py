@@ -28,7 +28,7 @@ from pathlib import Path
 
 from llmops.assistant.knowledge import KnowledgeBase
 from llmops.assistant.normalize import parse_email
-from llmops.assistant.pipeline import build_context, retrieve_policies
+from llmops.assistant.pipeline import build_context, prompt_variables, retrieve_policies
 from llmops.assistant.rules import rule_based_triage
 from llmops.assistant.schema import Category, Triage
 from llmops.assistant.tools import Toolbox, plan_tool_calls
@@ -125,6 +125,38 @@ async def local_model(cases: list[EvalCase], prompt_version: str) -> list[Predic
     return predictions
 
 
+async def label_scores(cases: list[EvalCase], prompt_version: str) -> list[Prediction]:
+    """The category chosen by the local model's likelihood of each of the five labels after the
+    version's `{"category": "` prefill (no free generation); the rest of the triage is the rules'."""
+    from llmops.prompts.registry import PromptRegistry
+    from llmops.providers.base import ChatRequest
+    from llmops.providers.local import LocalProvider
+
+    version = PromptRegistry.from_directory().get(prompt_version)
+    knowledge = KnowledgeBase.bundled()
+    toolbox = Toolbox.bundled(knowledge)
+    provider = LocalProvider()
+    await provider.start()
+    predictions = []
+    try:
+        for case in cases:
+            parsed = parse_email(case.email, company_domains=toolbox.company_domains)
+            passages = retrieve_policies(knowledge, parsed)
+            results = [toolbox.run(call) for call in plan_tool_calls(parsed)]
+            context = build_context(passages, results, toolbox.owner.name)
+            rules = rule_based_triage(parsed, context)
+            messages = version.render(prompt_variables(parsed, context, rules))
+            request = ChatRequest(
+                messages=messages, prefill=version.render_prefill({}), varying_from=len(messages) - 1
+            )
+            scores = await provider.score_options(request, [category.value for category in ORDER])
+            best = Category(max(scores, key=lambda label: scores[label]))
+            predictions.append(Prediction(case, rules.model_copy(update={"category": best})))
+    finally:
+        await provider.aclose()
+    return predictions
+
+
 def pct(part: int, whole: int) -> str:
     return f"{100 * part / whole:5.1f}%" if whole else "    -"
 
@@ -198,6 +230,12 @@ def main() -> None:
         default="email_triage_v1",
         help="prompt version for --local-model (v1: the model picks the category itself)",
     )
+    parser.add_argument(
+        "--label-scores",
+        action="store_true",
+        help="also choose the category by the local model's likelihood of each label (prompt "
+        "--prompt-version) and print it beside the rules",
+    )
     parser.add_argument("--misses", action="store_true", help="list every mis-filed dev case")
     args = parser.parse_args()
     names = ["test", "dev"] if args.split == "both" else [args.split]
@@ -214,6 +252,16 @@ def main() -> None:
         elapsed = time.perf_counter() - started
         report(name, predictions, misses=args.misses)
         print(f"\n({name}: dataset sha256 {dataset.hash[:12]}, {elapsed:.1f} s)")
+        if args.label_scores:
+            scored = asyncio.run(label_scores(cases, args.prompt_version))
+            report(f"{name} (label likelihoods, {args.prompt_version})", scored, misses=False)
+            print(f"\n{name}: category right, rules vs label likelihoods, same {len(cases)} cases")
+            for label, chosen in (("rules", predictions), ("label likelihoods", scored)):
+                hits = sum(p.correct for p in chosen)
+                dangerous = sum(not p.correct for p in chosen if p.case.critical)
+                print(
+                    f"  {label:18} {hits:4d}/{len(chosen)} {pct(hits, len(chosen))}  dangerous misses {dangerous}"
+                )
 
 
 if __name__ == "__main__":
