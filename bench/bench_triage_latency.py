@@ -30,6 +30,7 @@ from typing import Any, TextIO
 from inprocess import bench_settings, in_process, sample_emails
 
 ROOT = Path(__file__).resolve().parents[1]
+SAMPLE_COUNT = len(sample_emails())
 
 
 async def worker(provider: str) -> None:
@@ -139,6 +140,9 @@ def main() -> None:
     parser.add_argument(
         "--scripted", type=int, default=200, help="requests to the scripted provider (0: skip)"
     )
+    parser.add_argument(
+        "--provider", default="local", help="the provider both sides run (scripted: a quick check)"
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -147,13 +151,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         before_tree = export(args.before, Path(tmp))
         sides = [
-            Side(f"before {args.before}", before_tree, "local"),
-            Side("after (this tree)", ROOT, "local"),
+            Side(f"before {args.before}", before_tree, args.provider),
+            Side("after (this tree)", ROOT, args.provider),
         ]
         try:
             for index in range(args.requests):
                 for side in sides:
-                    side.triage(index)
+                    side.triage(index * SAMPLE_COUNT // args.requests)  # spread over the categories
         finally:
             for side in sides:
                 side.close()
@@ -163,7 +167,7 @@ def main() -> None:
             for index in range(args.scripted):
                 scripted.triage(index)
             scripted.close()
-    print(f"Triage through the app with the local model, {args.requests} sample emails per side, alternating")
+    print(f"Triage through the app ({args.provider}), {args.requests} sample emails per side, alternating")
     print(
         f"{'side':18}{'n':>5}{'p50 s':>9}{'p95 s':>9}{'cpu s':>9}{'in tok':>8}{'out tok':>8}{'degr':>6}"
         f"{'act+draft':>11}  model-written fields per reply (count: replies)"
