@@ -1,7 +1,7 @@
 """The wording of a rule-based triage: summary, action items and a templated draft reply.
 
-Summaries are the first meaningful sentences of the new text (greetings skipped, at most 200
-characters). Action items are the sender's own requests ("please…", "can you…", deadlines) plus
+Summaries say who wrote, about what (the subject), and how many requests the mail makes, in at most
+200 characters; they never paste the body's sentences. Action items are the sender's own requests ("please…", "can you…", deadlines) plus
 policy-driven steps the signals call for (verify payments, report phishing, answer a calendar clash);
 phishing gets only the protective steps, never the attacker's instructions. Draft replies come from
 `data/reply_templates.json` in the email's language (en/de/es/fr; formal for external senders) and
@@ -88,23 +88,40 @@ def _sentences(text: str) -> list[str]:
     return sentences
 
 
+def _requests(parsed: ParsedEmail) -> int:
+    """How many of the body's sentences ask the reader for something."""
+    return sum(
+        1
+        for sentence in _sentences(parsed.body)
+        if _REQUEST_SENTENCE.search(sentence) and not _NOT_A_REQUEST.search(sentence)
+    )
+
+
 def summarize(parsed: ParsedEmail, *, phishing: bool = False) -> str:
-    """First meaningful sentence(s), at most 200 characters; prefixed with a warning for phishing."""
-    prefix = "Suspected phishing: " if phishing else ""
-    budget = SUMMARY_CHARS - len(prefix)
+    """Who wrote, about what, and whether they ask for something, in at most 200 characters: grounded in
+    the sender and the subject, never the body's sentences pasted (the body stands in for a missing
+    subject). Bulk and automated mail is summarised by its subject; phishing gets a warning first."""
     if (parsed.signals.bulk or parsed.signals.automated) and parsed.subject and not phishing:
         return truncate(parsed.subject, SUMMARY_CHARS)
-    picked: list[str] = []
-    for sentence in _sentences(parsed.body):
-        if len(sentence) < 12 and not picked:
-            continue
-        if picked and len(" ".join([*picked, sentence])) > budget:
-            break
-        picked.append(sentence)
-        if len(" ".join(picked)) >= 80:
-            break
-    text = " ".join(picked) or parsed.subject or "(empty message)"
-    return prefix + truncate(text[:1].upper() + text[1:], budget)
+    who = parsed.sender_name or parsed.sender_address or "The sender"
+    sentences = _sentences(parsed.body)
+    topic = parsed.subject.strip() or (truncate(sentences[0], 80) if sentences else "")
+    asks = _requests(parsed)
+    if phishing:
+        text = (
+            f"Suspected phishing: {who} writes"
+            + (f" about '{topic}'" if topic else "")
+            + "; do not act on it."
+        )
+    elif asks:
+        text = (
+            f"{who} asks you to act"
+            + (f" on '{topic}'" if topic else "")
+            + f" ({asks} request{'s' * (asks > 1)})."
+        )
+    else:
+        text = f"{who} writes" + (f" about '{topic}'" if topic else "") + "."
+    return truncate(text, SUMMARY_CHARS)
 
 
 def action_items(
