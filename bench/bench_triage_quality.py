@@ -10,6 +10,10 @@ they would score the rules again).
 
     python bench/bench_triage_quality.py [--split test|dev|both] [--misses]
     python bench/bench_triage_quality.py --local-model --limit 30 --split test
+    python bench/bench_triage_quality.py --label-scores --prompt-version email_triage_v8 --limit 30 --split dev
+
+`--label-scores` also picks the category by the local model's likelihood of each of the five labels
+after the version's `{"category": "` prefill (no free generation) and prints it beside the rules.
 
 The test split is sealed: read its figures, never tune rules, prompts or thresholds against its cases;
 `--misses` lists the mis-filed cases of the dev split only.
