@@ -75,6 +75,17 @@ def test_usable_model_text_is_kept_and_marked() -> None:
     assert filled.model_dump(exclude={"provenance"}) == model.model_dump(exclude={"provenance"})
 
 
+def test_a_summary_repeating_the_prompts_example_is_replaced() -> None:
+    parsed, context, suggestion = setting("outage-api-gateway-502")
+    example = '{"summary": "Sam asks for a review of the Q3 budget by Friday.", "action_items": []}'
+    model = Triage(
+        category="urgent", priority=1, summary="Daniel asks for a review of the Q3 budget by Friday."
+    )
+
+    assert fill_text(parsed, context, model, suggestion, PREFILL).provenance["summary"] == "model"
+    assert fill_text(parsed, context, model, suggestion, PREFILL, example).provenance["summary"] == "rules"
+
+
 def test_spam_never_keeps_the_models_draft_or_steps() -> None:
     parsed, context, suggestion = setting("fraud-ceo-wire-transfer")
     model = Triage(

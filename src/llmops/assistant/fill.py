@@ -52,10 +52,18 @@ def composed_for(
 
 
 def fill_text(
-    parsed: ParsedEmail, context: TriageContext, model: Triage, suggestion: Triage, prefill: str | None
+    parsed: ParsedEmail,
+    context: TriageContext,
+    model: Triage,
+    suggestion: Triage,
+    prefill: str | None,
+    examples: str = "",
 ) -> Triage:
-    """The model's triage with unusable or missing text replaced by the composer's, and its provenance."""
-    source = f"{parsed.subject}\n{parsed.body}"
+    """The model's triage with unusable or missing text replaced by the composer's, and its provenance.
+
+    `examples` is the prompt's few-shot text: a small model repeating an example's answer ("Sam asks
+    for a review of the Q3 budget") copies as surely as one pasting the email."""
+    source = f"{parsed.subject}\n{parsed.body}\n{examples}"
     category = model.category
     composed = composed_for(parsed, context, suggestion, category)
     decided = prefilled(prefill)

@@ -169,7 +169,8 @@ class EmailGatekeeper(Assistant[Email, Triage]):
         if triage is None:
             return self._degraded(ctx, suggestion, INVALID_OUTPUT)
         with ctx.step("fill_text") as span:
-            triage = fill_text(parsed, context, triage, suggestion, prefill)
+            examples = "\n".join(example.assistant for example in version.examples)
+            triage = fill_text(parsed, context, triage, suggestion, prefill, examples)
             written = [field for field, source in triage.provenance.items() if source == "model"]
             span.set_attribute(MODEL_FIELDS_ATTRIBUTE, written)
         return triage
