@@ -10,7 +10,7 @@ protective steps (and no draft) for spam. `Triage.provenance` says which fields 
 
 from __future__ import annotations
 
-from llmops.assistant import compose
+from llmops.assistant.compose import action_items, draft_reply, summarize
 from llmops.assistant.normalize import ParsedEmail
 from llmops.assistant.rules import TriageContext
 from llmops.assistant.schema import Category, Triage, TriageField
@@ -42,9 +42,9 @@ def composed_for(
     return suggestion.model_copy(
         update={
             "category": category,
-            "summary": compose.summarize(parsed),
-            "action_items": compose.action_items(parsed, context.contact, context.calendar, category),
-            "draft_reply": compose.draft_reply(
+            "summary": summarize(parsed),
+            "action_items": action_items(parsed, context.contact, context.calendar, category),
+            "draft_reply": draft_reply(
                 parsed, context.contact, context.calendar, category, context.owner_name
             ),
         }
