@@ -16,7 +16,7 @@ from llmops.assistant.fill import all_rules, fill_text
 from llmops.assistant.knowledge import KnowledgeBase, Passage
 from llmops.assistant.normalize import ParsedEmail, parse_email, truncate
 from llmops.assistant.output import TriageParseError, parse_triage
-from llmops.assistant.rules import TriageContext, rule_based_triage
+from llmops.assistant.rules import Suggestion, TriageContext, rule_suggestion
 from llmops.assistant.schema import Email, Triage
 from llmops.assistant.tools import Toolbox, ToolCall, ToolResult, plan_tool_calls
 from llmops.sdk import (
@@ -68,7 +68,7 @@ def build_context(
     return TriageContext.from_results(passages=passages, tool_results=tool_results, owner_name=owner_name)
 
 
-def prompt_variables(parsed: ParsedEmail, context: TriageContext, suggestion: Triage) -> dict[str, Any]:
+def prompt_variables(parsed: ParsedEmail, context: TriageContext, suggestion: Suggestion) -> dict[str, Any]:
     """What a prompt template may use: the email, tool results, policies and the rules' suggestion."""
     return {
         "sender": parsed.sender_display,
@@ -79,9 +79,9 @@ def prompt_variables(parsed: ParsedEmail, context: TriageContext, suggestion: Tr
             for p in context.passages[:POLICIES_IN_PROMPT]
         ],
         "suggestion": {
-            "category": suggestion.category.value,
-            "priority": suggestion.priority,
-            "reason": context.describe_signals(parsed),
+            "category": suggestion.triage.category.value,
+            "priority": suggestion.triage.priority,
+            "reason": suggestion.reason,
         },
         "subject": parsed.subject,
         "body": truncate(parsed.body, BODY_CHARS_IN_PROMPT),
@@ -138,7 +138,7 @@ class EmailGatekeeper(Assistant[Email, Triage]):
         tool_results = [toolbox.run(call) for call in plan_tool_calls(parsed)]
         owner = toolbox.owner.name if toolbox.owner else None
         context = build_context(passages, tool_results, owner)
-        variables = prompt_variables(parsed, context, rule_based_triage(parsed, context))
+        variables = prompt_variables(parsed, context, rule_suggestion(parsed, context))
         chars = sum(len(message.content) for message in prompt.render(variables))
         chars += len(prompt.render_prefill(variables) or "")
         return chars, prompt.model_params.max_tokens
@@ -157,20 +157,20 @@ class EmailGatekeeper(Assistant[Email, Triage]):
         with ctx.step("rule_suggestion") as span:
             owner = toolbox.owner.name if toolbox.owner else None
             context = build_context(passages, tool_results, owner)
-            suggestion = rule_based_triage(parsed, context)
-            span.set_attribute(CATEGORY_ATTRIBUTE, suggestion.category.value)
+            suggestion = rule_suggestion(parsed, context)
+            span.set_attribute(CATEGORY_ATTRIBUTE, suggestion.triage.category.value)
         variables = prompt_variables(parsed, context, suggestion)
         messages = version.render(variables)
         prefill = version.render_prefill(variables)
         try:
             triage = await self._generate(ctx, version, messages, prefill)
         except ModelUnavailable:
-            return self._degraded(ctx, suggestion, PROVIDERS_FAILED)
+            return self._degraded(ctx, suggestion.triage, PROVIDERS_FAILED)
         if triage is None:
-            return self._degraded(ctx, suggestion, INVALID_OUTPUT)
+            return self._degraded(ctx, suggestion.triage, INVALID_OUTPUT)
         with ctx.step("fill_text") as span:
             examples = "\n".join(example.assistant for example in version.examples)
-            triage = fill_text(parsed, context, triage, suggestion, prefill, examples)
+            triage = fill_text(parsed, context, triage, suggestion.triage, prefill, examples)
             written = [field for field, source in triage.provenance.items() if source == "model"]
             span.set_attribute(MODEL_FIELDS_ATTRIBUTE, written)
         return triage

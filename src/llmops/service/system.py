@@ -28,6 +28,7 @@ from llmops.canary.controller import CanaryController
 from llmops.config import Settings
 from llmops.gateway import Gateway, build_gateway, upstream_secrets
 from llmops.ingest import IngestReceiver, build_receiver
+from llmops.ingest.metrics import observe_refusals
 from llmops.prompts.labels import LabelStore
 from llmops.prompts.registry import PromptRegistry
 from llmops.prompts.router import PromptRouter
@@ -42,13 +43,14 @@ from llmops.storage.request_rows import RequestIds, request_exists
 from llmops.storage.retention import apply_retention
 from llmops.storage.service_state import get_or_create
 from llmops.storage.tables import DEFAULT_ASSISTANT
+from llmops.telemetry.metrics import METER_NAME
 from llmops.telemetry.runtime import Telemetry
 from llmops.telemetry.setup import TelemetrySetup, setup_telemetry
 
 if TYPE_CHECKING:
     from starlette.requests import HTTPConnection
 
-from llmops.service.recording import store_root_span
+from llmops.service.recording import RowWriter
 
 logger = logging.getLogger("llmops")
 PSEUDONYM_KEY = "pseudonym_key"
@@ -78,7 +80,7 @@ class Services:
     budgets: BudgetEnforcer
     alerts: AlertEngine
     router: PromptRouter
-    canaries: dict[str, CanaryController]  # one per loaded assistant's prompt
+    canaries: dict[str, CanaryController]  # one per loaded assistant's prompt and per model canary
     request_ids: RequestIds
     ingest: IngestReceiver
     gateway: Gateway
@@ -142,11 +144,22 @@ async def build_services(
     telemetry_setup.telemetry.instruments.prime(degraded=DEGRADED_REASONS)
     budgets = BudgetEnforcer(budget_store, settings)
     gateway = build_gateway(
-        settings, telemetry_setup.telemetry, budgets, persist=partial(store_root_span, engine, redactor)
+        settings,
+        telemetry_setup.telemetry,
+        budgets,
+        persist=RowWriter(engine, redactor).store,
+        engine=engine,
     )
+    model_canaries = gateway.canaries.labels if gateway.canaries is not None else {}
+    if gateway.canaries is not None:
+        await asyncio.to_thread(gateway.canaries.seed)
     for assistant in loaded.values():
         await assistant.start()
     labels = LabelStore(engine, prompts)
+    guardrails = Guardrails.from_settings(settings)
+    ingest = build_receiver(settings, engine, redactor, bytes.fromhex(pseudonym_key))
+    if telemetry_setup.meter_provider is not None:
+        observe_refusals(telemetry_setup.meter_provider.get_meter(METER_NAME), ingest)
     return Services(
         settings=settings,
         engine=engine,
@@ -161,13 +174,17 @@ async def build_services(
         alerts=build_alert_engine(settings, engine, redactor, budget_store),
         router=PromptRouter(labels, defaults, ttl_s=settings.prompt_label_ttl_s),
         canaries={
-            prompt: CanaryController(
-                engine, labels, Guardrails.from_settings(settings), version, prompt_name=prompt
-            )
-            for prompt, version in defaults.items()
+            **{
+                prompt: CanaryController(engine, labels, guardrails, version, prompt_name=prompt)
+                for prompt, version in defaults.items()
+            },
+            **{
+                store.subject: CanaryController(engine, store, guardrails, alias, prompt_name=store.subject)
+                for alias, store in model_canaries.items()
+            },
         },
         request_ids=RequestIds(partial(request_exists, engine)),
-        ingest=build_receiver(settings, engine, redactor, bytes.fromhex(pseudonym_key)),
+        ingest=ingest,
         gateway=gateway,
     )
 

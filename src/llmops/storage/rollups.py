@@ -10,11 +10,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 
 from sqlalchemy import Connection, Table
 
 from llmops.storage import histogram
-from llmops.storage.dialect import insert_for
+from llmops.storage.dialect import UpsertInsert, insert_for_dialect
 from llmops.storage.tables import request_rollups, step_rollups
 from llmops.storage.timeutil import hour_floor
 
@@ -100,10 +101,16 @@ class RollupBatch:
         """Add this batch to the stored rollups inside the caller's transaction."""
         if not self._cells:
             return
-        table = self.spec.table
-        statement = insert_for(connection, table)
-        statement = statement.on_conflict_do_update(
-            index_elements=list(self.spec.keys),
-            set_={name: table.c[name] + statement.excluded[name] for name in self.spec.counters},
-        )
-        connection.execute(statement, self.rows())
+        connection.execute(_upsert(self.spec, connection.dialect.name), self.rows())
+
+
+@lru_cache(maxsize=8)
+def _upsert(spec: RollupSpec, dialect: str) -> UpsertInsert:
+    """The spec's atomic add for one backend, built once: building its 70-column `SET` took longer
+    than running it (it runs before every reply that stores a request row)."""
+    table = spec.table
+    statement = insert_for_dialect(dialect, table)
+    return statement.on_conflict_do_update(
+        index_elements=list(spec.keys),
+        set_={name: table.c[name] + statement.excluded[name] for name in spec.counters},
+    )

@@ -72,6 +72,7 @@ MODEL_PREFILL_MS = "llmops.model.prefill_ms"
 MODEL_DECODE_MS = "llmops.model.decode_ms"
 MODEL_PREFILL_TOKENS = "llmops.model.prefill_tokens"  # prompt tokens evaluated, not reused from the cache
 TRIAGE_MODEL_FIELDS = "llmops.triage.model_fields"  # the reply's fields the model wrote (the rest: rules)
+GATEWAY_ALIAS = "llmops.gateway.alias"  # the alias that served a gateway call (after a model canary's split)
 
 # Marks a request as an eval case (`llmops eval run --target`): it is served and budgeted like any
 # other, but stored with source `eval`, outside reports, alerts and canary figures.
