@@ -16,6 +16,7 @@ from llmops.assistant.rules import TriageContext
 from llmops.assistant.schema import Category, Triage, TriageField
 from llmops.assistant.textquality import MAX_REPETITION, repetition_ratio, usable
 
+SOURCE_CHARS = 4000  # the model saw only the prompt's excerpt of the body; more would only cost CPU
 CALLS_FOR_ACTION = frozenset({Category.URGENT, Category.ACTION_REQUIRED})
 MODEL, RULES = "model", "rules"
 
@@ -63,7 +64,7 @@ def fill_text(
 
     `examples` is the prompt's few-shot text: a small model repeating an example's answer ("Sam asks
     for a review of the Q3 budget") copies as surely as one pasting the email."""
-    source = f"{parsed.subject}\n{parsed.body}\n{examples}"
+    source = f"{parsed.subject}\n{parsed.body[:SOURCE_CHARS]}\n{examples}"
     category = model.category
     composed = composed_for(parsed, context, suggestion, category)
     decided = prefilled(prefill)
