@@ -1,67 +1,185 @@
-"""Triage latency, end to end through the app (in-process ASGI, full telemetry on): the real local model
-against the scripted provider, plus the local model's load time, in one run.
+"""Triage latency with the real local model, this checkout against an earlier commit, side by side in one run.
 
-    python bench/bench_triage_latency.py [--local 20] [--scripted 300]
+Each side is a worker process running the app in-process (ASGI, full telemetry) on its own source tree:
+this checkout, and `--before` (default `HEAD~1`) exported with `git archive` and put first on the
+worker's import path. The parent hands them the same emails in turn (before, after, before, …) so both
+see the same load on a shared machine. Per side: wall p50/p95, process CPU per request (what the model
+costs when nothing else competes: ~CPU/threads is its wall time on an idle machine), prompt and output
+tokens, finish reasons, degraded replies, and whether urgent/action_required replies carried action
+items and a draft. The scripted provider's figure shows what the service adds around the model.
+
+    python bench/bench_triage_latency.py [--requests 12] [--before HEAD~1] [--scripted 200]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import os
 import statistics
+import subprocess
+import sys
+import tarfile
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
+from typing import Any, TextIO
 
 from inprocess import bench_settings, in_process, sample_emails
 
-
-async def measure(provider: str, emails: list[dict], count: int, data_dir: Path) -> dict[str, float]:
-    started = time.perf_counter()
-    async with in_process(bench_settings(data_dir, provider=provider)) as (app, client):
-        startup = time.perf_counter() - started
-        load = getattr(app.state.services.chain.primary, "load_seconds", 0.0)
-        latencies, degraded, output_tokens = [], 0, []
-        for i in range(count):
-            t0 = time.perf_counter()
-            reply = (await client.post("/v1/triage", json={"email": emails[i % len(emails)]})).json()
-            latencies.append(time.perf_counter() - t0)
-            degraded += reply["degraded"]
-            output_tokens.append(reply["usage"]["output_tokens"])
-    latencies.sort()
-    return {
-        "startup_s": startup,
-        "load_s": load,
-        "median_ms": statistics.median(latencies) * 1000,
-        "p95_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.95))] * 1000,
-        "degraded": degraded,
-        "count": count,
-        "output_tokens": statistics.median(output_tokens),
-    }
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE_COUNT = len(sample_emails())
 
 
-async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--local", type=int, default=20, help="requests to the local model")
-    parser.add_argument("--scripted", type=int, default=300, help="requests to the scripted provider")
-    args = parser.parse_args()
+async def worker(provider: str) -> None:
+    """Serve triage requests for email indices read from stdin; one JSON line of figures per request."""
     emails = sample_emails()
     with tempfile.TemporaryDirectory() as tmp:
-        results = {
-            "scripted": await measure("scripted", emails, args.scripted, Path(tmp) / "scripted"),
-            "local": await measure("local", emails, args.local, Path(tmp) / "local"),
-        }
-    print("Triage latency through the app (in-process ASGI, telemetry on)")
-    print(
-        f"{'provider':10}{'requests':>10}{'startup s':>11}{'model load s':>14}{'median ms':>11}{'p95 ms':>10}"
-        f"{'out tok':>9}{'degraded':>10}"
-    )
-    for name, r in results.items():
-        print(
-            f"{name:10}{r['count']:10d}{r['startup_s']:11.2f}{r['load_s']:14.2f}{r['median_ms']:11.1f}"
-            f"{r['p95_ms']:10.1f}{r['output_tokens']:9.0f}{r['degraded']:10d}"
+        async with in_process(
+            bench_settings(Path(tmp), provider=provider, request_timeout_s=3600, request_deadline_s=3600)
+        ) as (
+            _,
+            client,
+        ):
+            print(json.dumps({"ready": True}), flush=True)
+            for line in sys.stdin:
+                email = emails[int(line) % len(emails)]
+                cpu, started = time.process_time(), time.perf_counter()
+                reply = (await client.post("/v1/triage", json={"email": email})).json()
+                triage = reply["triage"]
+                figures = {
+                    "wall": time.perf_counter() - started,
+                    "cpu": time.process_time() - cpu,
+                    "input_tokens": reply["usage"]["input_tokens"],
+                    "output_tokens": reply["usage"]["output_tokens"],
+                    "degraded": reply["degraded"],
+                    "category": triage["category"],
+                    "items": bool(triage["action_items"]),
+                    "draft": bool(triage["draft_reply"]),
+                    "model_fields": [k for k, v in triage.get("provenance", {}).items() if v == "model"],
+                }
+                print(json.dumps(figures), flush=True)
+
+
+class Side:
+    """One worker process and the figures it reported."""
+
+    def __init__(self, name: str, source: Path, provider: str) -> None:
+        self.name = name
+        env = {**os.environ, "PYTHONPATH": f"{source / 'src'}{os.pathsep}{ROOT / 'bench'}"}
+        self.process = subprocess.Popen(
+            [sys.executable, __file__, "--worker", provider],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+            cwd=ROOT,
         )
+        self.results: list[dict[str, Any]] = []
+        self._read()  # the ready line: the model is loaded
+
+    def _read(self) -> dict[str, Any]:
+        stdout: TextIO | None = self.process.stdout
+        assert stdout is not None
+        line = stdout.readline()
+        if not line:
+            raise RuntimeError(f"the {self.name} worker exited")
+        parsed: dict[str, Any] = json.loads(line)
+        return parsed
+
+    def triage(self, index: int) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(f"{index}\n")
+        self.process.stdin.flush()
+        self.results.append(self._read())
+
+    def close(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        self.process.wait(timeout=60)
+
+
+def export(revision: str, into: Path) -> Path:
+    """The source tree of `revision` (git archive), to import the earlier code from."""
+    archive = subprocess.run(
+        ["git", "archive", "--format=tar", revision, "src"], cwd=ROOT, check=True, capture_output=True
+    ).stdout
+    tar_path = into / "before.tar"
+    tar_path.write_bytes(archive)
+    with tarfile.open(tar_path) as tar:
+        tar.extractall(into / "before", filter="data")
+    return into / "before"
+
+
+def quantile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
+
+
+def row(name: str, results: list[dict[str, Any]]) -> str:
+    wall = [r["wall"] for r in results]
+    acting = [r for r in results if r["category"] in ("urgent", "action_required")]
+    finished = Counter(len(r["model_fields"]) for r in results)
+    return (
+        f"{name:18}{len(results):5d}{statistics.median(wall):9.2f}{quantile(wall, 0.95):9.2f}"
+        f"{statistics.median(r['cpu'] for r in results):9.2f}"
+        f"{statistics.median(r['input_tokens'] for r in results):8.0f}"
+        f"{statistics.median(r['output_tokens'] for r in results):8.0f}"
+        f"{sum(r['degraded'] for r in results):6d}"
+        f"{sum(r['items'] and r['draft'] for r in acting):>6d}/{len(acting):<4d}"
+        f"  {dict(sorted(finished.items()))}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=12, help="emails per side (samples in order)")
+    parser.add_argument("--before", default="HEAD~1", help="the git revision to compare against")
+    parser.add_argument(
+        "--scripted", type=int, default=200, help="requests to the scripted provider (0: skip)"
+    )
+    parser.add_argument(
+        "--provider", default="local", help="the provider both sides run (scripted: a quick check)"
+    )
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        asyncio.run(worker(args.worker))
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        before_tree = export(args.before, Path(tmp))
+        sides = [
+            Side(f"before {args.before}", before_tree, args.provider),
+            Side("after (this tree)", ROOT, args.provider),
+        ]
+        try:
+            for index in range(args.requests):
+                for side in sides:
+                    side.triage(index * SAMPLE_COUNT // args.requests)  # spread over the categories
+        finally:
+            for side in sides:
+                side.close()
+        scripted = None
+        if args.scripted:
+            scripted = Side("scripted (after)", ROOT, "scripted")
+            for index in range(args.scripted):
+                scripted.triage(index)
+            scripted.close()
+    print(f"Triage through the app ({args.provider}), {args.requests} sample emails per side, alternating")
+    print(
+        f"{'side':18}{'n':>5}{'p50 s':>9}{'p95 s':>9}{'cpu s':>9}{'in tok':>8}{'out tok':>8}{'degr':>6}"
+        f"{'act+draft':>11}  model-written fields per reply (count: replies)"
+    )
+    for side in sides:
+        print(row(side.name, side.results))
+    if scripted is not None:
+        print(row(scripted.name, scripted.results))
+    print(
+        f"load average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs"
+    )
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    main()

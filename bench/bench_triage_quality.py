@@ -13,6 +13,10 @@ they would score the rules again).
 
     python bench/bench_triage_quality.py [--split test|dev|both] [--misses] [--base REV]
     python bench/bench_triage_quality.py --local-model --limit 30 --split test
+    python bench/bench_triage_quality.py --label-scores --prompt-version email_triage_v8 --limit 30 --split dev
+
+`--label-scores` also picks the category by the local model's likelihood of each of the five labels
+after the version's `{"category": "` prefill (no free generation) and prints it beside the rules.
 
 The test split is sealed: read its figures, never tune rules, prompts or thresholds against its cases;
 only the dev split's mis-filed cases are ever listed (`--misses` lists all of them, not only the dangerous ones).
@@ -209,6 +213,58 @@ async def local_model(cases: list[EvalCase], prompt_version: str) -> list[Predic
     return predictions
 
 
+async def label_scores(cases: list[EvalCase], prompt_version: str) -> list[Prediction]:
+    """The category chosen by the local model's likelihood of each of the five labels after the
+    version's `{"category": "` prefill (no free generation); the rest of the triage is the rules'."""
+    from llmops.assistant.pipeline import prompt_variables
+    from llmops.assistant.rules import rule_suggestion
+    from llmops.prompts.registry import PromptRegistry
+    from llmops.providers.base import ChatRequest
+    from llmops.providers.local import LocalProvider
+
+    version = PromptRegistry.from_directory().get(prompt_version)
+    path = rules_path("llmops.assistant", "this tree")
+    provider = LocalProvider()
+    await provider.start()
+    predictions = []
+    try:
+        for case in cases:
+            parsed = path.parse(case.email)
+            context = path.prepare(parsed)
+            suggestion = rule_suggestion(parsed, context)
+            messages = version.render(prompt_variables(parsed, context, suggestion))
+            request = ChatRequest(
+                messages=messages, prefill=version.render_prefill({}), varying_from=len(messages) - 1
+            )
+            scores = await provider.score_options(request, [category.value for category in ORDER])
+            best = Category(max(scores, key=lambda label: scores[label]))
+            predictions.append(Prediction(case, suggestion.triage.model_copy(update={"category": best})))
+    finally:
+        await provider.aclose()
+    return predictions
+
+
+def compare_label_scores(names: list[str], args: argparse.Namespace) -> None:
+    """Rules against label likelihoods on the same cases of each split, side by side."""
+    path = rules_path("llmops.assistant", "this tree")
+    for name in names:
+        dataset = load_dataset(bundled_dataset_path(SPLITS[name]))
+        cases = spread(dataset.cases, args.limit) if args.limit else dataset.cases
+        rules = []
+        for case in cases:
+            parsed = path.parse(case.email)
+            rules.append(Prediction(case, path.suggest(parsed, path.prepare(parsed))[0]))
+        scored = asyncio.run(label_scores(cases, args.prompt_version))
+        report(f"{name} (label likelihoods, {args.prompt_version})", scored, misses=False)
+        print(f"\n{name}: category right, rules vs label likelihoods, same {len(cases)} cases")
+        for label, chosen in (("rules", rules), ("label likelihoods", scored)):
+            hits = sum(p.correct for p in chosen)
+            dangerous = sum(not p.correct for p in chosen if p.case.critical)
+            print(
+                f"  {label:18} {hits:4d}/{len(chosen)} {pct(hits, len(chosen))}  dangerous misses {dangerous}"
+            )
+
+
 def pct(part: int, whole: int) -> str:
     return f"{100 * part / whole:5.1f}%" if whole else "    -"
 
@@ -335,6 +391,12 @@ def main() -> None:
         default="email_triage_v1",
         help="prompt version for --local-model (v1: the model picks the category itself)",
     )
+    parser.add_argument(
+        "--label-scores",
+        action="store_true",
+        help="also choose the category by the local model's likelihood of each label (prompt "
+        "--prompt-version) and print it beside the rules",
+    )
     parser.add_argument("--misses", action="store_true", help="list every mis-filed dev case")
     parser.add_argument("--base", help="also run the rules of this git revision (before/after in one run)")
     parser.add_argument("--rounds", type=int, default=5, help="timing rounds for the CPU per email")
@@ -342,6 +404,9 @@ def main() -> None:
     names = ["test", "dev"] if args.split == "both" else [args.split]
     what = f"local model, prompt {args.prompt_version}" if args.local_model else "rules only (degraded path)"
     print(f"Triage quality: {what}")
+    if args.label_scores:
+        compare_label_scores(names, args)
+        return
     if not args.local_model:
         paths = [rules_path("llmops.assistant", "this tree")]
         if args.base:

@@ -16,12 +16,14 @@ from llmops.evals.scorers import (
     CaseOutput,
     CategoryMatch,
     Contains,
+    CopyRatio,
     CostCeiling,
     LatencyCeiling,
     LengthAtMost,
     NotContains,
     PriorityInRange,
     RegexMatch,
+    RepetitionRatio,
     SchemaValid,
     Scorer,
     ascore_case,
@@ -170,6 +172,29 @@ def test_an_errored_output_fails_every_scorer_with_the_error(scorer: Scorer) -> 
     assert (result.passed, result.score, result.reason) == (False, 0.0, "error: ProviderTimeout")
 
 
+LOOP = "I'm going to roll them back to the previous status page. " * 6
+
+
+def test_repetition_ratio_fails_a_looping_field_without_quoting_it() -> None:
+    assert RepetitionRatio(0.2).score(CASE, out()).passed
+    result = RepetitionRatio(0.2).score(CASE, out(triage=triage(draft_reply=LOOP)))
+    assert not result.passed and result.score < 0.3
+    assert result.reason.startswith("draft_reply repeats itself") and "roll" not in result.reason
+
+
+def test_copy_ratio_fails_a_summary_pasted_from_the_email() -> None:
+    case = make_case()
+    assert case.email is not None
+    case.email.body = (
+        "Please change our bank details for the November invoice to the new account below today."
+    )
+    assert CopyRatio(0.6).score(case, out()).passed
+    pasted = out(triage=triage(summary=" ".join(case.email.body.split()[:10])))
+    result = CopyRatio(0.6).score(case, pasted)
+    assert not result.passed and result.score == 0.0
+    assert result.reason == "summary copies the input: ratio 1.00 > 0.6"
+
+
 def test_scorers_for_follows_the_expectations() -> None:
     full = make_case(
         category="spam",
@@ -178,6 +203,8 @@ def test_scorers_for_follows_the_expectations() -> None:
         must_not_contain=[IBAN],
         regex=["fraud"],
         max_summary_chars=600,
+        max_repetition=0.2,
+        max_copy=0.6,
         max_latency_ms=1000,
         max_cost_usd=0.01,
         judge_rubric="Must call it fraud.",
@@ -185,8 +212,8 @@ def test_scorers_for_follows_the_expectations() -> None:
     judge = LLMJudge(ScriptedProvider(reply="SCORE: 9\nVERDICT: PASS"))
     names = [s.name for s in scorers_for(full, judge)]
     assert names == [
-        "schema", "category", "priority", "contains", "not_contains", "regex", "summary_length", "latency", "cost",
-        "judge",
+        "schema", "category", "priority", "contains", "not_contains", "regex", "summary_length", "repetition",
+        "copy", "latency", "cost", "judge",
     ]  # fmt: skip
     assert [s.name for s in scorers_for(full)][-1] == "cost"
     assert [s.name for s in scorers_for(make_case(schema=False))] == []

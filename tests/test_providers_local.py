@@ -185,3 +185,31 @@ async def test_prompt_longer_than_the_context_is_a_bad_response() -> None:
             await provider.chat(ChatRequest(messages=[Message(role="user", content="word " * 600)]))
     finally:
         await provider.aclose()
+
+
+def _versioned(system: str, question: str) -> ChatRequest:
+    return ChatRequest(
+        messages=[Message(role="system", content=system), Message(role="user", content=question)],
+        varying_from=1,
+        max_tokens=16,
+    )
+
+
+@pytest.mark.model
+async def test_a_prompt_prefix_comes_back_from_the_kv_cache_with_the_same_answer(
+    provider: LocalProvider,
+) -> None:
+    polite = "You are a helpful assistant. " + "Answer briefly, plainly and politely. " * 8
+    terse = "You are a terse assistant. " + "Use as few words as you possibly can. " * 8
+    await provider.chat(_versioned(polite, "What colour is the sky?"))
+    await provider.chat(_versioned(terse, "Name a fruit."))  # the context now holds the other prefix
+
+    again = await provider.chat(_versioned(polite, "What colour is grass?"))
+
+    assert again.timings is not None and again.timings.decode_ms > 0
+    assert again.timings.prefill_tokens < again.usage.input_tokens - 60  # polite's prefix was restored
+    fresh = LocalProvider(n_ctx=512, n_threads=2)
+    try:
+        assert (await fresh.chat(_versioned(polite, "What colour is grass?"))).text == again.text
+    finally:
+        await fresh.aclose()

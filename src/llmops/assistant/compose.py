@@ -1,11 +1,12 @@
 """The wording of a rule-based triage: summary, action items and a templated draft reply.
 
-Summaries are the first meaningful sentences of the new text (greetings skipped, at most 200
-characters). Action items are the sender's own requests ("please…", "can you…", deadlines) plus
+Summaries say who wrote, about what (the subject), and how many requests the mail makes, in at most
+200 characters; they never paste the body's sentences. Action items are the sender's own requests ("please…", "can you…", deadlines) plus
 policy-driven steps the signals call for (verify payments, report phishing, answer a calendar clash);
 phishing gets only the protective steps, never the attacker's instructions. Draft replies come from
 `data/reply_templates.json` in the email's language (en/de/es/fr; formal for external senders) and
-are empty for spam and bulk mail.
+are empty for spam and bulk mail. `urgent` and `action_required` mail always gets action items and
+(unless it is bulk mail) a draft reply.
 """
 
 from __future__ import annotations
@@ -87,23 +88,40 @@ def _sentences(text: str) -> list[str]:
     return sentences
 
 
+def _requests(parsed: ParsedEmail) -> int:
+    """How many of the body's sentences ask the reader for something."""
+    return sum(
+        1
+        for sentence in _sentences(parsed.body)
+        if _REQUEST_SENTENCE.search(sentence) and not _NOT_A_REQUEST.search(sentence)
+    )
+
+
 def summarize(parsed: ParsedEmail, *, phishing: bool = False) -> str:
-    """First meaningful sentence(s), at most 200 characters; prefixed with a warning for phishing."""
-    prefix = "Suspected phishing: " if phishing else ""
-    budget = SUMMARY_CHARS - len(prefix)
+    """Who wrote, about what, and whether they ask for something, in at most 200 characters: grounded in
+    the sender and the subject, never the body's sentences pasted (the body stands in for a missing
+    subject). Bulk and automated mail is summarised by its subject; phishing gets a warning first."""
     if (parsed.signals.bulk or parsed.signals.automated) and parsed.subject and not phishing:
         return truncate(parsed.subject, SUMMARY_CHARS)
-    picked: list[str] = []
-    for sentence in _sentences(parsed.body):
-        if len(sentence) < 12 and not picked:
-            continue
-        if picked and len(" ".join([*picked, sentence])) > budget:
-            break
-        picked.append(sentence)
-        if len(" ".join(picked)) >= 80:
-            break
-    text = " ".join(picked) or parsed.subject or "(empty message)"
-    return prefix + truncate(text[:1].upper() + text[1:], budget)
+    who = parsed.sender_name or parsed.sender_address or "The sender"
+    sentences = _sentences(parsed.body)
+    topic = parsed.subject.strip() or (truncate(sentences[0], 80) if sentences else "")
+    asks = _requests(parsed)
+    if phishing:
+        text = (
+            f"Suspected phishing: {who} writes"
+            + (f" about '{topic}'" if topic else "")
+            + "; do not act on it."
+        )
+    elif asks:
+        text = (
+            f"{who} asks you to act"
+            + (f" on '{topic}'" if topic else "")
+            + f" ({asks} request{'s' * (asks > 1)})."
+        )
+    else:
+        text = f"{who} writes" + (f" about '{topic}'" if topic else "") + "."
+    return truncate(text, SUMMARY_CHARS)
 
 
 def action_items(
@@ -180,6 +198,12 @@ def action_items(
     if re.search(r"reporter|journalist|press inquiry|presse", text, re.I):
         items.append("Forward to press@northwind.example without answering the questions yourself.")
     unique = list(dict.fromkeys(item for item in items if item))
+    if not unique and category is Category.URGENT:
+        unique.append(
+            "Look into this now, or hand it to the on-call engineer and tell the sender who has it."
+        )
+    elif not unique and category is Category.ACTION_REQUIRED:
+        unique.append(f"Reply to the sender about '{truncate(parsed.subject or 'their message', 80)}'.")
     return unique[:MAX_ITEMS]
 
 
@@ -211,16 +235,18 @@ def draft_reply(
     category: Category,
     owner_name: str | None = None,
 ) -> str:
-    """A short, polite reply in the sender's language; empty for spam, bulk and automated mail."""
+    """A short, polite reply in the sender's language. Empty for spam and bulk mail, and for automated or
+    unnamed mail unless the category calls for action (then the reply acknowledges it)."""
     signals = parsed.signals
     name = _first_name(parsed, contact)
     personal_sender = bool(name and contact and contact.known)
+    calls_for_action = category in (Category.URGENT, Category.ACTION_REQUIRED)
     if (
         category is Category.SPAM
         or signals.bulk
-        or signals.automated
+        or (signals.automated and not calls_for_action)
         or (category is Category.FYI and not personal_sender)
-        or (parsed.internal and name is None)
+        or (parsed.internal and name is None and not calls_for_action)
     ):
         return ""
     t = _templates()[_template_key(parsed, contact)]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -63,12 +63,20 @@ class TriageRequest(BaseModel):
     )
 
 
+TriageField = Literal["category", "priority", "summary", "action_items", "draft_reply"]
+
+
 class Triage(BaseModel):
     category: Category
     priority: int = Field(ge=1, le=5, description="1 is most urgent, 5 least.")
     summary: str = Field(min_length=1, max_length=600)
     action_items: list[str] = Field(default_factory=list, max_length=10)
     draft_reply: str = Field("", max_length=2000)
+    provenance: dict[TriageField, Literal["model", "rules"]] = Field(
+        default_factory=dict,
+        description="Who wrote each field: `model`, or `rules` (the rule-based suggestion and the "
+        "deterministic composer, which fill what the model did not write usably). Empty when not tracked.",
+    )
 
 
 class TriageReply(BaseModel):

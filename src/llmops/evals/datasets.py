@@ -65,6 +65,12 @@ class Expectations(BaseModel):
     )
     schema_: bool = Field(True, alias="schema", description="The output must validate as the assistant's.")
     max_summary_chars: int | None = Field(None, ge=1)
+    max_repetition: float | None = Field(
+        None, ge=0, le=1, description="Highest share of repeated word trigrams in the written text (loops)."
+    )
+    max_copy: float | None = Field(
+        None, ge=0, le=1, description="Highest share of the summary's word 5-grams copied from the email."
+    )
     max_latency_ms: float | None = Field(None, gt=0)
     max_cost_usd: float | None = Field(None, ge=0)
     judge_rubric: str | None = Field(None, min_length=1)

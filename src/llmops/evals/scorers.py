@@ -21,6 +21,7 @@ from typing import Any, Protocol, runtime_checkable
 from pydantic import AliasChoices, BaseModel, Field, ValidationError
 
 from llmops.assistant.schema import Category, Triage
+from llmops.assistant.textquality import copy_ratio, repetition_ratio
 from llmops.evals.datasets import GATEKEEPER, EvalCase
 from llmops.reporting.render import dollars, seconds
 
@@ -381,6 +382,52 @@ class LengthAtMost(BaseScorer):
         )
 
 
+class RepetitionRatio(BaseScorer):
+    """The written text does not loop: the share of its word trigrams that repeat an earlier one in the
+    same field is at most `max_ratio` (the worst field counts); the score falls as the ratio rises."""
+
+    name = "repetition"
+
+    def __init__(self, max_ratio: float) -> None:
+        self.max_ratio = max_ratio
+
+    def check(self, case: EvalCase, output: CaseOutput) -> ScoreResult:
+        assert output.output is not None
+        out = output.output
+        fields = [key for key in _TRIAGE_PROSE if key in out] or list(out)
+        ratios = {key: repetition_ratio(_text(out.get(key))) for key in fields}
+        worst = max(ratios, key=lambda key: ratios[key], default=None)
+        ratio = ratios[worst] if worst is not None else 0.0
+        if ratio <= self.max_ratio:
+            return self.result(True, 1.0, f"repetition ratio {ratio:.2f} <= {self.max_ratio:g}")
+        return self.result(
+            False, 1.0 - ratio, f"{worst} repeats itself: ratio {ratio:.2f} > {self.max_ratio:g}"
+        )
+
+
+class CopyRatio(BaseScorer):
+    """The summary is not pasted from the email: the share of its word 5-grams found verbatim in the
+    subject or body is at most `max_ratio` (an output without a summary: its written text)."""
+
+    name = "copy"
+
+    def __init__(self, max_ratio: float) -> None:
+        self.max_ratio = max_ratio
+
+    def check(self, case: EvalCase, output: CaseOutput) -> ScoreResult:
+        assert output.output is not None
+        out = output.output
+        text = _text(out.get("summary")) if "summary" in out else _written_text(out)
+        email = case.email
+        source = f"{email.subject}\n{email.body}" if email is not None else _text(case.input)
+        ratio = copy_ratio(text, source)
+        if ratio <= self.max_ratio:
+            return self.result(True, 1.0, f"copy ratio {ratio:.2f} <= {self.max_ratio:g}")
+        return self.result(
+            False, 1.0 - ratio, f"summary copies the input: ratio {ratio:.2f} > {self.max_ratio:g}"
+        )
+
+
 class LatencyCeiling(BaseScorer):
     """Latency at most `max_ms`; slower calls score max/actual, an unmeasured latency fails."""
 
@@ -465,6 +512,10 @@ def scorers_for(
         scorers.append(RegexMatch(expected.regex))
     if expected.max_summary_chars is not None:
         scorers.append(LengthAtMost(expected.max_summary_chars))
+    if expected.max_repetition is not None:
+        scorers.append(RepetitionRatio(expected.max_repetition))
+    if expected.max_copy is not None:
+        scorers.append(CopyRatio(expected.max_copy))
     if expected.max_latency_ms is not None:
         scorers.append(LatencyCeiling(expected.max_latency_ms))
     if expected.max_cost_usd is not None:

@@ -69,6 +69,17 @@ class Usage(BaseModel):
     cached_tokens: int | None = None
 
 
+class Timings(BaseModel):
+    """Where an in-process call's time went: reading the prompt (prefill) and writing the reply (decode).
+
+    Only a provider that runs the model itself can tell them apart (the local one); a trace shows both,
+    so a slow call says whether the prompt was too long or the reply was."""
+
+    prefill_ms: float = Field(ge=0)
+    decode_ms: float = Field(ge=0)
+    prefill_tokens: int = Field(0, ge=0, description="Prompt tokens evaluated (not reused from the cache).")
+
+
 class ChatResponse(BaseModel):
     text: str
     usage: Usage
@@ -76,6 +87,7 @@ class ChatResponse(BaseModel):
     finish_reason: str | None = None
     provider: str
     tool_calls: list[ToolCall] = Field(default_factory=list)
+    timings: Timings | None = None
 
 
 class Provider(ABC):

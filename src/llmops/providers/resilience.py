@@ -345,6 +345,14 @@ class ProviderChain:
         )
         if usage.cached_tokens is not None:
             span.set_attribute(c.GEN_AI_USAGE_CACHED_INPUT_TOKENS, usage.cached_tokens)
+        if response.timings is not None:
+            span.set_attributes(
+                {
+                    c.MODEL_PREFILL_MS: response.timings.prefill_ms,
+                    c.MODEL_DECODE_MS: response.timings.decode_ms,
+                    c.MODEL_PREFILL_TOKENS: response.timings.prefill_tokens,
+                }
+            )
         if cost.usd is not None:
             span.set_attribute(c.COST_USD, cost.usd)
         self.telemetry.content(

@@ -25,11 +25,13 @@ from llmops.sdk._context import Retrieval, RunContext, TokenUsage
 from llmops.telemetry.conventions import CATEGORY as CATEGORY_ATTRIBUTE
 from llmops.telemetry.conventions import EMAIL_SENDER as EMAIL_SENDER_ATTRIBUTE
 from llmops.telemetry.conventions import EMAIL_SUBJECT as EMAIL_SUBJECT_ATTRIBUTE
+from llmops.telemetry.conventions import TRIAGE_MODEL_FIELDS as MODEL_FIELDS_ATTRIBUTE
 
 __all__ = [
     "CATEGORY_ATTRIBUTE",
     "EMAIL_SENDER_ATTRIBUTE",
     "EMAIL_SUBJECT_ATTRIBUTE",
+    "MODEL_FIELDS_ATTRIBUTE",
     "Assistant",
     "ChatRequest",
     "ChatResponse",

@@ -67,6 +67,11 @@ ROOT_SPAN_MARKER = "llmops.root"
 CANARY = "llmops.canary"
 MODEL_CALLS = "llmops.model_calls"
 CACHE_HIT = "llmops.cache.hit"  # a gateway reply served from the response cache
+# On a model call run in-process (the local model): time reading the prompt and writing the reply.
+MODEL_PREFILL_MS = "llmops.model.prefill_ms"
+MODEL_DECODE_MS = "llmops.model.decode_ms"
+MODEL_PREFILL_TOKENS = "llmops.model.prefill_tokens"  # prompt tokens evaluated, not reused from the cache
+TRIAGE_MODEL_FIELDS = "llmops.triage.model_fields"  # the reply's fields the model wrote (the rest: rules)
 GATEWAY_ALIAS = "llmops.gateway.alias"  # the alias that served a gateway call (after a model canary's split)
 
 # Marks a request as an eval case (`llmops eval run --target`): it is served and budgeted like any
