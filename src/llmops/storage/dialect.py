@@ -12,7 +12,11 @@ UpsertInsert: TypeAlias = postgresql.Insert | sqlite.Insert
 
 def insert_for(bind: Connection | Engine, table: Table) -> UpsertInsert:
     """An INSERT with `on_conflict_do_nothing` / `on_conflict_do_update` for the bind's backend."""
-    name = bind.dialect.name
+    return insert_for_dialect(bind.dialect.name, table)
+
+
+def insert_for_dialect(name: str, table: Table) -> UpsertInsert:
+    """`insert_for` by the backend's name (for statements built once per backend and reused)."""
     if name == "postgresql":
         return postgresql.insert(table)
     if name == "sqlite":

@@ -10,11 +10,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 
 from sqlalchemy import Connection, Table
 
 from llmops.storage import histogram
-from llmops.storage.dialect import insert_for
+from llmops.storage.dialect import UpsertInsert, insert_for_dialect
 from llmops.storage.tables import request_rollups, step_rollups
 from llmops.storage.timeutil import hour_floor
 
@@ -100,10 +101,16 @@ class RollupBatch:
         """Add this batch to the stored rollups inside the caller's transaction."""
         if not self._cells:
             return
-        table = self.spec.table
-        statement = insert_for(connection, table)
-        statement = statement.on_conflict_do_update(
-            index_elements=list(self.spec.keys),
-            set_={name: table.c[name] + statement.excluded[name] for name in self.spec.counters},
-        )
-        connection.execute(statement, self.rows())
+        connection.execute(upsert_statement(connection.dialect.name, self.spec), self.rows())
+
+
+@cache
+def upsert_statement(dialect: str, spec: RollupSpec) -> UpsertInsert:
+    """The upsert of a rollup table, built once per backend: a statement built per batch costs
+    SQLAlchemy more to key for its compiled cache (one expression per counter) than the write itself."""
+    table = spec.table
+    statement = insert_for_dialect(dialect, table)
+    return statement.on_conflict_do_update(
+        index_elements=list(spec.keys),
+        set_={name: table.c[name] + statement.excluded[name] for name in spec.counters},
+    )

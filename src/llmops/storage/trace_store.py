@@ -16,10 +16,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
+from typing import Any
 
 from sqlalchemy import Connection, bindparam, select, tuple_, update
+from sqlalchemy.sql.dml import ReturningInsert
 
-from llmops.storage.dialect import insert_for
+from llmops.storage.dialect import UpsertInsert, insert_for_dialect
 from llmops.storage.rollups import REQUESTS, STEPS, RollupBatch
 from llmops.storage.tables import API_SOURCE, DEFAULT_ASSISTANT, EVAL_SOURCE, LIVE_TRAFFIC, requests, spans
 
@@ -130,7 +133,7 @@ def write_batch(
             _row(record) | {"request_id": roots.get(record.key) or attributed.get(record.key)}
             for record in fresh
         ]
-        connection.execute(insert_for(connection, spans).on_conflict_do_nothing(), rows)
+        connection.execute(_insert_spans_statement(connection.dialect.name), rows)
 
     request_batch = RollupBatch(REQUESTS)
     for record in live:
@@ -148,6 +151,11 @@ def write_batch(
         requests_skipped=len(request_records) - len(new_requests),
         steps_attributed=len(attributed) + late,
     )
+
+
+@cache
+def _insert_spans_statement(dialect: str) -> UpsertInsert:
+    return insert_for_dialect(dialect, spans).on_conflict_do_nothing()
 
 
 def _row(record: RequestRecord | SpanRecord) -> dict[str, object]:
@@ -212,11 +220,7 @@ def _insert_requests(connection: Connection, records: Sequence[RequestRecord]) -
     """Insert new request rows; RETURNING tells which ones won, even against a concurrent writer."""
     if not records:
         return []
-    statement = (
-        insert_for(connection, requests)
-        .on_conflict_do_nothing(index_elements=["request_id"])
-        .returning(requests.c.request_id)
-    )
+    statement = _insert_requests_statement(connection.dialect.name)
     stored = set(connection.execute(statement, [_row(record) for record in records]).scalars())
     new: list[RequestRecord] = []
     for record in records:
@@ -224,6 +228,16 @@ def _insert_requests(connection: Connection, records: Sequence[RequestRecord]) -
             stored.discard(record.request_id)
             new.append(record)
     return new
+
+
+@cache
+def _insert_requests_statement(dialect: str) -> ReturningInsert[Any]:
+    """Built once per backend, so SQLAlchemy's compiled cache finds it without re-keying it."""
+    return (
+        insert_for_dialect(dialect, requests)
+        .on_conflict_do_nothing(index_elements=["request_id"])
+        .returning(requests.c.request_id)
+    )
 
 
 def _fresh_spans(
