@@ -55,7 +55,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         routes = set(app.openapi()["paths"])  # route templates: the only values `http.route` may take
         services = await build_services(settings, routes, loaded)
-        log_handler = configure_logging(settings.log_level, services.redactor)
+        plain_paths = {route for route in routes if "{" not in route}
+        log_handler = configure_logging(settings.log_level, services.redactor, plain_paths=plain_paths)
         new_key = await asyncio.to_thread(services.keys.ensure_initial_key)
         if new_key:
             announce_new_key(new_key)

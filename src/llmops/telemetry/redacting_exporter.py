@@ -4,11 +4,17 @@ It sits between the SDK's batch processor and the real exporters (the store, OTL
 runs in the processor's worker thread, off the request path. Unlike logfire's scrubber it never
 skips a span or an attribute: names, attributes, event attributes (exception messages and
 stacktraces included), link attributes and status descriptions all pass the one `Redactor`.
+
+Most of what it redacts repeats: the system prompt, examples and policies inside every model span's
+messages, span names, model ids, enum-like values. `RememberingRedactor` redacts each distinct string
+once. Between spans the worker thread yields the GIL, so a batch never holds requests up for longer
+than one span's redaction.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -16,13 +22,44 @@ from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.trace import Link, Status
 
-from llmops.redaction import Redactor
+from llmops.redaction import FAILED_MARKER, RedactionConfig, Redactor
 
 logger = logging.getLogger("llmops.telemetry")
 
 DROPPED = "[REDACTION_FAILED]"
+MEMORY_CHARS = 2_000_000
 SHORT = 128
-CACHE_SIZE = 4096
+SHORT_VALUES = 4096
+
+
+class RememberingRedactor(Redactor):
+    """The service's redactor (same configuration, same results) remembering what it redacted.
+
+    Every string the redactor masks, inside JSON values too, goes through `redact`, so each distinct
+    string is redacted once here. For one thread (the export worker): no locks. Bounded by the
+    characters it holds; when full it starts over. Failures are never remembered.
+    """
+
+    def __init__(self, config: RedactionConfig, capacity_chars: int = MEMORY_CHARS) -> None:
+        super().__init__(config)
+        self._memory: dict[str, str] = {}
+        self._held = 0
+        self._capacity = capacity_chars
+
+    def redact(self, text: str, *, max_chars: int | None = None) -> str:
+        if max_chars is not None or not isinstance(text, str):
+            return super().redact(text, max_chars=max_chars)
+        redacted = self._memory.get(text)
+        if redacted is None:
+            redacted = super().redact(text)
+            if redacted != FAILED_MARKER:
+                size = len(text) + len(redacted)
+                if self._held + size > self._capacity:
+                    self._memory.clear()
+                    self._held = 0
+                self._memory[text] = redacted
+                self._held += size
+        return redacted
 
 
 class RedactingExporter(SpanExporter):
@@ -33,15 +70,19 @@ class RedactingExporter(SpanExporter):
     """
 
     def __init__(self, redactor: Redactor, exporters: Sequence[SpanExporter]) -> None:
-        self._redactor = redactor
+        self._redactor = RememberingRedactor(redactor.config)
         self._exporters = list(exporters)
-        # Span names, step names, model ids and enum-like values repeat on every request: remember
-        # their redacted form (only the export thread touches this, and it is bounded).
+        # Short attribute values (names, ids, enum-like values) as a whole: no walk through the
+        # redactor at all for the values every span carries.
         self._short: dict[str, object] = {}
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         try:
-            redacted = [self.redact_span(span) for span in spans]
+            redacted = []
+            for span in spans:
+                redacted.append(self.redact_span(span))
+                time.sleep(0)  # let a waiting request take the GIL between spans
+
         except Exception as exc:
             logger.error("span redaction failed; batch dropped", extra={"error_type": type(exc).__name__})
             return SpanExportResult.FAILURE
@@ -95,7 +136,7 @@ class RedactingExporter(SpanExporter):
         if isinstance(value, str) and len(value) <= SHORT:
             cached = self._short.get(value)
             if cached is None:
-                if len(self._short) >= CACHE_SIZE:
+                if len(self._short) >= SHORT_VALUES:
                     self._short.clear()
                 cached = self._short[value] = self._redactor.redact_value(value)
             return cached
