@@ -35,9 +35,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-from httpload import run_load
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+
+from httpload import run_load
 
 ROOT = Path(__file__).resolve().parents[1]
 KEY = "llmops_bench_key_0123456789abcdefghijklmnopqrstuvwxyzABCDEFGH"
@@ -257,7 +258,11 @@ async def soak(src: Path, payloads: list[bytes], requests: int, tmp: Path) -> li
 @contextlib.contextmanager
 def checkout(rev: str) -> Iterator[Path]:
     path = Path(tempfile.mkdtemp(prefix="llmops-before-"))
-    subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(path), rev], check=True, capture_output=True)
+    subprocess.run(
+        ["git", "-C", str(ROOT), "worktree", "add", "--detach", str(path), rev],
+        check=True,
+        capture_output=True,
+    )
     try:
         yield path / "src"
     finally:
@@ -281,7 +286,9 @@ def fmt(value: float | None, digits: int = 1) -> str:
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=2000, help="requests at concurrency 8 per configuration")
+    parser.add_argument(
+        "--requests", type=int, default=2000, help="requests at concurrency 8 per configuration"
+    )
     parser.add_argument("--before", default="HEAD~1", help="the earlier commit (a git revision); '' to skip")
     parser.add_argument("--soak", type=int, default=100_000, help="requests of the RSS soak; 0 to skip")
     parser.add_argument("--configs", nargs="*", default=list(CONFIGS), choices=list(CONFIGS))
@@ -299,10 +306,16 @@ async def main() -> None:
         for name in configs:  # trees alternate within a configuration, to share the machine's drift
             for tree, src in trees.items():
                 results[(name, tree)] = await run_llmops(src, CONFIGS[name], payloads, args.requests, tmp)
-        soaks = {tree: await soak(src, payloads, args.soak, tmp) for tree, src in trees.items()} if args.soak else {}
+        soaks = (
+            {tree: await soak(src, payloads, args.soak, tmp) for tree, src in trees.items()}
+            if args.soak
+            else {}
+        )
 
-    print(f"Hot path: POST /v1/triage, scripted provider, {args.requests} requests at c=8 "
-          f"({args.requests // 2} at c=1), {os.cpu_count()} cores; CPU = server process tree")
+    print(
+        f"Hot path: POST /v1/triage, scripted provider, {args.requests} requests at c=8 "
+        f"({args.requests // 2} at c=1), {os.cpu_count()} cores; CPU = server process tree"
+    )
     head = f"{'configuration':27}{'tree':>9}{'req/s c=1':>11}{'req/s c=8':>11}{'p50 c=8':>9}{'p95 c=8':>9}"
     print(head + f"{'CPU ms/req':>12}{'x floor':>9}{'dropped':>9}{'errors':>8}")
     rows = [("floor (FastAPI+pydantic)", "", floor)] + [(n, t, r) for (n, t), r in results.items()]
@@ -314,13 +327,20 @@ async def main() -> None:
     for tree in trees:
         full, deferred = results.get(("full telemetry", tree)), results.get(("full, export deferred", tree))
         if full and deferred:
-            print(f"export CPU per request ({tree}): {full.cpu_ms - deferred.cpu_ms:.2f} ms "
-                  f"(full {full.cpu_ms:.2f} - export deferred {deferred.cpu_ms:.2f})")
+            print(
+                f"export CPU per request ({tree}): {full.cpu_ms - deferred.cpu_ms:.2f} ms "
+                f"(full {full.cpu_ms:.2f} - export deferred {deferred.cpu_ms:.2f})"
+            )
     for tree, samples in soaks.items():
-        print(f"RSS over {args.soak} requests ({tree}, 1 worker, full telemetry), MiB per tenth: "
-              + " ".join(f"{s:.0f}" for s in samples) + f"  (growth after the first tenth {samples[-1] - samples[0]:+.1f})")
+        print(
+            f"RSS over {args.soak} requests ({tree}, 1 worker, full telemetry), MiB per tenth: "
+            + " ".join(f"{s:.0f}" for s in samples)
+            + f"  (growth after the first tenth {samples[-1] - samples[0]:+.1f})"
+        )
     if skipped:
-        print(f"skipped (Postgres not reachable at {make_url(POSTGRES).render_as_string()}): {', '.join(skipped)}")
+        print(
+            f"skipped (Postgres not reachable at {make_url(POSTGRES).render_as_string()}): {', '.join(skipped)}"
+        )
     full = results.get(("full telemetry", "now"))
     if full:
         checks = [
@@ -329,7 +349,10 @@ async def main() -> None:
             (f">= {TARGET_RPS} req/s at c=8", full.rps_c8 >= TARGET_RPS),
             (f"p95 <= {TARGET_P95_MS} ms at c=8", full.p95_ms <= TARGET_P95_MS),
         ]
-        print("targets (full telemetry, now): " + "; ".join(f"{t}: {'met' if ok else 'missed'}" for t, ok in checks))
+        print(
+            "targets (full telemetry, now): "
+            + "; ".join(f"{t}: {'met' if ok else 'missed'}" for t, ok in checks)
+        )
 
 
 if __name__ == "__main__":

@@ -12,8 +12,8 @@ import json
 import logging
 import sys
 import traceback
-from datetime import UTC, datetime
 from collections.abc import Collection
+from datetime import UTC, datetime
 from types import TracebackType
 
 from opentelemetry import trace
