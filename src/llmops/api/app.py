@@ -12,7 +12,7 @@ from fastapi import Depends, FastAPI, Request
 
 from llmops import __version__
 from llmops.alerts.engine import run_alert_loop
-from llmops.api.auth import require_api_key
+from llmops.api.auth import check_api_key, require_api_key
 from llmops.api.errors import install_error_handlers
 from llmops.api.middleware import (
     AuthFirstMiddleware,
@@ -35,12 +35,12 @@ from llmops.telemetry.logging import configure_logging
 # Path prefixes that need credentials: the check (run before the body is read) and the OpenAPI
 # security schemes that satisfy it. Other paths are public or the dashboard's pages (session redirect).
 PROTECTED: dict[str, tuple[Callable[[Request], None] | None, list[str]]] = {
-    "/v1/": (require_api_key, [BEARER]),
+    "/v1/": (check_api_key, [BEARER]),
     # The gateway's routes check the key themselves, before reading the body, in OpenAI's error shape.
     gateway.CHAT_ROUTE: (None, [BEARER]),
     gateway.EMBEDDINGS_ROUTE: (None, [BEARER]),
     gateway.MODELS_ROUTE: (None, [BEARER]),
-    "/metrics": (require_api_key, [BEARER]),
+    "/metrics": (check_api_key, [BEARER]),
     "/api/": (require_api_access, [BEARER, SESSION]),
 }
 

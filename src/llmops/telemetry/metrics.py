@@ -37,6 +37,7 @@ DEGRADED = "llmops.degraded"
 COST = "llmops.cost"
 TOOL_DURATION = "llmops.tool.duration"
 STEP_DURATION = "llmops.step.duration"
+SPANS_DROPPED = "llmops.spans.dropped"
 
 HTTP_ROUTE = "http.route"
 HTTP_STATUS_CODE = "http.response.status_code"
@@ -161,6 +162,12 @@ class Instruments:
             description="Duration of one pipeline step.",
             explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
         )
+        self._spans_dropped = meter.create_counter(
+            SPANS_DROPPED,
+            unit="{span}",
+            description="Spans dropped because the export queue was full (request rows are never dropped).",
+        )
+        self._spans_dropped.add(0)  # exposed from the start, so rate() sees the first drop
 
     @classmethod
     def noop(cls) -> Instruments:
@@ -309,6 +316,10 @@ class Instruments:
         if _measurable(seconds):
             attributes = self._labels(("step", step), lambda: {c.STEP: guard_label(step)})
             self._step_duration.record(seconds, attributes)
+
+    def record_span_dropped(self) -> None:
+        """One span the export queue had no room for."""
+        self._spans_dropped.add(1)
 
     def _labels(
         self, key: Hashable, build: Callable[[], dict[str, AttributeValue]]
