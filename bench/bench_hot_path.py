@@ -2,7 +2,7 @@
 FastAPI + pydantic floor app parsing the same body, and this tree against an earlier commit.
 
 Every configuration is a real server process on a free port, driven over HTTP by `httpload` (keep-alive
-connections, the sample emails in turn). For each: req/s at concurrency 1 and 8, p50/p95 at 8, and the
+connections, the sample emails in turn, each copy made distinct). For each: req/s at concurrency 1 and 8, p50/p95 at 8, and the
 server's CPU per request (user + system time of the whole process tree, read from /proc, including
 the export thread's work after the load ends). Export CPU per request is full telemetry minus the
 same run with the span export deferred for the whole run. The soak sends `--soak` requests to one
@@ -81,12 +81,19 @@ class Result:
     dropped: float | None = None
 
 
-def bodies() -> list[bytes]:
-    lines = (ROOT / "samples" / "emails.jsonl").read_text().splitlines()
-    return [
-        json.dumps({"email": json.loads(line)["email"], "user_id": f"user-{i % 50}"}).encode()
-        for i, line in enumerate(lines)
+def bodies(count: int = 5000) -> list[bytes]:
+    """`count` distinct triage bodies: the sample emails, each copy with its own reference number in
+    the subject and body, so no cache in the server sees the same email twice in a run of this size."""
+    emails = [
+        json.loads(line)["email"] for line in (ROOT / "samples" / "emails.jsonl").read_text().splitlines()
     ]
+    payloads = []
+    for i in range(count):
+        email = dict(emails[i % len(emails)])
+        email["subject"] = f"{email.get('subject', '')} [ref {i}]"
+        email["body"] = f"{email.get('body', '')}\n\nReference: {i}"
+        payloads.append(json.dumps({"email": email, "user_id": f"user-{i % 50}"}).encode())
+    return payloads
 
 
 def free_port() -> int:

@@ -97,7 +97,7 @@ class KnowledgeBase:
     def __init__(self, documents: Iterable[PolicyDocument]) -> None:
         self._documents = {doc.id: doc for doc in documents}
         self._order = {doc_id: index for index, doc_id in enumerate(self._documents)}
-        self._term_scores: dict[str, tuple[tuple[str, float], ...]] = {}
+        self._term_scores: dict[str, tuple[tuple[str, float], ...]] = {}  # word → (doc id, score)
         self._lock = threading.Lock()
         self._db = sqlite3.connect(":memory:", check_same_thread=False)
         self._db.execute(
@@ -134,9 +134,12 @@ class KnowledgeBase:
         terms = query_terms(query)
         if not terms or limit < 1:
             return []
+        known = self._term_scores
+        if any(term not in known for term in terms):
+            self._learn(terms)
         scores: dict[str, float] = {}
         for term in terms:  # in query order, as FTS5 sums its phrases
-            for doc_id, score in self._scores(term):
+            for doc_id, score in known.get(term, ()):
                 scores[doc_id] = scores.get(doc_id, 0.0) + score
         ranked = sorted(scores, key=lambda doc_id: (-scores[doc_id], self._order[doc_id]))[:limit]
         passages = []
@@ -147,19 +150,24 @@ class KnowledgeBase:
             )
         return passages
 
-    def _scores(self, term: str) -> tuple[tuple[str, float], ...]:
-        """Each matching document's BM25 score for one word (FTS5's, positive), asked once per word."""
-        found = self._term_scores.get(term)
-        if found is None:
-            with self._lock:
-                rows = self._db.execute(
-                    "SELECT doc_id, bm25(policies, 0.0, ?, ?, ?) FROM policies WHERE policies MATCH ?",
-                    (_TITLE_WEIGHT, _TAGS_WEIGHT, _TEXT_WEIGHT, _phrase(term)),
-                ).fetchall()
-                if len(self._term_scores) >= REMEMBERED_TERMS:
-                    self._term_scores.clear()
-                found = self._term_scores[term] = tuple((doc_id, -rank) for doc_id, rank in rows)
-        return found
+    def _learn(self, terms: list[str]) -> None:
+        """Ask FTS5, in one statement, each matching document's BM25 score (positive) for every word
+        not known yet."""
+        with self._lock:
+            new = [term for term in terms if term not in self._term_scores]
+            if not new:
+                return
+            one = "SELECT ?, doc_id, bm25(policies, 0.0, ?, ?, ?) FROM policies WHERE policies MATCH ?"
+            parameters: list[object] = []
+            for index, term in enumerate(new):
+                parameters += [index, _TITLE_WEIGHT, _TAGS_WEIGHT, _TEXT_WEIGHT, _phrase(term)]
+            found: dict[int, list[tuple[str, float]]] = {index: [] for index in range(len(new))}
+            for index, doc_id, rank in self._db.execute(" UNION ALL ".join([one] * len(new)), parameters):
+                found[index].append((doc_id, -rank))
+            if len(self._term_scores) + len(new) > REMEMBERED_TERMS:
+                self._term_scores.clear()
+            for index, term in enumerate(new):
+                self._term_scores[term] = tuple(found[index])
 
     def close(self) -> None:
         with self._lock:
