@@ -13,6 +13,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import SecretStr
 from sqlalchemy import func, select
 
 from live import LiveServer
@@ -20,6 +23,7 @@ from llmops.redaction import RedactionConfig, Redactor
 from llmops.storage.db import make_engine
 from llmops.storage.tables import requests, spans
 from llmops.telemetry.logging import configure_logging
+from llmops.telemetry.redacting_exporter import RememberingRedactor
 
 ROOT = Path(__file__).resolve().parents[1]
 EMAIL = {
@@ -54,6 +58,42 @@ def test_a_full_export_queue_drops_spans_and_counts_them_but_every_request_row_i
         engine.dispose()
     assert stored == {reply.json()["request_id"] for reply in replies}
     assert stored_spans == 2
+
+
+PIECES = st.sampled_from(
+    [
+        "ana@example.com",
+        "+44 20 7946 0958",
+        "4111 1111 1111 1111",
+        "sk-proj-" + "a1B2c3D4" * 6,
+        "hello",
+        "10.2.3.4",
+    ]
+)
+TEXT = st.lists(st.one_of(PIECES, st.text(max_size=20)), max_size=6).map(" ".join)
+JSONISH = st.recursive(
+    st.one_of(TEXT, st.integers(), st.booleans(), st.none()),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4),
+        st.dictionaries(st.sampled_from(["content", "password", "note"]), inner, max_size=3),
+    ),
+    max_leaves=10,
+)
+CONFIGS = [
+    RedactionConfig(),
+    RedactionConfig(hmac_key=SecretStr("k" * 32), secrets=[SecretStr("hunter2-configured-secret")]),
+]
+
+
+@settings(max_examples=150, deadline=None)
+@given(value=st.one_of(JSONISH, JSONISH.map(json.dumps)), which=st.sampled_from([0, 1]))
+def test_the_remembering_redactor_redacts_exactly_as_the_redactor_first_time_and_from_memory(
+    value: object, which: int
+) -> None:
+    plain, remembering = Redactor(CONFIGS[which]), RememberingRedactor(CONFIGS[which], capacity_chars=200)
+    expected = plain.redact_value(value)
+    assert remembering.redact_value(value) == expected
+    assert remembering.redact_value(value) == expected  # the second time from memory (or after a reset)
 
 
 def test_access_lines_of_parameterless_routes_are_masked_like_any_line() -> None:

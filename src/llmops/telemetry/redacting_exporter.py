@@ -82,7 +82,6 @@ class RedactingExporter(SpanExporter):
             for span in spans:
                 redacted.append(self.redact_span(span))
                 time.sleep(0)  # let a waiting request take the GIL between spans
-
         except Exception as exc:
             logger.error("span redaction failed; batch dropped", extra={"error_type": type(exc).__name__})
             return SpanExportResult.FAILURE
