@@ -2,41 +2,45 @@
 confusion table, priority in range, dangerous misses (critical cases mis-filed) and planted personal data
 repeated in the output.
 
-By default it scores the rules alone: the degraded path, i.e. `rule_based_triage` over the pipeline's own
-parse, tools and context (no model, no app, a second or two). `--local-model` instead sends `--limit` evenly
+By default it scores the rules alone: the degraded path, i.e. the rules' suggestion over the pipeline's own
+parse, tools and context (no model, no app, a second or two), and measures the CPU per email of parsing
+(with the signals) and of the rules' suggestion. With `--base REV` the assistant package of that git
+revision (read with `git show` into a temporary package) runs in the same process too, so before and after
+share one machine state: quality side by side, and the CPU per email of both. `--local-model` instead sends `--limit` evenly
 spaced cases of each split through the app with the real local model (~4 s per email on 2 cores), on a
 prompt version that lets the model pick the category (v2/v7 prefill the rules' category and priority, so
 they would score the rules again).
 
-    python bench/bench_triage_quality.py [--split test|dev|both] [--misses]
+    python bench/bench_triage_quality.py [--split test|dev|both] [--misses] [--base REV]
     python bench/bench_triage_quality.py --local-model --limit 30 --split test
 
 The test split is sealed: read its figures, never tune rules, prompts or thresholds against its cases;
-`--misses` lists the mis-filed cases of the dev split only.
+only the dev split's mis-filed cases are ever listed (`--misses` lists all of them, not only the dangerous ones).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
+import importlib.util
 import logging
+import subprocess
+import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from llmops.assistant.knowledge import KnowledgeBase
-from llmops.assistant.normalize import parse_email
-from llmops.assistant.pipeline import build_context, retrieve_policies
-from llmops.assistant.rules import rule_based_triage
 from llmops.assistant.schema import Category, Triage
-from llmops.assistant.tools import Toolbox, plan_tool_calls
 from llmops.evals.datasets import EvalCase, bundled_dataset_path, load_dataset
 from llmops.evals.scorers import CaseOutput, NotContains
 from llmops.telemetry import conventions as c
 
-SPLITS = {"test": "email_triage_test", "dev": "email_triage_dev"}
+SPLITS = {"test": "email_triage_test", "dev": "email_triage_dev", "golden": "email_triage"}
 ORDER = [Category.URGENT, Category.ACTION_REQUIRED, Category.FYI, Category.SPAM, Category.PERSONAL]
 SHORT = {
     Category.URGENT: "urgent",
@@ -86,18 +90,98 @@ def language(case: EvalCase) -> str:
     return next((tag.removeprefix("lang:") for tag in case.tags if tag.startswith("lang:")), "?")
 
 
-def rules_only(cases: list[EvalCase]) -> list[Prediction]:
+@dataclass
+class RulesPath:
+    """One revision's rules path: the pipeline's parse (with the signals), tools and context, then the
+    rules' suggestion with the reasons the prompt carries."""
+
+    label: str
+    parse: Callable[[Any], Any]
+    prepare: Callable[[Any], Any]
+    suggest: Callable[[Any, Any], tuple[Any, str]]
+
+
+def rules_path(package: str, label: str) -> RulesPath:
+    """The rules path of an assistant package (`llmops.assistant`, or one loaded by `load_package_at`)."""
+    normalize = importlib.import_module(f"{package}.normalize")
+    pipeline = importlib.import_module(f"{package}.pipeline")
+    rules = importlib.import_module(f"{package}.rules")
+    tools = importlib.import_module(f"{package}.tools")
+    knowledge = importlib.import_module(f"{package}.knowledge").KnowledgeBase.bundled()
+    toolbox = tools.Toolbox.bundled(knowledge)
+
+    def parse(email: Any) -> Any:
+        return normalize.parse_email(email, company_domains=toolbox.company_domains)
+
+    def prepare(parsed: Any) -> Any:
+        passages = pipeline.retrieve_policies(knowledge, parsed)
+        results = [toolbox.run(call) for call in tools.plan_tool_calls(parsed)]
+        return pipeline.build_context(passages, results, toolbox.owner.name)
+
+    def suggest(parsed: Any, context: Any) -> tuple[Any, str]:
+        if hasattr(rules, "rule_suggestion"):
+            suggestion = rules.rule_suggestion(parsed, context)
+            return suggestion.triage, suggestion.reason
+        # before the suggestion carried its reasons, the pipeline scored the email a second time for them
+        return rules.rule_based_triage(parsed, context), context.describe_signals(parsed)
+
+    return RulesPath(label, parse, prepare, suggest)
+
+
+def load_package_at(rev: str, repo: Path) -> str:
+    """The assistant package (`src/llmops/assistant`, data included) at git revision `rev`, loaded under a
+    name of its own: its absolute imports and resource lookups are rewritten to that name."""
+    name = f"llmops_assistant_{rev}".replace("-", "_")
+    root = "src/llmops/assistant"
+    files = subprocess.run(
+        ["git", "-C", str(repo), "ls-tree", "-r", "--name-only", f"{rev}:{root}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    folder = Path(tempfile.mkdtemp(prefix="assistant-")) / name
+    for path in files:
+        content = subprocess.run(
+            ["git", "-C", str(repo), "show", f"{rev}:{root}/{path}"], capture_output=True, check=True
+        ).stdout
+        if path.endswith(".py"):
+            content = content.replace(b"llmops.assistant", name.encode())
+        (folder / path).parent.mkdir(parents=True, exist_ok=True)
+        (folder / path).write_bytes(content)
+    sys.path.insert(0, str(folder.parent))
+    return name
+
+
+def rules_only(path: RulesPath, cases: list[EvalCase]) -> list[Prediction]:
     """The degraded path: the pipeline's parse, policy retrieval and tools, then the rules' triage."""
-    knowledge = KnowledgeBase.bundled()
-    toolbox = Toolbox.bundled(knowledge)
     predictions = []
     for case in cases:
-        parsed = parse_email(case.email, company_domains=toolbox.company_domains)
-        passages = retrieve_policies(knowledge, parsed)
-        results = [toolbox.run(call) for call in plan_tool_calls(parsed)]
-        context = build_context(passages, results, toolbox.owner.name)
-        predictions.append(Prediction(case, rule_based_triage(parsed, context)))
+        parsed = path.parse(case.email)
+        triage, _ = path.suggest(parsed, path.prepare(parsed))
+        predictions.append(Prediction(case, Triage.model_validate(triage.model_dump(mode="json"))))
     return predictions
+
+
+def cpu_per_email(paths: list[RulesPath], cases: list[EvalCase], rounds: int) -> list[tuple[float, float]]:
+    """CPU ms per email of (parse with signals, rules' suggestion) for each path: the best of `rounds`
+    rounds, the paths interleaved within each round so they share the machine's state."""
+    prepared = []
+    for path in paths:
+        parsed = [path.parse(case.email) for case in cases]
+        prepared.append([(item, path.prepare(item)) for item in parsed])
+    best = [[float("inf"), float("inf")] for _ in paths]
+    for _ in range(rounds):
+        for index, path in enumerate(paths):
+            started = time.process_time()
+            for case in cases:
+                path.parse(case.email)
+            middle = time.process_time()
+            for parsed, context in prepared[index]:
+                path.suggest(parsed, context)
+            ended = time.process_time()
+            best[index][0] = min(best[index][0], (middle - started) * 1000 / len(cases))
+            best[index][1] = min(best[index][1], (ended - middle) * 1000 / len(cases))
+    return [(parse, rules) for parse, rules in best]
 
 
 async def local_model(cases: list[EvalCase], prompt_version: str) -> list[Prediction]:
@@ -172,20 +256,73 @@ def report(name: str, predictions: list[Prediction], *, misses: bool) -> None:
     critical = [p for p in predictions if p.case.critical]
     dangerous = [p for p in critical if not p.correct]
     print(f"\ndangerous misses: {len(dangerous)} of {len(critical)} critical cases mis-filed")
+    if name == "test":
+        return  # the test split is sealed: figures only, never its cases
     for p in dangerous:
         predicted = p.category.value if p.category else "no reply"
         print(f"  {p.case.id}: expected {p.case.expected.category}, got {predicted}")
-    if misses and name == "dev":
-        print("\nall mis-filed dev cases")
+    if misses:
+        print(f"\nall mis-filed {name} cases")
         for p in predictions:
             if not p.correct:
                 predicted = p.category.value if p.category else "no reply"
                 print(f"  {p.case.id}: expected {p.case.expected.category}, got {predicted}")
 
 
+@dataclass
+class Figures:
+    """The headline figures of one rules path on one split."""
+
+    category: str
+    priority: str
+    dangerous: str
+
+
+def figures(predictions: list[Prediction]) -> Figures:
+    total = len(predictions)
+    critical = [p for p in predictions if p.case.critical]
+    return Figures(
+        pct(sum(p.correct for p in predictions), total),
+        pct(sum(p.priority_in_range for p in predictions), total),
+        f"{sum(not p.correct for p in critical)}/{len(critical)}",
+    )
+
+
+def compare_rules(names: list[str], paths: list[RulesPath], args: argparse.Namespace) -> None:
+    """Each rules path on each split (full report), then the headline figures and the CPU side by side."""
+    summary: dict[tuple[str, str], Figures] = {}
+    cpu: dict[tuple[str, str], tuple[float, float]] = {}
+    for name in names:
+        dataset = load_dataset(bundled_dataset_path(SPLITS[name]))
+        cases = spread(dataset.cases, args.limit) if args.limit else dataset.cases
+        for path in paths:
+            predictions = rules_only(path, cases)
+            print(f"\n##### {path.label}")
+            report(name, predictions, misses=args.misses)
+            summary[(name, path.label)] = figures(predictions)
+        for path, cost in zip(paths, cpu_per_email(paths, cases, args.rounds), strict=True):
+            cpu[(name, path.label)] = cost
+        print(f"\n({name}: dataset sha256 {dataset.hash[:12]})")
+
+    print("\n===== side by side (rules only) =====")
+    print(f"{'split':6}{'rules':28}{'category':>10}{'priority':>10}{'dangerous':>11}")
+    for name in names:
+        for path in paths:
+            row = summary[(name, path.label)]
+            print(f"{name:7}{path.label:27}{row.category:>10}{row.priority:>10}{row.dangerous:>11}")
+    print(f"\nCPU per email, ms (best of {args.rounds} rounds, paths interleaved)")
+    print(f"{'split':6}{'rules':28}{'parse+signals':>15}{'suggestion':>12}{'total':>8}")
+    for name in names:
+        for path in paths:
+            parse, rules = cpu[(name, path.label)]
+            print(f"{name:7}{path.label:27}{parse:15.3f}{rules:12.3f}{parse + rules:8.3f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--split", choices=["test", "dev", "both"], default="both")
+    parser.add_argument(
+        "--split", choices=["test", "dev", "both", "golden"], default="both", help="golden: the older set"
+    )
     parser.add_argument("--local-model", action="store_true", help="run the real local model, not the rules")
     parser.add_argument(
         "--limit",
@@ -199,18 +336,24 @@ def main() -> None:
         help="prompt version for --local-model (v1: the model picks the category itself)",
     )
     parser.add_argument("--misses", action="store_true", help="list every mis-filed dev case")
+    parser.add_argument("--base", help="also run the rules of this git revision (before/after in one run)")
+    parser.add_argument("--rounds", type=int, default=5, help="timing rounds for the CPU per email")
     args = parser.parse_args()
     names = ["test", "dev"] if args.split == "both" else [args.split]
     what = f"local model, prompt {args.prompt_version}" if args.local_model else "rules only (degraded path)"
     print(f"Triage quality: {what}")
+    if not args.local_model:
+        paths = [rules_path("llmops.assistant", "this tree")]
+        if args.base:
+            package = load_package_at(args.base, Path(__file__).resolve().parents[1])
+            paths.insert(0, rules_path(package, f"at {args.base}"))
+        compare_rules(names, paths, args)
+        return
     for name in names:
         dataset = load_dataset(bundled_dataset_path(SPLITS[name]))
         cases = spread(dataset.cases, args.limit) if args.limit else dataset.cases
         started = time.perf_counter()
-        if args.local_model:
-            predictions = asyncio.run(local_model(cases, args.prompt_version))
-        else:
-            predictions = rules_only(cases)
+        predictions = asyncio.run(local_model(cases, args.prompt_version))
         elapsed = time.perf_counter() - started
         report(name, predictions, misses=args.misses)
         print(f"\n({name}: dataset sha256 {dataset.hash[:12]}, {elapsed:.1f} s)")

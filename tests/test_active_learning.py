@@ -10,6 +10,8 @@ from pathlib import Path
 from sqlalchemy import insert
 
 from llmops.evals.active_learning import select_candidates
+from llmops.evals.datasets import load_dataset
+from llmops.evals.mining import write_jsonl
 from llmops.redaction import Redactor
 from llmops.storage.db import make_engine
 from llmops.storage.migrate import upgrade
@@ -71,3 +73,10 @@ def test_order_dedup_and_redaction(tmp_path: Path) -> None:
     dumped = json.dumps([case.model_dump(mode="json") for case in cases])
     assert "dana@northwind.example" not in dumped
     assert all(case.id == f"mined-{case.source.request_id}" and "needs-label" in case.tags for case in cases)
+    # As written, the file loads as a dataset: every case listed, none scored until labelled.
+    path = tmp_path / "candidates.jsonl"
+    with path.open("w", encoding="utf-8") as stream:
+        write_jsonl(cases, stream)
+    loaded = load_dataset(path)
+    assert [case.id for case in loaded.unlabelled] == [case.id for case in cases] and not loaded.scored
+    assert loaded.case("mined-r-low").source == cases[2].source

@@ -1,6 +1,7 @@
 """Alerts driven by real requests against running servers, delivered to a local signed-webhook
 receiver: error/degraded rate, latency spike, negative feedback, budget, eval regression; firing,
-de-duplication, re-notification, resolution, retries and a dead webhook."""
+de-duplication, re-notification, resolution, retries, a dead webhook, and rate and latency rules at low
+traffic."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from pydantic import SecretStr
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from fakes.webhook_receiver import Received, WebhookReceiver
 from live import LiveServer
@@ -24,9 +25,9 @@ from llmops.alerts.notifiers import (
     WebhookNotifier,
     verify_signature,
 )
-from llmops.alerts.rules import AlertRule, comparison_measurement
+from llmops.alerts.rules import DEFAULT_RULES, AlertRule, comparison_measurement
 from llmops.evals.compare import Verdict, compare_runs
-from llmops.storage.tables import alert_events
+from llmops.storage.tables import alert_events, requests
 from test_evals_compare import make_run
 
 SECRET = "whsec_test_0123456789"
@@ -317,3 +318,63 @@ def test_a_dead_webhook_never_breaks_requests_or_the_loop(
     deliveries = {d["notifier"]: d["delivered"] for d in event.details["deliveries"]}
     assert deliveries == {"log": True, "webhook": False}
     _triage(server, 2)
+
+
+def _spread(server: LiveServer, request_ids: Sequence[str], first: datetime, every: timedelta) -> None:
+    """Date the stored requests one `every` apart from `first`, as a deployment serving one request per
+    `every` would have written them (the requests themselves were real, just sent back to back)."""
+    with server.app.state.services.engine.begin() as connection:
+        for i, request_id in enumerate(request_ids):
+            connection.execute(
+                update(requests)
+                .where(requests.c.request_id == request_id)
+                .values(created_at=first + i * every)
+            )
+
+
+def test_rate_and_latency_rules_fire_and_resolve_at_low_traffic(
+    live_server: Callable[..., LiveServer],
+) -> None:
+    """Two requests a minute (the default local model serves ~20 per 5 minutes at best): the default
+    error-rate and latency rules (5-minute window, 20 requests) widen their window to the latest 20
+    requests, so they fire while half of those fail or are slow and resolve once 20 healthy ones have
+    replaced them. The same rules with a fixed window never see 20 requests and stay silent."""
+    healthy = live_server()
+    failing = live_server(scripted_faults="500*", max_retries=0)
+    slow = live_server(scripted_latency_ms=400)
+    defaults = {rule.name: rule for rule in DEFAULT_RULES}
+    errors = defaults["error_rate"].model_copy(update={"name": "low_traffic_errors"})
+    p95 = defaults["latency_p95"].model_copy(update={"name": "low_traffic_p95", "floor_ms": 300.0})
+    assert (errors.window_s, errors.min_requests, errors.max_window_s) == (300, 20, 3600)
+    fixed = [
+        rule.model_copy(update={"name": f"fixed_{rule.name}", "max_window_s": 0}) for rule in (errors, p95)
+    ]
+    t0 = datetime.now(UTC).replace(microsecond=0)
+    every = timedelta(seconds=30)
+    _spread(healthy, _triage(healthy, 40), t0 - timedelta(minutes=60), every)  # the latency baseline
+    incident = [rid for pair in zip(_triage(failing, 10), _triage(slow, 10), strict=True) for rid in pair]
+    _spread(healthy, incident, t0 - timedelta(minutes=10) + every, every)  # the last 10 minutes
+    now = {"at": t0 + timedelta(seconds=1)}
+    with WebhookReceiver() as receiver:
+        alerts = _engine(healthy, [errors, p95, *fixed], receiver.url, clock=lambda: now["at"])
+        fired = {event.rule: event for event in alerts.evaluate()}
+        assert sorted(fired) == ["low_traffic_errors", "low_traffic_p95"]  # the fixed windows: 10 < 20
+        assert fired["low_traffic_errors"].value == 0.5 and fired["low_traffic_p95"].value >= 400
+        for event in fired.values():
+            assert event.kind == "firing" and event.details["count"] == 20
+            assert 300 < event.details["window_s"] <= 600  # widened from 5 min to the latest 20 requests
+        assert fired["low_traffic_p95"].details["baseline_requests"] == 40
+        assert {str(_verified(r)["rule"]) for r in receiver.received()} == set(fired)
+        assert {s.rule: s.state for s in alerts.states()}["fixed_low_traffic_errors"] == "ok"
+
+        now["at"] = t0 + timedelta(minutes=5)  # no new traffic: the latest 20 requests still breach
+        assert alerts.evaluate() == []
+
+        _spread(healthy, _triage(healthy, 20), t0 + timedelta(minutes=5) + every, every)
+        now["at"] = t0 + timedelta(minutes=15, seconds=1)
+        resolved = {event.rule: event for event in alerts.evaluate()}
+        assert {rule: event.kind for rule, event in resolved.items()} == {
+            "low_traffic_errors": "resolved",
+            "low_traffic_p95": "resolved",
+        }
+        assert resolved["low_traffic_errors"].value == 0.0 and resolved["low_traffic_p95"].value < 300

@@ -10,13 +10,15 @@ from typing import Any
 import pytest
 
 from llmops.assistant.normalize import ParsedEmail, parse_email
-from llmops.assistant.rules import TriageContext, rule_based_triage
+from llmops.assistant.rules import TriageContext, rule_based_triage, rule_suggestion
 from llmops.assistant.schema import Category, Email, Triage
 from llmops.assistant.tools import Toolbox, ToolResult, plan_tool_calls
+from llmops.evals.datasets import bundled_dataset_path, load_dataset
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples" / "emails.jsonl"
 CATEGORY_FLOOR = 0.85
 PRIORITY_FLOOR = 0.75
+DEV_CATEGORY_FLOOR = 0.9
 
 
 @cache
@@ -136,9 +138,72 @@ def test_describe_for_prompts() -> None:
     sample = next(s for s in samples() if s["id"] == "fraud-gift-cards-ceo")
     parsed, context, _ = triage(Email.model_validate(sample["email"]))
     assert "WARNING: imitates the known contact margaret.holt@northwind.example" in context.describe_contact()
-    reasons = context.describe_signals(parsed)
+    suggestion = rule_suggestion(parsed, context)
+    reasons = suggestion.reason
+    assert suggestion.triage == rule_based_triage(parsed, context)
     assert "asks for gift cards" in reasons
     assert "Apple" not in reasons, "reasons describe signals, not content"
     clash = next(s for s in samples() if s["id"] == "meeting-request-clash-maison-verte")
     _, clash_context, _ = triage(Email.model_validate(clash["email"]))
     assert clash_context.describe_calendar().startswith("Thu 03 Dec 10:30: busy ('Helios Freight")
+
+
+def test_rules_on_the_dev_split_keep_the_floor_and_miss_nothing_dangerous() -> None:
+    """The split the rules are tuned on (never the sealed test split, which only the benchmark reads)."""
+    cases = load_dataset(bundled_dataset_path("email_triage_dev")).cases
+    results = [(case, triage(case.email)[2]) for case in cases]
+    right = sum(result.category is case.expected.category for case, result in results)
+    dangerous = [
+        case.id for case, result in results if case.critical and result.category is not case.expected.category
+    ]
+    assert right / len(cases) >= DEV_CATEGORY_FLOOR
+    assert dangerous == []
+
+
+@pytest.mark.parametrize(
+    ("sender", "headers", "subject", "body", "expected"),
+    [
+        (  # a known vendor's real address, but spoofed: authentication failed, replies go elsewhere
+            "Jonas Krüger <j.krueger@printworks.example>",
+            {
+                "Authentication-Results": "mx; spf=fail; dmarc=fail",
+                "Reply-To": "billing@printworks-pay.example",
+            },
+            "Open balance",
+            "Hello, our bank account has changed. Please pay the open invoice to the new IBAN today.",
+            Category.SPAM,
+        ),
+        (  # an outage in French from a colleague who also asks for something
+            "Claire Dubois <claire.dubois@northwind.example>",
+            {},
+            "Le portail client est en panne",
+            "Jordan, le portail est indisponible depuis 8 h pour tous les clients. Tu peux regarder ?",
+            Category.URGENT,
+        ),
+        (  # the same alert system, resolved
+            "Northwind Alerts <no-reply@alerts.northwind.example>",
+            {"Auto-Submitted": "auto-generated"},
+            "[RESOLVED] api error rate critical",
+            "The alert api_error_rate is resolved. Error rate back to normal at 0.1 %.",
+            Category.FYI,
+        ),
+        (  # a stranger on a family member's mail provider, about private life
+            "Helga Becker <h.becker@mailbox.example>",
+            {},
+            "Ihr Paket",
+            "Hallo Herr Reyes, ich habe ein Paket für Sie angenommen. Holen Sie es gern am Wochenende ab.",
+            Category.PERSONAL,
+        ),
+    ],
+)
+def test_signals_that_carry_over(
+    sender: str, headers: dict[str, str], subject: str, body: str, expected: Category
+) -> None:
+    email = Email(
+        sender=sender,
+        recipients=["jordan.reyes@northwind.example"],
+        subject=subject,
+        body=body,
+        headers=headers,
+    )
+    assert triage(email)[2].category is expected

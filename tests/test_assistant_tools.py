@@ -60,6 +60,29 @@ def test_lookup_unknown_and_impersonation(toolbox: Toolbox) -> None:
     assert unknown_colleague.internal and unknown_colleague.impersonates is None
 
 
+@pytest.mark.parametrize(
+    "address",
+    ["it@n0rthwind.example", "ceo@northvvind.example", "hr@nortwind-hr.example", "ap@he1iosfreight.example"],
+)
+def test_homoglyph_and_extra_word_domains_imitate_known_organisations(toolbox: Toolbox, address: str) -> None:
+    result = toolbox.lookup_contact(address)
+    assert result.impersonates is not None and result.lookalike_domain
+
+
+def test_brands_and_private_mailboxes(toolbox: Toolbox) -> None:
+    spoof = toolbox.lookup_contact("no-reply@secure-billing.example", display_name="Microsoft 365 Billing")
+    assert spoof.brand_spoof and spoof.impersonates is None
+    assert not toolbox.lookup_contact(
+        "account@microsoft.com", display_name="Microsoft account team"
+    ).brand_spoof
+    # the family writes from mailbox.example: a stranger there is a private sender, not a lookalike of Sam
+    neighbour = toolbox.lookup_contact("h.becker@mailbox.example", display_name="Helga Becker")
+    assert neighbour.personal_domain and neighbour.impersonates is None
+    assert toolbox.lookup_contact("someone@gmail.com").personal_domain
+    assert not toolbox.lookup_contact("sales@mailboxes-direct.example").impersonates
+    assert not toolbox.lookup_contact("someone@random.example").personal_domain
+
+
 def test_check_calendar_conflict_and_alternatives(toolbox: Toolbox) -> None:
     result = toolbox.check_calendar(datetime(2026, 12, 3, 10, 30, tzinfo=CET))
     assert not result.free

@@ -119,10 +119,27 @@ def _cli_env(settings: Settings) -> dict[str, str]:
     )
 
 
-def _llmops(settings: Settings, *args: str) -> str:
-    result = run_llmops(_cli_env(settings), *args)
+def _llmops(settings: Settings, *args: str, **env: str) -> str:
+    result = run_llmops(_cli_env(settings) | env, *args)
     assert result.returncode == 0, result.stderr[-2000:]
     return result.stdout
+
+
+OUTAGE_SUMMARY = "SEV1 outage: the API gateway returns 502s; join the bridge."
+OUTAGE_MISS = "regex: expected all 1 pattern to match the summary, got 0 of 1 (no match for #0)"
+
+
+def _reply(summary: str) -> str:
+    """The scripted model's answer with this summary (the rules still correct category and priority)."""
+    return json.dumps(
+        {
+            "category": "action_required",
+            "priority": 2,
+            "summary": summary,
+            "action_items": [],
+            "draft_reply": "",
+        }
+    )
 
 
 ALERT_RULES = """
@@ -199,8 +216,12 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
         dataset = data / "cases.jsonl"
         golden = ROOT / "src" / "llmops" / "evals" / "data" / "email_triage.jsonl"
         dataset.write_text("\n".join(golden.read_text(encoding="utf-8").splitlines()[:4]) + "\n")
-        for version in ("email_triage_v2", "email_triage_v7"):
-            _llmops(settings, "eval", "run", "--dataset", str(dataset), "--prompt-version", version)
+        for version, summary in (("email_triage_v2", OUTAGE_SUMMARY), ("email_triage_v7", "A note for you.")):
+            _llmops(  # v7's summaries miss what the outage case asks for: it regresses and says why
+                settings,
+                *("eval", "run", "--dataset", str(dataset), "--prompt-version", version),
+                LLMOPS_SCRIPTED_REPLY=_reply(summary),
+            )
         _wait_for_alert(settings, "degraded_rate", "firing")
         yield Seeded(
             server,
@@ -494,6 +515,59 @@ def test_evals_compare_the_newest_run_with_another_version(page: Any, seeded: Se
     _open(page, seeded, f"/evals/{candidate}")
     assert page.get_by_test_id("run-case").count() == 4
     assert page.get_by_test_id("case-trace").count() == 4
+
+
+def test_evals_explain_failures_and_the_selects_follow_the_comparison(page: Any, seeded: Seeded) -> None:
+    """Issue 11.5: a regressed case says, per scorer, what was expected and what came back, and links
+    to its trace; the selects always name the runs compared on screen (one side named, prompt versions
+    named, a changed select left unsubmitted); the run page explains its failures the same way."""
+    runs = {run["prompt_version"]: run["id"] for run in reversed(_api(seeded, "/api/evals")["runs"])}
+    v2, v7 = runs["email_triage_v2"], runs["email_triage_v7"]
+
+    def compared() -> tuple[str, str]:
+        section = page.get_by_test_id("comparison")
+        shown = (section.get_attribute("data-baseline"), section.get_attribute("data-candidate"))
+        selected = (
+            page.get_by_test_id("baseline-select").input_value(),
+            page.get_by_test_id("candidate-select").input_value(),
+        )
+        assert selected == shown
+        return selected
+
+    _open(page, seeded, "/evals")
+    assert compared() == (v2, v7)
+    regressed = page.locator('[data-testid="case-row"][data-change="regressed"]')
+    assert regressed.first.get_attribute("data-case") == "outage-api-gateway-502"
+    assert OUTAGE_MISS in regressed.first.get_by_test_id("explanation").all_inner_texts()
+    failing = page.locator('[data-testid="case-row"][data-change="failing"]')
+    for row in [regressed.nth(i) for i in range(regressed.count())] + [
+        failing.nth(i) for i in range(failing.count())
+    ]:
+        lines = row.get_by_test_id("explanation").all_inner_texts()
+        assert lines and all(re.fullmatch(r"[a-z_]+: expected .+, got .+", line) for line in lines), lines
+    passing = page.locator('[data-testid="case-row"][data-change="passing"]')
+    assert passing.count() == 0 or passing.first.get_by_test_id("explanation").count() == 0
+    assert re.search(r"detectable pass-rate change: \d+\.\d pp", page.get_by_test_id("stats").inner_text())
+    case_id = regressed.first.get_attribute("data-case")
+    regressed.first.get_by_test_id("candidate-trace").click()
+    page.wait_for_url(re.compile(r"/requests/[0-9a-f]+$"))
+    assert "an eval case" in page.inner_text("body")
+
+    _open(page, seeded, f"/evals?candidate={v2}")  # one side named: the other is its default
+    assert compared() == (v7, v2)
+    _open(page, seeded, "/evals?baseline=email_triage_v7&candidate=email_triage_v2")
+    assert compared() == (v7, v2)
+    page.get_by_test_id("candidate-select").select_option(v7)  # changed, not submitted
+    page.get_by_test_id("run-link").first.click()
+    page.wait_for_url(re.compile(r"/evals/[0-9a-f]+$"))
+    page.go_back()
+    page.wait_for_load_state()
+    assert compared() == (v7, v2)
+
+    _open(page, seeded, f"/evals/{v7}")
+    row = page.locator(f'[data-testid="run-case"]:has(code:text-is("{case_id}"))')
+    assert OUTAGE_MISS in row.get_by_test_id("explanation").all_inner_texts()
+    assert row.get_by_test_id("case-trace").count() == 1
 
 
 def test_alerts_read_in_words(page: Any, seeded: Seeded) -> None:

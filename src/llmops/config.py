@@ -345,6 +345,13 @@ class Settings(BaseSettings):
     canary_max_negative_feedback_delta: float = Field(
         0.05, ge=0, le=1, description="Negative feedback rate the canary may exceed production's by."
     )
+    canary_max_rule_disagreement_delta: float = Field(
+        0.10,
+        ge=0,
+        le=1,
+        description="Rate of replies disagreeing with the rules' suggested category that the canary may "
+        "exceed production's by.",
+    )
     canary_interval_s: float = Field(
         60.0, gt=0, description="How often the server's canary controller compares the arms and decides."
     )

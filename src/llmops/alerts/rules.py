@@ -4,6 +4,15 @@ A rule turns the store into one `Measurement`: a value, the threshold it is held
 is breached, and how many observations it rests on. Below `min_requests` observations a rule is not
 breached and says "not enough data", so a quiet hour never pages anyone.
 
+A window that holds fewer than `min_requests` observations widens back, up to `max_window_s`, until it
+holds the latest `min_requests` (`widened_start`). A fixed five-minute window with a floor of 20 can
+never fire on a deployment that serves fewer than 20 requests in five minutes (the default local model
+serves about that many at best), however many of them fail; the rate or p95 of the latest 20 requests
+is as meaningful at low traffic as the last five minutes are at high traffic. At high traffic the
+window is `window_s` as configured; a deployment too quiet to reach `min_requests` in `max_window_s`
+still says "not enough data". The same widening applies to the rating count of
+`negative_feedback_rate`.
+
 - `error_rate`: share of requests that failed or whose every provider failed (the degraded reply
   from the rules), over `window_s`.
 - `degraded_rate`: share of requests answered by the rule-based fallback, for any reason.
@@ -32,6 +41,7 @@ from sqlalchemy import Engine, and_, func, or_, select
 
 from llmops.evals.compare import Comparison, Verdict
 from llmops.storage.tables import LIVE_TRAFFIC, feedback, requests
+from llmops.storage.timeutil import utc
 
 RuleKind = Literal[
     "budget", "latency_p95", "error_rate", "degraded_rate", "negative_feedback_rate", "eval_regression"
@@ -50,6 +60,12 @@ class AlertRule(BaseModel):
     kind: RuleKind
     window_s: int = Field(default=300, ge=1, description="Seconds the value is measured over, up to now.")
     min_requests: int = Field(default=20, ge=0, description="Observations needed before the rule may fire.")
+    max_window_s: int = Field(
+        default=3600,
+        ge=0,
+        description="How far back the window may widen to hold `min_requests` observations (never "
+        "narrower than `window_s`; 0 or `window_s`: never widens).",
+    )
     renotify_s: int = Field(default=3600, ge=1, description="A firing rule notifies again after this long.")
     enabled: bool = True
     threshold: float | None = Field(default=None, ge=0, description="The rate above which a rate rule fires.")
@@ -69,9 +85,10 @@ class AlertRule(BaseModel):
         unset = {"assistant"} if self.assistant is None else set()
         return self.model_dump(exclude=set(BASE_FIELDS) | unset)
 
-    def narrows(self, query: Any) -> Any:
-        """`query` (over `requests`) restricted to this rule's assistant, if it names one."""
-        return query if self.assistant is None else query.where(requests.c.assistant == self.assistant)
+    def live_requests(self) -> list[Any]:
+        """The conditions on `requests` for the rows this rule measures: live traffic, of its assistant
+        if it names one."""
+        return [LIVE_TRAFFIC] + ([] if self.assistant is None else [requests.c.assistant == self.assistant])
 
 
 DEFAULT_RULES: tuple[AlertRule, ...] = (
@@ -149,70 +166,97 @@ def percentile(values: Sequence[float], q: float) -> float:
     return ordered[below] + (ordered[above] - ordered[below]) * (position - below)
 
 
-def _rate(rule: AlertRule, hits: int, total: int, unit: str) -> Measurement:
+def widened_start(
+    rule: AlertRule, context: RuleContext, created_at: Any, source: Any, *conditions: Any
+) -> datetime:
+    """The window's start: `now − window_s`, or earlier, back to at most `now − max_window_s`, so that
+    the window holds the latest `min_requests` observations (rows of `source` matching `conditions`,
+    timed by `created_at`). Without enough observations even then, the widest start."""
+    start = context.now - timedelta(seconds=rule.window_s)
+    widest = context.now - timedelta(seconds=max(rule.window_s, rule.max_window_s))
+    if widest >= start or rule.min_requests < 1:
+        return start
+    nth = (
+        select(created_at)
+        .select_from(source)
+        .where(created_at >= widest, created_at < context.now, *conditions)
+        .order_by(created_at.desc())
+        .offset(rule.min_requests - 1)
+        .limit(1)
+    )
+    with context.engine.connect() as connection:
+        found = connection.execute(nth).scalar()
+    return widest if found is None else min(start, utc(found))
+
+
+def _seconds(context: RuleContext, start: datetime) -> int:
+    return round((context.now - start).total_seconds())
+
+
+def _rate(rule: AlertRule, hits: int, total: int, unit: str, window_s: int) -> Measurement:
     threshold = rule.threshold if rule.threshold is not None else 0.0
+    details: dict[str, Any] = {unit: total, "window_s": window_s}
     if total < max(rule.min_requests, 1):
-        return Measurement(False, None, threshold, total, NOT_ENOUGH_DATA, {unit: total})
+        return Measurement(False, None, threshold, total, NOT_ENOUGH_DATA, details)
     value = hits / total
     breached = value > threshold
-    reason = f"{hits} of {total} {unit} in {rule.window_s}s"
-    return Measurement(breached, value, threshold, total, reason, {unit: total, "hits": hits})
+    reason = f"{hits} of {total} {unit} in {window_s}s"
+    return Measurement(breached, value, threshold, total, reason, details | {"hits": hits})
 
 
 def _request_rate(rule: AlertRule, context: RuleContext) -> Measurement:
-    start = context.now - timedelta(seconds=rule.window_s)
     if rule.kind == "error_rate":
         hit = or_(requests.c.status == "error", requests.c.degraded_reason == "providers_failed")
     else:
         hit = requests.c.degraded.is_(True)
-    in_window = and_(requests.c.created_at >= start, requests.c.created_at < context.now, LIVE_TRAFFIC)
-    query = rule.narrows(
-        select(func.count(), func.count().filter(hit)).select_from(requests).where(in_window)
-    )
+    mine = rule.live_requests()
+    start = widened_start(rule, context, requests.c.created_at, requests, *mine)
+    in_window = and_(requests.c.created_at >= start, requests.c.created_at < context.now, *mine)
+    query = select(func.count(), func.count().filter(hit)).select_from(requests).where(in_window)
     with context.engine.connect() as connection:
         total, hits = connection.execute(query).one()
-    return _rate(rule, int(hits or 0), int(total or 0), "requests")
+    return _rate(rule, int(hits or 0), int(total or 0), "requests", _seconds(context, start))
 
 
 def _negative_feedback(rule: AlertRule, context: RuleContext) -> Measurement:
-    start = context.now - timedelta(seconds=rule.window_s)
-    in_window = and_(feedback.c.created_at >= start, feedback.c.created_at < context.now)
-    query = select(func.count(), func.count().filter(feedback.c.rating == -1)).where(in_window)
     source: Any = feedback
+    mine: list[Any] = []
     if rule.assistant is not None:
         source = feedback.join(requests, requests.c.request_id == feedback.c.request_id)
-        query = rule.narrows(query)
+        mine = [requests.c.assistant == rule.assistant]
+    start = widened_start(rule, context, feedback.c.created_at, source, *mine)
+    in_window = and_(feedback.c.created_at >= start, feedback.c.created_at < context.now, *mine)
+    query = select(func.count(), func.count().filter(feedback.c.rating == -1)).where(in_window)
     with context.engine.connect() as connection:
         total, hits = connection.execute(query.select_from(source)).one()
-    return _rate(rule, int(hits or 0), int(total or 0), "ratings")
+    return _rate(rule, int(hits or 0), int(total or 0), "ratings", _seconds(context, start))
 
 
 def _latencies(rule: AlertRule, engine: Engine, start: datetime, end: datetime) -> list[float]:
-    query = rule.narrows(
-        select(requests.c.latency_ms).where(
-            requests.c.created_at >= start, requests.c.created_at < end, LIVE_TRAFFIC
-        )
+    query = select(requests.c.latency_ms).where(
+        requests.c.created_at >= start, requests.c.created_at < end, *rule.live_requests()
     )
     with engine.connect() as connection:
         return [float(value) for value in connection.execute(query).scalars()]
 
 
 def _latency_p95(rule: AlertRule, context: RuleContext) -> Measurement:
-    start = context.now - timedelta(seconds=rule.window_s)
+    mine = rule.live_requests()
+    start = widened_start(rule, context, requests.c.created_at, requests, *mine)
+    window_s = _seconds(context, start)
     current = _latencies(rule, context.engine, start, context.now)
+    details: dict[str, Any] = {"requests": len(current), "window_s": window_s}
     if len(current) < max(rule.min_requests, 1):
-        return Measurement(
-            False, None, rule.floor_ms, len(current), NOT_ENOUGH_DATA, {"requests": len(current)}
-        )
+        return Measurement(False, None, rule.floor_ms, len(current), NOT_ENOUGH_DATA, details)
     baseline = _latencies(rule, context.engine, start - timedelta(seconds=rule.baseline_s), start)
     p95 = percentile(current, 0.95)
-    details: dict[str, Any] = {"requests": len(current), "baseline_requests": len(baseline)}
+    details["baseline_requests"] = len(baseline)
     threshold = rule.floor_ms
     if len(baseline) >= max(rule.min_requests, 1):
         baseline_p95 = percentile(baseline, 0.95)
         details["baseline_p95_ms"] = round(baseline_p95, 3)
         threshold = max(rule.factor * baseline_p95, rule.floor_ms)
-    reason = f"p95 {p95:.0f} ms over {rule.window_s}s against {threshold:.0f} ms"
+    reason = f"p95 {p95:.0f} ms over {window_s}s against {threshold:.0f} ms"
     return Measurement(p95 > threshold, p95, threshold, len(current), reason, details)
 
 

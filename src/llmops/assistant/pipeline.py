@@ -16,7 +16,7 @@ from typing import Any
 from llmops.assistant.knowledge import KnowledgeBase, Passage
 from llmops.assistant.normalize import ParsedEmail, parse_email
 from llmops.assistant.output import TriageParseError, parse_triage
-from llmops.assistant.rules import TriageContext, rule_based_triage
+from llmops.assistant.rules import Suggestion, TriageContext, rule_suggestion
 from llmops.assistant.schema import Email, Triage
 from llmops.assistant.tools import Toolbox, ToolCall, ToolResult, plan_tool_calls
 from llmops.sdk import (
@@ -64,7 +64,7 @@ def build_context(
     return TriageContext.from_results(passages=passages, tool_results=tool_results, owner_name=owner_name)
 
 
-def prompt_variables(parsed: ParsedEmail, context: TriageContext, suggestion: Triage) -> dict[str, Any]:
+def prompt_variables(parsed: ParsedEmail, context: TriageContext, suggestion: Suggestion) -> dict[str, Any]:
     """What a prompt template may use: the email, tool results, policies and the rules' suggestion."""
     return {
         "sender": parsed.sender_display,
@@ -72,9 +72,9 @@ def prompt_variables(parsed: ParsedEmail, context: TriageContext, suggestion: Tr
         "calendar": context.describe_calendar(),
         "policies": [{"title": p.title, "text": p.text} for p in context.passages],
         "suggestion": {
-            "category": suggestion.category.value,
-            "priority": suggestion.priority,
-            "reason": context.describe_signals(parsed),
+            "category": suggestion.triage.category.value,
+            "priority": suggestion.triage.priority,
+            "reason": suggestion.reason,
         },
         "subject": parsed.subject,
         "body": parsed.body[:BODY_CHARS_IN_PROMPT],
@@ -96,7 +96,7 @@ class Prepared:
     passages: list[Passage]
     tool_results: list[ToolResult]
     context: TriageContext
-    suggestion: Triage
+    suggestion: Suggestion
 
 
 class EmailGatekeeper(Assistant[Email, Triage]):
@@ -147,7 +147,7 @@ class EmailGatekeeper(Assistant[Email, Triage]):
         tool_results = [toolbox.run(call) for call in plan_tool_calls(parsed)]
         owner = toolbox.owner.name if toolbox.owner else None
         context = build_context(passages, tool_results, owner)
-        suggestion = rule_based_triage(parsed, context)
+        suggestion = rule_suggestion(parsed, context)
         with self._plans_lock:
             while len(self._plans) >= PLANS_KEPT:
                 del self._plans[next(iter(self._plans))]
@@ -184,17 +184,17 @@ class EmailGatekeeper(Assistant[Email, Triage]):
             else:
                 owner = toolbox.owner.name if toolbox.owner else None
                 context = build_context(passages, tool_results, owner)
-                suggestion = rule_based_triage(parsed, context)
-            span.set_attribute(CATEGORY_ATTRIBUTE, suggestion.category.value)
+                suggestion = rule_suggestion(parsed, context)
+            span.set_attribute(CATEGORY_ATTRIBUTE, suggestion.triage.category.value)
         variables = prompt_variables(parsed, context, suggestion)
         messages = version.render(variables)
         prefill = version.render_prefill(variables)
         try:
             triage = await self._generate(ctx, version, messages, prefill)
         except ModelUnavailable:
-            return self._degraded(ctx, suggestion, PROVIDERS_FAILED)
+            return self._degraded(ctx, suggestion.triage, PROVIDERS_FAILED)
         if triage is None:
-            return self._degraded(ctx, suggestion, INVALID_OUTPUT)
+            return self._degraded(ctx, suggestion.triage, INVALID_OUTPUT)
         return triage
 
     def _loaded(self) -> tuple[KnowledgeBase, Toolbox]:

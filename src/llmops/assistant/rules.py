@@ -1,17 +1,16 @@
 """Rule-based triage: the degraded-mode reply, and the suggestion the model starts from.
 
 Used when every model provider fails or the model's output cannot be repaired, and computed on every
-request as a hint for the tiny local model. Each category gets a score from weighted keyword and
-signal rules (phishing signals, contact relationship, incident words, requests, bulk markers); a
-strong phishing score wins outright, otherwise the highest score does. Priority follows from the
-category and its modifiers (VIP sender, customer, urgency, deadlines). The wording (summary, action
-items, draft reply) comes from `compose`. Scores and reasons are exposed (`score_email`) so a trace
-or a prompt can say why.
+request, once, as a hint for the tiny local model (`rule_suggestion`: the triage and its reasons).
+Each category gets a score from the email's signals, the sender lookup and word lists in four
+languages (`vocabulary`, matched on the email's words split once); a strong phishing score wins
+outright (spoofing cancels the trust a known sender earns), a live incident outranks a request,
+otherwise the highest score does. Priority follows from the category and its modifiers (VIP sender,
+customer, urgency, deadlines). The wording (summary, action items, draft reply) comes from `compose`.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -19,78 +18,44 @@ from pydantic import BaseModel, Field, ValidationError
 
 from llmops.assistant.compose import action_items, draft_reply, summarize
 from llmops.assistant.knowledge import Passage
+from llmops.assistant.lexicon import Words
 from llmops.assistant.normalize import ParsedEmail
 from llmops.assistant.schema import Category, Triage
 from llmops.assistant.tools import CalendarResult, ContactResult, SearchKbResult, ToolResult
+from llmops.assistant.vocabulary import (
+    ALERT_SEVERE,
+    CALENDAR_NOTICE,
+    CALLBACK,
+    CALM,
+    CUSTOMER_ESCALATION,
+    EMERGENCY,
+    FYI,
+    IMPACT,
+    INCIDENT,
+    INCIDENT_WEAK,
+    INFORMAL,
+    JUNK,
+    LURE,
+    NOW,
+    OUT_OF_OFFICE,
+    PERSONAL,
+    PRESS_PRIVACY,
+    PRIVATE_LIFE,
+    PRODUCTION,
+    REMINDER,
+    REQUEST,
+    RESOLVED,
+    RETROSPECTIVE,
+    SECURITY,
+    SOON,
+    STATUS_FIXED,
+    TERMINATION,
+    THREAT,
+    WORK,
+)
 
 PHISHING_THRESHOLD = 4.0
 MAX_PASSAGES = 4
-
-
-def _words(pattern: str) -> re.Pattern[str]:
-    return re.compile(rf"(?<!\w)(?:{pattern})(?!\w)", re.IGNORECASE)
-
-
-_INCIDENT_STRONG = _words(
-    r"outage|outages|sev ?-?[12]|p1|production (?:is )?down|(?:is|are|went|was|were) down|down for|"
-    r"\[firing|firing|data loss|breach|breached|compromised|ausfall|störung|panne|en panne|caída|"
-    r"incident|läuft voll|disk (?:is )?full|running out of (?:disk|space)|502s?|503s?|5xx|error rate|"
-    r"paging|paged|in prod(?:uction)?|"
-    r"mfa (?:method )?(?:reset|replaced|changed)|unauthori[sz]ed|account takeover"
-)
-_INCIDENT_WEAK = _words(
-    r"failing|failed|failure|errors?|timeouts?|timeout|degraded|unavailable|not working|broken|"
-    r"latency|blocked|bloqués|bloqueados|stale|lag|no funciona|ne fonctionne|funktioniert nicht"
-)
-_NOW = _words(
-    r"since \d[\d:]*|since this morning|right now|currently|ongoing|at the moment|now|immediately|asap|"
-    r"as soon as (?:possible|you can)|seit|sofort|depuis|desde|en este momento|en ce moment|"
-    r"immédiatement|inmediatamente|today|this morning|heute|hoy|aujourd'hui|ce matin"
-)
-_REQUEST = _words(
-    r"please|can you|could you|would you|will you|kindly|need you to|i need|let me know|"
-    r"approve|approval|review|sign|confirm|deadline|by (?:monday|tuesday|wednesday|thursday|friday|"
-    r"tomorrow|today|end of (?:day|week)|eod|\d{1,2}(?:st|nd|rd|th)?)|bitte|kannst du|könnten sie|"
-    r"können sie|freigabe|freigeben|por favor|puedes|podrías|pueden|pouvez-vous|pourriez-vous|"
-    r"merci de|dime|dis-moi|rappeler"
-)
-_FYI = _words(
-    r"fyi|for your information|no action (?:is )?(?:needed|required)|just so you know|nothing to do|"
-    r"no need to (?:reply|respond|do anything)|nichts zu tun|"
-    r"zur info|zur kenntnis|keine aktion|para tu información|para su información|pour info|"
-    r"booking (?:is )?confirmed|booking reference|your trip is booked|receipt|out of (?:the )?office|"
-    r"automatic reply|auto-?reply|abwesenheitsnotiz|changelog|announcement|reminder that|"
-    r"if this was you"
-)
-_PERSONAL = _words(
-    r"love|love you|mum|mom|dad|kids|birthday|weekend|christmas|holidays|hugs|xx+|cariño|besos|"
-    r"mamá|papá|abrazo|navidad|salut|bisous|ta femme|ça te dit|partant|liebe grüße|schatz|"
-    r"lunch|dinner|drinks|ski trip|photos|school|teacher|football|hospital|x-ray|blanket"
-)
-_EMERGENCY = _words(
-    r"hospital|emergency room|emergency|accident|ambulance|krankenhaus|notaufnahme|urgencias|"
-    r"hôpital|urgences|call me as soon as|call me now"
-)
-_JUNK = _words(
-    r"congratulations|you have won|winner|lottery|prize|claim your|western union|processing fee|"
-    r"bitcoin|usdt|crypto|guaranteed|zero risk|returns of|investment opportunity|limited spots|"
-    r"trading fund|seo|first page of google|google ranking|rank(?:ing)?|price list|free audit|"
-    r"act now|100% free|lucky"
-)
-_LURE = _words(
-    r"review and sign|sign the (?:document|amendment|contract)|"
-    r"shared (?:a file|a document|\"[^\"]+\") with you|"
-    r"docusign|sharepoint|onedrive|dropbox|wetransfer|voicemail|fax message|parcel|customs fee|"
-    r"delivery (?:failed|attempt)|confirm your address"
-)
-_CUSTOMER_ESCALATION = _words(
-    r"contract|renewal|cancel|churn|third outage|unacceptable|escalat\w*|sla|ticket|no answer|"
-    r"sans réponse|sin respuesta|keine antwort"
-)
-_PRESS_PRIVACY = _words(
-    r"reporter|journalist|press inquiry|article|gdpr|data subject|delete (?:all )?(?:my )?personal data|"
-    r"article 17|right to erasure|datenschutz|rgpd|protección de datos"
-)
 
 
 class TriageContext(BaseModel):
@@ -166,10 +131,6 @@ class TriageContext(BaseModel):
                 )
         return "\n".join(lines) or "No meeting time proposed."
 
-    def describe_signals(self, parsed: ParsedEmail) -> str:
-        """Why the rules suggest what they suggest, in a few words."""
-        return "; ".join(score_email(parsed, self).reasons[:6]) or "no strong signals"
-
 
 @dataclass
 class Scores:
@@ -191,32 +152,60 @@ class Scores:
         return max(order, key=lambda category: (self.values[category], -order.index(category)))
 
 
-def _count(pattern: re.Pattern[str], text: str, cap: int) -> int:
-    return min(cap, len({match.group(0).lower() for match in pattern.finditer(text)}))
+@dataclass(frozen=True)
+class Suggestion:
+    """The rules' triage and the reasons behind it (what a prompt or a trace may say about why)."""
+
+    triage: Triage
+    reasons: list[str]
+
+    @property
+    def reason(self) -> str:
+        """The first few reasons in a few words, for the prompt."""
+        return "; ".join(self.reasons[:6]) or "no strong signals"
 
 
-def _phishing(parsed: ParsedEmail, contact: ContactResult | None, scores: Scores) -> None:
+def _trusted(parsed: ParsedEmail, contact: ContactResult | None) -> bool:
+    """A known contact or a company address, unless the message shows signs of being spoofed."""
+    s = parsed.signals
+    spoofed = s.auth_failed or s.reply_to_mismatch or bool(contact and contact.impersonates)
+    return bool((contact and contact.known) or parsed.internal) and not spoofed
+
+
+def _phishing(parsed: ParsedEmail, contact: ContactResult | None, words: Words, scores: Scores) -> None:
     s = parsed.signals
     known = bool(contact and contact.known)
-    trusted = known or (parsed.internal and not s.auth_failed)
-    text = f"{parsed.subject}\n{parsed.body}"
+    trusted = _trusted(parsed, contact)
+    lookalike = bool(contact and contact.impersonates and contact.lookalike_domain)
+    imitated = bool(contact and contact.impersonates)
+    asks = s.payment_request or s.credential_request or s.gift_card_request or s.secrecy_request
+    lure = LURE.any(words.all)
+    bulk_only = s.bulk and not (s.link_text_mismatch or s.suspicious_links or imitated)
     rules = [
-        (bool(contact and contact.impersonates), 3.5, "sender imitates a known contact"),
+        (imitated, 4.0 if lookalike else 3.5, "sender imitates a known contact"),
+        (imitated and (asks or bool(s.links) or bool(s.urgency_words) or s.attachment_mentioned), 1.0, None),
+        (bool(contact and contact.brand_spoof), 3.0, "sender imitates a well-known brand"),
         (s.reply_to_mismatch, 2.0, "Reply-To on another domain"),
         (s.auth_failed, 2.0, "sender authentication failed"),
+        (known and s.auth_failed and s.reply_to_mismatch, 1.0, "a known address, spoofed"),
         (s.link_text_mismatch, 3.0, "link text and target differ"),
         (s.suspicious_links, 1.5, "suspicious link"),
-        (s.credential_request, 2.0, "asks for credentials"),
-        (s.credential_request and bool(s.links), 1.0, None),
+        (s.credential_request, 1.0 if bulk_only else 2.0, "asks for credentials"),
+        (s.credential_request and bool(s.links) and not bulk_only, 1.0, None),
         (s.credential_request and not trusted, 1.0, None),
-        (bool(contact and contact.impersonates) and (s.payment_request or s.credential_request), 1.5, None),
-        (s.gift_card_request, 3.0, "asks for gift cards"),
+        (s.gift_card_request and (imitated or s.secrecy_request or bool(s.urgency_words)
+         or (not trusted and PERSONAL.count(words.all, 2) < 2)), 3.0, "asks for gift cards"),
         (s.secrecy_request and not trusted, 1.5, "asks for secrecy"),
-        (s.bank_detail_change and not known, 1.5, "changed bank details from an unknown sender"),
+        (s.bank_detail_change and not trusted, 3.0, "changed bank details from an unverified sender"),
         (s.payment_request and not trusted and bool(s.urgency_words or s.secrecy_request), 2.0,
          "urgent payment request from an unknown sender"),
+        (s.payment_request and not trusted and not s.bulk and (s.risky_attachment or bool(s.links))
+         and THREAT.any(words.all), 2.5, "payment demand with a link or an attachment from an unknown sender"),
         (s.risky_attachment and not trusted, 1.5, "risky attachment"),
-        (bool(_LURE.search(text)) and not trusted, 1.5, "document-sharing or e-signature lure"),
+        (s.risky_attachment and s.payment_request and not trusted, 1.0, None),
+        (lure and not trusted, 1.0, "document-sharing, delivery, refund or sign-in lure"),
+        (lure and not trusted and not s.bulk and (bool(s.links) or s.attachment_mentioned or asks), 2.0, None),
+        (not trusted and not s.bulk and CALLBACK.count(words.all, 3) >= 2, 3.0, "call-back scam"),
     ]  # fmt: skip
     points = 0.0
     for condition, weight, reason in rules:
@@ -226,109 +215,155 @@ def _phishing(parsed: ParsedEmail, contact: ContactResult | None, scores: Scores
                 scores.reasons.append(reason)
     if trusted:
         points -= 3.0
-    junk = _count(_JUNK, text, 4) * (1.5 if not trusted else 0.3)
+    junk = JUNK.count(words.all, 4) * (1.5 if not (known or parsed.internal) and not s.bulk else 0.3)
     scores.phishing = points
     scores.add(
         Category.SPAM, max(points, 0.0) + junk, "unsolicited offer or scam wording" if junk >= 3 else None
     )
 
 
-def score_email(parsed: ParsedEmail, context: TriageContext) -> Scores:
+def _incident(parsed: ParsedEmail, context: TriageContext, words: Words, scores: Scores) -> float:
+    """Urgent points for an outage, incident or security alert that is live (not resolved, not past)."""
+    s = parsed.signals
+    contact = context.contact
+    customer = bool(contact and contact.known and contact.relationship == "customer")
+    incident = INCIDENT.count(words.all, 3) + SECURITY.count(words.all, 3)
+    weak = INCIDENT_WEAK.count(words.all, 3)
+    now = NOW.any(words.all)
+    points = 0.0
+    if incident:
+        subject_hit = INCIDENT.any(words.subject) or SECURITY.any(words.subject)
+        points += 1.0 + 0.75 * (incident - 1) + 1.5 * subject_hit + 2.0 * now
+    if weak:
+        points += 0.5 * weak + 1.0 * INCIDENT_WEAK.any(words.subject)
+        if now and (PRODUCTION.any(words.all) or IMPACT.any(words.all) or customer):
+            points += 1.5
+    if ALERT_SEVERE.any(words.subject) and (incident or weak or s.automated):
+        points += 2.5
+    # a thread's subject keeps "[resolved]" when the new text says it is back; a stranger's "fixed" is a pitch
+    thread = bool(parsed.subject_prefixes)  # a reply's subject is the thread's, not news
+    status = RESOLVED.any(words.subject) or STATUS_FIXED.any(words.subject[:2])
+    resolved = (status and not thread) or (
+        _trusted(parsed, context.contact) and RESOLVED.any(words.body[:40])
+    )
+    past = RETROSPECTIVE.any(words.body) or (RETROSPECTIVE.any(words.subject) and not thread)
+    if resolved or past or CALM.any(words.all) or s.bulk:
+        points = min(points, 1.0)
+    if points < 1.5:
+        points = 0.0  # a stray "error" or "blocked" is no incident
+    scores.add(Category.URGENT, points, "incident or outage" if points >= 3 else None)
+    if resolved:
+        scores.add(Category.FYI, 3.0, "resolved or all clear")
+    return points
+
+
+def score_email(parsed: ParsedEmail, context: TriageContext, words: Words) -> Scores:
     """Score every category for an email; see the module docstring for the rules."""
     scores = Scores()
     s = parsed.signals
     contact = context.contact
     relationship = contact.relationship if contact and contact.known else None
-    text = " ".join(f"{parsed.subject}\n{parsed.body}".split())
-    _phishing(parsed, contact, scores)
+    known = relationship is not None
+    _phishing(parsed, contact, words, scores)
 
-    strong = _count(_INCIDENT_STRONG, text, 3)
-    if strong:
-        subject_hit = bool(_INCIDENT_STRONG.search(parsed.subject))
-        now = bool(_NOW.search(text))
-        # A past incident mentioned in passing is not an emergency: it needs to be in the subject or ongoing.
-        scores.add(
-            Category.URGENT, 1.0 + 0.5 * (strong - 1) + 1.5 * subject_hit + 2.0 * now, "incident or outage"
-        )
-    scores.add(
-        Category.URGENT,
-        0.5 * _count(_INCIDENT_WEAK, text, 2) + 1.0 * bool(_INCIDENT_WEAK.search(parsed.subject)),
-    )
+    incident = _incident(parsed, context, words, scores)
     scores.add(
         Category.URGENT, min(2.0, 0.75 * len(s.urgency_words)), "urgency words" if s.urgency_words else None
     )
-    if relationship == "customer" and _CUSTOMER_ESCALATION.search(text):
+    if (
+        relationship == "customer"
+        and CUSTOMER_ESCALATION.any(words.all)
+        and (incident >= 2 or s.urgency_words)
+    ):
         scores.add(Category.URGENT, 1.0, "customer escalation")
-    if contact and contact.vip and s.urgency_words:
+    if TERMINATION.any(words.all) and SOON.any(words.all) and not RETROSPECTIVE.any(words.all):
+        scores.add(Category.URGENT, 2.5, "a customer threatens to leave within hours")
+    if contact and contact.vip and (s.urgency_words or incident >= 2):
         scores.add(Category.URGENT, 1.0, "VIP sender")
 
-    requests = _count(_REQUEST, text, 4)
+    requests = REQUEST.count(words.all, 4)
     scores.add(Category.ACTION_REQUIRED, 0.75 * requests, "explicit request" if requests else None)
-    scores.add(Category.ACTION_REQUIRED, 0.5 if "?" in parsed.body else 0.0)
-    if s.meeting_request:
+    scores.add(Category.ACTION_REQUIRED, 0.5 if "?" in parsed.body or "?" in parsed.subject else 0.0)
+    if s.meeting_request and not REMINDER.any(words.subject):  # a reminder of a booked slot asks nothing
         scores.add(Category.ACTION_REQUIRED, 2.0 + (1.0 if s.meeting_times else 0.0), "meeting request")
     if s.payment_request and not s.bulk:
         scores.add(Category.ACTION_REQUIRED, 1.5, "payment or invoice")
-    if _PRESS_PRIVACY.search(text):
-        scores.add(Category.ACTION_REQUIRED, 2.0, "press or privacy request")
-    if relationship in {"customer", "manager"} or (contact and contact.vip and relationship != "family"):
+    if PRESS_PRIVACY.any(words.all):
+        scores.add(Category.ACTION_REQUIRED, 2.0, "press, privacy or audit request")
+    business = relationship in {"customer", "manager", "colleague", "vendor"} or parsed.internal
+    if (
+        relationship in {"customer", "manager"} or (contact and contact.vip and relationship != "family")
+    ) and (incident < 3):
         scores.add(Category.ACTION_REQUIRED, 1.0)
 
     if relationship in {"family", "friend"}:
         scores.add(Category.PERSONAL, 5.0, f"{relationship} contact")
-    tone = _count(_PERSONAL, text, 4)
-    scores.add(Category.PERSONAL, 0.75 * tone, "personal tone" if tone >= 2 else None)
-    if (
-        not parsed.internal
-        and not relationship
-        and re.search(r"(?<!\w)(?:tu|ta|te|du|dich|tú|ti)(?!\w)", text, re.I)
-    ):
+    tone = PERSONAL.count(words.all, 4)
+    scores.add(Category.PERSONAL, (0.4 if business else 0.75) * tone, "personal tone" if tone >= 2 else None)
+    private = PRIVATE_LIFE.count(words.all, 2)
+    if private and not business:
+        scores.add(Category.PERSONAL, 1.5 * private, "private life")
+    private_mailbox = bool(contact and not known and contact.personal_domain)
+    if private_mailbox and not s.bulk and not WORK.any(words.all):
+        scores.add(Category.PERSONAL, 2.0, "private mailbox")
+    if not parsed.internal and not known and INFORMAL.any(words.all):
         scores.add(Category.PERSONAL, 1.0)
+    if EMERGENCY.any(words.all) and (tone or relationship in {"family", "friend"} or private_mailbox):
+        scores.add(Category.PERSONAL, 1.5, "private emergency")
 
-    fyi_words = _count(_FYI, text, 3)
+    fyi_words = FYI.count(words.all, 3)
     scores.add(Category.FYI, 1.0 + 1.75 * fyi_words, "informational" if fyi_words else None)
+    if OUT_OF_OFFICE.any(words.subject):
+        scores.add(Category.FYI, 4.0, "out-of-office reply")
+    if CALENDAR_NOTICE.any(words.subject):
+        scores.add(Category.FYI, 2.5, "calendar update")
     if s.bulk:
         scores.add(Category.FYI, 4.5, "bulk or newsletter mail")
-    if s.automated and not strong:
+    if s.automated and incident < 3 and requests < 2:
         scores.add(Category.FYI, 1.5, "automated message")
     return scores
 
 
-def _priority(category: Category, parsed: ParsedEmail, context: TriageContext, scores: Scores) -> int:
+def _priority(
+    category: Category, parsed: ParsedEmail, context: TriageContext, scores: Scores, words: Words
+) -> int:
     contact = context.contact
     vip = bool(contact and contact.known and contact.vip)
     customer = bool(contact and contact.relationship == "customer")
-    text = f"{parsed.subject}\n{parsed.body}"
-    soon = bool(
-        re.search(
-            r"(?<!\w)(?:today|tomorrow|heute|morgen|hoy|mañana|aujourd'hui|demain|noon)(?!\w)", text, re.I
-        )
-    )
+    soon = SOON.any(words.all)
     if category is Category.SPAM:
         return 2 if scores.phishing >= PHISHING_THRESHOLD else 3 if scores.phishing >= 2.5 else 5
     if category is Category.URGENT:
-        subject_alarm = bool(_INCIDENT_STRONG.search(parsed.subject) or _count(_NOW, parsed.subject, 1))
+        subject_alarm = INCIDENT.any(words.subject) or SECURITY.any(words.subject) or NOW.any(words.subject)
         return 1 if subject_alarm or vip or scores.values[Category.URGENT] >= 7 else 2
     if category is Category.ACTION_REQUIRED:
         pressing = soon or bool(parsed.signals.urgency_words)
         return max(1, 3 - (vip or customer or pressing) - (vip and pressing))
     if category is Category.PERSONAL:
-        if _EMERGENCY.search(text):
+        if EMERGENCY.any(words.all):
             return 1
-        return 3 if contact and contact.relationship == "family" else 4
+        pressing = SOON.any(words.all) or bool(parsed.signals.urgency_words)
+        return 3 if pressing or (contact and contact.relationship == "family") else 4
     return 3 if vip else (5 if parsed.signals.bulk else 4)
 
 
-def rule_based_triage(parsed: ParsedEmail, context: TriageContext) -> Triage:
-    """A complete, valid triage from rules alone (never raises for a parsed email)."""
-    scores = score_email(parsed, context)
+def rule_suggestion(parsed: ParsedEmail, context: TriageContext) -> Suggestion:
+    """A complete, valid triage from rules alone, with its reasons (never raises for a parsed email)."""
+    words = Words.of(parsed.subject, parsed.body)
+    scores = score_email(parsed, context, words)
     category = scores.best()
-    priority = _priority(category, parsed, context, scores)
+    priority = _priority(category, parsed, context, scores, words)
     phishing = category is Category.SPAM and scores.phishing >= PHISHING_THRESHOLD
-    return Triage(
+    triage = Triage(
         category=category,
         priority=priority,
         summary=summarize(parsed, phishing=phishing),
         action_items=action_items(parsed, context.contact, context.calendar, category, phishing=phishing),
         draft_reply=draft_reply(parsed, context.contact, context.calendar, category, context.owner_name),
     )
+    return Suggestion(triage, scores.reasons)
+
+
+def rule_based_triage(parsed: ParsedEmail, context: TriageContext) -> Triage:
+    """The rules' triage alone: the degraded reply."""
+    return rule_suggestion(parsed, context).triage

@@ -21,21 +21,15 @@ from publicsuffixlist import PublicSuffixList
 from pydantic import BaseModel, Field
 
 from llmops.assistant.htmltext import HtmlLink
+from llmops.assistant.lexicon import tokens
 from llmops.assistant.timeexpr import find_times
+from llmops.assistant.vocabulary import NEGATION, URGENCY
 
 MAX_MEETING_TIMES = 5
 
 _URL = re.compile(r"\b(?:https?://|www\.)[^\s<>\"'\]\[()]+", re.IGNORECASE)
 _DOMAIN_IN_TEXT = re.compile(r"\b(?:https?://)?((?:[a-z0-9-]+\.)+[a-z]{2,})\b", re.IGNORECASE)
-_URGENCY = re.compile(
-    r"(?<!not )(?<!nicht )(?<!no es )(?<!pas )"
-    r"\b(urgent(?:ly)?|asap|immediately|right away|as soon as possible|critical|emergency|"
-    r"time[- ]sensitive|without delay|by end of (?:day|business)|eod|within (?:\d+|one|two) hours?|"
-    r"final (?:notice|reminder)|last chance|act now|expires? today|dringend|sofort|umgehend|eilt|"
-    r"notfall|unverzüglich|urgente|inmediatamente|lo antes posible|cuanto antes|immédiatement|"
-    r"au plus vite|dès que possible|en urgence)\b",
-    re.IGNORECASE,
-)
+_WITHIN_HOURS = re.compile(r"\bwithin (?:\d+|one|two) hours?\b", re.IGNORECASE)
 _CREDENTIAL_PHRASE = re.compile(
     r"\b(?:(?:verify|confirm|validate|re-?activate|unlock|secure|update) (?:your |the )?(?:account|identity|"
     r"mailbox|email|password|credentials|login)|"
@@ -65,10 +59,17 @@ _PAYMENT = re.compile(
     r"rib)\b",
     re.IGNORECASE,
 )
+_SALARY = re.compile(r"\b(?:salary|payroll|gehalt|lohn|nómina|salario|salaire|paie)\b", re.IGNORECASE)
 _BANK_CHANGE = re.compile(
     r"\b(?:new|updated|changed?|different) (?:bank(?:ing)? (?:details|account|information)|iban|account "
     r"(?:details|number))|(?:bank(?:ing)? (?:details|account)|iban) (?:has|have) changed|neue bankverbindung|"
-    r"nuevos datos bancarios|nouvelles coordonnées bancaires|nouveau rib\b",
+    r"nuevos datos bancarios|nueva cuenta(?: bancaria)?|nouvelles coordonnées bancaires|nouveau (?:rib|compte)\b|"
+    r"neue(?:s|n)? (?:konto|kontoverbindung|iban)",
+    re.IGNORECASE,
+)
+_NEW_ACCOUNT = re.compile(
+    r"\b(?:(?:the|my|our|a) new (?:bank )?account|switched banks|changed banks|new bank|nueva cuenta|"
+    r"cambiado de banco|neues konto|neue bank|bank gewechselt|nouveau compte|changé de banque)\b",
     re.IGNORECASE,
 )
 _GIFT_CARD = re.compile(
@@ -134,6 +135,24 @@ _BULK_TEXT = re.compile(
 _AUTH_FAIL = re.compile(r"\b(?:spf|dkim|dmarc)=(?:fail|softfail|permerror)\b", re.IGNORECASE)
 _SHORTENERS = frozenset({"bit.ly", "tinyurl.com", "t.co", "goo.gl", "ow.ly", "is.gd", "buff.ly", "cutt.ly"})
 _NO_REPLY = re.compile(r"^(?:no-?reply|do-?not-?reply|noreply|notifications?|alerts?|mailer-daemon)\b", re.I)
+
+# Words every match of a pattern contains: the pattern is searched only when one of them is in the text,
+# a set test that spares most emails most of these searches (same results, a fraction of the CPU).
+_GATES = {
+    "credential_phrase": "account identity mailbox email password credentials login access sign log signin "
+    "konto passwort cuenta identidad compte identité mot",
+    "credential_request": "password passwort kennwort zugangsdaten credentials login mfa 2fa one otp verification "
+    "security pin contraseña mot identifiants api token",
+    "payment": "wire bank payment payments accounts pay invoice invoices remittance remit iban swift bic account "
+    "outstanding purchase überweisung rechnung zahlung bankverbindung transferencia factura pago virement "
+    "facture paiement rib",
+    "bank_change": "bank banking banks iban account bankverbindung bancarios cuenta coordonnées rib compte konto "
+    "kontoverbindung banco banque",
+    "gift_card": "gift giftcard giftcards itunes google apple amazon steam voucher vouchers gutschein gutscheine "
+    "tarjeta tarjetas carte cartes",
+    "attachment": "attached attachment attaching enclosed anbei anhang adjunto adjunta ci pièce pièces",
+}
+_GATE = {name: frozenset(words.split()) for name, words in _GATES.items()}
 
 _STOPWORDS = {
     "en": "the and you for are with this that have will your please can from our not be is to of we it",
@@ -266,6 +285,18 @@ def _meeting_times(text: str, reference: datetime, subject_is_meeting: bool) -> 
     return [time for times in by_sentence.values() for time in times][:MAX_MEETING_TIMES]
 
 
+def _urgency_words(text: str, tokenised: list[str]) -> list[str]:
+    """Urgency words and phrases, first-seen order, unless negated ("not urgent", "no es urgente")."""
+    words = tuple(tokenised)
+    found = [
+        entry
+        for index, entry in URGENCY.finditer(words)
+        if not (index and words[index - 1] in NEGATION) and words[max(0, index - 2) : index] != ("no", "es")
+    ]
+    within = [match.group(0).lower() for match in _WITHIN_HOURS.finditer(text)] if "within" in words else []
+    return list(dict.fromkeys([*found, *within]))
+
+
 def compute_signals(
     subject: str,
     body: str,
@@ -287,7 +318,14 @@ def compute_signals(
     bulk_header = any(key in headers for key in ("list-unsubscribe", "list-id")) or headers.get(
         "precedence", ""
     ).lower() in {"bulk", "list", "junk"}
-    urgency = list(dict.fromkeys(match.group(1).lower() for match in _URGENCY.finditer(text)))
+    words = tokens(text)
+    present = set(words)
+
+    def found(gate: str, pattern: re.Pattern[str]) -> bool:
+        return not _GATE[gate].isdisjoint(present) and bool(pattern.search(text))
+
+    payment = found("payment", _PAYMENT) or bool(_SALARY.search(text))
+    urgency = _urgency_words(text, words)
     return Signals(
         links=links,
         link_domains=list(dict.fromkeys(link.registered_domain for link in links)),
@@ -300,14 +338,16 @@ def compute_signals(
             or headers.get("received-spf", "").lower().startswith(("fail", "softfail"))
         ),
         urgency_words=urgency,
-        credential_request=bool(_CREDENTIAL_PHRASE.search(text) or _CREDENTIAL_REQUEST.search(text)),
-        payment_request=bool(_PAYMENT.search(text)),
-        bank_detail_change=bool(_BANK_CHANGE.search(text)),
-        gift_card_request=bool(_GIFT_CARD.search(text)),
+        credential_request=found("credential_phrase", _CREDENTIAL_PHRASE)
+        or found("credential_request", _CREDENTIAL_REQUEST),
+        payment_request=payment,
+        bank_detail_change=found("bank_change", _BANK_CHANGE)
+        or (payment and found("bank_change", _NEW_ACCOUNT)),
+        gift_card_request=found("gift_card", _GIFT_CARD),
         secrecy_request=bool(_SECRECY.search(text)),
         meeting_request=meeting_subject or bool(unique_times) or bool(_MEETING_ASK.search(body)),
         meeting_times=unique_times,
-        attachment_mentioned=bool(_ATTACHMENT_WORDS.search(text) or names),
+        attachment_mentioned=found("attachment", _ATTACHMENT_WORDS) or bool(names),
         attachment_names=list(dict.fromkeys(names)),
         risky_attachment=any(name.rsplit(".", 1)[1].lower() in _RISKY_EXTENSIONS for name in names),
         language=guess_language(text),

@@ -103,6 +103,9 @@ _TIME = re.compile(
     re.IGNORECASE | re.VERBOSE,
 )
 
+_MAYBE_TIME = re.compile(
+    r"\d|noon|midday|mittag|mediodía|midi", re.IGNORECASE
+)  # what every _TIME match holds
 _RANGE_JOIN = re.compile(r"^\s*(?:-|–|—|to|until|till|bis|a|à|hasta)\s*$", re.IGNORECASE)
 _ADJACENT_DATE = re.compile(r"^[\s,]*(?:the|den|le|el)?\s*$", re.IGNORECASE)
 _NOT_TOMORROW = re.compile(r"(?:guten|am|heute|jeden|la|esta|cada|good)\s+$", re.IGNORECASE)
@@ -237,10 +240,19 @@ def find_times(text: str, reference: datetime) -> list[TimeMention]:
     carried: date | None = None
     # Hard-wrapped lines continue a sentence; replacing a lone newline keeps every offset valid.
     unwrapped = re.sub(r"(?<!\n)\n(?!\n)", " ", text)
-    for sentence_start, sentence_end in _sentences(unwrapped):
+    sentences = [
+        (
+            start,
+            end,
+            list(_TIME.finditer(unwrapped[start:end])) if _MAYBE_TIME.search(unwrapped, start, end) else [],
+        )
+        for start, end in _sentences(unwrapped)
+    ]
+    while sentences and not sentences[-1][2]:
+        sentences.pop()  # dates after the last clock time resolve nothing: skip finding them
+    for sentence_start, sentence_end, times in sentences:
         sentence = unwrapped[sentence_start:sentence_end]
         dates = _find_dates(sentence, today)
-        times = list(_TIME.finditer(sentence))
         index = 0
         while index < len(times):
             first = times[index]

@@ -20,8 +20,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, Field, ValidationError
 
 from llmops.assistant.knowledge import KnowledgeBase, Passage
+from llmops.assistant.lexicon import tokens
 from llmops.assistant.normalize import ParsedEmail
 from llmops.assistant.signals import registered_domain
+from llmops.assistant.vocabulary import BRAND_NAMES, BRANDS, PUBLIC_MAIL_DOMAINS
 
 Relationship = Literal["colleague", "manager", "customer", "vendor", "family", "friend"]
 DEFAULT_MEETING = timedelta(minutes=30)
@@ -71,6 +73,15 @@ class ContactResult(BaseModel):
     internal: bool = Field(False, description="Address is on a company domain.")
     impersonates: str | None = Field(
         None, description="Unknown sender whose display name or domain imitates this known contact."
+    )
+    lookalike_domain: bool = Field(
+        False, description="The imitation is by domain (a typo, homoglyph or extra word), not the name alone."
+    )
+    brand_spoof: bool = Field(
+        False, description="Display name names a well-known brand the sender's domain does not belong to."
+    )
+    personal_domain: bool = Field(
+        False, description="Domain a family member or friend writes from, or a well-known free-mail service."
     )
 
 
@@ -136,6 +147,24 @@ def _label(domain: str) -> str:
     return domain.split(".")[0]
 
 
+_HOMOGLYPHS = str.maketrans({"0": "o", "1": "l", "i": "l", "3": "e", "4": "a", "5": "s", "7": "t", "-": ""})
+
+
+def _skeleton(label: str) -> str:
+    """What a label looks like to a hurried reader: digits as letters, i as l, rn as m, vv as w."""
+    return label.lower().replace("rn", "m").replace("vv", "w").translate(_HOMOGLYPHS)
+
+
+def lookalike(known: str, candidate: str) -> bool:
+    """Does registered domain `candidate` imitate `known` (a typo, a homoglyph, or the name plus a word)?"""
+    if known == candidate:
+        return False
+    original, other = _skeleton(_label(known)), _skeleton(_label(candidate))
+    if original == other or SequenceMatcher(None, original, other).ratio() >= 0.8:
+        return True
+    return len(original) >= 6 and original in other
+
+
 class Toolbox:
     """The mailbox owner's contacts, calendar and policy knowledge base, with the tools over them."""
 
@@ -155,6 +184,11 @@ class Toolbox:
         self.knowledge = knowledge
         self.owner = owner
         self.company_domains = tuple(domain.lower() for domain in company_domains)
+        self._private_domains = PUBLIC_MAIL_DOMAINS | {
+            registered_domain(contact.email.rpartition("@")[2])
+            for contact in self.contacts
+            if contact.relationship in {"family", "friend"}
+        }
         self.zone = _zone(timezone, self.events)
         self._tools: dict[str, tuple[type[BaseModel], Callable[..., Any], str]] = {
             "lookup_contact": (
@@ -209,30 +243,31 @@ class Toolbox:
                 vip=contact.vip,
                 internal=self._internal(domain),
             )
+        imitated, by_domain = self._imitated(address, domain, display_name)
         return ContactResult(
             address=address,
             known=False,
             internal=self._internal(domain),
-            impersonates=self._imitated(address, domain, display_name),
+            impersonates=imitated,
+            lookalike_domain=by_domain,
+            brand_spoof=_brand_spoof(display_name, domain),
+            personal_domain=registered_domain(domain) in self._private_domains,
         )
 
-    def _imitated(self, address: str, domain: str, display_name: str | None) -> str | None:
+    def _imitated(self, address: str, domain: str, display_name: str | None) -> tuple[str | None, bool]:
+        """The known contact an unknown sender imitates, and whether by a lookalike domain."""
+        if not self._internal(domain):
+            sender_org = registered_domain(domain)
+            for contact in self.contacts:
+                known = registered_domain(contact.email.rpartition("@")[2])
+                if known not in self._private_domains and lookalike(known, sender_org):
+                    return contact.email, True
         name = " ".join((display_name or "").lower().replace('"', "").split())
         if name:
             for contact in self.contacts:
-                if contact.name.lower() == name and contact.email.lower() != address:
-                    return contact.email
-        if self._internal(domain):
-            return None
-        sender_org = registered_domain(domain)
-        for contact in self.contacts:
-            known = registered_domain(contact.email.rpartition("@")[2])
-            if known == sender_org:
-                continue
-            similar = SequenceMatcher(None, _label(known), _label(sender_org)).ratio() >= 0.8
-            if similar or (len(_label(known)) >= 6 and _label(known) in sender_org):
-                return contact.email
-        return None
+                if contact.name.lower() in name and contact.email.lower() != address:
+                    return contact.email, False
+        return None, False
 
     def check_calendar(self, start: datetime, end: datetime | None = None) -> CalendarResult:
         """Conflicts with [start, end) (end defaults to start + 30 min) and up to two free alternatives."""
@@ -305,6 +340,13 @@ class Toolbox:
         if isinstance(result, list):
             result = SearchKbResult(passages=result)
         return ToolResult(call_id=call.id, name=call.name, output=result.model_dump(mode="json"))
+
+
+def _brand_spoof(display_name: str | None, domain: str) -> bool:
+    organisation = registered_domain(domain)
+    return any(
+        organisation not in BRANDS[brand] for brand in BRAND_NAMES.found(tuple(tokens(display_name or "")))
+    )
 
 
 _RISK_QUERIES: tuple[tuple[str, str], ...] = (

@@ -4,8 +4,14 @@ The arms are the request rows of the canary version and of the production versio
 the canary's start (the oldest move of the `canary` label in its current unbroken run of one version
 with a positive share). Per arm: requests, error rate (the request failed, or every provider failed
 and the rule-based fallback answered), median and p95 latency, cost per request, schema-valid rate
-(not degraded for `invalid_output`) and negative feedback rate (ratings of -1 per request). Each metric
-has a guardrail; an arm below the minimum number of requests makes the comparison inconclusive.
+(not degraded for `invalid_output`), negative feedback rate (ratings of -1 per request) and the rate of
+disagreement with the rules' suggestion (a model-answered reply whose category differs from the one the
+`rule_suggestion` step stored on its trace; None for assistants without that step). Each metric has a
+guardrail; an arm below the minimum number of requests makes the comparison inconclusive. Everything is
+read from stored rows (requests, spans, feedback), so every replica computes the same comparison.
+
+A model canary of the gateway (`llmops.gateway.model_canaries`) is compared the same way; its arms are the
+request rows by the alias that served them (`requests.model_alias`) instead of the prompt version.
 
 Latency has two guardrails. The p95 one catches a slower tail. On a small arm p95 is one of its
 slowest few requests, so a couple of stray pauses (a GC pause, a noisy neighbour) move it, both ways:
@@ -18,19 +24,26 @@ slowest few requests, so a couple of stray pauses (a GC pause, a noisy neighbour
 
 from __future__ import annotations
 
+import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, Field
-from sqlalchemy import Engine, and_, select
+from sqlalchemy import ColumnElement, Engine, and_, select
 
+from llmops.canary.gate import EvalEvidence
 from llmops.config import Settings
+from llmops.gateway.model_canaries import MODEL_SUBJECT
 from llmops.prompts.labels import CANARY, PRODUCTION, LabelStore
-from llmops.storage.tables import LIVE_TRAFFIC, feedback, requests
+from llmops.storage.tables import LIVE_TRAFFIC, feedback, requests, spans
+from llmops.telemetry import conventions as c
 
 FAILED_PROVIDERS = "providers_failed"
 INVALID_OUTPUT = "invalid_output"
+RULE_SUGGESTION_STEP = "rule_suggestion"  # the Email Gatekeeper's step that stores the rules' category
 
 
 class Guardrails(BaseModel):
@@ -46,6 +59,7 @@ class Guardrails(BaseModel):
     max_cost_ratio: float = 1.25
     max_schema_invalid_delta: float = 0.02
     max_negative_feedback_delta: float = 0.05
+    max_rule_disagreement_delta: float = 0.10
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Guardrails:
@@ -60,6 +74,7 @@ class Guardrails(BaseModel):
             max_cost_ratio=settings.canary_max_cost_ratio,
             max_schema_invalid_delta=settings.canary_max_schema_invalid_delta,
             max_negative_feedback_delta=settings.canary_max_negative_feedback_delta,
+            max_rule_disagreement_delta=settings.canary_max_rule_disagreement_delta,
         )
 
 
@@ -72,6 +87,7 @@ class ArmFigures(BaseModel):
     cost_per_request_usd: float | None
     schema_valid_rate: float | None
     negative_feedback_rate: float | None
+    rule_disagreement_rate: float | None = None
 
 
 class Comparison(BaseModel):
@@ -86,6 +102,9 @@ class Comparison(BaseModel):
     )
     inconclusive: list[str]
     failures: list[str]
+    eval: EvalEvidence | None = Field(
+        None, description="The canary's latest eval verdict against production (a REGRESSION never promotes)."
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,16 +148,31 @@ def nearest_rank(values: list[float], q: float) -> float | None:
     return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
 
 
-def arm_figures(engine: Engine, version: str, since: datetime) -> tuple[ArmFigures, list[float]]:
+def arm_filter(subject: str, version: str) -> ColumnElement[bool]:
+    """Which request rows belong to an arm: by prompt version, or by the alias that served a gateway call."""
+    if subject.startswith(MODEL_SUBJECT):
+        return requests.c.model_alias == version
+    return requests.c.prompt_version == version
+
+
+def arm_figures(
+    engine: Engine, version: str, since: datetime, subject: str = ""
+) -> tuple[ArmFigures, list[float]]:
     """The arm's figures and its latencies (for the tail test; not stored with the figures)."""
     r = requests.c
+    in_arm = and_(arm_filter(subject, version), r.created_at >= since, LIVE_TRAFFIC)
     query = (
         select(r.status, r.degraded, r.degraded_reason, r.latency_ms, r.cost_usd, feedback.c.rating)
         .select_from(requests.outerjoin(feedback, feedback.c.request_id == r.request_id))
-        .where(and_(r.prompt_version == version, r.created_at >= since, LIVE_TRAFFIC))
+        .where(in_arm)
     )
     with engine.connect() as connection:
         rows = connection.execute(query).all()
+        suggested = connection.execute(
+            select(r.category, spans.c.attributes)
+            .select_from(requests.join(spans, spans.c.trace_id == r.trace_id))
+            .where(in_arm, spans.c.name == RULE_SUGGESTION_STEP, r.degraded.is_(False))
+        ).all()
     n = len(rows)
     if n == 0:
         empty = ArmFigures(
@@ -165,8 +199,16 @@ def arm_figures(engine: Engine, version: str, since: datetime) -> tuple[ArmFigur
         cost_per_request_usd=sum(costs) / len(costs) if costs else None,
         schema_valid_rate=1 - invalid / n,
         negative_feedback_rate=sum(1 for row in rows if row.rating == -1) / n,
+        rule_disagreement_rate=_disagreement(suggested),
     )
     return figures, latencies
+
+
+def _disagreement(rows: Sequence[Any]) -> float | None:
+    """Share of model-answered replies whose category is not the rules' suggestion stored on the trace."""
+    pairs = [(row.category, json.loads(row.attributes).get(c.CATEGORY)) for row in rows]
+    known = [(category, rules) for category, rules in pairs if category and rules]
+    return sum(1 for category, rules in known if category != rules) / len(known) if known else None
 
 
 def exceeds_more_often(canary: list[float], production: list[float], threshold: float) -> float:
@@ -188,9 +230,14 @@ def _log_comb(n: int, k: int) -> float:
     return math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1)
 
 
-def compare(engine: Engine, canary: ActiveCanary, guardrails: Guardrails) -> Comparison:
-    canary_arm, canary_latencies = arm_figures(engine, canary.version, canary.started_at)
-    production_arm, production_latencies = arm_figures(engine, canary.production_version, canary.started_at)
+def compare(
+    engine: Engine, canary: ActiveCanary, guardrails: Guardrails, evidence: EvalEvidence | None = None
+) -> Comparison:
+    subject = canary.prompt_name
+    canary_arm, canary_latencies = arm_figures(engine, canary.version, canary.started_at, subject)
+    production_arm, production_latencies = arm_figures(
+        engine, canary.production_version, canary.started_at, subject
+    )
     arms = {"canary": canary_arm, "production": production_arm}
     tail_p = None
     if canary_latencies and production_arm.p95_latency_ms is not None:
@@ -211,6 +258,7 @@ def compare(engine: Engine, canary: ActiveCanary, guardrails: Guardrails) -> Com
         tail_p_value=tail_p,
         inconclusive=inconclusive,
         failures=failures,
+        eval=evidence,
     )
 
 
@@ -264,6 +312,13 @@ def guardrail_failures(
         failures.append(
             f"negative feedback rate {canary.negative_feedback_rate:.3f} vs "
             f"{production.negative_feedback_rate:.3f} (allowed +{g.max_negative_feedback_delta})"
+        )
+    if _worse_by(
+        canary.rule_disagreement_rate, production.rule_disagreement_rate, g.max_rule_disagreement_delta
+    ):
+        failures.append(
+            f"disagreement with the rules' suggestion {canary.rule_disagreement_rate:.3f} vs "
+            f"{production.rule_disagreement_rate:.3f} (allowed +{g.max_rule_disagreement_delta})"
         )
     return failures
 

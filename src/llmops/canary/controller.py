@@ -2,7 +2,10 @@
 
 Promote moves `production` to the canary version and clears the canary (share 0); rollback clears
 the canary. Hold changes nothing: the comparison is inconclusive (an arm below the minimum number of
-requests). Every decision, automatic or by hand, is stored in `canary_decisions` with the figures it
+requests). A canary whose latest eval verdict against production is REGRESSION (`canary.gate`) is
+never promoted: once its arms are conclusive it is rolled back, whatever its live figures. Starting
+one is refused unless forced, and a forced start records who forced it and why in the label's
+history. Every decision, automatic or by hand, is stored in `canary_decisions` with the figures it
 was made on. The server runs `run_once` every `LLMOPS_CANARY_INTERVAL_S`; `llmops canary evaluate`
 runs it on demand.
 
@@ -27,7 +30,15 @@ from pydantic import BaseModel
 from sqlalchemy import Engine, insert, select
 
 from llmops.canary.compare import ActiveCanary, Comparison, Guardrails, active_canary, compare
-from llmops.prompts.labels import CANARY, DEFAULT_PROMPT, PRODUCTION, LabelMovedError, LabelStore
+from llmops.canary.gate import EvalEvidence, EvalRegressionError, VerdictReader
+from llmops.prompts.labels import (
+    CANARY,
+    DEFAULT_PROMPT,
+    MAX_REASON_CHARS,
+    PRODUCTION,
+    LabelMovedError,
+    LabelStore,
+)
 from llmops.storage.tables import canary_decisions
 from llmops.storage.timeutil import utc
 
@@ -63,6 +74,10 @@ def decide(comparison: Comparison) -> Decision:
     return Decision.ROLLBACK if comparison.failures else Decision.PROMOTE
 
 
+class ForceWithoutReasonError(ValueError):
+    """A forced start must say why: the reason is recorded with who forced it."""
+
+
 class CanaryController:
     """Compares the arms of `prompt_name`'s canary and acts on the verdict."""
 
@@ -84,17 +99,41 @@ class CanaryController:
         self.prompt_name = prompt_name
         self._clock = clock
         self.hold_every = hold_every
+        self.verdicts = VerdictReader(engine)
 
     def active(self) -> ActiveCanary | None:
         return active_canary(self.labels, self.prompt_name, self.default_version)
 
-    def start(self, version: str, share: float, *, by: str, reason: str = "") -> ActiveCanary:
-        """Serve `version` to `share` of users; raising the share of a running canary keeps its window."""
+    def production_version(self) -> str:
+        production = self.labels.get(self.prompt_name, PRODUCTION)
+        return production.version_id if production else self.default_version
+
+    def start(
+        self,
+        version: str,
+        share: float,
+        *,
+        by: str,
+        reason: str = "",
+        evidence: EvalEvidence | None = None,
+        force: bool = False,
+    ) -> ActiveCanary:
+        """Serve `version` to `share` of users; raising the share of a running canary keeps its window.
+
+        `evidence` is the version's eval verdict against production (`llmops canary start` runs it): a
+        REGRESSION raises `EvalRegressionError` unless `force`, and a forced start needs a reason."""
         if not 0.0 < share <= 1.0:
             raise ValueError("the canary share must be above 0 and at most 1")
-        production = self.labels.get(self.prompt_name, PRODUCTION)
-        if version == (production.version_id if production else self.default_version):
+        if version == self.production_version():
             raise ValueError(f"{version} is already production: a canary needs another version to compare")
+        if evidence is not None and evidence.regression:
+            if not force:
+                raise EvalRegressionError(evidence)
+            if not reason.strip():
+                raise ForceWithoutReasonError(
+                    "a forced start past an eval REGRESSION needs a reason (--reason)"
+                )
+            reason = f"forced past {evidence.line()}; why: {reason}"[:MAX_REASON_CHARS]
         self.labels.set(self.prompt_name, CANARY, version, by=by, reason=reason, traffic_share=share)
         canary = self.active()
         assert canary is not None
@@ -104,7 +143,11 @@ class CanaryController:
         canary = self.active()
         if canary is None:
             raise NoCanaryError(f"no canary is running for {self.prompt_name}")
-        return compare(self.engine, canary, self.guardrails)
+        evidence = self.verdicts.latest_verdict(canary.production_version, canary.version)
+        comparison = compare(self.engine, canary, self.guardrails, evidence)
+        if evidence is not None and evidence.regression and not comparison.inconclusive:
+            comparison.failures.append(f"never promoted: {evidence.line()}")
+        return comparison
 
     def run_once(self, *, by: str = CONTROLLER) -> DecisionRecord | None:
         """Compare, decide, act and record; None when nothing was recorded: no canary is running, the
@@ -150,12 +193,18 @@ class CanaryController:
                 CANARY,
                 canary,
                 by=by,
-                reason=f"canary {decision}: {why}",
+                reason=f"canary {decision}: {why}"[:MAX_REASON_CHARS],
                 traffic_share=0.0,
                 expected_change_id=comparison.label_change_id,
             )
         if decision is Decision.PROMOTE:
-            self.labels.set(self.prompt_name, PRODUCTION, canary, by=by, reason=f"canary promoted: {why}")
+            self.labels.set(
+                self.prompt_name,
+                PRODUCTION,
+                canary,
+                by=by,
+                reason=f"canary promoted: {why}"[:MAX_REASON_CHARS],
+            )
         record = self._store(decision, comparison, by, reason)
         if decision is not Decision.HOLD:
             logger.warning(

@@ -1,30 +1,38 @@
-"""`llmops canary`: start a canary, read its live comparison, promote, roll back, or let the
-guardrails decide (`evaluate`, what the server runs every `LLMOPS_CANARY_INTERVAL_S`)."""
+"""`llmops canary`: start a canary (gated on the golden set's verdict against production), read its
+live comparison, promote, roll back, or let the guardrails decide (`evaluate`, what the server runs
+every `LLMOPS_CANARY_INTERVAL_S`)."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from llmops.cli.common import database, default_user, fail, load_settings, prompts, stdout
+from llmops.cli.common import database, default_user, fail, load_settings, prompts, stderr, stdout
 from llmops.cli.prompts import DEFAULT_PROMPT
 
 if TYPE_CHECKING:
     from llmops.canary.compare import Comparison
     from llmops.canary.controller import CanaryController, Decision, DecisionRecord
+    from llmops.canary.gate import EvalEvidence
+    from llmops.config import Settings
+    from llmops.evals.datasets import Dataset
 
 app = typer.Typer(
-    help="Canary releases of prompt versions: sticky share of users, live comparison, promote or roll back.",
+    help="Canary releases of prompt versions and gateway models: sticky share of users, live comparison, "
+    "promote or roll back.",
     no_args_is_help=True,
 )
 
-PromptOption = Annotated[str, typer.Option("--prompt", help="Prompt name.")]
+PromptOption = Annotated[
+    str, typer.Option("--prompt", help="Prompt name, or model:ALIAS for a gateway model canary.")
+]
 ByOption = Annotated[str | None, typer.Option("--by", help="Who decides. Default: your login name.")]
 ReasonOption = Annotated[str, typer.Option("--reason", help="Why, recorded with the decision.")]
 
@@ -36,6 +44,10 @@ def _controller(prompt: str) -> Iterator[CanaryController]:
     from llmops.prompts.labels import LabelStore
 
     settings = load_settings()
+    if prompt.startswith("model:"):
+        with _model_controller(settings, prompt.removeprefix("model:")) as controller:
+            yield controller
+        return
     registry, defaults = prompts(settings)
     if prompt not in defaults:
         fail(f"No loaded assistant uses a prompt named {prompt!r} (known: {', '.join(sorted(defaults))})")
@@ -46,6 +58,30 @@ def _controller(prompt: str) -> Iterator[CanaryController]:
         )
 
 
+@contextmanager
+def _model_controller(settings: Settings, alias: str) -> Iterator[CanaryController]:
+    """The controller of the gateway model canary of `alias` (started by the gateway's configuration)."""
+    from llmops.canary.compare import Guardrails
+    from llmops.canary.controller import CanaryController
+    from llmops.gateway import GatewayConfigError
+    from llmops.gateway.model_canaries import AliasLabels
+    from llmops.gateway.upstreams import build_routes
+
+    try:
+        routes = build_routes(settings)
+    except GatewayConfigError as exc:
+        fail(str(exc))
+    route = routes.models.get(alias)
+    if route is None or route.canary is None:
+        known = ", ".join(f"model:{a}" for a, r in sorted(routes.models.items()) if r.canary) or "none"
+        fail(f"No gateway alias {alias[:100]!r} has a configured canary (model canaries: {known})")
+    with database(settings) as engine:
+        labels = AliasLabels(engine, alias, route.canary[0])
+        yield CanaryController(
+            engine, labels, Guardrails.from_settings(settings), alias, prompt_name=labels.subject
+        )
+
+
 @app.command()
 def start(
     version: Annotated[str, typer.Argument(help="Prompt version to serve to the canary share.")],
@@ -53,17 +89,96 @@ def start(
     prompt: PromptOption = DEFAULT_PROMPT,
     by: ByOption = None,
     reason: ReasonOption = "",
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Start even if the eval verdict is REGRESSION (needs --reason)."),
+    ] = False,
+    dataset: Annotated[
+        Path | None,
+        typer.Option(
+            help="JSONL dataset to gate on. Default: the bundled golden set of the prompt's assistant."
+        ),
+    ] = None,
 ) -> None:
-    """Serve VERSION to a sticky share of users (raising the share of a running canary only adds users)."""
+    """Serve VERSION to a sticky share of users unless the golden set says it regressed.
+
+    The golden set runs on VERSION and on production first; a REGRESSION verdict is refused (exit 1)
+    unless --force with --reason. Raising the share of a running canary only adds users."""
+    from llmops.canary.controller import ForceWithoutReasonError
+    from llmops.canary.gate import EvalRegressionError
+
+    if prompt.startswith("model:"):
+        fail("a model canary is started by the gateway's configuration (`canary` on the alias)")
+    if not 0.0 < share <= 1.0:
+        fail("the canary share must be above 0 and at most 1")
+    if force and not reason.strip():
+        fail("--force needs --reason: who forced the canary and why are recorded")
+    settings = load_settings()
+    with _controller(prompt) as controller:
+        production = controller.production_version()
+        _check_version(controller, version, production)
+    evidence = _eval_gate(settings, _gate_dataset(settings, prompt, dataset), production, version)
     with _controller(prompt) as controller:
         try:
-            canary = controller.start(version, share, by=by or default_user(), reason=reason)
+            canary = controller.start(
+                version, share, by=by or default_user(), reason=reason, evidence=evidence, force=force
+            )
+        except EvalRegressionError as exc:
+            fail(f"{exc} (use --force --reason WHY to start it anyway)", code=1)
+        except ForceWithoutReasonError as exc:
+            fail(str(exc))
         except ValueError as exc:  # LabelError is a ValueError
             fail(str(exc))
+    stdout().print(escape(evidence.line()) if evidence else "no eval verdict: the runs share no dataset")
     stdout().print(
         f"canary {canary.version} at {canary.traffic_share:.0%} against production "
         f"{canary.production_version}, since {canary.started_at:%Y-%m-%d %H:%M:%S} UTC"
     )
+
+
+def _check_version(controller: CanaryController, version: str, production: str) -> None:
+    """Fail before the eval runs when VERSION cannot be a canary of this prompt."""
+    from llmops.prompts.registry import PromptNotFound
+
+    try:
+        found = controller.labels.registry.get(version)
+    except PromptNotFound as exc:
+        fail(exc.args[0])
+    if found.name != controller.prompt_name:
+        fail(f"version {version!r} belongs to prompt {found.name!r}, not {controller.prompt_name!r}")
+    if version == production:
+        fail(f"{version} is already production: a canary needs another version to compare")
+
+
+def _gate_dataset(settings: Settings, prompt: str, path: Path | None) -> Dataset:
+    """The dataset to gate on: `path`, else the bundled golden set when it is the prompt's assistant's."""
+    from llmops.assistants import load_assistants
+    from llmops.evals.datasets import DatasetError, bundled_dataset_path, load_dataset
+
+    try:
+        data = load_dataset(path or bundled_dataset_path())
+    except DatasetError as exc:
+        fail(f"Dataset error: {exc}")
+    owners = {
+        name for name, item in load_assistants(settings).items() if item.assistant.prompt_name == prompt
+    }
+    if data.assistant not in owners:
+        fail(
+            f"The dataset is for assistant {data.assistant!r}, which does not use prompt {prompt!r}: pass --dataset"
+        )
+    return data
+
+
+def _eval_gate(settings: Settings, data: Dataset, production: str, version: str) -> EvalEvidence | None:
+    """Run `data` on production and on VERSION (cached, stored) and read the verdict of the pair."""
+    from llmops.canary.gate import VerdictReader
+    from llmops.cli.evals import run_and_store
+
+    for side in (production, version):
+        stderr().print(f"eval: {data.name} on {side}")
+        run_and_store(settings, data, side)
+    with database(settings) as engine:
+        return VerdictReader(engine).latest_verdict(production, version)
 
 
 @app.command()
@@ -152,6 +267,7 @@ def _print_comparison(comparison: Comparison) -> None:
         ("cost_per_request_usd", "cost / request (USD)"),
         ("schema_valid_rate", "schema-valid rate"),
         ("negative_feedback_rate", "negative feedback rate"),
+        ("rule_disagreement_rate", "disagreement with rules"),
     ):
         table.add_row(
             label, _cell(getattr(comparison.canary, field)), _cell(getattr(comparison.production, field))
@@ -161,6 +277,8 @@ def _print_comparison(comparison: Comparison) -> None:
         out.print(
             f"canary above production's p95 more often: p = {comparison.tail_p_value:.3g} (one-sided Fisher)"
         )
+    if comparison.eval is not None:
+        out.print(escape(comparison.eval.line()))
     for line in comparison.inconclusive:
         out.print(f"inconclusive: {escape(line)}")
     for line in comparison.failures:

@@ -1,5 +1,6 @@
-"""`llmops eval run|compare|mine|candidates`: score a prompt version on a dataset, compare two runs and
-gate CI on the verdict, and turn bad replies into cases to label (active learning)."""
+"""`llmops eval run|compare|mine|candidates|label`: score a prompt version on a dataset, compare two runs
+and gate CI on the verdict, and turn bad replies into cases to label and labelled cases (active
+learning)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from llmops.cli.common import database, fail, load_settings, redactor, stderr
+from llmops.cli.eval_label import label
 from llmops.cli.feedback import SinceOption, output, since_start
 
 if TYPE_CHECKING:
@@ -90,7 +92,7 @@ async def _scored(
     if judge is not None:
         await judge.start()
     try:
-        with _progress(len(dataset.cases)) as advance:
+        with _progress(len(dataset.scored)) as advance:
             return await run_eval(
                 dataset,
                 target,
@@ -143,6 +145,33 @@ def _progress(total: int) -> Iterator[Callable[[CaseResult], None]]:
     yield advance
 
 
+def run_and_store(settings: Settings, data: Dataset, version: str) -> EvalRun:
+    """`eval run` in-process with the cache on: run `data` on `version`, store the run, return it
+    (`llmops canary start` gates on the stored runs; exit 2 when the run cannot be made)."""
+    import asyncio
+
+    from llmops.evals.store import save_run
+
+    try:
+        run = asyncio.run(
+            _run(
+                data,
+                version,
+                settings,
+                target_url=None,
+                api_key=None,
+                concurrency=4,
+                judge_provider=None,
+                use_cache=True,
+            )
+        )
+    except ValueError as exc:
+        fail(f"Cannot run the eval: {str(exc).splitlines()[0][:200]}")
+    with database(settings) as engine:
+        save_run(engine, run, redactor(settings))
+    return run
+
+
 def _summary_lines(run: EvalRun) -> list[str]:
     s = run.summary()
     latency = "–" if s["mean_latency_ms"] is None else f"{s['mean_latency_ms']:.1f} ms"
@@ -156,6 +185,7 @@ def _summary_lines(run: EvalRun) -> list[str]:
         f"tokens          {s['input_tokens']} in, {s['output_tokens']} out",
         f"cost            {cost}",
         f"errors          {s['errors']}, degraded {s['degraded']}, cached {s['cached']}",
+        *([f"needs label     {len(run.unlabelled)} case(s), not scored"] if run.unlabelled else []),
     ]
 
 
@@ -188,6 +218,8 @@ def run_command(
 
     settings = load_settings()
     data = _dataset(dataset)
+    if not data.scored:
+        fail(f"Every case of dataset {data.name} needs a label: label them with `llmops eval label`.")
     version = prompt_version or _default_version(settings, data.assistant)
     if target is None and version not in _known_versions(settings):
         fail(f"Unknown prompt version: {version}")
@@ -258,12 +290,24 @@ def compare_command(
         float, typer.Option(min=0.0, max=1.0, help="Non-inferiority margin on mean score.")
     ] = 0.02,
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
+    dashboard_url: Annotated[
+        str,
+        typer.Option(
+            help="Dashboard base URL (https://llmops.example) for each case's trace link; "
+            "default: site-relative links (/requests/<id>)."
+        ),
+    ] = "",
 ) -> None:
-    """Compare two stored runs case by case; exit 1 when the verdict is REGRESSION."""
+    """Compare two stored runs case by case; exit 1 when the verdict is REGRESSION.
+
+    Each regressed or failing case says, per scorer, what was expected and what came back, and links
+    to its trace."""
     from llmops.evals.compare import Verdict, compare_runs
     from llmops.evals.reports import RENDERERS
     from llmops.evals.store import RunNotFound, resolve_run
 
+    if dashboard_url and not dashboard_url.startswith(("http://", "https://")):
+        fail("--dashboard-url must start with http:// or https://")
     settings = load_settings()
     with database(settings) as engine:
         try:
@@ -272,7 +316,7 @@ def compare_command(
         except RunNotFound as exc:
             fail(str(exc))
         comparison = compare_runs(base_run, cand_run, alpha=alpha, margin=margin, seed=seed)
-        text = RENDERERS[report_format.value](comparison, redactor(settings))
+        text = RENDERERS[report_format.value](comparison, redactor(settings), dashboard_url=dashboard_url)
         if output is None:
             sys.stdout.write(text)
         else:
@@ -308,7 +352,9 @@ def mine(
         cases = mine_cases(engine, redactor(settings), since=start, limit=limit)
     with output(path) as stream:
         written = write_jsonl(cases, stream)
-    stderr().print(f"Mined {written} candidate case(s) from negative feedback.")
+    stderr().print(
+        f"Mined {written} candidate case(s) from negative feedback; label them with `llmops eval label`."
+    )
 
 
 @app.command("candidates")
@@ -328,4 +374,7 @@ def candidates(
         cases = select_candidates(engine, redactor(settings), limit=limit, max_judge_score=max_judge_score)
     with output(path) as stream:
         write_jsonl(cases, stream)
-    stderr().print(f"Selected {len(cases)} candidate case(s).")
+    stderr().print(f"Selected {len(cases)} candidate case(s); label them with `llmops eval label`.")
+
+
+app.command("label")(label)

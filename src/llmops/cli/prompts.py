@@ -47,8 +47,16 @@ def _version(registry: PromptRegistry, version_id: str) -> PromptVersion:
 
 
 def _labels_by_version(records: list[LabelRecord]) -> dict[str, list[str]]:
+    """Labels per version; a canary shows its share, and a finished one (share 0: rolled back or
+    promoted, the label kept for its history) shows nowhere, as on the dashboard."""
+    from llmops.prompts.labels import CANARY
+
     found: dict[str, list[str]] = {}
     for record in records:
+        if record.label == CANARY:
+            if record.traffic_share:
+                found.setdefault(record.version_id, []).append(f"canary {record.traffic_share:.0%}")
+            continue
         found.setdefault(record.version_id, []).append(record.label)
     return found
 

@@ -9,7 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from llmops.dashboard import api, routes
+from llmops.dashboard import annotate, api, routes
 from llmops.dashboard.auth import LoginRequired
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -23,6 +23,7 @@ async def _to_login(request: Request, exc: Exception) -> RedirectResponse:
 def install(app: FastAPI) -> None:
     """Add the pages, the /api routes and /static to `app`."""
     app.include_router(routes.router)
+    app.include_router(annotate.router)
     app.include_router(api.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_exception_handler(LoginRequired, _to_login)

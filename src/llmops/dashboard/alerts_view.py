@@ -12,6 +12,7 @@ from llmops.dashboard.format import duration_ms, duration_s, number, pct, when, 
 from llmops.reporting.alerts import AlertsView
 
 RATE_KINDS = {"error_rate", "degraded_rate", "negative_feedback_rate"}
+COUNTED_KINDS = RATE_KINDS | {"latency_p95"}  # the kinds that need `min_requests` observations
 HIDDEN_DETAILS = {"deliveries", "reason", "count"}
 
 
@@ -95,6 +96,14 @@ def condition(kind: str, params: dict[str, Any]) -> str:
     return kind
 
 
+def window(kind: str, window_s: int, params: dict[str, Any]) -> str:
+    """The rule's window, and how far it widens to reach its minimum count (`5 min, widens to 1 h`)."""
+    widest = params.get("max_window_s")
+    if kind in COUNTED_KINDS and isinstance(widest, int) and widest > window_s:
+        return f"{duration_s(window_s)}, widens to {duration_s(widest)}"
+    return duration_s(window_s)
+
+
 def alerts_page(data: AlertsView, budgets: list[BudgetStatus]) -> AlertsPage:
     kinds = {rule["name"]: rule["kind"] for rule in data.rules}
     rules = [
@@ -102,7 +111,7 @@ def alerts_page(data: AlertsView, budgets: list[BudgetStatus]) -> AlertsPage:
             name=rule["name"],
             kind=rule["kind"],
             condition=condition(rule["kind"], _params(rule.get("params"))),
-            window=duration_s(rule["window_s"]),
+            window=window(rule["kind"], rule["window_s"], _params(rule.get("params"))),
             min_requests=number(rule["min_requests"]),
             renotify=duration_s(rule["renotify_s"]),
             enabled=yesno(rule["enabled"]),
@@ -142,6 +151,9 @@ def summary(details: dict[str, Any]) -> str:
         parts.append(f"{details['count']:,} observations")
     for key, value in sorted(details.items()):
         if key in HIDDEN_DETAILS or isinstance(value, dict | list):
+            continue
+        if key == "window_s":
+            parts.append(f"over {duration_s(value)}")
             continue
         shown = number(value, 3) if isinstance(value, int | float) else str(value)
         parts.append(f"{key.replace('_', ' ')} {shown}")

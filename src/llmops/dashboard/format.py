@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from llmops.reporting.render import NONE, dollars, percent, seconds
+from llmops.reporting.render import NONE, dollars, percent, points, seconds
 from llmops.storage.timeutil import utc
 
 LABELS = {
@@ -50,9 +50,9 @@ def pct(rate: float | None) -> str:
     return NONE if rate is None else percent(rate)
 
 
-def pp(delta: float | None) -> str:
-    """A difference of two rates in percentage points, signed: `-59.1 pp`, `+4.0 pp`."""
-    return NONE if delta is None else f"{delta * 100:+.1f} pp"
+def pp(delta: float | None, signed: bool = True) -> str:
+    """A difference of two rates in percentage points, signed: `-59.1 pp`, `+4.0 pp` (`4.0 pp` unsigned)."""
+    return points(delta, signed=signed)
 
 
 def money(amount: float | None) -> str:

@@ -310,7 +310,7 @@ async def eval_run_page(request: Request, run_id: str, session: SignedIn) -> Res
         run = await asyncio.to_thread(eval_view.run_page, services_of(request).engine, run_id)
     except RunNotFound:
         return render(request, "error.html", session, 404, message="No stored eval run has that id.")
-    return render(request, "eval_run.html", session, run=run, reason=eval_view.failure_reason, page="evals")
+    return render(request, "eval_run.html", session, run=run, page="evals")
 
 
 @router.get("/alerts")

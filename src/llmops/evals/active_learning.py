@@ -11,33 +11,15 @@ from __future__ import annotations
 
 import json
 
-from pydantic import Field
 from sqlalchemy import Engine, select
 
-from llmops.evals.mining import (
-    MINED_TAGS,
-    MinedCase,
-    MinedSource,
-    mine,
-    redact_deep,
-    stored_attributes,
-    trace_content,
-)
+from llmops.evals.datasets import CaseSource, EvalCase
+from llmops.evals.mining import build_case, mine, stored_trace
 from llmops.redaction import Redactor
-from llmops.storage.tables import eval_results, feedback, requests, spans
+from llmops.storage.tables import eval_results, feedback, requests
 
 JUDGE = "judge"
 REASONS = ("negative-feedback", "low-judge-score", "judge-user-disagreement")
-
-
-class CandidateSource(MinedSource):
-    rating: int | None = None  # type: ignore[assignment]
-    judge_score: float | None = Field(None, description="The lowest judge score stored for the request.")
-    reason: str
-
-
-class CandidateCase(MinedCase):
-    source: CandidateSource
 
 
 def select_candidates(
@@ -46,15 +28,16 @@ def select_candidates(
     limit: int = 50,
     max_judge_score: float = 0.5,
     min_disagreement: float = 0.5,
-) -> list[CandidateCase]:
+) -> list[EvalCase]:
     if limit < 1:
         raise ValueError("limit must be at least 1")
-    picked: dict[str, CandidateCase] = {}
+    picked: dict[str, EvalCase] = {}
     for case in mine(engine, redactor, limit=limit):
+        assert case.source is not None  # mined cases always say where they came from
         if case.source.rating == -1:
-            source = CandidateSource(**case.source.model_dump(), reason=REASONS[0])
-            picked[case.source.request_id] = CandidateCase(
-                **{**case.model_dump(), "tags": [*case.tags, REASONS[0]], "source": source}
+            source = case.source.model_copy(update={"reason": REASONS[0]})
+            picked[source.request_id] = case.model_copy(
+                update={"tags": [*case.tags, REASONS[0]], "source": source}
             )
     judged = _judge_scores(engine)
     ratings = _ratings(engine, list(judged))
@@ -102,29 +85,18 @@ def _case(
     reason: str,
     judged: dict[str, float],
     ratings: dict[str, int],
-) -> CandidateCase:
+) -> EvalCase:
     with engine.connect() as connection:
         row = connection.execute(
             select(requests.c.trace_id, requests.c.prompt_version).where(requests.c.request_id == request_id)
         ).one_or_none()
-        span_rows = connection.execute(
-            select(spans.c.name, spans.c.attributes)
-            .where(spans.c.request_id == request_id)
-            .order_by(spans.c.start_time)
-        ).all()
-    content = trace_content([(r.name, stored_attributes(r.attributes)) for r in span_rows])
-    tags = [*MINED_TAGS, reason]
-    if content.email is None:
-        tags.append("no-content")
-    email = None if content.email is None else {k: redact_deep(redactor, v) for k, v in content.email.items()}
-    source = CandidateSource(
+        trace = stored_trace(connection, request_id)
+    source = CaseSource(
         request_id=request_id,
         trace_id=row.trace_id if row else None,
         prompt_version=row.prompt_version if row else None,
         rating=ratings.get(request_id),
-        notes=None,
-        bad_output=None if content.bad_output is None else redactor.redact(content.bad_output),
         judge_score=judged.get(request_id),
         reason=reason,
     )
-    return CandidateCase(id=f"mined-{request_id}", email=email, tags=tags, source=source)
+    return build_case(redactor, trace, source, extra_tags=[reason])

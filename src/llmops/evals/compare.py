@@ -29,6 +29,8 @@ from statistics import NormalDist, fmean
 from pydantic import BaseModel, Field
 
 from llmops.evals.runner import CaseResult, EvalRun
+from llmops.evals.scorers import ScoreResult
+from llmops.reporting.render import points
 
 POWER = 0.8
 
@@ -60,12 +62,33 @@ class MetricDelta(BaseModel):
 
 
 class CaseChange(BaseModel):
+    """One paired case; for a candidate that failed it, why (each failed scorer's expected and got) and
+    where its traces are."""
+
     case_id: str
     critical: bool
     baseline_passed: bool
     candidate_passed: bool
     baseline_score: float
     candidate_score: float
+    failures: list[ScoreResult] = Field(
+        default_factory=list, description="The candidate's failed scorers (empty when it passed)."
+    )
+    explanations: list[str] = Field(
+        default_factory=list,
+        description="Why the candidate failed, a line per failed scorer: `category: expected spam, got fyi`.",
+    )
+    error: str | None = Field(None, description="The candidate's call error, if it errored.")
+    baseline_request_id: str | None = None
+    candidate_request_id: str | None = None
+    candidate_trace_id: str | None = None
+
+    @property
+    def change(self) -> str:
+        """`regressed`, `improved`, `failing` (in both runs) or `passing` (in both)."""
+        if self.baseline_passed != self.candidate_passed:
+            return "regressed" if self.baseline_passed else "improved"
+        return "passing" if self.candidate_passed else "failing"
 
 
 class McNemar(BaseModel):
@@ -96,6 +119,9 @@ class Comparison(BaseModel):
     cases: list[CaseChange] = Field(description="Every paired case, in the baseline's order.")
     regressions: list[CaseChange]
     improvements: list[CaseChange]
+    still_failing: list[CaseChange] = Field(
+        default_factory=list, description="Cases that fail in both runs, each with why."
+    )
     mcnemar: McNemar
     bootstrap: BootstrapCI
     mde: float = Field(description="Smallest pass-rate change detectable at alpha with 80% power.")
@@ -197,6 +223,12 @@ def _change(base: CaseResult, cand: CaseResult) -> CaseChange:
         candidate_passed=cand.passed,
         baseline_score=base.score,
         candidate_score=cand.score,
+        failures=[] if cand.passed else [score for score in cand.scores if not score.passed],
+        explanations=cand.explanations(),
+        error=None if cand.passed else cand.error,
+        baseline_request_id=base.request_id,
+        candidate_request_id=cand.request_id,
+        candidate_trace_id=cand.trace_id,
     )
 
 
@@ -206,15 +238,16 @@ def decide(ci: BootstrapCI, regressions: Sequence[CaseChange], margin: float) ->
     if critical:
         return Verdict.REGRESSION, [f"{len(critical)} critical case(s) went pass→fail: {', '.join(critical)}"]
     if ci.high < 0:
-        return Verdict.REGRESSION, [f"the score difference's CI upper bound {ci.high:+.4f} is below 0"]
+        return Verdict.REGRESSION, [f"the mean score change's CI upper bound {points(ci.high)} is below 0"]
     if ci.low > 0:
-        return Verdict.IMPROVED, [f"the score difference's CI lower bound {ci.low:+.4f} is above 0"]
+        return Verdict.IMPROVED, [f"the mean score change's CI lower bound {points(ci.low)} is above 0"]
+    margin_pp = points(-margin)
     if ci.low >= -margin:
         return Verdict.NON_INFERIOR, [
-            f"the score difference's CI lower bound {ci.low:+.4f} is within the margin −{margin:g}"
+            f"the mean score change's CI lower bound {points(ci.low)} is within the margin {margin_pp}"
         ]
     return Verdict.INCONCLUSIVE, [
-        f"the score difference's CI [{ci.low:+.4f}, {ci.high:+.4f}] spans 0 and the margin −{margin:g}"
+        f"the mean score change's CI [{points(ci.low)}, {points(ci.high)}] spans 0 and the margin {margin_pp}"
     ]
 
 
@@ -265,6 +298,7 @@ def compare_runs(
         cases=cases,
         regressions=regressions,
         improvements=improvements,
+        still_failing=[ch for ch in cases if not ch.baseline_passed and not ch.candidate_passed],
         mcnemar=McNemar(
             pass_to_fail=len(regressions),
             fail_to_pass=len(improvements),

@@ -1,9 +1,13 @@
 """Eval datasets: JSONL files of inputs with what a good output must (and must not) contain.
 
-One case per line: `{"id", "assistant"?, "input", "expected", "tags", "critical"}`, where `input` is
-the assistant's input as JSON. The Email Gatekeeper's sets use `email` instead of `input` (and need no
-`assistant`). A first line of only `{"assistant": "NAME"}` names the assistant of every case. All
-cases of a dataset belong to one assistant: a run serves one prompt version.
+One case per line: `{"id", "assistant"?, "input", "expected", "tags", "critical", "source"?}`, where
+`input` is the assistant's input as JSON. The Email Gatekeeper's sets use `email` instead of `input`
+(and need no `assistant`). A first line of only `{"assistant": "NAME"}` names the assistant of every
+case. All cases of a dataset belong to one assistant: a run serves one prompt version.
+
+Cases mined from feedback (`llmops eval mine`, `llmops eval candidates`) load as written: `source` says
+where one came from, and a case tagged `needs-label` (whose input may be null when no content was
+captured) is listed by a run but not scored until `llmops eval label` gives it its expectations.
 
 Loading validates every line and fails with a `DatasetError` naming the line number and the field,
 never the line's content (datasets hold emails and planted personal data). The dataset's hash is the
@@ -25,6 +29,8 @@ from llmops.assistant.schema import Category, Email
 BUNDLED_DIR = Path(__file__).resolve().parent / "data"
 GOLDEN_NAME = "email_triage"
 GATEKEEPER = "email_gatekeeper"  # whose cases say `email`
+NEEDS_LABEL = "needs-label"
+_LINE_ORDER = ("id", "assistant", "email", "input", "expected", "tags", "critical", "source")
 
 
 class DatasetError(ValueError):
@@ -99,6 +105,23 @@ class Expectations(BaseModel):
         return value
 
 
+class CaseSource(BaseModel):
+    """Where a mined case came from: the request, its trace, the feedback and what the caller got.
+
+    Provenance for the person labelling the case; never scored. Every text is redacted."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    request_id: str = Field(min_length=1, max_length=128)
+    trace_id: str | None = None
+    prompt_version: str | None = None
+    rating: int | None = Field(None, ge=-1, le=1)
+    notes: str | None = None
+    bad_output: str | None = Field(None, description="What the caller received (else the last model output).")
+    judge_score: float | None = Field(None, description="The lowest judge score stored for the request.")
+    reason: str | None = Field(None, description="Why active learning picked it.")
+
+
 class EvalCase(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -109,14 +132,22 @@ class EvalCase(BaseModel):
     expected: Expectations = Field(default_factory=Expectations)
     tags: list[str] = Field(default_factory=list)
     critical: bool = Field(False, description="A failure here is a regression whatever the mean says.")
+    source: CaseSource | None = Field(None, description="Where a mined case came from.")
 
     @model_validator(mode="after")
     def _one_input(self) -> EvalCase:
+        if self.email is None and self.input is None and self.needs_label:
+            return self  # no content was captured: listed, never run
         if (self.email is None) == (self.input is None):
             raise ValueError("give exactly one of `input` and `email`")
         if self.email is not None and self.assistant != GATEKEEPER:
             raise ValueError(f"`email` is the {GATEKEEPER} input: use `input` for {self.assistant!r}")
         return self
+
+    @property
+    def needs_label(self) -> bool:
+        """Mined and not labelled yet: a run lists it and does not score it."""
+        return NEEDS_LABEL in self.tags
 
     @property
     def payload(self) -> dict[str, Any]:
@@ -145,6 +176,15 @@ class Dataset(BaseModel):
         """The assistant every case belongs to (a loaded dataset has exactly one)."""
         return self.cases[0].assistant if self.cases else GATEKEEPER
 
+    @property
+    def scored(self) -> list[EvalCase]:
+        """The cases a run scores: all but those waiting for a label."""
+        return [case for case in self.cases if not case.needs_label]
+
+    @property
+    def unlabelled(self) -> list[EvalCase]:
+        return [case for case in self.cases if case.needs_label]
+
     def case(self, case_id: str) -> EvalCase:
         for case in self.cases:
             if case.id == case_id:
@@ -160,7 +200,7 @@ def bundled_dataset_path(name: str = GOLDEN_NAME) -> Path:
     return path
 
 
-def _field_errors(exc: ValidationError) -> str:
+def field_errors(exc: ValidationError) -> str:
     """Where and why, without the offending input (which may be email content)."""
     parts = []
     for error in exc.errors(include_url=False, include_input=False, include_context=False):
@@ -187,13 +227,28 @@ def parse_case(line: str, line_number: int, assistant: str | None = None) -> Eva
     raw = _json_object(line, line_number)
     if assistant is not None:
         raw.setdefault("assistant", assistant)
-    if "input" not in raw and "email" not in raw:
+    if "input" not in raw and "email" not in raw and NEEDS_LABEL not in _tags(raw):
         needed = "email" if raw.get("assistant", GATEKEEPER) == GATEKEEPER else "input"
         raise DatasetError(f"line {line_number}: {needed}: Field required")
     try:
         return EvalCase.model_validate(raw)
     except ValidationError as exc:
-        raise DatasetError(f"line {line_number}: {_field_errors(exc)}") from None
+        raise DatasetError(f"line {line_number}: {field_errors(exc)}") from None
+
+
+def _tags(raw: dict[str, Any]) -> list[Any]:
+    tags = raw.get("tags")
+    return tags if isinstance(tags, list) else []
+
+
+def case_line(case: EvalCase) -> str:
+    """A case as one JSONL line in the shape it loads from (defaults left out, `expected` kept)."""
+    data = case.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+    data["expected"] = case.expected.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+    if case.email is None and case.input is None:
+        data["email"] = None
+    ordered = {key: data[key] for key in _LINE_ORDER if key in data}
+    return json.dumps(ordered, ensure_ascii=False, separators=(",", ":"))
 
 
 def _header(line: str, line_number: int) -> str | None:

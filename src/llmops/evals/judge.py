@@ -99,28 +99,33 @@ class LLMJudge:
 
     async def ascore(self, case: EvalCase, output: CaseOutput) -> ScoreResult:
         if output.error is not None:
-            return error_result(self.name, output.error)
+            return error_result(self.name, output.error, self._expected())
         rubric = case.expected.judge_rubric
         if rubric is None:
             return self._result(False, 0.0, "the case has no judge rubric")
         if output.output is None:
-            return self._result(False, 0.0, "no output")
+            return self._result(False, 0.0, "no output", got="no output")
         request = ChatRequest(
             messages=judge_messages(rubric, case, output.output), max_tokens=JUDGE_MAX_TOKENS, temperature=0.0
         )
         try:
             response = await self.provider.chat(request)
         except ProviderError as exc:
-            return self._result(False, 0.0, f"judge call failed: {type(exc).__name__}")
+            return self._result(
+                False,
+                0.0,
+                f"judge call failed: {type(exc).__name__}",
+                got=f"no verdict ({type(exc).__name__})",
+            )
         verdict = parse_verdict(response.text)
         if verdict is None:
-            return self._result(False, 0.0, "no verdict")
+            return self._result(False, 0.0, "no verdict", got="no verdict")
         score = verdict.score / 10
         shown = f"score {verdict.score:g}/10, verdict {'PASS' if verdict.passed else 'FAIL'}"
         if not verdict.passed:
-            return self._result(False, score, f"{shown}: the judge failed it")
+            return self._result(False, score, f"{shown}: the judge failed it", got=shown)
         if score < self.threshold:
-            return self._result(False, score, f"{shown}: below the threshold {self.threshold:g}")
+            return self._result(False, score, f"{shown}: below the threshold {self.threshold:g}", got=shown)
         return self._result(True, score, f"{shown}: passed (threshold {self.threshold:g})")
 
     def score(self, case: EvalCase, output: CaseOutput) -> ScoreResult:
@@ -131,8 +136,13 @@ class LLMJudge:
             return asyncio.run(self.ascore(case, output))
         raise RuntimeError("LLMJudge.score called inside an event loop: await LLMJudge.ascore instead")
 
-    def _result(self, passed: bool, score: float, reason: str) -> ScoreResult:
-        return ScoreResult(name=self.name, passed=passed, score=score, reason=reason)
+    def _expected(self) -> str:
+        return f"a PASS with a score of at least {self.threshold * 10:g}/10"
+
+    def _result(self, passed: bool, score: float, reason: str, *, got: str | None = None) -> ScoreResult:
+        return ScoreResult(
+            name=self.name, passed=passed, score=score, reason=reason, expected=self._expected(), got=got
+        )
 
 
 def build_judge(settings: Settings, provider_name: str | None = None, *, threshold: float = 0.7) -> LLMJudge:

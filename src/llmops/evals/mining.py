@@ -1,68 +1,56 @@
 """Mine negative feedback into candidate eval cases, worst first, for a human to label.
 
-Each case is one JSON line in the golden-set format plus a `source` block linking it to the request,
-trace and prompt version, the rating and notes, and the bad output. The input email is rebuilt from the
-trace's stored span attributes, which the exporter has already redacted: the chat span's varying user
-turn (`Sender:`, `Subject:` and `Body:` lines) and, failing that, the parse_email span's subject.
-Recipients and headers are not captured on spans, so `recipients` is empty until a reviewer fills it.
-When content capture was `none` (or the trace has expired) the case says so: `"email": null` and the
-tag `no-content`. Every text is passed through the redactor again before it is written.
+Each case is an eval case (`EvalCase`) that loads in `llmops eval run --dataset` as written: tagged
+`needs-label` with empty expectations (listed by a run, not scored, until `llmops eval label` fills
+them), and a `source` block linking it to the request, trace and prompt version, the rating and notes,
+and the bad output (the reply the caller received, else the last model output). The input email is
+rebuilt from the trace's stored span attributes, which the exporter has already redacted: the chat
+span's varying user turn (`Sender:`, `Subject:` and `Body:` lines) and, failing that, the parse_email
+span's subject. Masked addresses become placeholders on `example.invalid` and the recipients, which
+spans do not capture, one placeholder (`llmops.evals.placeholders`). When content capture was `none`
+(or the trace has expired) the case says so: `"email": null` and the tag `no-content`. Every text is
+passed through the redactor again before it is written.
 
 Order: rating -1 before 0; within a rating the most recently updated first, then the longest notes.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import IO, Any
 
-from pydantic import BaseModel, Field
-from sqlalchemy import Engine, func, select
+from pydantic import BaseModel
+from sqlalchemy import Connection, Engine, func, select
 
+from llmops.evals.datasets import NEEDS_LABEL, CaseSource, EvalCase, case_line
+from llmops.evals.placeholders import case_email
 from llmops.redaction import Redactor
 from llmops.storage.tables import feedback, requests, spans
 from llmops.storage.timeutil import utc
 from llmops.telemetry import conventions as c
 from llmops.telemetry.messages import read_messages
 
-MINED_TAGS = ("mined", "needs-label")
-_CONTACT_NOTE = re.compile(r"\s+\([^()]*\)$")
+MINED_TAGS = ("mined", NEEDS_LABEL)
+_CASE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _SUBJECT = re.compile(r"^Subject: ?(.*)$", re.MULTILINE)
 _SENDER = re.compile(r"^Sender: ?(.*)$", re.MULTILINE)
 _BODY = re.compile(r"^Body: ?", re.MULTILINE)
 
-
-class MinedSource(BaseModel):
-    request_id: str
-    trace_id: str | None
-    prompt_version: str | None
-    rating: int
-    notes: str | None
-    bad_output: str | None = Field(description="The last model output of the request, redacted.")
-
-
-class MinedCase(BaseModel):
-    """A candidate eval case: `expected` is empty until someone labels it."""
-
-    id: str
-    email: dict[str, Any] | None
-    expected: dict[str, Any] = Field(default_factory=dict)
-    tags: list[str]
-    critical: bool = False
-    source: MinedSource
+Trace = Sequence[tuple[str, dict[str, Any]]]
 
 
 class TraceContent(BaseModel):
-    email: dict[str, Any] | None = None
+    email: dict[str, str] | None = None
     bad_output: str | None = None
 
 
 def mine(
     engine: Engine, redactor: Redactor, since: datetime | None = None, limit: int = 50
-) -> list[MinedCase]:
+) -> list[EvalCase]:
     """Candidate cases from feedback rated -1 or 0 (updated at or after `since`), worst first."""
     if limit < 1:
         raise ValueError("limit must be at least 1")
@@ -88,59 +76,64 @@ def mine(
         query = query.where(feedback.c.updated_at >= utc(since))
     cases = []
     with engine.connect() as connection:
-        rows = connection.execute(query).all()
-        for row in rows:
-            span_rows: Sequence[Any] = ()
-            if row.trace_id is not None:
-                span_rows = connection.execute(
-                    select(spans.c.name, spans.c.start_time, spans.c.attributes)
-                    .where(spans.c.trace_id == row.trace_id, spans.c.request_id == row.request_id)
-                    .order_by(spans.c.start_time)
-                ).all()
-            content = trace_content([(r.name, stored_attributes(r.attributes)) for r in span_rows])
-            cases.append(_case(row, content, redactor))
+        for row in connection.execute(query).all():
+            source = CaseSource(
+                request_id=row.request_id,
+                trace_id=row.trace_id,
+                prompt_version=row.prompt_version,
+                rating=row.rating,
+                notes=_again(redactor, row.notes),
+            )
+            cases.append(build_case(redactor, stored_trace(connection, row.request_id), source))
     return cases
 
 
-def write_jsonl(cases: Iterable[MinedCase], stream: IO[str]) -> int:
+def stored_trace(connection: Connection, request_id: str) -> Trace:
+    """The request's stored spans as (name, attributes), oldest first."""
+    rows = connection.execute(
+        select(spans.c.name, spans.c.attributes)
+        .where(spans.c.request_id == request_id)
+        .order_by(spans.c.start_time)
+    ).all()
+    return [(row.name, stored_attributes(row.attributes)) for row in rows]
+
+
+def build_case(
+    redactor: Redactor, trace: Trace, source: CaseSource, extra_tags: Sequence[str] = ()
+) -> EvalCase:
+    """A `needs-label` case from a request's stored trace, redacted again, with valid addresses."""
+    content = trace_content(trace)
+    tags = [*MINED_TAGS, *extra_tags]
+    email = None
+    if content.email is None:
+        tags.append("no-content")
+    else:
+        parts = {key: redactor.redact(value) for key, value in content.email.items()}
+        if not parts["body"] and not parts["sender"]:
+            tags.append("partial-content")
+        email = case_email(parts["sender"], parts["subject"], parts["body"])
+    source = source.model_copy(update={"bad_output": _again(redactor, content.bad_output)})
+    return EvalCase(id=case_id(source.request_id), email=email, tags=tags, source=source)
+
+
+def case_id(request_id: str) -> str:
+    """`mined-<request id>`, or a digest of an id that is not a valid case id."""
+    if _CASE_ID.match(request_id):
+        return f"mined-{request_id}"
+    return f"mined-{hashlib.sha256(request_id.encode()).hexdigest()[:32]}"
+
+
+def write_jsonl(cases: Iterable[EvalCase], stream: IO[str]) -> int:
     """One case per line; returns how many were written."""
     count = 0
     for case in cases:
-        stream.write(json.dumps(case.model_dump(mode="json"), ensure_ascii=False) + "\n")
+        stream.write(case_line(case) + "\n")
         count += 1
     return count
 
 
-def _case(row: Any, content: TraceContent, redactor: Redactor) -> MinedCase:
-    tags = list(MINED_TAGS)
-    if content.email is None:
-        tags.append("no-content")
-    elif not content.email.get("body") and not content.email.get("sender"):
-        tags.append("partial-content")
-    source = MinedSource(
-        request_id=row.request_id,
-        trace_id=row.trace_id,
-        prompt_version=row.prompt_version,
-        rating=row.rating,
-        notes=_again(redactor, row.notes),
-        bad_output=_again(redactor, content.bad_output),
-    )
-    email = None
-    if content.email is not None:
-        email = {key: redact_deep(redactor, value) for key, value in content.email.items()}
-    return MinedCase(id=f"mined-{row.request_id}", email=email, tags=tags, source=source)
-
-
 def _again(redactor: Redactor, text: str | None) -> str | None:
     return None if text is None else redactor.redact(text)
-
-
-def redact_deep(redactor: Redactor, value: Any) -> Any:
-    if isinstance(value, str):
-        return redactor.redact(value)
-    if isinstance(value, list):
-        return [redact_deep(redactor, item) for item in value]
-    return value
 
 
 def stored_attributes(raw: str) -> dict[str, Any]:
@@ -151,8 +144,9 @@ def stored_attributes(raw: str) -> dict[str, Any]:
     return parsed if isinstance(parsed, dict) else {}
 
 
-def trace_content(trace: Sequence[tuple[str, dict[str, Any]]]) -> TraceContent:
-    """The email (from the first chat's user turn, else the subject) and the last model output."""
+def trace_content(trace: Trace) -> TraceContent:
+    """The email (from the first chat's user turn, else the subject) and the bad output: the reply the
+    caller received (the root span's output), else the last model output."""
     chats = [attributes for name, attributes in trace if _is_chat(name, attributes)]
     user_turn = next(
         (
@@ -163,10 +157,11 @@ def trace_content(trace: Sequence[tuple[str, dict[str, Any]]]) -> TraceContent:
         ),
         None,
     )
+    replied = [attributes for _, attributes in trace if _is_root(attributes)]
     outputs = [
         text
-        for chat in chats
-        for role, text in read_messages(chat.get(c.GEN_AI_OUTPUT_MESSAGES))
+        for attributes in (replied or chats)
+        for role, text in read_messages(attributes.get(c.GEN_AI_OUTPUT_MESSAGES))
         if role == "assistant"
     ]
     bad_output = outputs[-1] if outputs else None
@@ -183,15 +178,38 @@ def _is_chat(name: str, attributes: dict[str, Any]) -> bool:
     return name.startswith("chat ") or attributes.get(c.GEN_AI_OPERATION_NAME) == "chat"
 
 
-def parse_user_turn(text: str) -> dict[str, Any]:
+def _is_root(attributes: dict[str, Any]) -> bool:
+    """The request's own span, which carries what the caller received."""
+    return attributes.get(c.GEN_AI_OPERATION_NAME) == "invoke_agent"
+
+
+def parse_user_turn(text: str) -> dict[str, str]:
     """Sender, subject and body from a prompt's user turn (`Sender: … (contact note)`, `Subject:`, `Body:`)."""
     sender_match = _SENDER.search(text)
-    sender = _CONTACT_NOTE.sub("", sender_match.group(1)) if sender_match else ""
+    sender = strip_contact_note(sender_match.group(1)) if sender_match else ""
     subject_match = _SUBJECT.search(text)
     body_match = _BODY.search(text)
     body = text[body_match.end() :].rstrip("\n") if body_match else ""
     return _email(sender, subject_match.group(1) if subject_match else "", body)
 
 
-def _email(sender: str, subject: str, body: str) -> dict[str, Any]:
-    return {"sender": sender, "recipients": [], "subject": subject, "body": body}
+def strip_contact_note(line: str) -> str:
+    """The sender of a `{sender} ({contact note})` line: the line without its last parenthesised
+    group, nested parentheses included (`Sam <[EMAIL]> (Known contact: Sam (colleague, VIP).)`). A
+    note whose parentheses do not balance is left in place; the case's sender stays a valid address."""
+    text = line.rstrip()
+    if not text.endswith(")"):
+        return text
+    depth = 0
+    for index in range(len(text) - 1, -1, -1):
+        if text[index] == ")":
+            depth += 1
+        elif text[index] == "(":
+            depth -= 1
+            if depth == 0:
+                return text[:index].rstrip()
+    return text
+
+
+def _email(sender: str, subject: str, body: str) -> dict[str, str]:
+    return {"sender": sender, "subject": subject, "body": body}

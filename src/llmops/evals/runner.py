@@ -65,6 +65,14 @@ class CaseResult(BaseModel):
     prompt_version: str | None = Field(None, description="The version that answered, as reported.")
     cached: bool = False
 
+    def explanations(self) -> list[str]:
+        """Why the case failed, a line per failed scorer (`category: expected spam, got fyi`), else its
+        error; empty when it passed."""
+        if self.passed:
+            return []
+        lines = [score.explanation() for score in self.scores if not score.passed]
+        return lines or ([f"error: {self.error}"] if self.error else ["below the pass score"])
+
 
 class EvalRun(BaseModel):
     id: str
@@ -79,6 +87,9 @@ class EvalRun(BaseModel):
     status: str = "completed"
     warnings: list[str] = Field(default_factory=list)
     results: list[CaseResult] = Field(default_factory=list)
+    unlabelled: list[str] = Field(
+        default_factory=list, description="Ids of the dataset's `needs-label` cases, listed and not scored."
+    )
 
     @property
     def cases(self) -> int:
@@ -105,6 +116,7 @@ class EvalRun(BaseModel):
             "errors": sum(r.error is not None for r in results),
             "degraded": sum(r.degraded for r in results),
             "cached": sum(r.cached for r in results),
+            "unlabelled": self.unlabelled,
             "warnings": self.warnings,
         }
 
@@ -319,6 +331,14 @@ async def _run_case(
     return result, call
 
 
+def _unlabelled_warning(ids: list[str], shown: int = 10) -> str:
+    more = f" and {len(ids) - shown} more" if len(ids) > shown else ""
+    return (
+        f"{len(ids)} case(s) need a label and were not scored: {', '.join(ids[:shown])}{more} "
+        "(label them with `llmops eval label`)"
+    )
+
+
 async def run_eval(
     dataset: Dataset,
     target: EvalTarget,
@@ -329,10 +349,15 @@ async def run_eval(
     judge: Scorer | None = None,
     progress: Progress | None = None,
 ) -> EvalRun:
-    """Run every case of `dataset` against `target` and score it; the run is not stored here (see
+    """Run every labelled case of `dataset` against `target` and score it; `needs-label` cases are
+    listed in `unlabelled` and a warning. The run is not stored here (see
     `llmops.evals.store.save_run`). Outputs are cached under `cache_dir` when it is given."""
     if concurrency < 1:
         raise ValueError("concurrency must be at least 1")
+    if not dataset.scored:
+        raise ValueError(
+            f"every case of dataset {dataset.name!r} needs a label: label them with `llmops eval label`"
+        )
     if dataset.assistant != target.assistant:
         raise ValueError(
             f"dataset {dataset.name!r} is for {dataset.assistant!r}, the target runs {target.assistant!r}"
@@ -348,7 +373,10 @@ async def run_eval(
         provider=target.provider,
         model=target.model,
         started_at=datetime.now(UTC),
+        unlabelled=[case.id for case in dataset.unlabelled],
     )
+    if run.unlabelled:
+        run.warnings.append(_unlabelled_warning(run.unlabelled))
     semaphore = asyncio.Semaphore(concurrency)
 
     async def one(case: EvalCase) -> tuple[CaseResult, CachedCall]:
@@ -364,7 +392,7 @@ async def run_eval(
             progress(outcome[0])
         return outcome
 
-    outcomes = await asyncio.gather(*(one(case) for case in dataset.cases))
+    outcomes = await asyncio.gather(*(one(case) for case in dataset.scored))
     run.results = [result for result, _ in outcomes]
     reported = {call.prompt_version for _, call in outcomes if call.error is None}
     if isinstance(target, HttpTarget) and reported - {prompt_version}:

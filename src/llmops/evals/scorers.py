@@ -5,7 +5,10 @@ and `priority` are the Email Gatekeeper's, `fields` checks any field by its dott
 is deterministic except the LLM judge (`llmops.evals.judge`). A scorer never raises on a bad output:
 a missing output, a wrong type or an errored call is a failed result with a reason. Reasons name
 fields and phrase positions, never output or input text, because eval reports are stored and shown.
-A case passes when all its scorers pass; its score is the mean of theirs (`score_case`).
+A failed result also says, in the expectation's own terms, what was `expected` and what was `got`
+(`category: expected spam, got action_required`; counts, ranges and positions for the others), so
+reports explain a failure instead of only flagging it. A case passes when all its scorers pass; its
+score is the mean of theirs (`score_case`).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from pydantic import AliasChoices, BaseModel, Field, ValidationError
 
 from llmops.assistant.schema import Category, Triage
 from llmops.evals.datasets import GATEKEEPER, EvalCase
+from llmops.reporting.render import dollars, seconds
 
 MAX_ERROR_CHARS = 200
 # Separators a model may add or drop when it echoes an IBAN, a card or a phone number.
@@ -30,6 +34,17 @@ class ScoreResult(BaseModel):
     passed: bool
     score: float = Field(ge=0.0, le=1.0)
     reason: str
+    expected: str | None = Field(
+        None, description="What the expectation asked for: a category, a range, a count; never case text."
+    )
+    got: str | None = Field(None, description="What came back, in the same terms; never output text.")
+
+    def explanation(self) -> str:
+        """`category: expected spam, got action_required`; the reason when the scorer does not say both
+        (results stored before scorers said them, scorers that do not)."""
+        if self.expected is not None and self.got is not None:
+            return f"{self.name}: expected {self.expected}, got {self.got}"
+        return f"{self.name}: {self.reason}"
 
 
 class CaseOutput(BaseModel):
@@ -59,9 +74,10 @@ class Scorer(Protocol):
     def score(self, case: EvalCase, output: CaseOutput) -> ScoreResult: ...
 
 
-def error_result(name: str, error: str) -> ScoreResult:
+def error_result(name: str, error: str, expected: str | None = None) -> ScoreResult:
     """The failed result every scorer gives an output whose call errored."""
-    return ScoreResult(name=name, passed=False, score=0.0, reason=f"error: {error[:MAX_ERROR_CHARS]}")
+    shown = f"error: {error[:MAX_ERROR_CHARS]}"
+    return ScoreResult(name=name, passed=False, score=0.0, reason=shown, expected=expected, got=shown)
 
 
 class BaseScorer:
@@ -72,16 +88,28 @@ class BaseScorer:
 
     def score(self, case: EvalCase, output: CaseOutput) -> ScoreResult:
         if output.error is not None:
-            return error_result(self.name, output.error)
+            return error_result(self.name, output.error, self.expectation())
         if self.needs_output and output.output is None:
-            return self.result(False, 0.0, "no output")
+            return self.result(False, 0.0, "no output", got="no output")
         return self.check(case, output)
 
     def check(self, case: EvalCase, output: CaseOutput) -> ScoreResult:
         raise NotImplementedError
 
-    def result(self, passed: bool, score: float, reason: str) -> ScoreResult:
-        return ScoreResult(name=self.name, passed=passed, score=min(1.0, max(0.0, score)), reason=reason)
+    def expectation(self) -> str | None:
+        """What this scorer asks for, as a report shows it (`spam`, `1–2`, `all 3 phrases`)."""
+        return None
+
+    def result(self, passed: bool, score: float, reason: str, *, got: str | None = None) -> ScoreResult:
+        """A result; `got` (what came back, in the expectation's terms) is kept for failures only."""
+        return ScoreResult(
+            name=self.name,
+            passed=passed,
+            score=min(1.0, max(0.0, score)),
+            reason=reason,
+            expected=self.expectation(),
+            got=None if passed else got,
+        )
 
 
 def _text(value: Any) -> str:
@@ -135,11 +163,18 @@ def _positions(indices: Sequence[int]) -> str:
     return ", ".join(f"#{index}" for index in indices)
 
 
+def _count(value: int, noun: str) -> str:
+    return f"{value} {noun}" + ("" if value == 1 else "s")
+
+
 class CategoryMatch(BaseScorer):
     name = "category"
 
     def __init__(self, expected: Category) -> None:
         self.expected = Category(expected)
+
+    def expectation(self) -> str:
+        return self.expected.value
 
     def check(self, case: EvalCase, output: CaseOutput) -> ScoreResult:
         assert output.output is not None
@@ -147,7 +182,7 @@ class CategoryMatch(BaseScorer):
         if actual == self.expected.value:
             return self.result(True, 1.0, f"category is {self.expected.value}")
         shown = actual if isinstance(actual, str) and actual in set(Category) else "not a category"
-        return self.result(False, 0.0, f"expected {self.expected.value}, got {shown}")
+        return self.result(False, 0.0, f"expected {self.expected.value}, got {shown}", got=shown)
 
 
 class PriorityInRange(BaseScorer):
@@ -160,16 +195,24 @@ class PriorityInRange(BaseScorer):
             raise ValueError("low must not exceed high")
         self.low, self.high = low, high
 
+    def expectation(self) -> str:
+        return str(self.low) if self.low == self.high else f"{self.low}–{self.high}"
+
     def check(self, case: EvalCase, output: CaseOutput) -> ScoreResult:
         assert output.output is not None
         actual = output.output.get("priority")
         if isinstance(actual, bool) or not isinstance(actual, int | float):
-            return self.result(False, 0.0, "priority is missing or not a number")
+            return self.result(False, 0.0, "priority is missing or not a number", got="no number")
         wanted = f"[{self.low}, {self.high}]"
         if self.low <= actual <= self.high:
             return self.result(True, 1.0, f"priority {actual:g} is in {wanted}")
         distance = self.low - actual if actual < self.low else actual - self.high
-        return self.result(False, 1.0 - distance / 4, f"priority {actual:g} is {distance:g} outside {wanted}")
+        return self.result(
+            False,
+            1.0 - distance / 4,
+            f"priority {actual:g} is {distance:g} outside {wanted}",
+            got=f"{actual:g}",
+        )
 
 
 class Contains(BaseScorer):
@@ -180,6 +223,9 @@ class Contains(BaseScorer):
     def __init__(self, phrases: Sequence[str]) -> None:
         self.phrases = list(phrases)
 
+    def expectation(self) -> str:
+        return f"all {_count(len(self.phrases), 'phrase')} in the written text"
+
     def check(self, case: EvalCase, output: CaseOutput) -> ScoreResult:
         assert output.output is not None
         text = _written_text(output.output)
@@ -188,7 +234,10 @@ class Contains(BaseScorer):
         score = (total - len(missing)) / total if total else 1.0
         if missing:
             return self.result(
-                False, score, f"missing {len(missing)} of {total} phrases: {_positions(missing)}"
+                False,
+                score,
+                f"missing {len(missing)} of {total} phrases: {_positions(missing)}",
+                got=f"{total - len(missing)} of {total} (missing {_positions(missing)})",
             )
         return self.result(True, 1.0, f"all {total} phrases present")
 
@@ -202,6 +251,9 @@ class NotContains(BaseScorer):
     def __init__(self, phrases: Sequence[str]) -> None:
         self.phrases = list(phrases)
 
+    def expectation(self) -> str:
+        return f"none of {_count(len(self.phrases), 'forbidden phrase')}"
+
     def check(self, case: EvalCase, output: CaseOutput) -> ScoreResult:
         assert output.output is not None
         text = _text(output.output)
@@ -210,7 +262,10 @@ class NotContains(BaseScorer):
         score = (total - len(found)) / total if total else 1.0
         if found:
             return self.result(
-                False, score, f"{len(found)} of {total} forbidden phrases found: {_positions(found)}"
+                False,
+                score,
+                f"{len(found)} of {total} forbidden phrases found: {_positions(found)}",
+                got=f"{len(found)} ({_positions(found)})",
             )
         return self.result(True, 1.0, f"none of {total} forbidden phrases found")
 
@@ -224,6 +279,9 @@ class RegexMatch(BaseScorer):
     def __init__(self, patterns: Sequence[str]) -> None:
         self.patterns = [re.compile(pattern) for pattern in patterns]
 
+    def expectation(self) -> str:
+        return f"all {_count(len(self.patterns), 'pattern')} to match the summary"
+
     def check(self, case: EvalCase, output: CaseOutput) -> ScoreResult:
         assert output.output is not None
         out = output.output
@@ -233,7 +291,10 @@ class RegexMatch(BaseScorer):
         score = (total - len(failed)) / total if total else 1.0
         if failed:
             return self.result(
-                False, score, f"{len(failed)} of {total} patterns did not match: {_positions(failed)}"
+                False,
+                score,
+                f"{len(failed)} of {total} patterns did not match: {_positions(failed)}",
+                got=f"{total - len(failed)} of {total} (no match for {_positions(failed)})",
             )
         return self.result(True, 1.0, f"all {total} patterns matched")
 
@@ -248,13 +309,21 @@ class SchemaValid(BaseScorer):
         self.model = model
         self.what = "triage" if model is Triage else model.__name__
 
+    def expectation(self) -> str:
+        return f"a valid {self.what}"
+
     def check(self, case: EvalCase, output: CaseOutput) -> ScoreResult:
         try:
             self.model.model_validate(output.output)
         except ValidationError as exc:
             errors = exc.errors(include_url=False, include_input=False, include_context=False)
             fields = "; ".join(f"{'.'.join(map(str, e['loc'])) or '(root)'}: {e['msg']}" for e in errors[:5])
-            return self.result(False, 0.0, f"not a valid {self.what} ({len(errors)} errors): {fields}")
+            return self.result(
+                False,
+                0.0,
+                f"not a valid {self.what} ({len(errors)} errors): {fields}",
+                got=f"{_count(len(errors), 'error')} ({fields})",
+            )
         return self.result(True, 1.0, f"valid {self.what}")
 
 
@@ -266,6 +335,9 @@ class FieldEquals(BaseScorer):
 
     def __init__(self, expected: dict[str, Any]) -> None:
         self.expected = dict(expected)
+
+    def expectation(self) -> str:
+        return f"{', '.join(self.expected)} as in the dataset"
 
     def check(self, case: EvalCase, output: CaseOutput) -> ScoreResult:
         assert output.output is not None
@@ -280,6 +352,7 @@ class FieldEquals(BaseScorer):
                 False,
                 (total - len(wrong)) / total,
                 f"{len(wrong)} of {total} fields differ: {', '.join(wrong)}",
+                got=f"other values for {', '.join(wrong)}",
             )
         return self.result(True, 1.0, f"all {total} fields as expected")
 
@@ -292,13 +365,19 @@ class LengthAtMost(BaseScorer):
     def __init__(self, max_chars: int) -> None:
         self.max_chars = max_chars
 
+    def expectation(self) -> str:
+        return f"at most {self.max_chars:,} characters"
+
     def check(self, case: EvalCase, output: CaseOutput) -> ScoreResult:
         assert output.output is not None
         length = len(_text(output.output.get("summary")))
         if length <= self.max_chars:
             return self.result(True, 1.0, f"summary has {length} <= {self.max_chars} characters")
         return self.result(
-            False, self.max_chars / length, f"summary has {length} > {self.max_chars} characters"
+            False,
+            self.max_chars / length,
+            f"summary has {length} > {self.max_chars} characters",
+            got=f"{length:,} characters",
         )
 
 
@@ -311,13 +390,21 @@ class LatencyCeiling(BaseScorer):
     def __init__(self, max_ms: float) -> None:
         self.max_ms = max_ms
 
+    def expectation(self) -> str:
+        return f"at most {seconds(self.max_ms)}"
+
     def check(self, case: EvalCase, output: CaseOutput) -> ScoreResult:
         if output.latency_ms is None:
-            return self.result(False, 0.0, f"latency was not measured; ceiling {self.max_ms:g} ms")
+            return self.result(
+                False, 0.0, f"latency was not measured; ceiling {self.max_ms:g} ms", got="no measurement"
+            )
         if output.latency_ms <= self.max_ms:
             return self.result(True, 1.0, f"{output.latency_ms:.1f} ms <= {self.max_ms:g} ms")
         return self.result(
-            False, self.max_ms / output.latency_ms, f"{output.latency_ms:.1f} ms > {self.max_ms:g} ms"
+            False,
+            self.max_ms / output.latency_ms,
+            f"{output.latency_ms:.1f} ms > {self.max_ms:g} ms",
+            got=seconds(output.latency_ms),
         )
 
 
@@ -331,6 +418,9 @@ class CostCeiling(BaseScorer):
     def __init__(self, max_usd: float | None) -> None:
         self.max_usd = max_usd
 
+    def expectation(self) -> str:
+        return "any cost" if self.max_usd is None else f"at most {dollars(self.max_usd)}"
+
     def check(self, case: EvalCase, output: CaseOutput) -> ScoreResult:
         cost = output.cost_usd
         if self.max_usd is None:
@@ -338,11 +428,16 @@ class CostCeiling(BaseScorer):
             return self.result(True, 1.0, f"no cost ceiling (cost {known})")
         if cost is None:
             return self.result(
-                False, 0.0, f"cost unknown, so the {self.max_usd:g} USD ceiling cannot be checked"
+                False,
+                0.0,
+                f"cost unknown, so the {self.max_usd:g} USD ceiling cannot be checked",
+                got="an unknown cost",
             )
         if cost <= self.max_usd:
             return self.result(True, 1.0, f"{cost:.6f} USD <= {self.max_usd:g} USD")
-        return self.result(False, self.max_usd / cost, f"{cost:.6f} USD > {self.max_usd:g} USD")
+        return self.result(
+            False, self.max_usd / cost, f"{cost:.6f} USD > {self.max_usd:g} USD", got=dollars(cost)
+        )
 
 
 def scorers_for(

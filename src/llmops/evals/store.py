@@ -1,6 +1,7 @@
 """Eval runs in the database (`eval_runs`, `eval_results`), written once a run has finished.
 
-Everything textual is redacted before it is written: outputs, score reasons and errors. A result's
+Everything textual is redacted before it is written: outputs, score reasons (and what each scorer
+expected and got) and errors. A result's
 `output` column holds `{"triage", "degraded", "prompt_version", "cached"}` as JSON, so a stored run
 loads back into the same `EvalRun` the runner returned (minus anything the redactor masked).
 """
@@ -33,10 +34,7 @@ def _result_row(run_id: str, result: CaseResult, redactor: Redactor) -> dict[str
         "prompt_version": result.prompt_version,
         "cached": result.cached,
     }
-    scores = [
-        score.model_copy(update={"reason": redactor.redact(score.reason)}).model_dump(mode="json")
-        for score in result.scores
-    ]
+    scores = [redactor.redact_value(score.model_dump(mode="json")) for score in result.scores]
     return {
         "run_id": run_id,
         "case_id": result.case_id,
@@ -124,6 +122,7 @@ def load_run(engine: Engine, run_id: str) -> EvalRun:
         finished_at=run.finished_at,
         status=run.status,
         warnings=[str(w) for w in summary.get("warnings", [])],
+        unlabelled=[str(case_id) for case_id in summary.get("unlabelled", [])],
         results=[_result(row) for row in rows],
     )
 

@@ -8,11 +8,14 @@ budgets and redaction, plus per-key rate limits (`ratelimit.py`) and an optional
 
 from __future__ import annotations
 
+from sqlalchemy import Engine
+
 from llmops.budgets.enforce import BudgetEnforcer
 from llmops.config import Settings
 from llmops.gateway.bodies import Caller
 from llmops.gateway.cache import ResponseCache
 from llmops.gateway.errors import GatewayError
+from llmops.gateway.model_canaries import ModelCanaries
 from llmops.gateway.proxy import Gateway, Persist, Reply
 from llmops.gateway.ratelimit import RateLimiter
 from llmops.gateway.streaming import StreamReply
@@ -33,15 +36,24 @@ __all__ = [
 
 
 def build_gateway(
-    settings: Settings, telemetry: Telemetry, budgets: BudgetEnforcer, persist: Persist | None = None
+    settings: Settings,
+    telemetry: Telemetry,
+    budgets: BudgetEnforcer,
+    persist: Persist | None = None,
+    engine: Engine | None = None,
 ) -> Gateway:
     """The gateway as configured; raises `GatewayConfigError` naming what is wrong in its configuration.
-    `persist` stores a call's request row before its reply (the service's `store_root_span`)."""
+    `persist` stores a call's request row before its reply (the service's `store_root_span`); with
+    `engine`, model canaries route by their stored state (`model_canaries`), else by the configuration."""
     cache = None
     if settings.gateway_cache_ttl_s > 0:
         cache = ResponseCache(settings.gateway_cache_ttl_s, settings.gateway_cache_max_entries)
+    routes = build_routes(settings)
+    canaries = (
+        ModelCanaries(engine, routes, ttl_s=settings.prompt_label_ttl_s) if engine is not None else None
+    )
     return Gateway(
-        build_routes(settings),
+        routes,
         telemetry,
         budgets,
         policy=retry_policy(settings),
@@ -50,4 +62,5 @@ def build_gateway(
         limiter=RateLimiter(settings.gateway_requests_per_minute, settings.gateway_tokens_per_minute),
         cache=cache,
         persist=persist,
+        canaries=canaries,
     )

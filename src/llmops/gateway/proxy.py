@@ -1,7 +1,7 @@
 """The gateway: an OpenAI-compatible request in, an upstream's reply out, traced, costed and guarded.
 
 One call, in order: the alias resolves to its targets (a sticky canary share of users may get another
-alias, `prompts.router.in_canary`); the key's rate limits admit it; the response cache may answer it;
+alias: by the stored state of its model canary, `model_canaries`, else by the configured share); the key's rate limits admit it; the response cache may answer it;
 the budget enforcer holds an estimate (`BudgetEnforcer.hold`); a root span opens, and under it each
 target tried gets a `chat {model}` CLIENT span. A target is tried under the same retry loop as the
 assistant's providers (`providers.resilience.retrying`) behind its upstream's `CircuitBreaker`; when
@@ -39,6 +39,7 @@ from llmops.gateway.errors import (
     retry_after,
 )
 from llmops.gateway.messages import StreamAccumulator, Usage, finish_reasons, output_messages
+from llmops.gateway.model_canaries import ModelCanaries
 from llmops.gateway.ratelimit import Admission, RateLimiter
 from llmops.gateway.recording import (
     HTTP_STATUS,
@@ -106,8 +107,10 @@ class Gateway:
         limiter: RateLimiter | None = None,
         cache: ResponseCache | None = None,
         persist: Persist | None = None,
+        canaries: ModelCanaries | None = None,
     ) -> None:
         self.routes = routes
+        self.canaries = canaries
         self._persist = persist
         self.telemetry = telemetry
         self.budgets = budgets
@@ -141,7 +144,7 @@ class Gateway:
         """A `Reply`, or a `StreamReply` when the body asks to stream; `GatewayError` for an error reply."""
         data, body = parse(raw, ChatBody)
         user = self.telemetry.pseudonymise(caller.user_id or body.user)
-        route, canary = self._route(body.model, user or caller.request_id)
+        route, canary = await self._route(body.model, user or caller.request_id)
         admission = self.limiter.admit(caller.key_fingerprint, estimated_tokens(len(raw), body))
         try:
             if body.stream:
@@ -163,7 +166,7 @@ class Gateway:
         raw_length: int,
     ) -> Reply:
         headers = dict(admission.headers)
-        attributes = root_attributes(caller, user, body.model, canary, "chat")
+        attributes = root_attributes(caller, user, body.model, route.alias, canary, "chat")
         ident = identity(caller.key_fingerprint, body.model, data) if self.cache is not None else None
         if self.cache is not None and ident is not None:
             cached = self.cache.get(ident)
@@ -240,7 +243,7 @@ class Gateway:
         started = time.perf_counter()
         stack = AsyncExitStack()
         hold = await stack.enter_async_context(self._hold(caller, user, raw_length))
-        root = self._root_span(caller, root_attributes(caller, user, body.model, canary, "chat"))
+        root = self._root_span(caller, root_attributes(caller, user, body.model, route.alias, canary, "chat"))
         try:
             with trace.use_span(root, end_on_exit=False, **_NO_STATUS):
                 success = await self._call_or_fail(
@@ -338,14 +341,14 @@ class Gateway:
     async def embeddings(self, caller: Caller, raw: bytes) -> Reply:
         data, body = parse(raw, EmbeddingsBody)
         user = self.telemetry.pseudonymise(caller.user_id or body.user)
-        route, canary = self._route(body.model, user or caller.request_id)
+        route, canary = await self._route(body.model, user or caller.request_id)
         admission = self.limiter.admit(caller.key_fingerprint, len(raw) // 4)
         tokens: int | None = None
         try:
             started = time.perf_counter()
             async with self._hold(caller, user, len(raw)) as hold:
                 root = self._root_span(
-                    caller, root_attributes(caller, user, body.model, canary, "embeddings")
+                    caller, root_attributes(caller, user, body.model, route.alias, canary, "embeddings")
                 )
                 with trace.use_span(root, end_on_exit=True, **_NO_STATUS):
                     success = await self._call_or_fail(
@@ -369,11 +372,17 @@ class Gateway:
 
     # Routing and guards
 
-    def _route(self, model: str, routing_key: str) -> tuple[ModelRoute, bool]:
+    async def _route(self, model: str, routing_key: str) -> tuple[ModelRoute, bool]:
+        """The alias's route, or its canary's for the canary arm, and whether this is the canary arm."""
         route = self.routes.resolve(model)
         if route is None:
             raise model_not_found()
-        if route.canary is not None and in_canary(routing_key, route.canary[1]):
+        if route.canary is None:
+            return route, False
+        if self.canaries is not None:
+            served, canary = await self.canaries.route(route.alias, routing_key)
+            return (route if served == route.alias else self.routes.models[served]), canary
+        if in_canary(routing_key, route.canary[1]):
             return self.routes.models[route.canary[0]], True
         return route, False
 

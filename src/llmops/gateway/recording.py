@@ -42,8 +42,10 @@ class Success(Generic[T]):
 
 
 def root_attributes(
-    caller: Caller, user: str | None, alias: str, canary: bool, operation: str
+    caller: Caller, user: str | None, alias: str, served: str, canary: bool, operation: str
 ) -> dict[str, Any]:
+    """`alias` is the model the client asked for, `served` the alias that serves it (a model canary's
+    arm), recorded on the request row so the canary controller can compare the arms."""
     attributes: dict[str, Any] = {
         c.ROOT_SPAN_MARKER: True,
         c.SOURCE: GATEWAY_SOURCE,
@@ -52,6 +54,7 @@ def root_attributes(
         c.GEN_AI_AGENT_NAME: AGENT_NAME,
         c.GEN_AI_REQUEST_MODEL: alias,
         c.CANARY: canary,
+        c.GATEWAY_ALIAS: served,
         "http.request.method": "POST",
         "http.route": caller.route,
     }

@@ -89,6 +89,24 @@ class LabelStore:
         self.registry = registry
         self._clock = clock
 
+    def known(self, version_id: str) -> bool:
+        """Whether labels may point at `version_id` here (routing skips a label that does not)."""
+        return version_id in self.registry
+
+    def check_version(self, prompt_name: str, version_id: str) -> None:
+        """`LabelError` unless `version_id` is a version of the loaded prompt `prompt_name`."""
+        if prompt_name not in self.registry.names():
+            known = ", ".join(self.registry.names()) or "none"
+            raise LabelError(f"unknown prompt {prompt_name[:130]!r} (known: {known})")
+        try:
+            version = self.registry.get(version_id)
+        except PromptNotFound as exc:
+            raise LabelError(exc.args[0]) from None
+        if version.name != prompt_name:
+            raise LabelError(
+                f"version {version_id!r} belongs to prompt {version.name!r}, not {prompt_name!r}"
+            )
+
     def get(self, prompt_name: str, label: str) -> LabelRecord | None:
         query = select(prompt_labels).where(
             prompt_labels.c.prompt_name == prompt_name, prompt_labels.c.label == label
@@ -163,17 +181,7 @@ class LabelStore:
         traffic_share: float | None,
     ) -> None:
         validate_label(label)
-        if prompt_name not in self.registry.names():
-            known = ", ".join(self.registry.names()) or "none"
-            raise LabelError(f"unknown prompt {prompt_name[:130]!r} (known: {known})")
-        try:
-            version = self.registry.get(version_id)
-        except PromptNotFound as exc:
-            raise LabelError(exc.args[0]) from None
-        if version.name != prompt_name:
-            raise LabelError(
-                f"version {version_id!r} belongs to prompt {version.name!r}, not {prompt_name!r}"
-            )
+        self.check_version(prompt_name, version_id)
         if not 1 <= len(by.strip()) <= MAX_BY_CHARS:
             raise LabelError(f"'by' must name who moves the label, in 1 to {MAX_BY_CHARS} characters")
         if len(reason) > MAX_REASON_CHARS:

@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from llmops.prompts.labels import CANARY, PRODUCTION, LabelStore
+from llmops.prompts.registry import PromptNotFound
 
 logger = logging.getLogger("llmops.prompts")
 
@@ -67,7 +68,8 @@ class PromptRouter:
         if ttl_s < 0:
             raise ValueError("ttl_s must be >= 0")
         for version in defaults.values():
-            labels.registry.get(version)
+            if not labels.known(version):
+                raise PromptNotFound(f"unknown default version {version!r}")
         self.labels = labels
         self.defaults = dict(defaults)
         self.ttl_s = ttl_s
@@ -113,11 +115,10 @@ class PromptRouter:
             logger.warning("prompt label lookup failed", extra={"error_type": type(exc).__name__})
             entry = self._cache.get(prompt_name)
             return entry[1] if entry else _Labels(None, None)
-        registry = self.labels.registry
         production = records.get(PRODUCTION)
         production_version = None
         if production is not None:
-            if production.version_id in registry:
+            if self.labels.known(production.version_id):
                 production_version = production.version_id
             else:
                 logger.warning(
@@ -127,7 +128,7 @@ class PromptRouter:
         canary = records.get(CANARY)
         canary_route = None
         if canary is not None and canary.traffic_share:
-            if canary.version_id in registry:
+            if self.labels.known(canary.version_id):
                 canary_route = (canary.version_id, canary.traffic_share)
             else:
                 logger.warning(

@@ -88,6 +88,14 @@ def percent(rate: float) -> str:
     return f"{rate * 100:.1f}%"
 
 
+def points(delta: float | None, *, signed: bool = True) -> str:
+    """A difference of two rates (or 0..1 scores) in percentage points: `-59.1 pp`, `+4.0 pp` (`4.0 pp`
+    unsigned, for a size such as a margin)."""
+    if delta is None:
+        return NONE
+    return f"{delta * 100:+.1f} pp" if signed else f"{delta * 100:.1f} pp"
+
+
 def _top_tool(report: Report) -> str:
     tool = report.top_tool
     return NONE if tool is None else f"{tool.tool} (avg {seconds(tool.avg_ms)})"

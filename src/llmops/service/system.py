@@ -78,7 +78,7 @@ class Services:
     budgets: BudgetEnforcer
     alerts: AlertEngine
     router: PromptRouter
-    canaries: dict[str, CanaryController]  # one per loaded assistant's prompt
+    canaries: dict[str, CanaryController]  # one per loaded assistant's prompt and per model canary
     request_ids: RequestIds
     ingest: IngestReceiver
     gateway: Gateway
@@ -142,11 +142,19 @@ async def build_services(
     telemetry_setup.telemetry.instruments.prime(degraded=DEGRADED_REASONS)
     budgets = BudgetEnforcer(budget_store, settings)
     gateway = build_gateway(
-        settings, telemetry_setup.telemetry, budgets, persist=partial(store_root_span, engine, redactor)
+        settings,
+        telemetry_setup.telemetry,
+        budgets,
+        persist=partial(store_root_span, engine, redactor),
+        engine=engine,
     )
+    model_canaries = gateway.canaries.labels if gateway.canaries is not None else {}
+    if gateway.canaries is not None:
+        await asyncio.to_thread(gateway.canaries.seed)
     for assistant in loaded.values():
         await assistant.start()
     labels = LabelStore(engine, prompts)
+    guardrails = Guardrails.from_settings(settings)
     return Services(
         settings=settings,
         engine=engine,
@@ -161,10 +169,14 @@ async def build_services(
         alerts=build_alert_engine(settings, engine, redactor, budget_store),
         router=PromptRouter(labels, defaults, ttl_s=settings.prompt_label_ttl_s),
         canaries={
-            prompt: CanaryController(
-                engine, labels, Guardrails.from_settings(settings), version, prompt_name=prompt
-            )
-            for prompt, version in defaults.items()
+            **{
+                prompt: CanaryController(engine, labels, guardrails, version, prompt_name=prompt)
+                for prompt, version in defaults.items()
+            },
+            **{
+                store.subject: CanaryController(engine, store, guardrails, alias, prompt_name=store.subject)
+                for alias, store in model_canaries.items()
+            },
         },
         request_ids=RequestIds(partial(request_exists, engine)),
         ingest=build_receiver(settings, engine, redactor, bytes.fromhex(pseudonym_key)),

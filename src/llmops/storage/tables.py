@@ -73,11 +73,14 @@ requests = Table(
     Column("source", String(8), nullable=False, server_default="api"),
     Column("assistant", String(128), nullable=False, server_default=DEFAULT_ASSISTANT),
     Column("session_id", String(128), nullable=True),
+    # The gateway alias that served a call (the canary's alias for its canary arm); null elsewhere.
+    Column("model_alias", String(256), nullable=True),
     Index("ix_requests_created_at", "created_at"),
     Index("ix_requests_prompt_version_created_at", "prompt_version", "created_at"),
     Index("ix_requests_trace_id", "trace_id"),
     Index("ix_requests_assistant_created_at", "assistant", "created_at"),
     Index("ix_requests_session_id", "session_id"),
+    Index("ix_requests_model_alias_created_at", "model_alias", "created_at"),
 )
 
 # Where a request came from: a hosted assistant's API, the OpenAI-compatible gateway, OTLP ingest, or

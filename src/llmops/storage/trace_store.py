@@ -80,6 +80,7 @@ class RequestRecord:
     source: str = API_SOURCE
     assistant: str = DEFAULT_ASSISTANT
     session_id: str | None = None
+    model_alias: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -67,6 +67,7 @@ ROOT_SPAN_MARKER = "llmops.root"
 CANARY = "llmops.canary"
 MODEL_CALLS = "llmops.model_calls"
 CACHE_HIT = "llmops.cache.hit"  # a gateway reply served from the response cache
+GATEWAY_ALIAS = "llmops.gateway.alias"  # the alias that served a gateway call (after a model canary's split)
 
 # Marks a request as an eval case (`llmops eval run --target`): it is served and budgeted like any
 # other, but stored with source `eval`, outside reports, alerts and canary figures.

@@ -109,6 +109,7 @@ def request_record(
         source=_source(attributes),
         assistant=_text(attributes.get(c.GEN_AI_AGENT_NAME), 128) or DEFAULT_ASSISTANT,
         session_id=_text(attributes.get(c.GEN_AI_CONVERSATION_ID), 128),
+        model_alias=_text(attributes.get(c.GATEWAY_ALIAS), 256),
     )
 
 
