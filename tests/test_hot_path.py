@@ -20,10 +20,10 @@ from sqlalchemy import func, select
 
 from live import LiveServer
 from llmops.redaction import RedactionConfig, Redactor
+from llmops.redaction.remembering import RememberingRedactor
 from llmops.storage.db import make_engine
 from llmops.storage.tables import requests, spans
 from llmops.telemetry.logging import configure_logging
-from llmops.telemetry.redacting_exporter import RememberingRedactor
 
 ROOT = Path(__file__).resolve().parents[1]
 EMAIL = {

@@ -22,44 +22,14 @@ from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.trace import Link, Status
 
-from llmops.redaction import FAILED_MARKER, RedactionConfig, Redactor
+from llmops.redaction import Redactor
+from llmops.redaction.remembering import RememberingRedactor
 
 logger = logging.getLogger("llmops.telemetry")
 
 DROPPED = "[REDACTION_FAILED]"
-MEMORY_CHARS = 2_000_000
 SHORT = 128
 SHORT_VALUES = 4096
-
-
-class RememberingRedactor(Redactor):
-    """The service's redactor (same configuration, same results) remembering what it redacted.
-
-    Every string the redactor masks, inside JSON values too, goes through `redact`, so each distinct
-    string is redacted once here. For one thread (the export worker): no locks. Bounded by the
-    characters it holds; when full it starts over. Failures are never remembered.
-    """
-
-    def __init__(self, config: RedactionConfig, capacity_chars: int = MEMORY_CHARS) -> None:
-        super().__init__(config)
-        self._memory: dict[str, str] = {}
-        self._held = 0
-        self._capacity = capacity_chars
-
-    def redact(self, text: str, *, max_chars: int | None = None) -> str:
-        if max_chars is not None or not isinstance(text, str):
-            return super().redact(text, max_chars=max_chars)
-        redacted = self._memory.get(text)
-        if redacted is None:
-            redacted = super().redact(text)
-            if redacted != FAILED_MARKER:
-                size = len(text) + len(redacted)
-                if self._held + size > self._capacity:
-                    self._memory.clear()
-                    self._held = 0
-                self._memory[text] = redacted
-                self._held += size
-        return redacted
 
 
 class RedactingExporter(SpanExporter):
@@ -70,7 +40,7 @@ class RedactingExporter(SpanExporter):
     """
 
     def __init__(self, redactor: Redactor, exporters: Sequence[SpanExporter]) -> None:
-        self._redactor = RememberingRedactor(redactor.config)
+        self._redactor = RememberingRedactor(redactor.config)  # its own memory, for spans only
         self._exporters = list(exporters)
         # Short attribute values (names, ids, enum-like values) as a whole: no walk through the
         # redactor at all for the values every span carries.
