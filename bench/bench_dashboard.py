@@ -1,20 +1,24 @@
-"""Dashboard render times at 1,000,000 stored requests: the overview and a request page through the ASGI app.
+"""Dashboard render times from small stores to large: the overview and a request page through the ASGI app.
 
-Reuses the bench database `bench_report.py` builds (cached under `~/.cache/llmops-bench/`), serves it
-with the real app (lifespan, migrations, signed-in session cookie) over `httpx.ASGITransport`, and
-times `/` for each range and `/requests/{id}`, median of several warm runs. The comparison row computes
-the overview's figures the naive way, from raw request rows only.
+Reuses the bench databases `bench_report.py` builds (cached under `~/.cache/llmops-bench/`, one per
+size), serves each with the real app (lifespan, migrations, signed-in session cookie) over
+`httpx.ASGITransport`, and times `/` for each range and `/requests/{id}`, median of several warm runs.
+The comparison rows compute the overview's figures the naive way, from raw request rows only.
+`--before SRC` times the same pages with another source tree (e.g. `git archive <commit> src`), in a
+child process on the same stores, side by side.
 
-    .venv/bin/python bench/bench_dashboard.py [--requests 1000000] [--runs 7]
+    .venv/bin/python bench/bench_dashboard.py [--requests 1000,10000,50000] [--runs 7] [--before SRC]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import re
 import statistics
+import subprocess
 import sys
 import time
 from datetime import datetime, timedelta
@@ -96,9 +100,17 @@ async def run(database: Path, anchor: datetime, request_id: str, runs: int) -> l
     return rows
 
 
+def page_times(cache_dir: Path, count: int, days: int, seed: int, runs: int) -> list[tuple[str, float]]:
+    engine, anchor = sqlite_store(cache_dir, count, days, seed, rebuild=False)
+    request_id = sample_request_id(engine, anchor)
+    database = Path(engine.url.database or "")
+    engine.dispose()
+    return asyncio.run(run(database, anchor, request_id, runs))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=1_000_000)
+    parser.add_argument("--requests", default="1000,10000,50000", help="store sizes, comma-separated")
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--runs", type=int, default=7)
@@ -107,25 +119,64 @@ def main() -> None:
         type=Path,
         default=Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "llmops-bench",
     )
+    parser.add_argument("--before", type=Path, help="also time another source tree's pages (its src/)")
+    parser.add_argument("--emit-times", action="store_true", help=argparse.SUPPRESS)  # `--before`'s child
     args = parser.parse_args()
     args.cache_dir.mkdir(parents=True, exist_ok=True)
-    engine, anchor = sqlite_store(args.cache_dir, args.requests, args.days, args.seed, rebuild=False)
-    request_id = sample_request_id(engine, anchor)
-    naive = [
-        (f"overview figures from raw rows ({w})", timed_call(lambda d=d: naive_report(engine, d, anchor), 3))
-        for w, d in (("24h", timedelta(hours=24)), ("30d", timedelta(days=30)))
-    ]
-    database = Path(engine.url.database or "")
-    engine.dispose()
-    rows = asyncio.run(run(database, anchor, request_id, args.runs))
-    print(f"\n{args.requests:,} requests over {args.days} days (SQLite); median of {args.runs} warm runs.")
-    width = max(len(label) for label, _ in rows + naive)
-    print(f"{'WHAT':<{width}}  {'MS':>9}  BUDGET {BUDGET_MS:.0f} ms")
-    for label, ms in rows:
-        print(f"{label:<{width}}  {ms:9.1f}  {'ok' if ms < BUDGET_MS else 'OVER'}")
-    print("baseline (no rollups, no page):")
-    for label, ms in naive:
-        print(f"{label:<{width}}  {ms:9.1f}")
+    sizes = [int(size) for size in args.requests.split(",")]
+    if args.emit_times:
+        print(json.dumps(page_times(args.cache_dir, sizes[0], args.days, args.seed, args.runs)))
+        return
+    table: list[tuple[str, str, str, str]] = []
+    for count in sizes:
+        engine, anchor = sqlite_store(args.cache_dir, count, args.days, args.seed, rebuild=False)
+        naive = [
+            (
+                f"overview figures from raw rows ({w})",
+                timed_call(lambda d=d, e=engine, a=anchor: naive_report(e, d, a), 3),
+            )
+            for w, d in (("24h", timedelta(hours=24)), ("30d", timedelta(days=30)))
+        ]
+        engine.dispose()
+        before: dict[str, float] = {}
+        if args.before:
+            command = [
+                sys.executable,
+                __file__,
+                "--emit-times",
+                "--requests",
+                str(count),
+                "--runs",
+                str(args.runs),
+            ]
+            command += [
+                "--days",
+                str(args.days),
+                "--seed",
+                str(args.seed),
+                "--cache-dir",
+                str(args.cache_dir),
+            ]
+            done = subprocess.run(
+                command,
+                env={**os.environ, "PYTHONPATH": str(args.before)},
+                check=True,
+                capture_output=True,
+                text=True,
+            )
+            before = dict(json.loads(done.stdout.strip().splitlines()[-1]))
+        for label, ms in page_times(args.cache_dir, count, args.days, args.seed, args.runs):
+            mark = "ok" if ms < BUDGET_MS else "OVER"
+            was = f"{before[label]:9.1f}" if label in before else f"{'-':>9}"
+            table.append((f"{count:,}", label, was, f"{ms:9.1f}  {mark}"))
+        table += [(f"{count:,}", f"baseline: {label}", f"{'-':>9}", f"{ms:9.1f}") for label, ms in naive]
+    print(
+        f"\nStores of {', '.join(f'{n:,}' for n in sizes)} requests over {args.days} days (SQLite); median of {args.runs} warm runs."
+    )
+    width = max(len(label) for _, label, _, _ in table)
+    print(f"{'STORE':>10}  {'WHAT':<{width}}  {'BEFORE':>9}  {'MS':>9}  BUDGET {BUDGET_MS:.0f} ms")
+    for count, label, was, ms in table:
+        print(f"{count:>10}  {label:<{width}}  {was}  {ms}")
 
 
 if __name__ == "__main__":

@@ -10,10 +10,12 @@ For each scenario (non-streaming and streaming, concurrency 1, 16 and 64) every 
 number of requests from a lean keep-alive client (`httpload.py`): latency p50/p95, the latency added
 over direct calls, throughput, and the CPU the server process (all its threads and children) spent per
 call, read from /proc. The event loop thread's share is shown apart: the rest is the span exporter,
-`to_thread` work and the metric readers. `--profile` also runs llmops under cProfile for one
-non-streaming scenario and prints where the event loop's time goes.
+`to_thread` work and the metric readers. `--before SRC` adds llmops run from another source tree (e.g.
+`git archive <commit> src`), so a change is measured against the previous commit in the same run.
+`--profile` also runs llmops under cProfile for one non-streaming scenario and prints where the event
+loop's time goes.
 
-    python bench/bench_gateway.py [--requests 400] [--profile]
+    python bench/bench_gateway.py [--requests 400] [--before /tmp/base/src] [--profile]
 
 The machine has 2 cores shared with the client and the upstream: figures at concurrency 16 and 64 are
 saturated throughput, not idle latency. One run; compare within it, not across machines.
@@ -151,10 +153,15 @@ def llmops_command(profile: Path | None) -> list[str]:
     return [sys.executable, "-m", "llmops.cli", "serve"]
 
 
-def start_llmops(upstream: str, work: Path, profile: Path | None = None) -> Target:
+def start_llmops(
+    upstream: str, work: Path, profile: Path | None = None, src: Path | None = None, name: str = "llmops"
+) -> Target:
+    """`llmops serve` from this checkout, or from the source tree `src` (put first on the path)."""
     port = free_port()
+    path = {"PYTHONPATH": os.pathsep.join(filter(None, [str(src), os.environ.get("PYTHONPATH")]))}
     env = {
         **os.environ,
+        **(path if src is not None else {}),
         "LLMOPS_PORT": str(port),
         "LLMOPS_DATA_DIR": str(work / f"llmops-{port}"),
         "LLMOPS_API_KEYS": KEY,
@@ -164,10 +171,10 @@ def start_llmops(upstream: str, work: Path, profile: Path | None = None) -> Targ
         "OPENAI_API_KEY": UPSTREAM_KEY,
     }
     process, seconds = start(
-        llmops_command(profile), env, f"http://127.0.0.1:{port}/healthz", work / "llmops.log"
+        llmops_command(profile), env, f"http://127.0.0.1:{port}/healthz", work / f"{name}.log"
     )
     return Target(
-        "llmops",
+        name,
         f"http://127.0.0.1:{port}/v1/chat/completions",
         {"authorization": f"Bearer {KEY}"},
         process,
@@ -334,13 +341,15 @@ def main() -> None:
     )
     parser.add_argument("--requests", type=int, default=400, help="requests per target and scenario")
     parser.add_argument("--profile", action="store_true", help="also profile llmops under cProfile")
+    parser.add_argument("--before", type=Path, help="also measure llmops from this source tree (its src/)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp, upstream_server() as direct:
         work = Path(tmp)
         upstream = direct.url.rsplit("/chat/completions", 1)[0]
+        before = start_llmops(upstream, work, src=args.before, name="before") if args.before else None
         ours = start_llmops(upstream, work)
         theirs = start_litellm(upstream, work)
-        targets = [direct, ours] + ([theirs] if theirs else [])
+        targets = [direct, *([before] if before else []), ours, *([theirs] if theirs else [])]
         results: dict[tuple[bool, int], dict[str, Measure]] = {}
         try:
             for stream in (False, True):
@@ -351,9 +360,8 @@ def main() -> None:
                     }
                     print(f"measured {'stream' if stream else 'json'} c={concurrency}", file=sys.stderr)
         finally:
-            stop(ours.process)
-            if theirs:
-                stop(theirs.process)
+            for target in targets[1:]:
+                stop(target.process)
         print(
             f"\nOne run, {args.requests} requests per target and scenario (200 at c=1); upstream: {upstream}\n"
         )

@@ -13,11 +13,14 @@ GenAI and OpenInference attributes and ~1 KB of messages holding an email addres
   export's reply to the trace being visible in the query API (llmops: `GET /api/requests?request_id=`,
   Phoenix: `GET /v1/projects/{project}/spans/otlpv1?trace_id=`), median and worst.
 
-llmops runs as `llmops serve` (one worker, SQLite, redaction on as always); Phoenix as `phoenix serve`
-from its own venv (`--phoenix`, default /work/peers/phoenix/bin/phoenix), SQLite too. A server that
-cannot be started is reported as such, and the other is still measured.
+llmops runs as `llmops serve` (one worker, SQLite, redaction on as always); with `--base REV` the
+llmops of that git revision (its `src/` read with `git archive`) runs too, in the same run, for a
+before/after column. Phoenix runs as `phoenix serve` from its own venv (`--phoenix`, default
+/work/peers/phoenix/bin/phoenix; `pip install arize-phoenix` into a separate venv, never the project's),
+SQLite too, on its first `--phoenix-batches` exports only (it takes ~8 s per export). A server that
+cannot be started is reported as such, and the others are still measured.
 
-    python bench/bench_ingest.py [--batches 60] [--senders 4] [--probes 20]
+    python bench/bench_ingest.py [--batches 60] [--senders 4] [--probes 20] [--base REV]
 """
 
 from __future__ import annotations
@@ -230,11 +233,20 @@ def _count(database: Path, table: str) -> int:
         return int(connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0])  # noqa: S608
 
 
-def start_llmops(workdir: Path, workers: int = 1) -> Target:
+def source_at(rev: str, into: Path) -> Path:
+    """The `src/` folder of git revision `rev`, extracted under `into`."""
+    archive = subprocess.run(
+        ["git", "-C", str(SRC.parent), "archive", rev, "src"], capture_output=True, check=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    return into / "src"
+
+
+def start_llmops(workdir: Path, workers: int = 1, src: Path = SRC) -> Target:
     port = _free_port()
     env = {
         **os.environ,
-        "PYTHONPATH": str(SRC),
+        "PYTHONPATH": str(src),
         "LLMOPS_DATA_DIR": str(workdir),
         "LLMOPS_API_KEYS": KEY,
         "LLMOPS_PROVIDER": "scripted",
@@ -391,6 +403,8 @@ def main() -> None:
     parser.add_argument(
         "--workers", type=int, default=2, help="also run llmops with this many workers (1: skip)"
     )
+    parser.add_argument("--phoenix-batches", type=int, default=6, help="exports sent to Phoenix (slow)")
+    parser.add_argument("--base", help="also run llmops at this git revision (before/after, one run)")
     args = parser.parse_args()
 
     traces_per_body = 512 // SPANS_PER_TRACE
@@ -401,8 +415,18 @@ def main() -> None:
         f"{args.senders} senders, {args.probes} freshness probes; cpus: {os.cpu_count()}"
     )
     results: dict[str, Result | str] = {}
-    starters: list[tuple[str, Callable[[Path], Target]]] = [("llmops", start_llmops)]
+    starters: list[tuple[str, Callable[[Path], Target]]] = []
+    if args.base:
+        starters.append((f"{args.base} (base)", lambda d: start_llmops(d, 1, source_at(args.base, d))))
+    starters.append(("llmops", start_llmops))
     if args.workers > 1:
+        if args.base:
+            starters.append(
+                (
+                    f"{args.base} x{args.workers}",
+                    lambda d: start_llmops(d, args.workers, source_at(args.base, d)),
+                )
+            )
         starters.append((f"llmops x{args.workers}", lambda d: start_llmops(d, args.workers)))
     starters.append(("phoenix", lambda d: start_phoenix(d, args.phoenix)))
     for name, start in starters:
@@ -420,22 +444,23 @@ def main() -> None:
                     payload, ids = body(4, 20_000_000)
                     export(client, target, payload)
                     wait_visible(client, target, ids[-1], 300, 0.05)
-                results[name] = measure(target, bodies, args.senders, args.probes)
+                sent = bodies[: args.phoenix_batches] if name == "phoenix" else bodies
+                results[name] = measure(target, sent, args.senders, args.probes)
             except RuntimeError as exc:
                 results[name] = f"failed: {exc}"
             finally:
                 target.stop()
     print()
-    print(f"{'':10} {'spans/s (to visible)':>21} {'accepted/s':>11} {'spans/CPU-s':>12} {'stored/sent':>14} "
-          f"{'503s':>5} {'fresh p50':>10} {'fresh max':>10}")  # fmt: skip
+    print(f"{'':16} {'spans/s (to visible)':>21} {'accepted/s':>11} {'spans/CPU-s':>12} {'stored/sent':>14} "
+          f"{'503s':>5} {'fresh p50':>10} {'fresh max':>10}  {'µs CPU/span':>11}")  # fmt: skip
     for name, result in results.items():
         if isinstance(result, str):
-            print(f"{name:10} {result}")
+            print(f"{name:16} {result}")
             continue
         print(
-            f"{name:10} {result.spans_per_s:>21,.0f} {result.accepted_per_s:>11,.0f} "
+            f"{name:16} {result.spans_per_s:>21,.0f} {result.accepted_per_s:>11,.0f} "
             f"{result.spans_per_cpu_s:>12,.0f} {f'{result.stored}/{result.sent}':>14} {result.refusals:>5} "
-            f"{result.fresh_median_s:>9.3f}s {result.fresh_max_s:>9.3f}s"
+            f"{result.fresh_median_s:>9.3f}s {result.fresh_max_s:>9.3f}s  {1e6 / result.spans_per_cpu_s:>7.0f}"
         )
 
 

@@ -1,23 +1,28 @@
-"""`llmops report` speed at 1,000,000 requests: rollups + raw edges against a naive raw-rows-only query.
+"""`llmops report` speed from small stores to large: rollups + raw edges against a naive raw-rows-only query.
 
-Run: `.venv/bin/python bench/bench_report.py [--requests 1000000] [--days 30] [--runs 5] [--no-postgres]`
+Run: `.venv/bin/python bench/bench_report.py [--requests 1000,10000,50000] [--days 30] [--runs 5]
+[--no-postgres] [--before /tmp/base/src]`
 
-Fills a SQLite store (and a Postgres one when the local server answers) with requests spread over
-`--days` days, three child spans each (two tool calls and a model call) and the matching hourly
-rollups, written directly in bulk. The filled databases are kept under `--cache-dir` (SQLite file) and
-as Postgres database `llmops_bench_<n>` and reused by later runs; `--rebuild` starts over. Then it
-times `build_report` for the 1h, 24h, 7d and all-time windows (median of `--runs` warm runs) next to
-the naive baseline that aggregates raw rows only, and prints how far the histogram p95 is from the
-exact one.
+For each store size, fills a SQLite store (and a Postgres one when the local server answers) with
+requests spread over `--days` days, three child spans each (two tool calls and a model call) and the
+matching hourly rollups, written directly in bulk. The filled databases are kept under `--cache-dir`
+(SQLite file) and as Postgres database `llmops_bench_<n>` and reused by later runs; `--rebuild` starts
+over. Then it times `build_report` for the 1h, 24h, 7d, 30d and all-time windows (median of `--runs`
+warm runs) next to the naive baseline that aggregates raw rows only, and prints how far the report's
+p95 is from the exact one. `--before SRC` times the same reports with another source tree's
+`build_report` (e.g. `git archive <commit> src`), in a child process on the same stores, side by side.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import random
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict
@@ -42,9 +47,11 @@ from llmops.storage.trace_store import (
     step_rollup_values,
 )
 
+Store = tuple[str, Engine, datetime]
 FORMAT = 2  # bump when the generated data changes, so cached databases are rebuilt
 CHUNK = 20_000
-WINDOWS = ("1h", "24h", "7d", "all")
+WINDOWS = ("1h", "24h", "7d", "30d", "all")
+BUDGET_MS = 300.0
 MARKER = "bench_report_dataset"
 PG_ADMIN_URL = os.environ.get("LLMOPS_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 VERSIONS = (("email_triage_v5", 0.15), ("email_triage_v6", 0.30), ("email_triage_v7", 0.55))
@@ -302,12 +309,44 @@ def timed(function: Callable[[], Any], runs: int) -> tuple[float, Any]:
     return statistics.median(times), result
 
 
-def bench(label: str, engine: Engine, anchor: datetime, runs: int) -> list[list[str]]:
+def stores(count: int, days: int, seed: int, cache_dir: Path, postgres: bool, rebuild: bool) -> list[Store]:
+    found: list[Store] = [("sqlite", *sqlite_store(cache_dir, count, days, seed, rebuild))]
+    if postgres:
+        pg = postgres_store(count, days, seed, rebuild)
+        if pg is not None:
+            found.append(("postgres", *pg))
+    return found
+
+
+def report_times(engine: Engine, anchor: datetime, runs: int) -> dict[str, float]:
+    """`build_report`'s median time per window, with whichever llmops is on the path."""
+    times = {}
+    for name in WINDOWS:
+        window = Window.ending_at(anchor, parse_since(name))
+        times[name] = timed(lambda window=window: build_report(engine, window), runs)[0]
+    return times
+
+
+def before_times(src: Path, args: argparse.Namespace, count: int) -> dict[str, dict[str, float]]:
+    """`report_times` per backend from the source tree `src`, run in a child process on the same stores."""
+    command = [sys.executable, __file__, "--emit-times", "--requests", str(count), "--days", str(args.days)]
+    command += ["--runs", str(args.runs), "--seed", str(args.seed), "--cache-dir", str(args.cache_dir)]
+    command += ["--no-postgres"] if args.no_postgres else []
+    env = {**os.environ, "PYTHONPATH": str(src)}
+    done = subprocess.run(command, env=env, check=True, capture_output=True, text=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def bench(
+    label: str, engine: Engine, anchor: datetime, runs: int, before: dict[str, float] | None
+) -> list[list[str]]:
     rows = []
     for name in WINDOWS:
-        since = parse_since(name)
-        report_ms, report = timed(lambda since=since: build_report(engine, since, anchor), runs)
-        naive_ms, naive = timed(lambda since=since: naive_report(engine, since, anchor), max(1, runs // 2))
+        window = Window.ending_at(anchor, parse_since(name))
+        report_ms, report = timed(lambda window=window: build_report(engine, window), runs)
+        naive_ms, naive = timed(
+            lambda name=name: naive_report(engine, parse_since(name), anchor), max(1, runs // 2)
+        )
         assert naive["requests"] == report.requests, (naive["requests"], report.requests)
         error = (report.p95_latency_ms / naive["p95"] - 1) * 100 if naive["p95"] else 0.0
         rows.append(
@@ -315,16 +354,17 @@ def bench(label: str, engine: Engine, anchor: datetime, runs: int) -> list[list[
                 label,
                 name,
                 f"{report.requests:,}",
+                "-" if before is None else f"{before[name]:,.1f}",
                 f"{report_ms:,.1f}",
+                "ok" if report_ms <= BUDGET_MS else "OVER",
                 report.p95_method,
                 f"{naive_ms:,.1f}",
-                f"{naive_ms / report_ms:,.1f}x",
                 f"{report.p95_latency_ms or 0:,.0f}",
                 f"{naive['p95'] or 0:,.0f}",
                 f"{error:+.1f}%",
             ]
         )
-        print(f"  {label} {name}: report {report_ms:.1f} ms, naive {naive_ms:.1f} ms")
+        print(f"  {label} {name}: report {report_ms:.1f} ms, naive {naive_ms:.1f} ms", file=sys.stderr)
     return rows
 
 
@@ -333,10 +373,11 @@ def print_table(rows: list[list[str]]) -> None:
         "backend",
         "window",
         "requests",
+        "before ms",
         "report ms",
+        f"≤{BUDGET_MS:.0f}",
         "p95 via",
         "naive ms",
-        "speed-up",
         "p95",
         "exact",
         "p95 err",
@@ -353,7 +394,9 @@ def print_table(rows: list[list[str]]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=1_000_000)
+    parser.add_argument(
+        "--requests", default="1000,10000,50000", help="store sizes, comma-separated (e.g. 1000,1000000)"
+    )
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--seed", type=int, default=7)
@@ -366,23 +409,27 @@ def main() -> None:
     parser.add_argument(
         "--rebuild", action="store_true", help="Refill the databases even if cached ones match."
     )
+    parser.add_argument("--before", type=Path, help="also time another source tree's reports (its src/)")
+    parser.add_argument("--emit-times", action="store_true", help=argparse.SUPPRESS)  # `--before`'s child
     args = parser.parse_args()
     args.cache_dir.mkdir(parents=True, exist_ok=True)
+    sizes = [int(size) for size in args.requests.split(",")]
 
-    stores: list[tuple[str, Engine, datetime]] = []
-    engine, anchor = sqlite_store(args.cache_dir, args.requests, args.days, args.seed, args.rebuild)
-    stores.append(("sqlite", engine, anchor))
-    if not args.no_postgres:
-        found = postgres_store(args.requests, args.days, args.seed, args.rebuild)
-        if found is not None:
-            stores.append(("postgres", *found))
-
+    if args.emit_times:  # run under the other source tree: the stores exist already
+        found = stores(sizes[0], args.days, args.seed, args.cache_dir, not args.no_postgres, False)
+        print(json.dumps({label: report_times(engine, anchor, args.runs) for label, engine, anchor in found}))
+        return
     rows: list[list[str]] = []
-    for label, engine, anchor in stores:
-        rows += bench(label, engine, anchor, args.runs)
-        engine.dispose()
+    for count in sizes:
+        found = stores(count, args.days, args.seed, args.cache_dir, not args.no_postgres, args.rebuild)
+        before = before_times(args.before, args, count) if args.before else {}
+        for label, engine, anchor in found:
+            rows += bench(label, engine, anchor, args.runs, before.get(label) if args.before else None)
+            engine.dispose()
     print()
-    print(f"{args.requests:,} requests over {args.days} days; median of {args.runs} warm runs.")
+    print(
+        f"Stores of {', '.join(f'{n:,}' for n in sizes)} requests over {args.days} days; median of {args.runs} warm runs."
+    )
     print_table(rows)
 
 

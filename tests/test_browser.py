@@ -198,7 +198,17 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
             _llmops(settings, "canary", "start", "email_triage_v7", "--share", "1")
             canary_ids = [triage(email) for email in emails[:2]]
             _llmops(settings, "canary", "promote", "--reason", "browser test")
-            _llmops(settings, "canary", "start", "email_triage_v1", "--share", "1")
+            _llmops(
+                settings,
+                "canary",
+                "start",
+                "email_triage_v1",
+                "--share",
+                "1",
+                "--force",  # the golden set says REGRESSION; it is started only to be rolled back
+                "--reason",
+                "browser test",
+            )
             _llmops(settings, "canary", "rollback", "--reason", "browser test")
             server.flush()
             feedback = client.post(
@@ -218,8 +228,8 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
         dataset.write_text("\n".join(golden.read_text(encoding="utf-8").splitlines()[:4]) + "\n")
         for version, summary in (("email_triage_v2", OUTAGE_SUMMARY), ("email_triage_v7", "A note for you.")):
             _llmops(  # v7's summaries miss what the outage case asks for: it regresses and says why
-                settings,
-                *("eval", "run", "--dataset", str(dataset), "--prompt-version", version),
+                settings,  # --no-cache: the canary gates above cached v7's cases with other replies
+                *("eval", "run", "--dataset", str(dataset), "--prompt-version", version, "--no-cache"),
                 LLMOPS_SCRIPTED_REPLY=_reply(summary),
             )
         _wait_for_alert(settings, "degraded_rate", "firing")

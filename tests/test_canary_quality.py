@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,16 @@ def _canary_labels(client: httpx.Client) -> dict[str, list[str]]:
         row["version"]: [x for x in row["labels"] if x.startswith("canary")]
         for row in reply.json()["versions"]
     }
+
+
+def _wait_for_span(client: httpx.Client, request_id: str, name: str) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        reply = client.get(f"/api/requests/{request_id}")
+        if reply.status_code == 200 and any(span["name"] == name for span in reply.json()["spans"]):
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"the {name} span of {request_id} was not stored within 120 s")
 
 
 def test_v8_is_refused_at_start_and_when_forced_is_rolled_back_never_promoted(
@@ -72,13 +83,15 @@ def test_v8_is_refused_at_start_and_when_forced_is_rolled_back_never_promoted(
         headers = {"Authorization": f"Bearer {TEST_KEY}"}
         with httpx.Client(base_url=base, headers=headers, timeout=60) as client:
             assert _canary_labels(client)[V8] == ["canary 50.0%"]
-            served = [
-                client.post("/v1/triage", json={"email": EMAIL, "user_id": f"user-{i}"}).json()[
-                    "prompt_version"
-                ]
+            replies = [
+                client.post("/v1/triage", json={"email": EMAIL, "user_id": f"user-{i}"}).json()
                 for i in range(30)
             ]
+            served = [reply["prompt_version"] for reply in replies]
             assert {V7, V8} == set(served) and min(served.count(V7), served.count(V8)) >= 5
+            # Request rows are stored before each reply, spans by the export thread a moment later; the
+            # rules' suggestion the controller compares with lives on a span, so let the export catch up.
+            _wait_for_span(client, replies[-1]["request_id"], "rule_suggestion")
 
             evaluated = llmops("canary", "evaluate")
             assert evaluated.returncode == 0, evaluated.stderr

@@ -128,3 +128,42 @@ def test_pricing_never_raises_and_never_goes_negative(
     )
     assert cost.usd is None or cost.usd >= 0
     assert (cost.usd is None) == (cost.source in {"unknown", "invalid-usage"})
+
+
+# Every model genai-prices bundles for these providers: flat prices are computed from cached rates,
+# tiered and time-dependent ones by genai-prices itself; both must give genai-prices' own answer.
+_BUNDLED = [
+    (provider.id, model.id)
+    for provider in genai_prices.data_snapshot.get_snapshot().providers
+    if provider.id in {"openai", "anthropic", "google", "mistral", "groq", "deepseek"}
+    for model in provider.models
+]
+
+
+@given(
+    priced=st.sampled_from(_BUNDLED),
+    input_tokens=st.integers(min_value=0, max_value=2_000_000),
+    output_tokens=st.integers(min_value=0, max_value=200_000),
+    cached_share=st.floats(min_value=0, max_value=1),
+)
+def test_cost_is_what_genai_prices_computes_for_every_bundled_model(
+    priced: tuple[str, str], input_tokens: int, output_tokens: int, cached_share: float
+) -> None:
+    provider, model = priced
+    cached = int(input_tokens * cached_share)
+    usage = genai_prices.Usage(
+        input_tokens=input_tokens, cache_read_tokens=cached, output_tokens=output_tokens
+    )
+    try:
+        expected: float | None = float(
+            genai_prices.calc_price(usage, model, provider_id=provider).total_price
+        )
+    except (LookupError, ValueError):
+        expected = None
+    cost = price_call(
+        provider, model, input_tokens, output_tokens, cached, local_prices=FREE, base_url=OPENAI_URL
+    )
+    if expected is None:
+        assert cost.usd is None
+    else:
+        assert cost.usd == pytest.approx(expected, rel=1e-9, abs=1e-12)

@@ -3,6 +3,7 @@ replicas, and the rollups count every request exactly once however the row and i
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import threading
@@ -16,8 +17,10 @@ import pytest
 from opentelemetry.sdk.trace.export import SpanExportResult
 from sqlalchemy import Engine, func, select
 
+from fakes import FakeOpenAIServer, FakeReply
 from live import TEST_KEY, LiveServer
 from llmops.redaction import RedactionConfig, Redactor
+from llmops.service.recording import RowWriter
 from llmops.storage.db import make_engine
 from llmops.storage.tables import request_rollups, requests, spans, step_rollups
 from llmops.telemetry import conventions as c
@@ -98,6 +101,23 @@ def test_a_taken_id_gets_a_fresh_one_and_the_exporter_follows_the_stored_row(
     assert _scalar(migrated_engine, select(func.sum(request_rollups.c.requests))) == 2
 
 
+def test_rows_stored_together_each_keep_their_own_outcome(migrated_engine: Engine) -> None:
+    """Group commit: concurrent rows go out in shared transactions, and each caller learns its own
+    id: its own, a fresh one when another row of the batch holds it, its first one when stored twice."""
+    writer = RowWriter(migrated_engine, Redactor(RedactionConfig()))
+    roots = capture([Req(T0, f"req-{i}") for i in range(20)] + [Req(T0, "req-0")])
+
+    async def store_all() -> list[str | None]:
+        return await asyncio.gather(*(writer.store(root) for root in [*roots, roots[0]]))
+
+    ids = asyncio.run(store_all())
+    assert ids[:20] == [f"req-{i}" for i in range(20)]
+    assert ids[20] not in ids[:20] and len(ids[20] or "") == 32
+    assert ids[21] == "req-0"
+    assert _request_ids(migrated_engine.url.render_as_string(hide_password=False)) == set(ids)
+    assert _scalar(migrated_engine, select(func.sum(request_rollups.c.requests))) == 21
+
+
 def test_the_request_row_passes_the_redactor(migrated_engine: Engine) -> None:
     redactor = Redactor(RedactionConfig())
     leaked = "alice.smith@example.com"
@@ -130,22 +150,51 @@ def test_acknowledged_triage_rows_are_stored_before_the_reply(
 
 
 def test_rows_are_stored_with_telemetry_off(live_server: Callable[..., LiveServer]) -> None:
-    """Tracing off stores no spans, but every acknowledged request keeps its row, figures and all."""
-    server = live_server(telemetry=False)
-    with server.client() as client:
-        replies = [client.post("/v1/triage", json=EMAIL) for _ in range(3)]
-        assert client.get("/metrics").status_code == 404  # metrics are off too
-    assert [reply.status_code for reply in replies] == [200] * 3
+    """Tracing off stores no spans, but every request keeps its row, figures and all: assistant runs
+    and gateway calls (JSON, streamed, embeddings, and a failed one)."""
+    with FakeOpenAIServer() as upstream:
+        server = live_server(
+            telemetry=False, openai_base_url=upstream.base_url, openai_api_key="sk-upstream-test"
+        )
+        chat = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Say hello"}]}
+        with server.client() as client:
+            replies = [client.post("/v1/triage", json=EMAIL) for _ in range(3)]
+            assert client.get("/metrics").status_code == 404  # metrics are off too
+            gateway = [
+                client.post("/v1/chat/completions", json=chat),
+                client.post("/v1/embeddings", json={"model": "gpt-4o-mini", "input": "hello"}),
+            ]
+            with client.stream("POST", "/v1/chat/completions", json={**chat, "stream": True}) as stream:
+                stream.read()  # the row is stored before the reply is closed
+            upstream.script(FakeReply(status=400, raw_body="{}"))
+            failed = client.post("/v1/chat/completions", json=chat)
+    assert [reply.status_code for reply in replies + gateway] == [200] * 5
+    assert stream.status_code == 200 and failed.status_code == 400
     engine = make_engine(server.settings.resolved_database_url)
     try:
         with engine.connect() as connection:
             rows = connection.execute(
-                select(requests.c.request_id, requests.c.status, requests.c.input_tokens, requests.c.category)
+                select(
+                    requests.c.request_id,
+                    requests.c.source,
+                    requests.c.status,
+                    requests.c.input_tokens,
+                    requests.c.category,
+                    requests.c.http_status,
+                )
             ).all()
-        assert {row.request_id for row in rows} == {reply.json()["request_id"] for reply in replies}
-        assert all(row.status == "ok" and row.input_tokens > 0 and row.category for row in rows)
+        triage = [row for row in rows if row.source != "gateway"]
+        assert {row.request_id for row in triage} == {reply.json()["request_id"] for reply in replies}
+        assert all(row.status == "ok" and row.input_tokens > 0 and row.category for row in triage)
+        proxied = {row.request_id: row for row in rows if row.source == "gateway"}
+        sent = [reply.headers["x-request-id"] for reply in (*gateway, stream, failed)]
+        assert set(proxied) == set(sent)
+        assert [(proxied[i].status, proxied[i].http_status) for i in sent] == [("ok", 200)] * 3 + [
+            ("error", 400)
+        ]
+        assert all(proxied[i].input_tokens > 0 for i in sent[:3])
         assert _scalar(engine, select(func.count()).select_from(spans)) == 0
-        assert _scalar(engine, select(func.sum(request_rollups.c.requests))) == 3
+        assert _scalar(engine, select(func.sum(request_rollups.c.requests))) == 7
     finally:
         engine.dispose()
 

@@ -263,10 +263,11 @@ def test_upstream_failures_are_retried_then_mapped_without_leaking(
         )
     assert limited.value.response.headers["retry-after"] == "7"
 
-    errors = [r for r in rows(server) if r["status"] == "error"]
+    errors = [r for r in rows(server) if r["status"] == "error"]  # both servers' (one database)
     assert {(r["http_status"], r["error_type"]) for r in errors} == {
         (502, "server_error"),
         (502, "bad_response"),
+        (429, "rate_limited"),
     }
     assert max(r["retries"] for r in errors) == 2
 
@@ -452,3 +453,25 @@ def test_a_client_leaving_mid_stream_is_recorded(live_server: Start, upstream: F
         time.sleep(0.05)
     [row] = found
     assert (row["status"], row["error_type"]) == ("error", "client_disconnected")
+
+
+def test_a_taken_request_id_is_replaced_and_the_header_names_the_stored_one(
+    live_server: Start, upstream: FakeOpenAIServer
+) -> None:
+    server = start_gateway(live_server, upstream)
+    client = sdk(server, default_headers={"X-Request-ID": "client-id-1"})
+    messages = [{"role": "user", "content": "Say hello"}]
+    first = client.chat.completions.with_raw_response.create(model="gpt-4o-mini", messages=messages)
+    again = client.chat.completions.with_raw_response.create(model="gpt-4o-mini", messages=messages)
+    embedded = client.embeddings.with_raw_response.create(model="gpt-4o-mini", input="hello")
+    masked = "192.168.10.23"  # a well-formed id the redactor would mask is replaced before the reply
+    with client.chat.completions.with_streaming_response.create(
+        model="gpt-4o-mini", messages=messages, stream=True, extra_headers={"X-Request-ID": masked}
+    ) as streamed:
+        streamed.read()
+    ids = [reply.headers["x-request-id"] for reply in (first, again, embedded, streamed)]
+    assert ids[0] == "client-id-1" and "client-id-1" not in ids[1:] and len(set(ids)) == 4
+    assert masked not in ids
+    with server.app.state.services.engine.connect() as connection:  # no flush: stored before the reply
+        stored = set(connection.execute(select(requests.c.request_id)).scalars())
+    assert stored == set(ids)

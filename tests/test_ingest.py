@@ -13,6 +13,7 @@ from google.rpc.status_pb2 import Status
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 from opentelemetry.trace import SpanKind, StatusCode
 from opentelemetry.trace import Status as SpanStatus
+from prometheus_client.parser import text_string_to_metric_families
 
 from ingest_helpers import exporting_provider, json_body, json_span, new_ids, written
 from live import LiveServer
@@ -30,6 +31,19 @@ def _request(server: LiveServer, request_id: str) -> dict:
     items = reply.json()["items"]
     assert len(items) == 1, items
     return items[0]
+
+
+def _refused(server: LiveServer) -> dict[str, float]:
+    """`llmops_ingest_spans_refused_total` from /metrics, by reason."""
+    with server.client() as client:
+        reply = client.get("/metrics")
+    assert reply.status_code == 200
+    return {
+        sample.labels["llmops_ingest_refusal_reason"]: sample.value
+        for family in text_string_to_metric_families(reply.text)
+        for sample in family.samples
+        if sample.name == "llmops_ingest_spans_refused_total"
+    }
 
 
 def _trace(server: LiveServer, request_id: str) -> dict:
@@ -249,6 +263,7 @@ def test_spec_responses(live_server: Callable[..., LiveServer]) -> None:
     trace_id, span_id = new_ids()
     good = json_span(trace_id, span_id, "ok", {})
     bad = json_span("zz" * 16, span_id, "bad ids", {})
+    assert _refused(server) == {"queue_full": 0, "invalid_span": 0, "store_failed": 0}
     with server.client(authenticated=False) as anonymous:
         assert anonymous.post("/v1/traces", json=json_body({}, [good])).status_code == 401
     with server.client() as client:
@@ -284,6 +299,7 @@ def test_spec_responses(live_server: Callable[..., LiveServer]) -> None:
             headers={"Content-Type": "application/json", "Content-Encoding": "br"},
         )
         assert deflate.status_code == 415
+    assert _refused(server) == {"queue_full": 0, "invalid_span": 1, "store_failed": 0}
 
 
 def test_full_queue_answers_503_with_retry_after_and_loses_nothing(
@@ -308,6 +324,7 @@ def test_full_queue_answers_503_with_retry_after_and_loses_nothing(
         locker.rollback()
         locker.close()
     written(server)
+    assert _refused(server)["queue_full"] == 1
     with server.client() as client:
         assert client.post("/v1/traces", json=bodies[2]).status_code == 200
     written(server)

@@ -13,6 +13,8 @@ from hypothesis import strategies as st
 
 from llmops.ingest.decode import DecodeError, PayloadTooLarge, decode_json, decode_protobuf, decompress
 from llmops.ingest.mapping import to_parts, usage_of
+from llmops.ingest.scrub import Scrubber
+from llmops.redaction import Redactor
 
 JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
@@ -79,3 +81,31 @@ def test_messages_are_converted_to_parts() -> None:
     already = [{"role": "user", "parts": [{"type": "text", "content": "hi"}]}]
     assert to_parts(already) == already
     assert to_parts("plain text") == "plain text"
+
+
+_CONTENT = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=40),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.dictionaries(st.text(max_size=24), _CONTENT, max_size=6))
+def test_scrubbed_attributes_are_what_the_redactor_makes_of_them(attributes: dict[str, object]) -> None:
+    """The per-export memo and the short-integer shortcut change nothing: every attribute comes out as
+    the Redactor itself redacts it (keys included), planted values too."""
+    redactor = Redactor()
+    planted = {**attributes, "note": "mail jane.doe@example.com", "card": 4111111111111111, "count": 42}
+    batch = Scrubber(redactor).batch()
+    for _ in range(2):  # the second pass is served from the memo
+        assert batch.attributes(planted) == redactor.redact_value(planted)
+
+
+def test_the_shared_cache_never_holds_a_raw_value() -> None:
+    scrubber = Scrubber(Redactor())
+    scrubber.batch().attributes({"message": "call jane.doe@example.com", "model": "gpt-4o-mini"})
+    kept = json.dumps([[key.hex(), value] for key, value in scrubber.cache.items()])
+    assert "jane.doe@example.com" not in kept and "[EMAIL]" in kept

@@ -6,6 +6,7 @@ import base64
 import json
 import logging
 import sys
+import time
 import types
 from urllib.parse import quote
 
@@ -436,30 +437,43 @@ def test_a_failing_detector_drops_the_value(monkeypatch: pytest.MonkeyPatch) -> 
     assert redactor.findings("abc") == [Finding(kind="REDACTION_FAILED", start=0, end=3)]
 
 
-def test_adversarial_inputs_stay_fast(redactor: Redactor) -> None:
-    import time
-
-    inputs = [
-        "a@" * 20_000,
-        "1 " * 20_000,
-        "-----BEGIN PRIVATE KEY-----" * 2_000,
-        "password=" * 5_000,
-        ":" * 40_000,
-        "://a:" * 10_000,
-        "+1 " * 10_000,
-        "A" * 40_000,
-        "DE89 " * 8_000,
-        "call me at " * 4_000,
-        "aB3$" * 10_000,
-        " ".join(f"aB3dE{i}xY9!" for i in range(5_000)),
-        "eyJhbGciOi." * 4_000,
-        "(030) " * 8_000,
-        "415-555-0134 x1 " * 3_000,
-    ]
-    for text in inputs:
-        start = time.perf_counter()
+def _cpu_seconds(redactor: Redactor, text: str) -> float:
+    """Best of three, in CPU time: other load on the machine does not inflate it as it does wall time."""
+    best = float("inf")
+    for _ in range(3):
+        start = time.process_time()
         redactor.redact(text)
-        assert time.perf_counter() - start < 1.0, text[:20]
+        best = min(best, time.process_time() - start)
+    return best
+
+
+# Inputs built to make a pattern backtrack: (unit, repetitions at the small size).
+ADVERSARIAL = [
+    ("a@", 5_000),
+    ("1 ", 5_000),
+    ("-----BEGIN PRIVATE KEY-----", 500),
+    ("password=", 1_250),
+    (":", 10_000),
+    ("://a:", 2_500),
+    ("+1 ", 2_500),
+    ("A", 10_000),
+    ("DE89 ", 2_000),
+    ("call me at ", 1_000),
+    ("aB3$", 2_500),
+    ("aB3dE7xY9! ", 1_250),
+    ("eyJhbGciOi.", 1_000),
+    ("(030) ", 2_000),
+    ("415-555-0134 x1 ", 750),
+]
+
+
+@pytest.mark.parametrize(("unit", "count"), ADVERSARIAL, ids=[unit for unit, _ in ADVERSARIAL])
+def test_adversarial_inputs_scale_linearly(redactor: Redactor, unit: str, count: int) -> None:
+    """Four times the input costs about four times the CPU, never the sixteen of a quadratic scan; the
+    check compares the machine with itself, so a slow or busy machine cannot fail it."""
+    small = _cpu_seconds(redactor, unit * count)
+    large = _cpu_seconds(redactor, unit * count * 4)
+    assert large < 0.05 or large < 10 * max(small, 0.001), (unit, small, large)
 
 
 def _log_record(msg: str, args: tuple[object, ...] = (), **extra: object) -> logging.LogRecord:

@@ -43,7 +43,7 @@ def build_gateway(
     engine: Engine | None = None,
 ) -> Gateway:
     """The gateway as configured; raises `GatewayConfigError` naming what is wrong in its configuration.
-    `persist` stores a call's request row before its reply (the service's `store_root_span`); with
+    `persist` stores a call's request row before its reply (the service's `RowWriter.store`); with
     `engine`, model canaries route by their stored state (`model_canaries`), else by the configuration."""
     cache = None
     if settings.gateway_cache_ttl_s > 0:

@@ -6,8 +6,11 @@ the budget enforcer holds an estimate (`BudgetEnforcer.hold`); a root span opens
 target tried gets a `chat {model}` CLIENT span. A target is tried under the same retry loop as the
 assistant's providers (`providers.resilience.retrying`) behind its upstream's `CircuitBreaker`; when
 its tries are spent the next target (fallback) is tried. The upstream's reply is returned as it came;
-its usage prices the call and settles the budget and the token rate limit. The store exporter turns
-the root span into the request row, so reports, alerts and feedback cover gateway traffic too.
+its usage prices the call and settles the budget and the token rate limit. Every call, JSON, stream
+or embeddings, goes through the same two steps, `_begin` (hold, root span, upstream call) and
+`_finish` (model span, root span, budget, request row stored before the hold is released), so its
+request row is written from the root span whatever the telemetry setting, and reports, alerts and
+feedback cover gateway traffic too.
 """
 
 from __future__ import annotations
@@ -17,11 +20,12 @@ import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 import anyio
 from opentelemetry import trace
-from opentelemetry.trace import Span, SpanKind
+from opentelemetry.sdk.trace import ReadableSpan
 
 from llmops.budgets.enforce import BudgetEnforcer, Hold
 from llmops.budgets.models import BudgetExceededError
@@ -43,6 +47,7 @@ from llmops.gateway.model_canaries import ModelCanaries
 from llmops.gateway.ratelimit import Admission, RateLimiter
 from llmops.gateway.recording import (
     HTTP_STATUS,
+    Root,
     Success,
     fail_root,
     finish_root,
@@ -64,18 +69,36 @@ STREAM_INTERRUPTED = (
 )
 logger = logging.getLogger("llmops.gateway")
 _NO_STATUS = {"record_exception": False, "set_status_on_exception": False}
-# Writes an ended root span's request row before the reply (`service.persist_request`); raises when
-# the row cannot be stored, so the call is not acknowledged.
-Persist = Callable[[Span], Awaitable[object]]
+# Writes an ended root span's request row before the reply (`service.persist_request`) and returns
+# the id it is stored under; raises when the row cannot be stored, so the call is not acknowledged.
+Persist = Callable[[ReadableSpan], Awaitable[str | None]]
 NOT_RECORDED = "the request could not be recorded (database unavailable); it was not acknowledged, retry"
 
 
 class Reply:
-    __slots__ = ("body", "headers")
+    """A JSON reply: the upstream's bytes, the headers to add, and the id its request row is stored
+    under (a fresh one when the client's id was taken; None when nothing stores rows)."""
 
-    def __init__(self, body: bytes, headers: dict[str, str]) -> None:
+    __slots__ = ("body", "headers", "request_id")
+
+    def __init__(self, body: bytes, headers: dict[str, str], request_id: str | None = None) -> None:
         self.body = body
         self.headers = headers
+        self.request_id = request_id
+
+
+@dataclass(slots=True)
+class _Call(Generic[T]):
+    """A call under way: its root span, the target's success, the budget hold and what releases it."""
+
+    root: Root
+    success: Success[T]
+    hold: Hold
+    stack: AsyncExitStack
+
+
+def _post(path: str) -> Callable[[UpstreamClient, bytes], Awaitable[bytes]]:
+    return lambda client, payload: client.post(path, payload)
 
 
 def _json_object(body: bytes) -> dict[str, Any]:
@@ -172,45 +195,24 @@ class Gateway:
             cached = self.cache.get(ident)
             headers["x-llmops-cache"] = "miss" if cached is None else "hit"
             if cached is not None:
-                await self._cache_hit(caller, attributes, cached)
+                request_id = await self._cache_hit(caller, attributes, cached)
                 self.limiter.settle(admission, 0)
-                return Reply(cached, headers)
-        started = time.perf_counter()
-        async with self._hold(caller, user, raw_length) as hold:
-            root = self._root_span(caller, attributes)
-            with trace.use_span(root, end_on_exit=True, **_NO_STATUS):
-                success = await self._call_or_fail(
-                    root,
-                    started,
-                    "chat",
-                    self._targets(route),
-                    data,
-                    lambda client, payload: client.post("/chat/completions", payload),
-                )
-                reply = _json_object(success.result)
-                choices = reply.get("choices")
-                if self.telemetry.capture_content:
-                    self.telemetry.content(success.span, c.GEN_AI_OUTPUT_MESSAGES, output_messages(choices))
-                usage, model = _answered(reply, success)
-                cost = record_model_call(self.telemetry, success, model, usage, finish_reasons(choices))
-                finish_root(root, success, model, usage, cost, started)
-            hold.record(usage.input_tokens + usage.output_tokens, cost.usd)
-            await self._recorded(root)
+                return Reply(cached, headers, request_id)
+        call = await self._begin(
+            caller, user, raw_length, attributes, "chat", route, data, _post("/chat/completions")
+        )
+        reply = _json_object(call.success.result)
+        choices = reply.get("choices")
+        usage, model = _answered(reply, call.success)
+        request_id = await self._finish(
+            call, model, usage, finish_reasons(choices), lambda: output_messages(choices), acknowledged=True
+        )
         self.limiter.settle(admission, usage.input_tokens + usage.output_tokens)
         if self.cache is not None and ident is not None:
-            self.cache.put(ident, success.result)
-        return Reply(success.result, headers)
+            self.cache.put(ident, call.success.result)
+        return Reply(call.success.result, headers, request_id)
 
-    async def _recorded(self, root: Span) -> None:
-        """The ended root span's request row stored before the reply (503 when it cannot be)."""
-        if self._persist is None:
-            return
-        try:
-            await self._persist(root)
-        except Exception:
-            raise GatewayError(503, NOT_RECORDED, type=API_ERROR, headers={"Retry-After": "1"}) from None
-
-    async def _cache_hit(self, caller: Caller, attributes: dict[str, Any], cached: bytes) -> None:
+    async def _cache_hit(self, caller: Caller, attributes: dict[str, Any], cached: bytes) -> str | None:
         model = _json_object(cached).get("model")
         attributes.update(
             {
@@ -224,9 +226,8 @@ class Gateway:
                 else attributes[c.GEN_AI_REQUEST_MODEL],
             }
         )
-        root = self._root_span(caller, attributes)
-        root.end()
-        await self._recorded(root)
+        root = Root(self.telemetry.tracer, caller, attributes, time.perf_counter())
+        return await self._store(root.end(), acknowledged=True)
 
     async def _stream(
         self,
@@ -240,29 +241,22 @@ class Gateway:
         raw_length: int,
     ) -> StreamReply:
         """Open the upstream stream (retries and fallback apply until its first byte), then relay it."""
-        started = time.perf_counter()
-        stack = AsyncExitStack()
-        hold = await stack.enter_async_context(self._hold(caller, user, raw_length))
-        root = self._root_span(caller, root_attributes(caller, user, body.model, route.alias, canary, "chat"))
-        try:
-            with trace.use_span(root, end_on_exit=False, **_NO_STATUS):
-                success = await self._call_or_fail(
-                    root,
-                    started,
-                    "chat",
-                    self._targets(route),
-                    data,
-                    lambda client, payload: client.open_stream("/chat/completions", payload),
-                    stream=True,
-                )
-        except BaseException:
-            root.end()
-            await stack.aclose()
-            raise
+        attributes = root_attributes(caller, user, body.model, route.alias, canary, "chat")
+        call = await self._begin(
+            caller,
+            user,
+            raw_length,
+            attributes,
+            "chat",
+            route,
+            data,
+            lambda client, payload: client.open_stream("/chat/completions", payload),
+            stream=True,
+        )
         wants_usage = body.stream_options is not None and body.stream_options.include_usage
         accumulator = StreamAccumulator(self.telemetry.capture_content)
-        end = self._stream_end(success, accumulator, root, hold, stack, admission, started)
-        chunks = self._relay(success.result, accumulator, not wants_usage, end)
+        end = self._stream_end(call, accumulator, admission)
+        chunks = self._relay(call.success.result, accumulator, not wants_usage, end)
 
         async def close() -> None:
             await chunks.aclose()  # a relay cut short runs its `finally` (and so `end`) here
@@ -292,17 +286,10 @@ class Gateway:
             await end(error_type)
 
     def _stream_end(
-        self,
-        success: Success[UpstreamStream],
-        accumulator: StreamAccumulator,
-        root: Span,
-        hold: Hold,
-        stack: AsyncExitStack,
-        admission: Admission,
-        started: float,
+        self, call: _Call[UpstreamStream], accumulator: StreamAccumulator, admission: Admission
     ) -> Callable[[str | None], Awaitable[None]]:
         """What must happen once a stream ends, however it ends, exactly once: close the upstream reply,
-        record the model span and the root span, settle the budget and the token rate limit."""
+        then the call's one end (`_finish`) and the token rate limit's settlement."""
         ended = False
 
         async def end(error_type: str | None) -> None:
@@ -311,27 +298,18 @@ class Gateway:
                 return
             ended = True
             with anyio.CancelScope(shield=True):
-                await success.result.aclose()
+                await call.success.result.aclose()
                 usage = accumulator.usage or Usage()
-                model = accumulator.model or success.target.model
-                if self.telemetry.capture_content:
-                    self.telemetry.content(
-                        success.span, c.GEN_AI_OUTPUT_MESSAGES, accumulator.output_messages()
-                    )
-                if error_type:
-                    mark_error(success.span, error_type)
-                cost = record_model_call(self.telemetry, success, model, usage, accumulator.finish_reasons())
-                finish_root(root, success, model, usage, cost, started, error_type=error_type)
-                root.end()
-                hold.record(usage.input_tokens + usage.output_tokens, cost.usd)
-                if self._persist is not None:  # the status line went out with the first chunk
-                    try:
-                        await self._persist(root)
-                    except Exception as exc:
-                        logger.error(
-                            "storing a stream's request row failed", extra={"error_type": type(exc).__name__}
-                        )
-                await stack.aclose()
+                model = accumulator.model or call.success.target.model
+                await self._finish(
+                    call,
+                    model,
+                    usage,
+                    accumulator.finish_reasons(),
+                    accumulator.output_messages,
+                    acknowledged=False,  # the status line went out with the first chunk
+                    error_type=error_type,
+                )
                 self.limiter.settle(admission, usage.input_tokens + usage.output_tokens)
 
         return end
@@ -345,30 +323,92 @@ class Gateway:
         admission = self.limiter.admit(caller.key_fingerprint, len(raw) // 4)
         tokens: int | None = None
         try:
-            started = time.perf_counter()
-            async with self._hold(caller, user, len(raw)) as hold:
-                root = self._root_span(
-                    caller, root_attributes(caller, user, body.model, route.alias, canary, "embeddings")
-                )
-                with trace.use_span(root, end_on_exit=True, **_NO_STATUS):
-                    success = await self._call_or_fail(
-                        root,
-                        started,
-                        "embeddings",
-                        self._targets(route),
-                        data,
-                        lambda client, payload: client.post("/embeddings", payload),
-                    )
-                    reply = _json_object(success.result)
-                    usage, model = _answered(reply, success)
-                    cost = record_model_call(self.telemetry, success, model, usage, [])
-                    finish_root(root, success, model, usage, cost, started)
-                tokens = usage.input_tokens
-                hold.record(tokens, cost.usd)
-                await self._recorded(root)
+            attributes = root_attributes(caller, user, body.model, route.alias, canary, "embeddings")
+            call = await self._begin(
+                caller, user, len(raw), attributes, "embeddings", route, data, _post("/embeddings")
+            )
+            usage, model = _answered(_json_object(call.success.result), call.success)
+            request_id = await self._finish(call, model, usage, [], None, acknowledged=True)
+            tokens = usage.input_tokens
         finally:
             self.limiter.settle(admission, tokens)
-        return Reply(success.result, dict(admission.headers))
+        return Reply(call.success.result, dict(admission.headers), request_id)
+
+    # The one sequence of every call: hold → root span → upstream call … record → row → release
+
+    async def _begin(
+        self,
+        caller: Caller,
+        user: str | None,
+        raw_length: int,
+        attributes: dict[str, Any],
+        operation: str,
+        route: ModelRoute,
+        data: dict[str, Any],
+        request: Callable[[UpstreamClient, bytes], Awaitable[T]],
+        *,
+        stream: bool = False,
+    ) -> _Call[T]:
+        """Hold the budget, open the root span, get the first target's success (retries, fallback).
+
+        A failed call's row is stored before its error reply; a successful one must reach `_finish`."""
+        started = time.perf_counter()
+        stack = AsyncExitStack()
+        hold = await stack.enter_async_context(self._hold(caller, user, raw_length))
+        root = Root(self.telemetry.tracer, caller, attributes, started)
+        try:
+            with trace.use_span(root.span, end_on_exit=False, **_NO_STATUS):
+                success = await self._call_or_fail(
+                    root, operation, self._targets(route), data, request, stream=stream
+                )
+        except GatewayError:
+            await self._store(root.end(), acknowledged=False)
+            await stack.aclose()
+            raise
+        except BaseException:
+            root.end()
+            await stack.aclose()
+            raise
+        return _Call(root, success, hold, stack)
+
+    async def _finish(
+        self,
+        call: _Call[Any],
+        model: str,
+        usage: Usage,
+        finish: list[str],
+        output: Callable[[], list[dict[str, Any]]] | None,
+        *,
+        acknowledged: bool,
+        error_type: str | None = None,
+    ) -> str | None:
+        """Record the model span and the root span, the budget's actual use, then store the request
+        row before the budget hold is released; the id the row is stored under."""
+        success = call.success
+        try:
+            if output is not None and self.telemetry.capture_content:
+                self.telemetry.content(success.span, c.GEN_AI_OUTPUT_MESSAGES, output())
+            if error_type:
+                mark_error(success.span, error_type)
+            cost = record_model_call(self.telemetry, success, model, usage, finish)
+            finish_root(call.root, success, model, usage, cost, error_type)
+            call.hold.record(usage.input_tokens + usage.output_tokens, cost.usd)
+            return await self._store(call.root.end(), acknowledged=acknowledged)
+        finally:
+            await call.stack.aclose()
+
+    async def _store(self, root: ReadableSpan, *, acknowledged: bool) -> str | None:
+        """The ended root span's request row, stored; the id it is stored under. A reply that would
+        acknowledge the call becomes a 503 when the row cannot be stored; any other is only logged."""
+        if self._persist is None:
+            return None
+        try:
+            return await self._persist(root)
+        except Exception as exc:
+            if acknowledged:
+                raise GatewayError(503, NOT_RECORDED, type=API_ERROR, headers={"Retry-After": "1"}) from None
+            logger.error("storing a request row failed", extra={"error_type": type(exc).__name__})
+            return None
 
     # Routing and guards
 
@@ -405,17 +445,11 @@ class Gateway:
                 headers={"Retry-After": retry_after(exc.retry_after_s)},
             ) from None
 
-    def _root_span(self, caller: Caller, attributes: dict[str, Any]) -> Span:
-        return self.telemetry.tracer.start_span(
-            f"POST {caller.route}", context=caller.parent, kind=SpanKind.SERVER, attributes=attributes
-        )
-
     # Calling upstreams
 
     async def _call_or_fail(
         self,
-        root: Span,
-        started: float,
+        root: Root,
         operation: str,
         targets: Sequence[Target],
         data: dict[str, Any],
@@ -429,6 +463,6 @@ class Gateway:
         except ProviderError as error:
             reply = from_provider_error(error, breaker_reset_s=self.breaker_reset_s)
             error_type = decisive(error).error_type
-            fail_root(root, error_type, reply.status, getattr(error, "retries", 0), started)
+            fail_root(root, error_type, reply.status, getattr(error, "retries", 0))
             self.telemetry.instruments.record_error(error_type=error_type)
             raise reply from None

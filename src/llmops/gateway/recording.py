@@ -3,7 +3,8 @@
 The root span carries everything the store exporter needs for the request row (`llmops.root`,
 `llmops.source=gateway`, request id, agent `gateway`, pseudonymous user, session, prompt version,
 models, provider, tokens, cost, retries, latency, status and HTTP status), so the row is complete
-whichever way it is written.
+whichever way it is written. `Root` keeps those attributes too, so the row is written even when
+tracing did not record the span (`LLMOPS_TELEMETRY=false`, or not sampled).
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Generic, TypeVar
 
-from opentelemetry.trace import Span, Status, StatusCode
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 
 from llmops.gateway.bodies import Caller
 from llmops.gateway.messages import Usage
@@ -23,6 +25,7 @@ from llmops.storage.tables import GATEWAY_SOURCE
 from llmops.telemetry import conventions as c
 from llmops.telemetry.cost import Cost, LocalPrices, price_call
 from llmops.telemetry.runtime import Telemetry
+from llmops.telemetry.untraced import untraced_root
 
 AGENT_NAME = "gateway"
 HTTP_STATUS = "http.response.status_code"
@@ -39,6 +42,32 @@ class Success(Generic[T]):
     span: Span
     retries: int
     started: float
+
+
+class Root:
+    """A call's root span and every attribute set on it through `set`, from the call's start."""
+
+    __slots__ = ("attributes", "name", "span", "start_ns", "started")
+
+    def __init__(self, tracer: Tracer, caller: Caller, attributes: dict[str, Any], started: float) -> None:
+        self.name = f"POST {caller.route}"
+        self.attributes = attributes
+        self.started = started
+        self.start_ns = time.time_ns()
+        self.span = tracer.start_span(
+            self.name, context=caller.parent, kind=SpanKind.SERVER, attributes=attributes
+        )
+
+    def set(self, attributes: dict[str, Any]) -> None:
+        self.attributes.update(attributes)
+        self.span.set_attributes(attributes)
+
+    def end(self) -> ReadableSpan:
+        """End the span; what its request row is made of (rebuilt when tracing did not record it)."""
+        self.span.end()
+        if isinstance(self.span, ReadableSpan):
+            return self.span
+        return untraced_root(self.name, SpanKind.SERVER, self.attributes, self.start_ns, time.time_ns())
 
 
 def root_attributes(
@@ -165,14 +194,7 @@ def record_model_call(
 
 
 def finish_root(
-    root: Span,
-    success: Success[Any],
-    model: str,
-    usage: Usage,
-    cost: Cost,
-    started: float,
-    *,
-    error_type: str | None = None,
+    root: Root, success: Success[Any], model: str, usage: Usage, cost: Cost, error_type: str | None
 ) -> None:
     """The outcome on the root span: what the request row and the reports read."""
     attributes: dict[str, Any] = {
@@ -182,7 +204,7 @@ def finish_root(
         c.TOTAL_INPUT_TOKENS: usage.input_tokens,
         c.TOTAL_OUTPUT_TOKENS: usage.output_tokens,
         c.RETRY_COUNT: success.retries,
-        c.LATENCY_MS: (time.perf_counter() - started) * 1000,
+        c.LATENCY_MS: (time.perf_counter() - root.started) * 1000,
         c.MODEL_CALLS: 1,
         c.PRICE_SOURCE: cost.source,
         HTTP_STATUS: 200,
@@ -191,18 +213,18 @@ def finish_root(
         attributes[c.COST_USD] = cost.usd
     if error_type:
         attributes[c.ERROR_TYPE] = error_type
-        root.set_status(Status(StatusCode.ERROR))
-    root.set_attributes(attributes)
+        root.span.set_status(Status(StatusCode.ERROR))
+    root.set(attributes)
 
 
-def fail_root(root: Span, error_type: str, status: int, retries: int, started: float) -> None:
-    root.set_attributes(
+def fail_root(root: Root, error_type: str, status: int, retries: int) -> None:
+    root.set(
         {
             c.STATUS: "error",
             c.ERROR_TYPE: error_type,
             HTTP_STATUS: status,
             c.RETRY_COUNT: retries,
-            c.LATENCY_MS: (time.perf_counter() - started) * 1000,
+            c.LATENCY_MS: (time.perf_counter() - root.started) * 1000,
         }
     )
-    root.set_status(Status(StatusCode.ERROR))
+    root.span.set_status(Status(StatusCode.ERROR))

@@ -157,6 +157,8 @@ def _pb_attributes(pairs: Any) -> Attributes:
 
 def _pb_value(value: AnyValue, depth: int) -> object:
     which = value.WhichOneof("value")
+    if which in _SCALARS:  # most attributes: one attribute read
+        return getattr(value, which)
     if which is None:
         return None
     if which in ("array_value", "kvlist_value") and depth >= MAX_DEPTH:
@@ -168,6 +170,9 @@ def _pb_value(value: AnyValue, depth: int) -> object:
     if which == "bytes_value":
         return base64.b64encode(value.bytes_value).decode("ascii")
     return getattr(value, which)
+
+
+_SCALARS = frozenset({"string_value", "int_value", "double_value", "bool_value"})
 
 
 # --- JSON (OTLP/JSON: hex ids, enums as integers, 64-bit integers as strings) -----------------

@@ -23,7 +23,7 @@ import orjson
 
 from llmops.ingest import conventions as ic
 from llmops.ingest.decode import RawSpan
-from llmops.ingest.scrub import Scrubber
+from llmops.ingest.scrub import BatchScrubber, Scrubber
 from llmops.storage.tables import INGEST_SOURCE
 from llmops.storage.timeutil import from_unix_nanos
 from llmops.storage.trace_store import RequestRecord, SpanRecord
@@ -80,19 +80,20 @@ class Mapper:
         self._price = price
 
     def prepare(self, raw_spans: Sequence[RawSpan]) -> Prepared:
+        scrub = self._scrubber.batch()
         prepared = Prepared()
         by_trace: dict[str, list[tuple[str, str | None, dict[str, object]]]] = {}
         roots: list[tuple[RawSpan, SpanRecord, dict[str, object]]] = []
         in_batch = {(raw.trace_id, raw.span_id) for raw in raw_spans}
         for raw in raw_spans:
-            attributes = self._attributes(raw)
+            attributes = self._attributes(raw, scrub)
             is_root = is_entry(raw, in_batch)
             request_id = None
             if is_root:
                 request_id = _text(attributes.get(c.REQUEST_ID), 128) or (
                     raw.trace_id if raw.parent_span_id is None else f"{raw.trace_id}-{raw.span_id}"
                 )
-            record = self._record(raw, attributes, request_id)
+            record = self._record(raw, attributes, request_id, scrub)
             prepared.spans.append(record)
             by_trace.setdefault(raw.trace_id, []).append((raw.span_id, raw.parent_span_id, attributes))
             if is_root:
@@ -101,12 +102,12 @@ class Mapper:
             usage = usage_of(by_trace[raw.trace_id])
             if usage is None and any(key in attributes for key in ROW_USAGE_KEYS):
                 usage = TraceUsage()  # the root carries its own usage: nothing to wait for
-            prepared.roots.append(PendingRoot(record, attributes, self._assistant(raw.resource), usage))
+            prepared.roots.append(PendingRoot(record, attributes, _assistant(raw.resource, scrub), usage))
         return prepared
 
-    def _attributes(self, raw: RawSpan) -> dict[str, object]:
+    def _attributes(self, raw: RawSpan, scrub: BatchScrubber) -> dict[str, object]:
         attributes = normalise(raw.attributes, raw.events, self._pseudonymise)
-        clean = self._scrubber.attributes(attributes)
+        clean = scrub.attributes(attributes)
         for key in (c.GEN_AI_INPUT_MESSAGES, c.GEN_AI_OUTPUT_MESSAGES):
             value = clean.get(key)
             if isinstance(value, list):
@@ -131,8 +132,9 @@ class Mapper:
         if cost.usd is not None:
             attributes[c.COST_USD] = cost.usd
 
-    def _record(self, raw: RawSpan, attributes: dict[str, object], request_id: str | None) -> SpanRecord:
-        scrub = self._scrubber
+    def _record(
+        self, raw: RawSpan, attributes: dict[str, object], request_id: str | None, scrub: BatchScrubber
+    ) -> SpanRecord:
         end = max(raw.end_ns, raw.start_ns)
         events = [
             {
@@ -159,12 +161,13 @@ class Mapper:
             request_id=request_id,
         )
 
-    def _assistant(self, resource: Mapping[str, object]) -> str:
-        for key in ic.ASSISTANT_RESOURCE_KEYS:
-            value = resource.get(key)
-            if isinstance(value, str) and value.strip():
-                return self._scrubber.text(value.strip())[:128]
-        return ic.UNKNOWN_SERVICE
+
+def _assistant(resource: Mapping[str, object], scrub: BatchScrubber) -> str:
+    for key in ic.ASSISTANT_RESOURCE_KEYS:
+        value = resource.get(key)
+        if isinstance(value, str) and value.strip():
+            return scrub.text(value.strip())[:128]
+    return ic.UNKNOWN_SERVICE
 
 
 def is_entry(raw: RawSpan, in_batch: set[tuple[str, str]]) -> bool:

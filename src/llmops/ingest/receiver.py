@@ -4,10 +4,15 @@
 decode, map and redact, then offer the batch to the writer. Raw span content never outlives the call:
 only the redacted `Prepared` batch is queued. When the queue is full it raises `Busy` and nothing is
 kept, so the exporter retries after `retry_after_s` (OTLP's 503 + Retry-After).
+
+Every span not stored is counted by reason (`refused`): `queue_full` (refused with 503, the exporter
+retries), `invalid_span` (malformed ids or times, OTLP partial success) and `store_failed` (accepted,
+then rejected by the database: logged and lost). `llmops.ingest.metrics` exposes the counts.
 """
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from functools import partial
 
@@ -40,6 +45,9 @@ class Accepted:
     media_type: str
 
 
+REFUSAL_REASONS = ("queue_full", "invalid_span", "store_failed")
+
+
 class IngestReceiver:
     def __init__(
         self,
@@ -56,6 +64,8 @@ class IngestReceiver:
         self.retry_after_s = retry_after_s
         self._mapper = Mapper(Scrubber(redactor), pseudonymise, price)
         self.writer = IngestWriter(engine, max_queued_spans=max_queued_spans)
+        self._refused = dict.fromkeys(REFUSAL_REASONS[:2], 0)
+        self._lock = threading.Lock()
 
     def accept(self, body: bytes, content_type: str | None, content_encoding: str | None) -> Accepted:
         """Decode, redact and queue one export; raises an `IngestError` (4xx) or `Busy` (503)."""
@@ -63,12 +73,25 @@ class IngestReceiver:
         if len(body) > self.max_body_bytes:
             raise PayloadTooLarge(f"request body exceeds the limit of {self.max_body_bytes} bytes")
         decoded = decode(decompress(body, content_encoding, self.max_body_bytes), kind)
+        self._count("invalid_span", decoded.rejected)
         if not decoded.spans:
             return Accepted(0, decoded.rejected, kind)
         prepared = self._mapper.prepare(decoded.spans)
         if not self.writer.offer(prepared):
+            self._count("queue_full", len(prepared.spans))
             raise Busy(self.retry_after_s)
         return Accepted(len(prepared.spans), decoded.rejected, kind)
+
+    def refused(self) -> dict[str, int]:
+        """Spans not stored so far, by reason (every reason present, 0 until it happens)."""
+        with self._lock:
+            counts = dict(self._refused)
+        return counts | {"store_failed": self.writer.stats.failed_spans}
+
+    def _count(self, reason: str, spans: int) -> None:
+        if spans:
+            with self._lock:
+                self._refused[reason] += spans
 
     def close(self, timeout_s: float = 30.0) -> None:
         """Stop taking batches and write the queued ones."""

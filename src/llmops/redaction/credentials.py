@@ -1,9 +1,9 @@
 """Credential detectors: vendor key formats, JWTs, PEM private keys, URL passwords, auth headers, assignments.
 
-Vendor formats are found by their literal prefix (gitleaks-style rules), which lets the regex engine
-skip clean text at memchr speed; a prefix that ordinary words could carry (`sk-`, `hf_`) also needs a
-random-looking body. Assignments (`password=…`, `"api_key": "…"`, `Authorization: …`) are found from a
-keyword and judged by `keys.classify_key`.
+Vendor formats are found by their literal prefix (gitleaks-style rules): one Aho-Corasick pass finds every
+prefix, and a format's pattern runs only where its prefix is; a prefix that ordinary words could carry
+(`sk-`, `hf_`) also needs a random-looking body. Assignments (`password=…`, `"api_key": "…"`,
+`Authorization: …`) are found from a keyword and judged by `keys.classify_key`.
 """
 
 from __future__ import annotations
@@ -15,24 +15,23 @@ from typing import NamedTuple
 
 from .keys import classify_key, value_kind
 from .kinds import PLACEHOLDER, Hit, Kind
-from .textview import Detector, TextView
+from .textview import Detector, LiteralFinder, TextView
 from .validators import char_classes, looks_random
 
 
 class _KeyFormat(NamedTuple):
     kind: Kind
-    needle: str  # a literal every match contains: a cheap `in` test skips the pattern on most texts
+    needles: tuple[str, ...]  # literals every match starts with: the pattern is tried only where one is
     pattern: re.Pattern[str]
     random_body_from: int | None  # index in the match where a body that must look random starts
 
 
 def _key_format(
-    kind: Kind, prefix: str, body: str, *, needle: str | None = None, random_body: bool = False
+    kind: Kind, prefix: str, body: str, *, needles: tuple[str, ...] = (), random_body: bool = False
 ) -> _KeyFormat:
-    # The boundary check sits after the literal prefix so the engine can still search for the prefix.
     pattern = re.compile(f"{prefix}(?<![A-Za-z0-9]{prefix}){body}")
     literal = prefix.replace("\\", "")
-    return _KeyFormat(kind, needle or literal, pattern, len(literal) if random_body else None)
+    return _KeyFormat(kind, needles or (literal,), pattern, len(literal) if random_body else None)
 
 
 _KEY_FORMATS: tuple[_KeyFormat, ...] = (
@@ -40,19 +39,26 @@ _KEY_FORMATS: tuple[_KeyFormat, ...] = (
     _key_format(
         Kind.OPENAI_KEY, "sk-", r"(?!ant-)(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}", random_body=True
     ),
-    _key_format(Kind.AWS_ACCESS_KEY, "A(?:KIA|SIA|BIA|CCA)", r"[A-Z0-9]{16,}", needle="A"),
-    _key_format(Kind.GITHUB_TOKEN, "gh[pousr]_", r"[A-Za-z0-9]{30,}", needle="gh"),
+    _key_format(
+        Kind.AWS_ACCESS_KEY,
+        "A(?:KIA|SIA|BIA|CCA)",
+        r"[A-Z0-9]{16,}",
+        needles=("AKIA", "ASIA", "ABIA", "ACCA"),
+    ),
+    _key_format(
+        Kind.GITHUB_TOKEN, "gh[pousr]_", r"[A-Za-z0-9]{30,}", needles=("ghp_", "gho_", "ghu_", "ghs_", "ghr_")
+    ),
     _key_format(Kind.GITHUB_TOKEN, "github_pat_", r"[A-Za-z0-9_]{40,}"),
     _key_format(Kind.GITLAB_TOKEN, "glpat-", r"[A-Za-z0-9_-]{20,}"),
-    _key_format(Kind.SLACK_TOKEN, "xox[abeoprs]-", r"[A-Za-z0-9-]{10,}", needle="xox"),
+    _key_format(Kind.SLACK_TOKEN, "xox[abeoprs]-", r"[A-Za-z0-9-]{10,}", needles=("xox",)),
     _key_format(Kind.SLACK_TOKEN, "xapp-", r"\d-[A-Za-z0-9-]{10,}"),
     _key_format(
         Kind.SLACK_WEBHOOK,
         r"https://hooks\.slack\.com/",
         r"(?:services|workflows|triggers)/[A-Za-z0-9/_+-]{20,}",
     ),
-    _key_format(Kind.STRIPE_KEY, "sk_(?:live|test)_", r"[A-Za-z0-9]{10,}", needle="sk_"),
-    _key_format(Kind.STRIPE_KEY, "rk_(?:live|test)_", r"[A-Za-z0-9]{10,}", needle="rk_"),
+    _key_format(Kind.STRIPE_KEY, "sk_(?:live|test)_", r"[A-Za-z0-9]{10,}", needles=("sk_live_", "sk_test_")),
+    _key_format(Kind.STRIPE_KEY, "rk_(?:live|test)_", r"[A-Za-z0-9]{10,}", needles=("rk_live_", "rk_test_")),
     _key_format(Kind.STRIPE_KEY, "whsec_", r"[A-Za-z0-9]{20,}"),
     _key_format(Kind.GOOGLE_API_KEY, "AIza", r"[0-9A-Za-z_-]{35,}"),
     _key_format(Kind.HUGGINGFACE_TOKEN, "hf_", r"[A-Za-z0-9]{30,}", random_body=True),
@@ -72,12 +78,31 @@ _KEY_FORMATS: tuple[_KeyFormat, ...] = (
 )
 
 
+_NEEDLES = tuple(sorted({needle for key_format in _KEY_FORMATS for needle in key_format.needles}))
+_NEEDLE_FINDER = LiteralFinder(_NEEDLES)
+
+
 def scan_key_formats(view: TextView) -> Iterator[Hit]:
+    """Every needle is found in one Aho-Corasick pass; a format's pattern is then matched only where one
+    of its needles starts, left to right and past its last match, as `finditer` would."""
     text = view.text
+    starts: dict[str, list[int]] = {}
+    for needle, start, _ in _NEEDLE_FINDER.find(text):
+        starts.setdefault(_NEEDLES[needle], []).append(start)
+    if not starts:
+        return
     for key_format in _KEY_FORMATS:
-        if view.is_short and key_format.needle not in text:
-            continue
-        for match in key_format.pattern.finditer(text):
+        positions = [pos for needle in key_format.needles for pos in starts.get(needle, ())]
+        if len(key_format.needles) > 1:
+            positions.sort()
+        end = 0
+        for pos in positions:
+            if pos < end:
+                continue
+            match = key_format.pattern.match(text, pos)
+            if match is None:
+                continue
+            end = match.end()
             body_from = key_format.random_body_from
             if body_from is not None and sum(char_classes(match.group()[body_from:])) < 2:
                 continue

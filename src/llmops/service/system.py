@@ -28,6 +28,7 @@ from llmops.canary.controller import CanaryController
 from llmops.config import Settings
 from llmops.gateway import Gateway, build_gateway, upstream_secrets
 from llmops.ingest import IngestReceiver, build_receiver
+from llmops.ingest.metrics import observe_refusals
 from llmops.prompts.labels import LabelStore
 from llmops.prompts.registry import PromptRegistry
 from llmops.prompts.router import PromptRouter
@@ -43,13 +44,14 @@ from llmops.storage.request_rows import RequestIds, request_exists
 from llmops.storage.retention import apply_retention
 from llmops.storage.service_state import get_or_create
 from llmops.storage.tables import DEFAULT_ASSISTANT
+from llmops.telemetry.metrics import METER_NAME
 from llmops.telemetry.runtime import Telemetry
 from llmops.telemetry.setup import TelemetrySetup, setup_telemetry
 
 if TYPE_CHECKING:
     from starlette.requests import HTTPConnection
 
-from llmops.service.recording import store_root_span
+from llmops.service.recording import RowWriter
 
 logger = logging.getLogger("llmops")
 PSEUDONYM_KEY = "pseudonym_key"
@@ -147,7 +149,7 @@ async def build_services(
         settings,
         telemetry_setup.telemetry,
         budgets,
-        persist=partial(store_root_span, engine, redactor),
+        persist=RowWriter(engine, redactor).store,
         engine=engine,
     )
     model_canaries = gateway.canaries.labels if gateway.canaries is not None else {}
@@ -157,6 +159,9 @@ async def build_services(
         await assistant.start()
     labels = LabelStore(engine, prompts)
     guardrails = Guardrails.from_settings(settings)
+    ingest = build_receiver(settings, engine, redactor, bytes.fromhex(pseudonym_key))
+    if telemetry_setup.meter_provider is not None:
+        observe_refusals(telemetry_setup.meter_provider.get_meter(METER_NAME), ingest)
     return Services(
         settings=settings,
         engine=engine,
@@ -181,7 +186,7 @@ async def build_services(
             },
         },
         request_ids=RequestIds(partial(request_exists, engine)),
-        ingest=build_receiver(settings, engine, redactor, bytes.fromhex(pseudonym_key)),
+        ingest=ingest,
         gateway=gateway,
     )
 

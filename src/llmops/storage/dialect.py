@@ -16,7 +16,6 @@ def insert_for(bind: Connection | Engine, table: Table) -> UpsertInsert:
 
 
 def insert_for_dialect(name: str, table: Table) -> UpsertInsert:
-    """`insert_for` by the backend's name (for statements built once per backend and reused)."""
     if name == "postgresql":
         return postgresql.insert(table)
     if name == "sqlite":

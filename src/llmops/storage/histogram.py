@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Sequence
+from functools import lru_cache
 
 from sqlalchemy import ColumnElement, case
 
@@ -22,8 +23,10 @@ def bucket_index(duration_ms: float) -> int:
     return bisect_left(BOUNDS_MS, duration_ms)
 
 
+@lru_cache(maxsize=16)
 def bucket_expression(column: ColumnElement[float]) -> ColumnElement[int]:
-    """The same bucketing as `bucket_index`, in SQL, for raw rows aggregated next to rollups."""
+    """The same bucketing as `bucket_index`, in SQL, for raw rows aggregated next to rollups; built
+    once per column (building its 61 branches took ~10 ms, a good part of a small report)."""
     return case(*((column <= bound, index) for index, bound in enumerate(BOUNDS_MS)), else_=len(BOUNDS_MS))
 
 

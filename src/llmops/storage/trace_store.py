@@ -16,13 +16,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, select, tuple_, update
 from sqlalchemy.sql.dml import ReturningInsert
 
-from llmops.storage.dialect import UpsertInsert, insert_for_dialect
+from llmops.storage.dialect import insert_for, insert_for_dialect
 from llmops.storage.rollups import REQUESTS, STEPS, RollupBatch
 from llmops.storage.tables import API_SOURCE, DEFAULT_ASSISTANT, EVAL_SOURCE, LIVE_TRAFFIC, requests, spans
 
@@ -134,7 +134,7 @@ def write_batch(
             _row(record) | {"request_id": roots.get(record.key) or attributed.get(record.key)}
             for record in fresh
         ]
-        connection.execute(_insert_spans_statement(connection.dialect.name), rows)
+        connection.execute(insert_for(connection, spans).on_conflict_do_nothing(), rows)
 
     request_batch = RollupBatch(REQUESTS)
     for record in live:
@@ -154,11 +154,6 @@ def write_batch(
     )
 
 
-@cache
-def _insert_spans_statement(dialect: str) -> UpsertInsert:
-    return insert_for_dialect(dialect, spans).on_conflict_do_nothing()
-
-
 def _row(record: RequestRecord | SpanRecord) -> dict[str, object]:
     """A shallow row dict (`dataclasses.asdict` deep-copies every value, which is slow per span)."""
     return {name: getattr(record, name) for name in record.__slots__}
@@ -173,15 +168,24 @@ def write_request(connection: Connection, record: RequestRecord) -> bool:
 
     False (nothing written, nothing counted) when its request id is taken: the unique key decides,
     so two replicas inserting one id at once cannot both win."""
-    if not _insert_requests(connection, [record]):
-        return False
-    if record.source != EVAL_SOURCE:
-        batch = RollupBatch(REQUESTS)
-        batch.add(
-            record.created_at, request_rollup_key(record), request_rollup_values(record), record.latency_ms
-        )
-        batch.upsert(connection)
-    return True
+    return bool(write_requests(connection, [record]))
+
+
+def write_requests(connection: Connection, records: Sequence[RequestRecord]) -> list[RequestRecord]:
+    """`write_request` for several rows in one statement: the records that were written (a record
+    whose request id is taken, by a stored row or an earlier record of the batch, is not)."""
+    new = _insert_requests(connection, records)
+    batch = RollupBatch(REQUESTS)
+    for record in new:
+        if record.source != EVAL_SOURCE:
+            batch.add(
+                record.created_at,
+                request_rollup_key(record),
+                request_rollup_values(record),
+                record.latency_ms,
+            )
+    batch.upsert(connection)
+    return new
 
 
 def stored_request_id(connection: Connection, trace_id: str, span_id: str) -> str | None:
@@ -221,7 +225,7 @@ def _insert_requests(connection: Connection, records: Sequence[RequestRecord]) -
     """Insert new request rows; RETURNING tells which ones won, even against a concurrent writer."""
     if not records:
         return []
-    statement = _insert_requests_statement(connection.dialect.name)
+    statement = _insert_new_requests(connection.dialect.name)
     stored = set(connection.execute(statement, [_row(record) for record in records]).scalars())
     new: list[RequestRecord] = []
     for record in records:
@@ -231,14 +235,11 @@ def _insert_requests(connection: Connection, records: Sequence[RequestRecord]) -
     return new
 
 
-@cache
-def _insert_requests_statement(dialect: str) -> ReturningInsert[Any]:
-    """Built once per backend, so SQLAlchemy's compiled cache finds it without re-keying it."""
-    return (
-        insert_for_dialect(dialect, requests)
-        .on_conflict_do_nothing(index_elements=["request_id"])
-        .returning(requests.c.request_id)
-    )
+@lru_cache(maxsize=4)
+def _insert_new_requests(dialect: str) -> ReturningInsert[Any]:
+    """Built once per backend: building it cost more than running it, before every reply."""
+    statement = insert_for_dialect(dialect, requests).on_conflict_do_nothing(index_elements=["request_id"])
+    return statement.returning(requests.c.request_id)
 
 
 def _fresh_spans(

@@ -8,10 +8,16 @@ tokens are never guessed.
 genai-prices only fetches prices over the network when an `UpdatePrices` updater is started; llmops
 never starts one, so lookups always use the data bundled with the installed package (its version is
 part of `source`) and never do I/O.
+
+A genai-prices lookup costs tens of microseconds (model matching, unit decomposition), which OTLP ingest
+pays per model span. So the match for a (provider, model) is resolved once, and a flat price (no tiers,
+no time-dependent prices) is kept as its per-token rates: the cost is then plain arithmetic, the same
+affine function genai-prices computes. Other prices still go through genai-prices on every call.
 """
 
 from __future__ import annotations
 
+from decimal import Decimal
 from functools import lru_cache
 from typing import NamedTuple
 from urllib.parse import urlsplit
@@ -73,9 +79,29 @@ class Cost(BaseModel):
     source: str
 
 
+class _Rates(NamedTuple):
+    """A flat price as USD per request and per uncached input, cached input and output token."""
+
+    request: Decimal
+    input: Decimal
+    cached: Decimal
+    output: Decimal
+
+    def usd(self, input_tokens: int, output_tokens: int, cached_tokens: int) -> float:
+        total = (
+            self.request
+            + (input_tokens - cached_tokens) * self.input
+            + cached_tokens * self.cached
+            + output_tokens * self.output
+        )
+        return float(total)
+
+
 class _Match(NamedTuple):
     provider_id: str
     model_id: str
+    source: str
+    rates: _Rates | None  # None: the price has tiers or depends on the time, ask genai-prices each call
 
 
 def price_call(
@@ -109,6 +135,8 @@ def price_call(
     match = _resolve(_provider_hint(provider, base_url), model)
     if match is None:
         return Cost(usd=None, source=SOURCE_UNKNOWN)
+    if match.rates is not None:
+        return Cost(usd=match.rates.usd(input_tokens, output_tokens, cached), source=match.source)
     usage = genai_prices.Usage(
         input_tokens=input_tokens, cache_read_tokens=cached, output_tokens=output_tokens
     )
@@ -117,7 +145,7 @@ def price_call(
     except (LookupError, ValueError):
         # The data found the model a moment ago; a failure now is genai-prices rejecting this usage.
         return Cost(usd=None, source=SOURCE_INVALID_USAGE)
-    return Cost(usd=float(calculation.total_price), source=_source(match, calculation))
+    return Cost(usd=float(calculation.total_price), source=match.source)
 
 
 def _provider_hint(provider: str, base_url: str | None) -> str | None:
@@ -143,13 +171,44 @@ def _resolve(provider_id: str | None, model: str) -> _Match | None:
         calculation = genai_prices.calc_price(genai_prices.Usage(), model, provider_id=provider_id)
     except LookupError:
         return None
-    return _Match(provider_id=calculation.provider.id, model_id=calculation.model.id)
+    return _Match(
+        provider_id=calculation.provider.id,
+        model_id=calculation.model.id,
+        source=_source(calculation),
+        rates=_flat_rates(calculation),
+    )
 
 
-def _source(match: _Match, calculation: genai_prices.types.PriceCalculation) -> str:
+def _flat_rates(calculation: genai_prices.types.PriceCalculation) -> _Rates | None:
+    """The per-token rates of a price that is one affine function of the usage; None for any other."""
+    prices = calculation.model.prices
+    if not isinstance(prices, genai_prices.types.ModelPrice) or any(
+        isinstance(value, genai_prices.types.TieredPrices) for value in vars(prices).values()
+    ):
+        return None
+
+    def total(input_tokens: int, cached: int, output_tokens: int) -> Decimal:
+        usage = genai_prices.Usage(
+            input_tokens=input_tokens, cache_read_tokens=cached, output_tokens=output_tokens
+        )
+        return calculation.model_price.calc_price(usage)["total_price"]
+
+    try:
+        request = total(0, 0, 0)
+        return _Rates(
+            request=request,
+            input=total(1, 0, 0) - request,
+            cached=total(1, 1, 0) - request,
+            output=total(0, 0, 1) - request,
+        )
+    except (LookupError, ValueError):
+        return None
+
+
+def _source(calculation: genai_prices.types.PriceCalculation) -> str:
     """`genai-prices:openai/gpt-4o-mini@0.2.3`: the package version pins the bundled price data."""
     if calculation.auto_update_timestamp is not None:
         version = f"fetched-{calculation.auto_update_timestamp.isoformat()}"
     else:
         version = genai_prices.__version__
-    return f"genai-prices:{match.provider_id}/{match.model_id}@{version}"
+    return f"genai-prices:{calculation.provider.id}/{calculation.model.id}@{version}"

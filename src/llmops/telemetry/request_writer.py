@@ -13,16 +13,17 @@ key): when another request, on any replica, holds the id already, a fresh id is 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import OperationalError
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from llmops.redaction import Redactor
 from llmops.storage.request_rows import new_request_id
-from llmops.storage.trace_store import RequestRecord, stored_request_id, write_request
+from llmops.storage.trace_store import RequestRecord, stored_request_id, write_requests
 from llmops.telemetry.span_records import (
     is_root,
     normalise_attributes,
@@ -67,10 +68,16 @@ def redact_record(redactor: Redactor, record: RequestRecord) -> RequestRecord:
 
 
 def store_request(engine: Engine, record: RequestRecord) -> str:
-    """Make the request row durable and return the id it is stored under.
+    """Make the request row durable and return the id it is stored under (`store_requests`)."""
+    return store_requests(engine, [record])[0]
+
+
+def store_requests(engine: Engine, records: Sequence[RequestRecord]) -> list[str]:
+    """Make the request rows durable in one transaction; the id each is stored under, in order.
 
     Idempotent per span: a row already stored for this span (the exporter got there first) is kept.
-    Transient database errors (locks) are retried; anything else propagates to the caller."""
+    A row whose id is taken by another request gets a fresh one. Transient database errors (locks)
+    retry the whole transaction; anything else propagates to the caller."""
     for attempt in Retrying(
         stop=stop_after_attempt(ATTEMPTS),
         wait=wait_exponential(multiplier=0.05, max=1.0),
@@ -78,13 +85,19 @@ def store_request(engine: Engine, record: RequestRecord) -> str:
         reraise=True,
     ):
         with attempt, engine.begin() as connection:
-            if write_request(connection, record):
-                return record.request_id
-            stored = stored_request_id(connection, record.trace_id, record.span_id)
-            if stored is not None:  # this span's row, stored by the exporter first
-                return stored
-            fresh = dataclasses.replace(record, request_id=new_request_id())
-            if not write_request(connection, fresh):  # pragma: no cover - uuid4 collision
-                raise RuntimeError("a fresh request id was taken")
-            return fresh.request_id
+            written = {id(record) for record in write_requests(connection, records)}
+            return [
+                record.request_id if id(record) in written else _stored_or_fresh(connection, record)
+                for record in records
+            ]
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _stored_or_fresh(connection: Connection, record: RequestRecord) -> str:
+    stored = stored_request_id(connection, record.trace_id, record.span_id)
+    if stored is not None:  # this span's row, stored by the exporter first
+        return stored
+    fresh = dataclasses.replace(record, request_id=new_request_id())
+    if not write_requests(connection, [fresh]):  # pragma: no cover - uuid4 collision
+        raise RuntimeError("a fresh request id was taken")
+    return fresh.request_id

@@ -19,6 +19,7 @@ from llmops.gateway import Caller, GatewayError, Reply, StreamReply
 from llmops.gateway.errors import unauthorized
 from llmops.service import Services, services_of
 from llmops.storage.api_keys import fingerprint
+from llmops.storage.request_rows import new_request_id
 from llmops.telemetry import conventions as c
 
 router = APIRouter(tags=["gateway"])
@@ -68,7 +69,12 @@ async def _caller(request: Request, services: Services, route: str) -> Caller:
     key_fingerprint = _authenticate(request, services)
     client_id: str | None = getattr(request.state, "client_request_id", None)
     if client_id is not None:
-        request.state.request_id = await services.request_ids.claim(client_id)
+        claimed = await services.request_ids.claim(client_id)
+        # An id the redactor would mask is stored under a fresh one: take it now, so a stream's
+        # headers (sent before its row is stored) name the id the row gets.
+        request.state.request_id = (
+            claimed if services.redactor.redact(claimed) == claimed else new_request_id()
+        )
     return Caller(
         key_fingerprint=key_fingerprint,
         request_id=request.state.request_id,
@@ -97,9 +103,13 @@ class _EventStream(StreamingResponse):
             await self._reply.close()
 
 
-def _reply(result: Reply | StreamReply) -> Response:
+def _reply(request: Request, result: Reply | StreamReply) -> Response:
+    """The reply; its `x-request-id` names the id the request row is stored under (a stream's row is
+    stored after its headers went out, under the id they name unless another replica took it since)."""
     if isinstance(result, StreamReply):
         return _EventStream(result)
+    if result.request_id is not None:
+        request.state.request_id = result.request_id
     return Response(result.body, headers=result.headers, media_type="application/json")
 
 
@@ -108,7 +118,7 @@ async def chat_completions(request: Request) -> Response:
     services = services_of(request)
     try:
         caller = await _caller(request, services, CHAT_ROUTE)
-        return _reply(await services.gateway.chat(caller, await request.body()))
+        return _reply(request, await services.gateway.chat(caller, await request.body()))
     except GatewayError as error:
         return _error(error)
 
@@ -118,7 +128,7 @@ async def embeddings(request: Request) -> Response:
     services = services_of(request)
     try:
         caller = await _caller(request, services, EMBEDDINGS_ROUTE)
-        return _reply(await services.gateway.embeddings(caller, await request.body()))
+        return _reply(request, await services.gateway.embeddings(caller, await request.body()))
     except GatewayError as error:
         return _error(error)
 
