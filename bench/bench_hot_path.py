@@ -298,9 +298,6 @@ async def main() -> None:
     )
     parser.add_argument("--before", default="HEAD~1", help="the earlier commit (a git revision); '' to skip")
     parser.add_argument("--soak", type=int, default=100_000, help="requests of the RSS soak; 0 to skip")
-    parser.add_argument(
-        "--soak-before", type=int, help="requests of the earlier commit's soak (default: --soak)"
-    )
     parser.add_argument("--configs", nargs="*", default=list(CONFIGS), choices=list(CONFIGS))
     args = parser.parse_args()
     payloads = bodies()
