@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -45,16 +46,23 @@ async def _read_reply(reader: asyncio.StreamReader) -> int:
 
 
 async def run_load(
-    url: str, body: bytes, headers: dict[str, str], *, requests: int, concurrency: int
+    url: str, body: bytes | Sequence[bytes], headers: dict[str, str], *, requests: int, concurrency: int
 ) -> LoadResult:
-    """Send `requests` POSTs over `concurrency` connections; latency per request, wall time, errors."""
+    """Send `requests` POSTs over `concurrency` connections; latency per request, wall time, errors.
+
+    Several bodies are sent in turn (so caches in the server see realistic variety)."""
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
-    head = (
-        f"POST {parts.path} HTTP/1.1\r\nhost: {host}:{port}\r\ncontent-type: application/json\r\n"
-        + "".join(f"{name}: {value}\r\n" for name, value in headers.items())
-        + f"content-length: {len(body)}\r\n\r\n"
-    ).encode() + body
+    extra = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+    heads = [
+        (
+            f"POST {parts.path} HTTP/1.1\r\nhost: {host}:{port}\r\ncontent-type: application/json\r\n"
+            + extra
+            + f"content-length: {len(one)}\r\n\r\n"
+        ).encode()
+        + one
+        for one in ([body] if isinstance(body, bytes) else body)
+    ]
     remaining = requests
     latencies: list[float] = []
     errors = 0
@@ -66,7 +74,7 @@ async def run_load(
             while remaining > 0:
                 remaining -= 1
                 started = time.perf_counter()
-                writer.write(head)
+                writer.write(heads[remaining % len(heads)])
                 status = await _read_reply(reader)
                 latencies.append(time.perf_counter() - started)
                 if status != 200:

@@ -7,6 +7,7 @@ thread spends CPU (waiting and the other threads' work do not count). Writes the
 from __future__ import annotations
 
 import cProfile
+import signal
 import sys
 import time
 
@@ -14,6 +15,8 @@ from llmops.cli import app
 
 
 def main(out: str) -> None:
+    # uvicorn re-raises the SIGTERM it handled once it has shut down: exit through `finally` then.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     profiler = cProfile.Profile(time.thread_time)
     profiler.enable()
     try:

@@ -12,7 +12,7 @@ from fastapi import Depends, FastAPI, Request
 
 from llmops import __version__
 from llmops.alerts.engine import run_alert_loop
-from llmops.api.auth import require_api_key
+from llmops.api.auth import check_api_key, require_api_key
 from llmops.api.errors import install_error_handlers
 from llmops.api.middleware import (
     AuthFirstMiddleware,
@@ -35,12 +35,12 @@ from llmops.telemetry.logging import configure_logging
 # Path prefixes that need credentials: the check (run before the body is read) and the OpenAPI
 # security schemes that satisfy it. Other paths are public or the dashboard's pages (session redirect).
 PROTECTED: dict[str, tuple[Callable[[Request], None] | None, list[str]]] = {
-    "/v1/": (require_api_key, [BEARER]),
+    "/v1/": (check_api_key, [BEARER]),
     # The gateway's routes check the key themselves, before reading the body, in OpenAI's error shape.
     gateway.CHAT_ROUTE: (None, [BEARER]),
     gateway.EMBEDDINGS_ROUTE: (None, [BEARER]),
     gateway.MODELS_ROUTE: (None, [BEARER]),
-    "/metrics": (require_api_key, [BEARER]),
+    "/metrics": (check_api_key, [BEARER]),
     "/api/": (require_api_access, [BEARER, SESSION]),
 }
 
@@ -55,7 +55,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         routes = set(app.openapi()["paths"])  # route templates: the only values `http.route` may take
         services = await build_services(settings, routes, loaded)
-        log_handler = configure_logging(settings.log_level, services.redactor)
+        plain_paths = {route for route in routes if "{" not in route}
+        log_handler = configure_logging(settings.log_level, services.redactor, plain_paths=plain_paths)
         new_key = await asyncio.to_thread(services.keys.ensure_initial_key)
         if new_key:
             announce_new_key(new_key)

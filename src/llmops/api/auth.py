@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 from fastapi import HTTPException, Request
+from starlette.concurrency import run_in_threadpool
 
 from llmops.service import services_of
 from llmops.storage.api_keys import fingerprint
 
+CHECKED = "credentials_checked"  # request state: the guard `AuthFirstMiddleware` passed this request with
 
-def require_api_key(request: Request) -> None:
+
+async def require_api_key(request: Request) -> None:
+    """Route dependency: nothing left to do when `AuthFirstMiddleware` checked the key (the usual
+    case, saving a thread hop per request); otherwise `check_api_key` off the event loop."""
+    if getattr(request.state, CHECKED, None) is not check_api_key:
+        await run_in_threadpool(check_api_key, request)
+
+
+def check_api_key(request: Request) -> None:
+    """A valid bearer key, or 401. May read the stored keys (blocking): run it off the event loop."""
     services = services_of(request)
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")

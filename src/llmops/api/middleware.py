@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from llmops.api.auth import CHECKED
 from llmops.api.errors import error_body
 from llmops.storage.request_rows import new_request_id
 
@@ -128,6 +129,7 @@ class AuthFirstMiddleware:
                     headers = dict(exc.headers or {})
                     await send_error(scope, send, exc.status_code, str(exc.detail), headers)
                     return
+                scope.setdefault("state", {})[CHECKED] = guard  # the route's own check can skip it
         await self.app(scope, receive, send)
 
     def _guard(self, path: str) -> Callable[[Request], None] | None:

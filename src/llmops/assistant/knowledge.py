@@ -5,6 +5,10 @@ The bundled policies are short Markdown files (`data/policies/*.md`: a `# Title`
 stemmer over unicode61 tokens, title and tags weighted above the text. Queries are free text from
 emails, so they are never passed to FTS5 as syntax: words are extracted, stop words dropped, and each
 word is quoted as a phrase and OR-ed, which makes a syntax error impossible whatever the input.
+
+FTS5's BM25 of an OR query is the sum, phrase by phrase and in query order, of each phrase's own
+score, so a search adds up per-word scores that FTS5 computed once per distinct word and that are
+remembered: the same ranking and the same scores, bit for bit, without a query per request.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 MAX_QUERY_TERMS = 24
+REMEMBERED_TERMS = 50_000
 _TITLE_WEIGHT, _TAGS_WEIGHT, _TEXT_WEIGHT = 4.0, 3.0, 1.0
 _TERM = re.compile(r"[^\W_]+", re.UNICODE)
 _STOP_WORD_TEXT = """
@@ -58,12 +63,8 @@ def parse_policy(doc_id: str, markdown: str) -> PolicyDocument:
     return PolicyDocument(id=doc_id, title=title, tags=tags, text=text)
 
 
-def build_match_query(text: str) -> str | None:
-    """An FTS5 MATCH expression for free text: each distinct content word quoted, OR-ed together.
-
-    Returns None when the text has no searchable word. Words only contain letters and digits, and
-    are wrapped in double quotes, so the result is always valid FTS5 syntax.
-    """
+def query_terms(text: str) -> list[str]:
+    """The distinct content words of free text, in order, at most `MAX_QUERY_TERMS`."""
     terms: list[str] = []
     for word in _TERM.findall(text.lower()):
         if len(word) < 2 or word in _STOP_WORDS or word in terms:
@@ -71,9 +72,23 @@ def build_match_query(text: str) -> str | None:
         terms.append(word)
         if len(terms) == MAX_QUERY_TERMS:
             break
+    return terms
+
+
+def build_match_query(text: str) -> str | None:
+    """An FTS5 MATCH expression for free text: each distinct content word quoted, OR-ed together.
+
+    Returns None when the text has no searchable word. Words only contain letters and digits, and
+    are wrapped in double quotes, so the result is always valid FTS5 syntax.
+    """
+    terms = query_terms(text)
     if not terms:
         return None
-    return " OR ".join('"' + term.replace('"', '""') + '"' for term in terms)
+    return " OR ".join(_phrase(term) for term in terms)
+
+
+def _phrase(term: str) -> str:
+    return '"' + term.replace('"', '""') + '"'
 
 
 class KnowledgeBase:
@@ -81,6 +96,8 @@ class KnowledgeBase:
 
     def __init__(self, documents: Iterable[PolicyDocument]) -> None:
         self._documents = {doc.id: doc for doc in documents}
+        self._order = {doc_id: index for index, doc_id in enumerate(self._documents)}
+        self._term_scores: dict[str, tuple[tuple[str, float], ...]] = {}  # word → (doc id, score)
         self._lock = threading.Lock()
         self._db = sqlite3.connect(":memory:", check_same_thread=False)
         self._db.execute(
@@ -112,21 +129,45 @@ class KnowledgeBase:
         return self._documents.get(doc_id)
 
     def search(self, query: str, limit: int = 3) -> list[Passage]:
-        """The `limit` best passages for a free-text query, best first; [] when nothing matches."""
-        match = build_match_query(query)
-        if match is None or limit < 1:
+        """The `limit` best passages for a free-text query, best first (ties in index order); []
+        when nothing matches."""
+        terms = query_terms(query)
+        if not terms or limit < 1:
             return []
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT doc_id, bm25(policies, 0.0, ?, ?, ?) AS rank FROM policies "
-                "WHERE policies MATCH ? ORDER BY rank LIMIT ?",
-                (_TITLE_WEIGHT, _TAGS_WEIGHT, _TEXT_WEIGHT, match, limit),
-            ).fetchall()
+        known = self._term_scores
+        if any(term not in known for term in terms):
+            self._learn(terms)
+        scores: dict[str, float] = {}
+        for term in terms:  # in query order, as FTS5 sums its phrases
+            for doc_id, score in known.get(term, ()):
+                scores[doc_id] = scores.get(doc_id, 0.0) + score
+        ranked = sorted(scores, key=lambda doc_id: (-scores[doc_id], self._order[doc_id]))[:limit]
         passages = []
-        for doc_id, rank in rows:
+        for doc_id in ranked:
             doc = self._documents[doc_id]
-            passages.append(Passage(id=doc.id, title=doc.title, text=doc.text, score=round(-rank, 4)))
+            passages.append(
+                Passage(id=doc.id, title=doc.title, text=doc.text, score=round(scores[doc_id], 4))
+            )
         return passages
+
+    def _learn(self, terms: list[str]) -> None:
+        """Ask FTS5, in one statement, each matching document's BM25 score (positive) for every word
+        not known yet."""
+        with self._lock:
+            new = [term for term in terms if term not in self._term_scores]
+            if not new:
+                return
+            one = "SELECT ?, doc_id, bm25(policies, 0.0, ?, ?, ?) FROM policies WHERE policies MATCH ?"
+            parameters: list[object] = []
+            for index, term in enumerate(new):
+                parameters += [index, _TITLE_WEIGHT, _TAGS_WEIGHT, _TEXT_WEIGHT, _phrase(term)]
+            found: dict[int, list[tuple[str, float]]] = {index: [] for index in range(len(new))}
+            for index, doc_id, rank in self._db.execute(" UNION ALL ".join([one] * len(new)), parameters):
+                found[index].append((doc_id, -rank))
+            if len(self._term_scores) + len(new) > REMEMBERED_TERMS:
+                self._term_scores.clear()
+            for index, term in enumerate(new):
+                self._term_scores[term] = tuple(found[index])
 
     def close(self) -> None:
         with self._lock:

@@ -10,6 +10,8 @@ degraded reply when every provider fails or the output cannot be repaired.
 
 from __future__ import annotations
 
+import threading
+from dataclasses import dataclass
 from typing import Any
 
 from llmops.assistant.fill import all_rules, fill_text
@@ -44,6 +46,7 @@ POLICIES_IN_PROMPT = 1
 POLICY_CHARS_IN_PROMPT = 160
 RETRIEVAL_LIMIT = 2
 PROVIDERS_FAILED, INVALID_OUTPUT = "providers_failed", "invalid_output"  # why a reply is degraded
+PLANS_KEPT = 64  # planned inputs waiting for their run (a refused budget leaves one behind)
 EXAMPLE = Email(
     sender="Priya Shah <priya@northwind.example>",
     recipients=["me@northwind.example"],
@@ -95,6 +98,17 @@ def validate_output(text: str) -> tuple[Triage | None, list[str]]:
         return None, exc.problems
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """What the steps before the model call computed for one email (all of it deterministic)."""
+
+    parsed: ParsedEmail
+    passages: list[Passage]
+    tool_results: list[ToolResult]
+    context: TriageContext
+    suggestion: Suggestion
+
+
 class EmailGatekeeper(Assistant[Email, Triage]):
     """Triages one email: category, priority, summary, action items and a draft reply.
 
@@ -115,6 +129,10 @@ class EmailGatekeeper(Assistant[Email, Triage]):
     def __init__(self, knowledge: KnowledgeBase | None = None, toolbox: Toolbox | None = None) -> None:
         self.knowledge = knowledge
         self.toolbox = toolbox
+        # planned_call's work, handed to the run of the same input object (keyed by its id; the
+        # entry holds the object, so the id cannot be reused while it waits).
+        self._plans: dict[int, tuple[Email, Prepared]] = {}
+        self._plans_lock = threading.Lock()
 
     async def start(self) -> None:
         """Load the bundled policies, contacts and calendar once (not at import time)."""
@@ -131,33 +149,52 @@ class EmailGatekeeper(Assistant[Email, Triage]):
 
     def planned_call(self, input: Email, prompt: PromptVersion) -> tuple[int, int | None]:
         """The prompt the model call will really be sent, and its `max_tokens`: the same steps as `run`
-        up to rendering, without spans (about 10 ms of CPU; the service runs it only under a budget)."""
+        up to rendering, without spans (the service runs it only under a budget). The run of this
+        input then reuses what they computed instead of computing it twice."""
         knowledge, toolbox = self._loaded()
         parsed = parse_email(input)
         passages = retrieve_policies(knowledge, parsed)
         tool_results = [toolbox.run(call) for call in plan_tool_calls(parsed)]
         owner = toolbox.owner.name if toolbox.owner else None
         context = build_context(passages, tool_results, owner)
-        variables = prompt_variables(parsed, context, rule_suggestion(parsed, context))
+        suggestion = rule_suggestion(parsed, context)
+        with self._plans_lock:
+            while len(self._plans) >= PLANS_KEPT:
+                del self._plans[next(iter(self._plans))]
+            self._plans[id(input)] = (input, Prepared(parsed, passages, tool_results, context, suggestion))
+        variables = prompt_variables(parsed, context, suggestion)
         chars = sum(len(message.content) for message in prompt.render(variables))
         chars += len(prompt.render_prefill(variables) or "")
         return chars, prompt.model_params.max_tokens
 
+    def _planned(self, input: Email) -> Prepared | None:
+        with self._plans_lock:
+            entry = self._plans.pop(id(input), None)
+        return entry[1] if entry is not None and entry[0] is input else None
+
     async def run(self, input: Email, ctx: RunContext) -> Triage:
         knowledge, toolbox = self._loaded()
         version = ctx.prompt
+        planned = self._planned(input)  # under a budget, planned_call computed these steps already
         with ctx.step("parse_email") as span:
-            parsed = parse_email(input)
+            parsed = planned.parsed if planned else parse_email(input)
             ctx.content(span, EMAIL_SUBJECT_ATTRIBUTE, parsed.subject)
             ctx.content(span, EMAIL_SENDER_ATTRIBUTE, parsed.sender_name or parsed.sender_address)
         with ctx.retrieval(KNOWLEDGE_BASE_ID, retrieval_query(parsed), top_k=RETRIEVAL_LIMIT) as retrieval:
-            passages = retrieve_policies(knowledge, parsed)
+            passages = planned.passages if planned else retrieve_policies(knowledge, parsed)
             retrieval.found([{"id": p.id, "score": p.score, "title": p.title} for p in passages])
-        tool_results = [self._run_tool(ctx, toolbox, call) for call in plan_tool_calls(parsed)]
+        done = planned.tool_results if planned else None
+        tool_results = [
+            self._run_tool(ctx, toolbox, call, done[index] if done else None)
+            for index, call in enumerate(plan_tool_calls(parsed))
+        ]
         with ctx.step("rule_suggestion") as span:
-            owner = toolbox.owner.name if toolbox.owner else None
-            context = build_context(passages, tool_results, owner)
-            suggestion = rule_suggestion(parsed, context)
+            if planned:
+                context, suggestion = planned.context, planned.suggestion
+            else:
+                owner = toolbox.owner.name if toolbox.owner else None
+                context = build_context(passages, tool_results, owner)
+                suggestion = rule_suggestion(parsed, context)
             span.set_attribute(CATEGORY_ATTRIBUTE, suggestion.triage.category.value)
         variables = prompt_variables(parsed, context, suggestion)
         messages = version.render(variables)
@@ -185,9 +222,10 @@ class EmailGatekeeper(Assistant[Email, Triage]):
         return ctx.degraded(all_rules(suggestion), reason, provider=FALLBACK_PROVIDER, model=FALLBACK_MODEL)
 
     @staticmethod
-    def _run_tool(ctx: RunContext, toolbox: Toolbox, call: ToolCall) -> ToolResult:
+    def _run_tool(ctx: RunContext, toolbox: Toolbox, call: ToolCall, done: ToolResult | None) -> ToolResult:
+        """The tool call's span; `done` is its result when planned_call ran it already."""
         with ctx.tool(call.name, call.id, call.arguments) as span:
-            result = toolbox.run(call)
+            result = done if done is not None else toolbox.run(call)
             if result.error:
                 ctx.mark_error(span, "tool_error")
             else:

@@ -160,9 +160,16 @@ def lookalike(known: str, candidate: str) -> bool:
     if known == candidate:
         return False
     original, other = _skeleton(_label(known)), _skeleton(_label(candidate))
-    if original == other or SequenceMatcher(None, original, other).ratio() >= 0.8:
+    if original == other or _similar(original, other):
         return True
     return len(original) >= 6 and original in other
+
+
+def _similar(a: str, b: str) -> bool:
+    """`SequenceMatcher.ratio() >= 0.8`, asked only when its cheap upper bounds allow it (most pairs
+    of unrelated names fail the length bound alone)."""
+    matcher = SequenceMatcher(None, a, b)
+    return matcher.real_quick_ratio() >= 0.8 and matcher.quick_ratio() >= 0.8 and matcher.ratio() >= 0.8
 
 
 class Toolbox:
@@ -189,6 +196,10 @@ class Toolbox:
             for contact in self.contacts
             if contact.relationship in {"family", "friend"}
         }
+        # Each contact's registered domain, once: every unknown sender is compared with all of them.
+        self._contact_orgs = [
+            (contact, registered_domain(contact.email.rpartition("@")[2])) for contact in self.contacts
+        ]
         self.zone = _zone(timezone, self.events)
         self._tools: dict[str, tuple[type[BaseModel], Callable[..., Any], str]] = {
             "lookup_contact": (
@@ -258,8 +269,7 @@ class Toolbox:
         """The known contact an unknown sender imitates, and whether by a lookalike domain."""
         if not self._internal(domain):
             sender_org = registered_domain(domain)
-            for contact in self.contacts:
-                known = registered_domain(contact.email.rpartition("@")[2])
+            for contact, known in self._contact_orgs:
                 if known not in self._private_domains and lookalike(known, sender_org):
                     return contact.email, True
         name = " ".join((display_name or "").lower().replace('"', "").split())

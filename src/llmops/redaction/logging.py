@@ -58,6 +58,12 @@ class RedactingFilter(logging.Filter):
                 record.__dict__[name] = self._redactor.redact_value(record.__dict__[name])
 
 
+def mark_redacted(record: logging.LogRecord) -> None:
+    """Tell `RedactingFilter` a record is already in its redacted form (its message rendered and
+    every part of it redacted by the caller), so it is not redacted twice."""
+    record.__dict__[_DONE] = True
+
+
 def _keep_only_marker(record: logging.LogRecord) -> None:
     record.msg = FAILED_MARKER
     record.args = None

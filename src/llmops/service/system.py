@@ -35,6 +35,7 @@ from llmops.prompts.router import PromptRouter
 from llmops.providers.registry import build_chain
 from llmops.providers.resilience import ProviderChain
 from llmops.redaction import RedactionConfig, Redactor, secrets_from_settings
+from llmops.redaction.remembering import RememberingRedactor
 from llmops.sdk import Assistant
 from llmops.storage.api_keys import ApiKeyStore
 from llmops.storage.db import make_engine
@@ -103,13 +104,14 @@ def services_of(connection: HTTPConnection) -> Services:
 
 
 def build_redactor(settings: Settings) -> Redactor:
-    """The one redactor for every sink, masking the service's own secrets by exact value too."""
+    """The one redactor for every sink, masking the service's own secrets by exact value too; it
+    remembers what it redacted (request rows, access lines and replies repeat most of their strings)."""
     configured = secrets_from_settings(settings)
     password = make_url(settings.resolved_database_url).password
     if password:
         configured.append(SecretStr(str(password)))
     configured.extend(upstream_secrets(settings))
-    return Redactor(RedactionConfig(hmac_key=settings.redaction_hmac_key, secrets=configured))
+    return RememberingRedactor(RedactionConfig(hmac_key=settings.redaction_hmac_key, secrets=configured))
 
 
 async def build_services(

@@ -12,16 +12,18 @@ import json
 import logging
 import sys
 import traceback
+from collections.abc import Collection
 from datetime import UTC, datetime
 from types import TracebackType
 
 from opentelemetry import trace
 
 from llmops.redaction import RedactingFilter, Redactor
-from llmops.redaction.logging import STANDARD_RECORD_FIELDS
+from llmops.redaction.logging import STANDARD_RECORD_FIELDS, mark_redacted
 
 _HANDLER_NAME = "llmops-json"
 _STATEMENT_CHARS = 160
+_CLIENTS = 4096  # redacted client addresses remembered (a keep-alive connection sends many requests)
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
 
 
@@ -43,13 +45,39 @@ class ContentFreeExceptions(logging.Filter):
 
 class AccessLineWithoutQuery(logging.Filter):
     """Uvicorn's access line without the query string: filter values (prompt versions, cursors, search
-    terms) are request content, the path and status are what an access log is for."""
+    terms) are request content, the path and status are what an access log is for.
+
+    When the path is one of `plain_paths` (the service's own routes without parameters), the only
+    part of the line that can carry personal data is the client address: that alone passes the
+    redactor (remembered per address), and the line skips the full redaction of `RedactingFilter`."""
+
+    def __init__(self, redactor: Redactor, plain_paths: Collection[str] = ()) -> None:
+        super().__init__()
+        self._redactor = redactor
+        self._plain_paths = frozenset(plain_paths)
+        self._clients: dict[str, str] = {}
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.name == "uvicorn.access" and isinstance(record.args, tuple) and len(record.args) == 5:
             client, method, path, version, status = record.args
-            record.args = (client, method, str(path).partition("?")[0], version, status)
+            path = str(path).partition("?")[0]
+            record.args = (client, method, path, version, status)
+            if path in self._plain_paths and method in _METHODS and isinstance(status, int):
+                record.msg = f'{self._client(str(client))} - "{method} {path} HTTP/{version}" {status}'
+                record.args = None
+                mark_redacted(record)
         return True
+
+    def _client(self, client: str) -> str:
+        redacted = self._clients.get(client)
+        if redacted is None:
+            if len(self._clients) >= _CLIENTS:
+                self._clients.clear()
+            redacted = self._clients[client] = self._redactor.redact(client)
+        return redacted
+
+
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 def content_free_traceback(exc_info: ExcInfo) -> str:
@@ -93,8 +121,12 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
-def configure_logging(level: str, redactor: Redactor, stream: object = None) -> logging.Handler:
-    """Install (or replace) the one JSON handler on the root logger; uvicorn's loggers propagate to it."""
+def configure_logging(
+    level: str, redactor: Redactor, stream: object = None, plain_paths: Collection[str] = ()
+) -> logging.Handler:
+    """Install (or replace) the one JSON handler on the root logger; uvicorn's loggers propagate to it.
+
+    `plain_paths` are the service's routes without parameters, whose access lines carry no content."""
     root = logging.getLogger()
     for existing in list(root.handlers):
         if existing.get_name() == _HANDLER_NAME:
@@ -102,7 +134,7 @@ def configure_logging(level: str, redactor: Redactor, stream: object = None) -> 
     handler = logging.StreamHandler(stream or sys.stderr)  # type: ignore[arg-type]
     handler.set_name(_HANDLER_NAME)
     handler.addFilter(ContentFreeExceptions())
-    handler.addFilter(AccessLineWithoutQuery())
+    handler.addFilter(AccessLineWithoutQuery(redactor, plain_paths))
     handler.addFilter(RedactingFilter(redactor))
     handler.setFormatter(JsonFormatter())
     root.addHandler(handler)

@@ -13,7 +13,8 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Hashable, Iterable, Sequence
+from functools import partial
 
 from opentelemetry.metrics import Meter, NoOpMeter
 from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, MeterProvider
@@ -36,6 +37,7 @@ DEGRADED = "llmops.degraded"
 COST = "llmops.cost"
 TOOL_DURATION = "llmops.tool.duration"
 STEP_DURATION = "llmops.step.duration"
+SPANS_DROPPED = "llmops.spans.dropped"
 
 HTTP_ROUTE = "http.route"
 HTTP_STATUS_CODE = "http.response.status_code"
@@ -46,6 +48,7 @@ TOKEN_BUCKETS: tuple[float, ...] = tuple(float(4**i) for i in range(14))
 DURATION_BUCKETS: tuple[float, ...] = tuple(0.01 * 2**i for i in range(14))
 
 OTHER = "other"
+LABEL_SETS = 1024  # attribute sets remembered per `Instruments` (the label space is small by design)
 GEN_AI_OPERATIONS = frozenset(
     {
         "chat",
@@ -106,10 +109,14 @@ class Instruments:
     Methods never raise and never block: a negative or non-finite measurement is dropped, and a
     label value that fails its guard becomes `other`. `routes`, when given, is the closed set of
     route templates (`/v1/triage`) so a raw path with an id in it cannot become a label.
+
+    The guarded attribute sets are built once per distinct input and reused (never mutated), so a
+    recording allocates nothing and runs no label pattern.
     """
 
     def __init__(self, meter: Meter, *, routes: Collection[str] | None = None) -> None:
         self._routes = frozenset(routes) if routes is not None else None
+        self._label_sets: dict[Hashable, dict[str, AttributeValue]] = {}
         self._token_usage = meter.create_histogram(
             TOKEN_USAGE,
             unit="{token}",
@@ -155,6 +162,12 @@ class Instruments:
             description="Duration of one pipeline step.",
             explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
         )
+        self._spans_dropped = meter.create_counter(
+            SPANS_DROPPED,
+            unit="{span}",
+            description="Spans dropped because the export queue was full (request rows are never dropped).",
+        )
+        self._spans_dropped.add(0)  # exposed from the start, so rate() sees the first drop
 
     @classmethod
     def noop(cls) -> Instruments:
@@ -169,10 +182,18 @@ class Instruments:
         self, *, provider: str, model: str, input_tokens: int, output_tokens: int, operation: str = "chat"
     ) -> None:
         """Tokens of one model call as the provider reported them (never estimated)."""
-        base = self._model_attributes(provider, model, operation)
         for token_type, count in (("input", input_tokens), ("output", output_tokens)):
             if _measurable(count):
-                self._token_usage.record(count, {**base, c.GEN_AI_TOKEN_TYPE: token_type})
+                key = ("tokens", provider, model, operation, token_type)
+                attributes = self._labels(
+                    key, partial(self._token_attributes, provider, model, operation, token_type)
+                )
+                self._token_usage.record(count, attributes)
+
+    def _token_attributes(
+        self, provider: str, model: str, operation: str, token_type: str
+    ) -> dict[str, AttributeValue]:
+        return {**self._model_attributes(provider, model, operation), c.GEN_AI_TOKEN_TYPE: token_type}
 
     def record_operation_duration(
         self,
@@ -186,21 +207,32 @@ class Instruments:
         """Duration of one model call attempt; `error_type` set when it failed."""
         if not _measurable(seconds):
             return
-        attributes = self._model_attributes(provider, model, operation)
-        if error_type is not None:
-            attributes[c.ERROR_TYPE] = guard_label(error_type)
-        self._operation_duration.record(seconds, attributes)
+
+        def build() -> dict[str, AttributeValue]:
+            attributes = self._model_attributes(provider, model, operation)
+            if error_type is not None:
+                attributes[c.ERROR_TYPE] = guard_label(error_type)
+            return attributes
+
+        self._operation_duration.record(
+            seconds, self._labels(("operation", provider, model, operation, error_type), build)
+        )
 
     def record_request(
         self, *, route: str, status_code: int, seconds: float, prompt_version: str | None = None
     ) -> None:
         """One finished HTTP request: counted, and its duration recorded."""
-        attributes: dict[str, AttributeValue] = {
-            HTTP_ROUTE: guard_label(route, self._routes),
-            HTTP_STATUS_CODE: status_code if 100 <= status_code <= 599 else OTHER,
-        }
-        if prompt_version is not None:
-            attributes[c.PROMPT_VERSION] = guard_label(prompt_version)
+
+        def build() -> dict[str, AttributeValue]:
+            attributes: dict[str, AttributeValue] = {
+                HTTP_ROUTE: guard_label(route, self._routes),
+                HTTP_STATUS_CODE: status_code if 100 <= status_code <= 599 else OTHER,
+            }
+            if prompt_version is not None:
+                attributes[c.PROMPT_VERSION] = guard_label(prompt_version)
+            return attributes
+
+        attributes = self._labels(("request", route, status_code, prompt_version), build)
         self._requests.add(1, attributes)
         if _measurable(seconds):
             self._request_duration.record(seconds, attributes)
@@ -228,16 +260,27 @@ class Instruments:
             self._degraded.add(0, {c.DEGRADED_REASON: guard_label(reason)})
 
     def record_error(self, *, error_type: str) -> None:
-        self._errors.add(1, {c.ERROR_TYPE: guard_label(error_type)})
+        self._errors.add(
+            1, self._labels(("error", error_type), lambda: {c.ERROR_TYPE: guard_label(error_type)})
+        )
 
     def record_retry(self, *, provider: str, error_type: str) -> None:
         """One retry of a provider call, labelled with the error that caused it."""
         self._retries.add(
-            1, {c.GEN_AI_PROVIDER_NAME: guard_label(provider), c.ERROR_TYPE: guard_label(error_type)}
+            1,
+            self._labels(
+                ("retry", provider, error_type),
+                lambda: {
+                    c.GEN_AI_PROVIDER_NAME: guard_label(provider),
+                    c.ERROR_TYPE: guard_label(error_type),
+                },
+            ),
         )
 
     def record_degraded(self, *, reason: str) -> None:
-        self._degraded.add(1, {c.DEGRADED_REASON: guard_label(reason)})
+        self._degraded.add(
+            1, self._labels(("degraded", reason), lambda: {c.DEGRADED_REASON: guard_label(reason)})
+        )
 
     def record_cost(
         self, *, provider: str, model: str, usd: float | None, prompt_version: str | None = None
@@ -245,25 +288,50 @@ class Instruments:
         """Spend of one model call; an unknown price (`None`) is not recorded, never guessed."""
         if usd is None or not _measurable(usd):
             return
-        attributes: dict[str, AttributeValue] = {
-            c.GEN_AI_PROVIDER_NAME: guard_label(provider),
-            c.GEN_AI_REQUEST_MODEL: guard_label(model),
-        }
-        if prompt_version is not None:
-            attributes[c.PROMPT_VERSION] = guard_label(prompt_version)
-        self._cost.add(usd, attributes)
+
+        def build() -> dict[str, AttributeValue]:
+            attributes: dict[str, AttributeValue] = {
+                c.GEN_AI_PROVIDER_NAME: guard_label(provider),
+                c.GEN_AI_REQUEST_MODEL: guard_label(model),
+            }
+            if prompt_version is not None:
+                attributes[c.PROMPT_VERSION] = guard_label(prompt_version)
+            return attributes
+
+        self._cost.add(usd, self._labels(("cost", provider, model, prompt_version), build))
 
     def record_tool_duration(self, *, tool: str, seconds: float, error_type: str | None = None) -> None:
         if not _measurable(seconds):
             return
-        attributes: dict[str, AttributeValue] = {c.GEN_AI_TOOL_NAME: guard_label(tool)}
-        if error_type is not None:
-            attributes[c.ERROR_TYPE] = guard_label(error_type)
-        self._tool_duration.record(seconds, attributes)
+
+        def build() -> dict[str, AttributeValue]:
+            attributes: dict[str, AttributeValue] = {c.GEN_AI_TOOL_NAME: guard_label(tool)}
+            if error_type is not None:
+                attributes[c.ERROR_TYPE] = guard_label(error_type)
+            return attributes
+
+        self._tool_duration.record(seconds, self._labels(("tool", tool, error_type), build))
 
     def record_step_duration(self, *, step: str, seconds: float) -> None:
         if _measurable(seconds):
-            self._step_duration.record(seconds, {c.STEP: guard_label(step)})
+            attributes = self._labels(("step", step), lambda: {c.STEP: guard_label(step)})
+            self._step_duration.record(seconds, attributes)
+
+    def record_span_dropped(self) -> None:
+        """One span the export queue had no room for."""
+        self._spans_dropped.add(1)
+
+    def _labels(
+        self, key: Hashable, build: Callable[[], dict[str, AttributeValue]]
+    ) -> dict[str, AttributeValue]:
+        """The attribute set for these inputs, built (and guarded) the first time only; bounded, so
+        inputs that vary (a guarded free value) cannot grow it without limit."""
+        attributes = self._label_sets.get(key)
+        if attributes is None:
+            if len(self._label_sets) >= LABEL_SETS:
+                self._label_sets.clear()
+            attributes = self._label_sets[key] = build()
+        return attributes
 
     @staticmethod
     def _model_attributes(provider: str, model: str, operation: str) -> dict[str, AttributeValue]:

@@ -33,6 +33,12 @@ from llmops.telemetry.span_records import (
 )
 
 ATTEMPTS = 3
+# Fields the service fills from values that cannot hold content: span ids it formats from integers,
+# and closed sets (`status`, `source`). Every other string field passes the redactor.
+NEVER_CONTENT = frozenset({"trace_id", "span_id", "status", "source"})
+_REDACTED_FIELDS = tuple(
+    field.name for field in dataclasses.fields(RequestRecord) if field.name not in NEVER_CONTENT
+)
 
 
 def root_request_record(span: ReadableSpan, redactor: Redactor) -> RequestRecord | None:
@@ -50,12 +56,12 @@ def redact_record(redactor: Redactor, record: RequestRecord) -> RequestRecord:
     """Every free string field through the redactor; an id the redactor would change is replaced
     by a fresh one (a masked id would be neither unique nor usable by the client)."""
     changes: dict[str, Any] = {}
-    for field in dataclasses.fields(record):
-        value = getattr(record, field.name)
+    for name in _REDACTED_FIELDS:
+        value = getattr(record, name)
         if isinstance(value, str) and value:
             redacted = redactor.redact(value)
             if redacted != value:
-                changes[field.name] = redacted
+                changes[name] = redacted
     if "request_id" in changes:
         changes["request_id"] = new_request_id()
     return dataclasses.replace(record, **changes) if changes else record

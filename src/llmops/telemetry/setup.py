@@ -1,7 +1,8 @@
 """Wire the OpenTelemetry SDK for one app, inside the worker process that serves it.
 
-Spans: one `BatchSpanProcessor` (off the request path) → `RedactingExporter` → the store, and OTLP/HTTP
-when the standard `OTEL_EXPORTER_OTLP_ENDPOINT` / `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` is set.
+Spans: one `BoundedSpanProcessor` (off the request path; a full queue drops spans and counts them) →
+`RedactingExporter` → the store, and OTLP/HTTP when the standard `OTEL_EXPORTER_OTLP_ENDPOINT` /
+`OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` is set.
 Metrics: a per-app Prometheus exposition for `/metrics`, plus OTLP only when asked for explicitly
 (`OTEL_EXPORTER_OTLP_METRICS_ENDPOINT`, or `OTEL_METRICS_EXPORTER=otlp` with the shared endpoint):
 many trace backends (Phoenix, Langfuse) take no metrics and would answer every push with 405.
@@ -17,7 +18,7 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import SERVICE_NAME, SERVICE_VERSION, Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace.export import SpanExporter
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 from sqlalchemy import Engine
 
@@ -29,6 +30,7 @@ from llmops.telemetry.metrics import Instruments, build_meter_provider
 from llmops.telemetry.prometheus import PrometheusExposition
 from llmops.telemetry.redacting_exporter import RedactingExporter
 from llmops.telemetry.runtime import Telemetry
+from llmops.telemetry.span_queue import BoundedSpanProcessor
 from llmops.telemetry.store_exporter import StoreExporter
 
 INSTRUMENTATION_SCOPE = "llmops"
@@ -99,11 +101,6 @@ def setup_telemetry(
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
         exporters.append(OTLPSpanExporter())
-    tracer_provider = TracerProvider(
-        resource=resource, sampler=None if os.environ.get("OTEL_TRACES_SAMPLER") else ALWAYS_ON
-    )
-    tracer_provider.add_span_processor(BatchSpanProcessor(RedactingExporter(redactor, exporters)))
-
     exposition = PrometheusExposition()
     readers: list[MetricReader] = [exposition.reader]
     if metrics_push_configured():
@@ -111,10 +108,17 @@ def setup_telemetry(
 
         readers.append(PeriodicExportingMetricReader(OTLPMetricExporter()))
     meter_provider = build_meter_provider(resource, readers)
+    instruments = Instruments.from_provider(meter_provider, routes=routes)
+
+    tracer_provider = TracerProvider(
+        resource=resource, sampler=None if os.environ.get("OTEL_TRACES_SAMPLER") else ALWAYS_ON
+    )
+    export = RedactingExporter(redactor, exporters)
+    tracer_provider.add_span_processor(BoundedSpanProcessor(export, instruments.record_span_dropped))
 
     telemetry = Telemetry(
         tracer=tracer_provider.get_tracer(INSTRUMENTATION_SCOPE, __version__),
-        instruments=Instruments.from_provider(meter_provider, routes=routes),
+        instruments=instruments,
         capture_content=settings.capture_content == "redacted",
         local_prices=LocalPrices.from_settings(settings),
         model_prices=ModelPrices.from_settings(settings),
