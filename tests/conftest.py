@@ -7,10 +7,16 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from live import TEST_KEY, LiveServer, serve
 from llmops.config import Settings
 from processes import OWN_PREFIXES
+
+# Property tests must not depend on how fast the machine is: no per-example deadline, no "too slow"
+# health check (a busy machine makes them slower, never red). Explicit @settings inherit this.
+settings.register_profile("llmops", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("llmops")
 
 pytest_plugins = ("pg",)
 
