@@ -200,7 +200,7 @@ def _rate(rule: AlertRule, hits: int, total: int, unit: str, window_s: int) -> M
         return Measurement(False, None, threshold, total, NOT_ENOUGH_DATA, details)
     value = hits / total
     breached = value > threshold
-    reason = f"{hits} of {total} {unit} in {window_s}s"
+    reason = f"{hits} of {total} {unit.removesuffix('s') if total == 1 else unit} in {window_s}s"
     return Measurement(breached, value, threshold, total, reason, details | {"hits": hits})
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from llmops.budgets.models import BudgetStatus
-from llmops.dashboard.format import duration_ms, duration_s, number, pct, when, yesno
+from llmops.dashboard.format import count, duration_ms, duration_s, number, pct, when, yesno
 from llmops.reporting.alerts import AlertsView
 
 RATE_KINDS = {"error_rate", "degraded_rate", "negative_feedback_rate"}
@@ -148,7 +148,7 @@ def summary(details: dict[str, Any]) -> str:
     """An event's details as one sentence: its reason, observation count and other figures, rounded."""
     parts = [str(details["reason"])] if details.get("reason") else []
     if isinstance(details.get("count"), int):
-        parts.append(f"{details['count']:,} observations")
+        parts.append(count(details["count"], "observation"))
     for key, value in sorted(details.items()):
         if key in HIDDEN_DETAILS or isinstance(value, dict | list):
             continue

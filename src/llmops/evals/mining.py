@@ -158,12 +158,7 @@ def trace_content(trace: Trace) -> TraceContent:
         None,
     )
     replied = [attributes for _, attributes in trace if _is_root(attributes)]
-    outputs = [
-        text
-        for attributes in (replied or chats)
-        for role, text in read_messages(attributes.get(c.GEN_AI_OUTPUT_MESSAGES))
-        if role == "assistant"
-    ]
+    outputs = _assistant_outputs(replied) or _assistant_outputs(chats)
     bad_output = outputs[-1] if outputs else None
     if user_turn is not None:
         return TraceContent(email=parse_user_turn(user_turn), bad_output=bad_output)
@@ -171,6 +166,16 @@ def trace_content(trace: Trace) -> TraceContent:
     if subject is not None:
         return TraceContent(email=_email("", subject, ""), bad_output=bad_output)
     return TraceContent(bad_output=bad_output)
+
+
+def _assistant_outputs(spans: list[dict[str, Any]]) -> list[str]:
+    """Assistant turns in these spans' output messages (an ingested root span often carries none)."""
+    return [
+        text
+        for attributes in spans
+        for role, text in read_messages(attributes.get(c.GEN_AI_OUTPUT_MESSAGES))
+        if role == "assistant"
+    ]
 
 
 def _is_chat(name: str, attributes: dict[str, Any]) -> bool:
