@@ -145,9 +145,19 @@ def _progress(total: int) -> Iterator[Callable[[CaseResult], None]]:
     yield advance
 
 
-def run_and_store(settings: Settings, data: Dataset, version: str) -> EvalRun:
-    """`eval run` in-process with the cache on: run `data` on `version`, store the run, return it
-    (`llmops canary start` gates on the stored runs; exit 2 when the run cannot be made)."""
+def run_and_store(
+    settings: Settings,
+    data: Dataset,
+    version: str,
+    *,
+    target_url: str | None = None,
+    api_key: str | None = None,
+    concurrency: int = 4,
+    judge_provider: str | None = None,
+    use_cache: bool = True,
+) -> EvalRun:
+    """Run `data` on `version` (in-process unless `target_url`), store the run and return it: `eval run`
+    and `llmops canary start`'s gate (exit 2 when the run cannot be made)."""
     import asyncio
 
     from llmops.evals.store import save_run
@@ -158,11 +168,11 @@ def run_and_store(settings: Settings, data: Dataset, version: str) -> EvalRun:
                 data,
                 version,
                 settings,
-                target_url=None,
-                api_key=None,
-                concurrency=4,
-                judge_provider=None,
-                use_cache=True,
+                target_url=target_url,
+                api_key=api_key,
+                concurrency=concurrency,
+                judge_provider=judge_provider,
+                use_cache=use_cache,
             )
         )
     except ValueError as exc:
@@ -212,10 +222,6 @@ def run_command(
     ] = False,
 ) -> None:
     """Run a dataset through a prompt version, score each case, store the run and print its id."""
-    import asyncio
-
-    from llmops.evals.store import save_run
-
     settings = load_settings()
     data = _dataset(dataset)
     if not data.scored:
@@ -223,23 +229,16 @@ def run_command(
     version = prompt_version or _default_version(settings, data.assistant)
     if target is None and version not in _known_versions(settings):
         fail(f"Unknown prompt version: {version}")
-    try:
-        run = asyncio.run(
-            _run(
-                data,
-                version,
-                settings,
-                target_url=target,
-                api_key=api_key,
-                concurrency=concurrency,
-                judge_provider=judge,
-                use_cache=not no_cache,
-            )
-        )
-    except ValueError as exc:
-        fail(f"Cannot run the eval: {str(exc).splitlines()[0][:200]}")
-    with database(settings) as engine:
-        save_run(engine, run, redactor(settings))
+    run = run_and_store(
+        settings,
+        data,
+        version,
+        target_url=target,
+        api_key=api_key,
+        concurrency=concurrency,
+        judge_provider=judge,
+        use_cache=not no_cache,
+    )
     for warning in run.warnings:
         stderr().print(f"[yellow]warning:[/yellow] {warning}")
     sys.stdout.write(run.id + "\n" + "\n".join(_summary_lines(run)) + "\n")
