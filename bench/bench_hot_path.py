@@ -23,7 +23,6 @@ import contextlib
 import json
 import os
 import re
-import secrets
 import socket
 import statistics
 import subprocess
@@ -35,14 +34,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 
 from httpload import run_load
+from scratch_postgres import POSTGRES, postgres_database
 
 ROOT = Path(__file__).resolve().parents[1]
 KEY = "llmops_bench_key_0123456789abcdefghijklmnopqrstuvwxyzABCDEFGH"
-POSTGRES = os.environ.get("LLMOPS_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 TICK = os.sysconf("SC_CLK_TCK")
 DEFERRED = {
     "OTEL_BSP_SCHEDULE_DELAY": "3600000",
@@ -145,20 +144,6 @@ def settle(pid: int, limit_s: float = 20.0) -> float:
             return now
         last = now
     return last
-
-
-@contextlib.contextmanager
-def postgres_database() -> Iterator[str]:
-    admin = create_engine(POSTGRES, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3})
-    name = f"llmops_bench_{secrets.token_hex(4)}"
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(POSTGRES).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @contextlib.contextmanager

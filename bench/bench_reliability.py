@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import secrets
 import signal
 import socket
 import statistics
@@ -34,7 +33,8 @@ from pathlib import Path
 
 import httpx
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+
+from scratch_postgres import postgres_database
 
 KEY = "llmops_bench_key_0123456789abcdefghijklmnopqrstuvwxyzABCDEFGH"
 HEADERS = {"Authorization": f"Bearer {KEY}"}
@@ -46,7 +46,6 @@ EMAIL = {
         "body": "The primary Postgres cluster went down at 09:12. Checkout is failing. Join the bridge.",
     }
 }
-PG_ADMIN = os.environ.get("LLMOPS_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 THIS_SRC = Path(__file__).resolve().parents[1] / "src"
 FAULTS = {"429 x2 then ok": "429*2", "5xx forever": "500*", "hang": "timeout*", "bad output": "bad*"}
 
@@ -131,20 +130,6 @@ def stored_ids(database_url: str) -> set[str]:
             return set(connection.execute(text("SELECT request_id FROM requests")).scalars())
     finally:
         engine.dispose()
-
-
-@contextmanager
-def postgres_database() -> Iterator[str]:
-    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    name = f"llmops_bench_{secrets.token_hex(4)}"
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(PG_ADMIN).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def post(client: httpx.Client, request_id: str | None = None) -> tuple[int | str, str | None]:
