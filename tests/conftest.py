@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
 
+from chromium import chromium
 from live import TEST_KEY, LiveServer, serve
 from llmops.config import Settings
 from processes import OWN_PREFIXES
@@ -88,3 +90,10 @@ def shared_server(
         server = next(servers)
     yield server
     next(servers, None)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Debian's Chromium, launched once per browser-test module (`chromium.BROWSER_MARKS`)."""
+    with chromium() as launched:
+        yield launched

@@ -6,17 +6,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from chromium import BROWSER_MARKS
 from conftest import isolated_settings
 from live import LiveServer, serve
 from llmops.evals.datasets import load_dataset
 
-CHROMIUM = Path("/usr/bin/chromium")
-LAUNCH_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run"]
 PLANTED = ("jane.roe@contoso-mail.example", "+44 20 7946 0958", "DE89 3704 0044 0532 0130 00")
 EMAILS = [
     {
@@ -33,13 +31,7 @@ EMAILS = [
     },
 ]
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(), reason="Debian's chromium is not installed at /usr/bin/chromium"
-    ),
-]
-sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (test extra) is not installed")
+pytestmark = BROWSER_MARKS
 
 
 @pytest.fixture(scope="module")
@@ -57,14 +49,6 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServe
             assert client.post("/v1/feedback", json=notes).status_code == 201
     yield running, [f"mined-{request_id}" for request_id in ids]
     next(server, None)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with sync_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
-        yield launched
-        launched.close()
 
 
 def _sign_in(context: Any, server: LiveServer, errors: list[str]) -> Any:

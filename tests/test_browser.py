@@ -23,26 +23,16 @@ from typing import Any
 
 import pytest
 
+from chromium import BROWSER_MARKS
 from live import SAMPLES, TEST_KEY, LiveServer, serve
 from llmops.config import Settings
 from llmops.reporting.models import Report
 from llmops.reporting.render import dollars, percent, seconds
 from processes import clean_env, run_llmops
 
-CHROMIUM = Path("/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parents[1]
 SIZES = {"desktop": (1400, 900), "phone": (390, 844)}
 RAW_FLOAT = re.compile(r"\d\.\d{5,}")
-LAUNCH_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 PLANTED = {
     "email": "jane.roe@contoso-mail.example",
     "phone": "+44 20 7946 0958",
@@ -72,13 +62,7 @@ PAGES = {
     "alerts": "/alerts",
 }
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(), reason="Debian's chromium is not installed at /usr/bin/chromium"
-    ),
-]
-sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (test extra) is not installed")
+pytestmark = BROWSER_MARKS
 
 
 # --- a seeded server ------------------------------------------------------------------------------
@@ -291,14 +275,6 @@ def _wait_for_alert(settings: Settings, rule: str, state: str) -> None:
 
 
 # --- the browser ----------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with sync_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
-        yield launched
-        launched.close()
 
 
 @pytest.fixture(scope="module")
