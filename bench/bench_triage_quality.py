@@ -406,7 +406,9 @@ def main() -> None:
         help="also choose the category by the local model's likelihood of each label (prompt "
         "--prompt-version) and print it beside the rules",
     )
-    parser.add_argument("--file", help="score this labelled file instead of the splits (never the test split)")
+    parser.add_argument(
+        "--file", help="score this labelled file instead of the splits (never the test split)"
+    )
     parser.add_argument("--misses", action="store_true", help="list every mis-filed dev case")
     parser.add_argument("--base", help="also run the rules of this git revision (before/after in one run)")
     parser.add_argument("--rounds", type=int, default=5, help="timing rounds for the CPU per email")

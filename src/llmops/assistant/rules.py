@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel, Field, ValidationError
 
+from llmops.assistant.alertmail import alert_shape
 from llmops.assistant.compose import action_items, draft_reply, summarize
 from llmops.assistant.knowledge import Passage
 from llmops.assistant.lexicon import Words
@@ -28,6 +29,7 @@ from llmops.assistant.vocabulary import (
     CALLBACK,
     CALM,
     CUSTOMER_ESCALATION,
+    DEADLINE,
     EMERGENCY,
     FYI,
     IMPACT,
@@ -48,6 +50,7 @@ from llmops.assistant.vocabulary import (
     RETROSPECTIVE,
     SECURITY,
     SOON,
+    SYSTEM,
     STATUS_FIXED,
     TERMINATION,
     THREAT,
@@ -222,8 +225,11 @@ def _phishing(parsed: ParsedEmail, contact: ContactResult | None, words: Words, 
     )
 
 
-def _incident(parsed: ParsedEmail, context: TriageContext, words: Words, scores: Scores) -> float:
-    """Urgent points for an outage, incident or security alert that is live (not resolved, not past)."""
+def _incident(
+    parsed: ParsedEmail, context: TriageContext, words: Words, scores: Scores
+) -> tuple[float, bool]:
+    """Urgent points for an outage, incident or security alert that is live (not resolved, not past),
+    and whether the email says an incident is resolved."""
     s = parsed.signals
     contact = context.contact
     customer = bool(contact and contact.known and contact.relationship == "customer")
@@ -234,12 +240,20 @@ def _incident(parsed: ParsedEmail, context: TriageContext, words: Words, scores:
     if incident:
         subject_hit = INCIDENT.any(words.subject) or SECURITY.any(words.subject)
         points += 1.0 + 0.75 * (incident - 1) + 1.5 * subject_hit + 2.0 * now
+    production = PRODUCTION.any(words.all)
+    impact = IMPACT.any(words.all) or customer
     if weak:
         points += 0.5 * weak + 1.0 * INCIDENT_WEAK.any(words.subject)
-        if now and (PRODUCTION.any(words.all) or IMPACT.any(words.all) or customer):
+        if now and (production or impact):
             points += 1.5
-    if ALERT_SEVERE.any(words.subject) and (incident or weak or s.automated):
+    # an affected system in a failure state, now or hurting someone: the shape of an incident report
+    if (incident or weak) and SYSTEM.any(words.all) and (now or impact):
+        points += 1.5 + 1.0 * (now and (impact or production))
+    shape = alert_shape(parsed, words, production)
+    if ALERT_SEVERE.any(words.subject) and (incident or weak or s.automated) and not shape.noise:
         points += 2.5
+    if shape.machine and shape.firing and not shape.noise and (shape.severity == "severe" or production):
+        points += 2.0
     # a thread's subject keeps "[resolved]" when the new text says it is back; a stranger's "fixed" is a pitch
     thread = bool(parsed.subject_prefixes)  # a reply's subject is the thread's, not news
     status = RESOLVED.any(words.subject) or STATUS_FIXED.any(words.subject[:2])
@@ -247,14 +261,12 @@ def _incident(parsed: ParsedEmail, context: TriageContext, words: Words, scores:
         _trusted(parsed, context.contact) and RESOLVED.any(words.body[:40])
     )
     past = RETROSPECTIVE.any(words.body) or (RETROSPECTIVE.any(words.subject) and not thread)
-    if resolved or past or CALM.any(words.all) or s.bulk:
+    if resolved or past or CALM.any(words.all) or s.bulk or (shape.machine and shape.noise):
         points = min(points, 1.0)
     if points < 1.5:
         points = 0.0  # a stray "error" or "blocked" is no incident
     scores.add(Category.URGENT, points, "incident or outage" if points >= 3 else None)
-    if resolved:
-        scores.add(Category.FYI, 3.0, "resolved or all clear")
-    return points
+    return points, resolved
 
 
 def score_email(parsed: ParsedEmail, context: TriageContext, words: Words) -> Scores:
@@ -266,7 +278,7 @@ def score_email(parsed: ParsedEmail, context: TriageContext, words: Words) -> Sc
     known = relationship is not None
     _phishing(parsed, contact, words, scores)
 
-    incident = _incident(parsed, context, words, scores)
+    incident, resolved = _incident(parsed, context, words, scores)
     scores.add(
         Category.URGENT, min(2.0, 0.75 * len(s.urgency_words)), "urgency words" if s.urgency_words else None
     )
@@ -281,7 +293,9 @@ def score_email(parsed: ParsedEmail, context: TriageContext, words: Words) -> Sc
     if contact and contact.vip and (s.urgency_words or incident >= 2):
         scores.add(Category.URGENT, 1.0, "VIP sender")
 
-    requests = REQUEST.count(words.all, 4)
+    requests = min(4, REQUEST.count(words.all, 4) + DEADLINE.any(words.all))
+    if resolved:  # an all-clear is news; one that asks for something (an RCA, a call) is a request
+        scores.add(Category.FYI, 1.0 if requests else 3.0, "resolved or all clear")
     scores.add(Category.ACTION_REQUIRED, 0.75 * requests, "explicit request" if requests else None)
     scores.add(Category.ACTION_REQUIRED, 0.5 if "?" in parsed.body or "?" in parsed.subject else 0.0)
     if s.meeting_request and not REMINDER.any(words.subject):  # a reminder of a booked slot asks nothing

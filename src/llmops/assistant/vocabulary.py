@@ -19,6 +19,8 @@ INCIDENT = Lexicon(
         "cannot log in", "can t login", "unable to log in", "nobody can", "no one can", "stopped working",
         "not loading", "doesn t load", "won t load", "corrupted", "haven t received", "not received",
         "stopped", "no longer", "crashed", "crash", "died", "on the bridge", "join the bridge", "war room",
+        "is anyone looking", "anyone looking into", "someone on it", "anyone on it", "who should i ping",
+        "jemand dran", "alguien lo está mirando", "quelqu un est dessus", "every time they try",
         "happening again", "down again", "failing again", "wieder ausgefallen", "otra vez caído",
         "de nuevo caído", "à nouveau en panne", "encore en panne", "investigating", "service disruption", "disruption", "packet loss", "connectivity issues", "partial outage",
         "degraded performance", "elevated errors", "elevated error rates", "standstill", "at a standstill",
@@ -43,6 +45,8 @@ SECURITY = Lexicon(
         # en
         "breach", "breached", "compromised", "ransomware", "malware", "trojan", "stealer", "infostealer",
         "exfiltration", "exfiltrated", "data leak", "leaked", "intrusion", "unauthorized access",
+        "from an ip", "von einer ip", "desde una ip", "depuis une ip", "administrator role", "admin accounts",
+        "privilege escalation", "escalada de privilegios", "élévation de privilèges",
         "unauthorised access", "account takeover", "impossible travel", "encrypted files", "ddos",
         "attack", "under attack", "key exposed", "secret exposed", "exposed", "published", "unexplained",
         "hijacked", "defaced", "suspicious activity", "mfa reset", "mfa method", "mfa replaced", "mfa changed",
@@ -60,6 +64,13 @@ SECURITY = Lexicon(
         # fr
         "compromis", "exfiltration de données", "fuite", "fuite de données", "chiffrés", "attaque",
         "piratage", "piraté", "accès non autorisé", "minage",
+        # compromise in plain words: ransom notes, secrets in public, data seen by the wrong people
+        "ransom", "ransom note", "lösegeld", "rescate", "rançon", "public repo", "public repository",
+        "secret scanning", "still active", "none of us", "keiner von uns", "ninguno de nosotros", "aucun de nous",
+        "schadsoftware", "schadprogramm", "öffentlich einsehbar", "einsehbar", "en clair", "circulent",
+        "different company", "another company", "otra empresa", "autre entreprise", "anderen firma",
+        "unknown server", "unbekannten server", "servidor desconocido", "serveur inconnu", "exportó",
+        "exported the", "descargado", "téléchargé",
     ]
 )  # fmt: skip
 INCIDENT_WEAK = Lexicon(
@@ -77,6 +88,23 @@ INCIDENT_WEAK = Lexicon(
         "erreur", "erreurs", "échec", "échoue", "bloqué", "bloquée", "bloqués", "bloquées", "coupée", "arrêté",
         "lent", "cassé",
         "coupé", "retard",
+        # en: plain words for a system that does not do its job
+        "hang", "hangs", "hanging", "hung", "spins", "spinning", "spinning wheel", "blank page", "white page",
+        "frozen", "freezes", "unresponsive", "not responding", "doesn t respond", "won t open", "won t start",
+        "can t get in", "can t access", "cannot access", "unable to", "refuses", "refusing", "refused",
+        "declined", "read only", "flatlined", "dropped to zero", "nothing works", "not syncing", "haven t synced",
+        "backlog", "piling up", "halted", "lapses", "crashloopbackoff", "oomkilled", "bad gateway",
+        "locked out", "gives up", "aborted", "without a successful", "in a row", "consecutive", "refuse",
+        "expires in", "will expire", "expire dans", "läuft ab", "caduca en",
+        # de
+        "hängen", "antwortet nicht", "reagiert nicht", "fehlerseite", "nicht mehr", "ins leere", "nichts mehr",
+        "keine verbindung", "komme nicht", "kommt nicht", "kommen nicht", "lädt nicht", "hintereinander",
+        # es
+        "no responde", "no abre", "no se puede", "no carga", "parados", "paradas", "colgado", "colgada",
+        "no arranca", "no entra", "no podemos", "no consigo", "seguidas", "seguidos",
+        # fr
+        "ne répond", "ne répond plus", "ne s affiche plus", "n arrive plus", "n arrivent plus", "n arrive pas",
+        "tourne dans le vide", "délai dépassé", "plus rien", "plante", "consécutives", "consécutifs",
     ]
 )  # fmt: skip
 ALERT_SEVERE = Lexicon(
@@ -87,6 +115,9 @@ ALERT_SEVERE = Lexicon(
 )  # fmt: skip
 RESOLVED = Lexicon(
     [
+        "closed", "clos", "clôturé", "cerrada", "cerrado", "geschlossen", "working again", "funktioniert wieder",
+        "läuft wieder", "laufen wieder", "vuelve a funcionar", "con normalidad", "fonctionne de nouveau",
+        "fonctionne normalement", "wieder normal", "stable since", "stabil",
         "resolved", "all clear", "recovered", "back to normal", "has been fixed", "is fixed now", "was fixed",
         "now fixed", "green again", "back up",
         "renewed successfully", "successfully renewed", "no action needed", "no impact", "no threats",
@@ -117,8 +148,24 @@ NOW = Lexicon(
         "desde", "ahora", "en este momento", "inmediatamente", "hoy", "esta mañana", "todavía",
         "depuis", "en ce moment", "immédiatement", "aujourd hui", "ce matin", "ce soir", "tout de suite",
         "actuellement", "toujours",
+        "ago", "just now", "for hours", "for two hours", "half hour", "climbing", "and growing", "and counting",
+        "literally", "minuten", "zurzeit", "momentan", "heute früh", "minutos", "ahora mismo", "sin parar",
+        "esta madrugada",
+        "il y a", "depuis l ouverture", "les uns après les autres",
     ]
 )  # fmt: skip
+_WEEKDAYS = {
+    ("by", "before"): "monday tuesday wednesday thursday friday",
+    ("bis", "vor"): "montag dienstag mittwoch donnerstag freitag",
+    ("antes del", "para el", "hasta el"): "lunes martes miércoles jueves viernes",
+    ("d ici", "avant", "pour"): "lundi mardi mercredi jeudi vendredi",
+}
+DEADLINE = Lexicon(
+    f"{preposition} {day}"
+    for prepositions, days in _WEEKDAYS.items()
+    for preposition in prepositions
+    for day in days.split()
+)
 REQUEST = Lexicon(
     [
         # en
@@ -141,6 +188,10 @@ REQUEST = Lexicon(
         # fr
         "pouvez vous", "pourriez vous", "voulez vous", "préférez", "souhaitez vous", "auriez vous", "aurais tu", "nous souhaitons", "je souhaiterais", "j aimerais", "peux tu", "pourrais tu", "merci de", "dis moi", "rappeler",
         "valider", "validation", "signer", "relire", "confirmer", "besoin de", "décider", "approuver",
+        # asking for an opinion, in any of the four languages
+        "your comments", "your thoughts", "would love your", "what do you think", "bräuchten", "benötigen",
+        "deine meinung", "ihre meinung", "was meinst du", "tu opinión", "qué opinas", "vos retours", "tes retours",
+        "qu en penses tu", "needs to", "blocked until",
     ]
 )  # fmt: skip
 FYI = Lexicon(
@@ -172,6 +223,20 @@ CALENDAR_NOTICE = Lexicon(
         "annulée", "accepté", "acceptée", "refusé",
     ]
 )  # fmt: skip
+SYSTEM = Lexicon(
+    [
+        "site", "website", "web app", "app", "application", "api", "server", "servers", "database", "db",
+        "cluster", "service", "services", "portal", "checkout", "login", "logins", "sign in", "payments",
+        "payment step", "queue", "endpoint", "pods", "replicas", "primary", "shares", "handhelds", "terminals",
+        "sync", "interface", "dashboard", "console", "platform", "backup", "backups", "certificate", "dns",
+        "network", "vpn", "mail relay", "environment", "instance", "node", "storage", "disk", "volume",
+        "rollout", "webhooks", "integration", "*server", "*datenbank", "webseite", "seite", "schnittstelle",
+        "dienst", "konsole", "warteschlange", "plattform", "system", "anwendung", "kassen", "netzwerk",
+        "web", "página", "servidor", "servidores", "base de datos", "plataforma", "panel", "sitio",
+        "aplicación", "sistema", "sincronización", "tienda", "serveur", "serveurs", "base de données",
+        "caisses", "terminaux", "plateforme", "appli", "messagerie", "réseau", "portail", "synchronisation",
+    ]
+)  # fmt: skip
 PRODUCTION = Lexicon(
     ["prod", "production", "live", "produktion", "producción", "en production", "all tenants"]
 )
@@ -185,12 +250,15 @@ IMPACT = Lexicon(
     [
         "customers", "users", "clients", "everyone", "all tenants", "kunden", "nutzer", "alle", "clientes",
         "usuarios", "todos", "utilisateurs", "tous",
+        "customer", "shoppers", "drivers", "orders", "nobody", "no one", "calling", "phoned", "complaining",
+        "complaints", "kundinnen", "anrufen", "niemand", "lager", "llaman", "pedidos", "envíos", "nadie",
+        "appellent", "magasins", "personne", "commandes", "paiements",
     ]
 )  # fmt: skip
 TERMINATION = Lexicon(
     [
-        "terminate", "termination", "cancel the contract", "walk away", "kündigen", "kündigung", "rescindir",
-        "cancelar el contrato", "résilier", "résiliation",
+        "terminat*", "cancel the contract", "walk away", "kündig*", "rescind*", "cancelar el contrato",
+        "résili*",
     ]
 )  # fmt: skip
 WORK = Lexicon(
@@ -237,6 +305,8 @@ PERSONAL = Lexicon(
 PRIVATE_LIFE = Lexicon(
     [
         "dentist", "doctor s appointment", "paediatrician", "pediatrician", "vet", "school trip",
+        "dear parents", "liebe eltern", "chers parents", "queridas familias", "estimadas familias",
+        "elterngruppe", "fahrgemeinschaft*", "sporthalle", "trainer", "trainerin",
         "parents evening", "kindergarten", "nursery", "landlord", "neighbour", "neighbor", "wedding",
         "birthday party", "zahnarzt*", "*arzttermin", "kinderarzt*", "tierarzt*", "hausarzt*", "elternabend", "klassenfahrt",
         "kita", "vermieter", "nachbar", "nachbarin", "hochzeit", "geburtstag", "dentista", "pediatra",
@@ -273,6 +343,10 @@ JUNK = Lexicon(
         "enhorabuena", "premio", "ganador", "lotería", "seguidores", "descuento", "gratis",
         "garantizado", "félicitations", "gagnant", "remise", "dernières places", "exposants",
         "gratuit", "promotion",
+        # investment fraud and cold pitches in general words
+        "sin riesgo", "ohne risiko", "sans risque", "no risk", "rentabilidad", "rendite", "rendement",
+        "garantizad*", "garantiert", "garanti", "cripto*", "krypto*", "crypto*", "nearshore", "lower cost",
+        "for an intro", "intro call", "if not relevant", "won t follow up", "i noticed", "scale your",
     ]
 )  # fmt: skip
 LURE = Lexicon(
@@ -282,6 +356,8 @@ LURE = Lexicon(
         "fax message", "parcel", "customs fee", "delivery failed", "delivery attempt", "confirm your address",
         "refund", "re register", "authenticator", "qr code", "scan the code", "licence expired",
         "license expired", "reactivate", "reactivation", "unusual sign in", "unusual activity",
+        "ungewöhnlich*", "actividad inusual", "activité inhabituelle", "eingeschränkt", "restringido",
+        "restreint",
         "versandgebühr", "zustellung fehlgeschlagen", "paket", "zollgebühr", "rückerstattung", "erstattung",
         "reembolso", "devolución", "paquete", "entrega fallida", "tasa de aduana",
         "remboursement", "colis", "livraison échouée", "frais de douane", "réactivation", "réactiver",
