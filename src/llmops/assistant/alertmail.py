@@ -29,17 +29,24 @@ _SEVERITY_FIELD = re.compile(
 # "Status: TRIGGERED", "Zustand: Alarm", "Estado: ACTIVA", "État : CRITIQUE"
 _STATE_FIELD = re.compile(r"\b(?:status|state|zustand|estado|état|etat)\s*:\s*\"?([\w-]+)", re.IGNORECASE)
 _SEVERE = frozenset(
-    "critical crit high major p1 p2 sev1 sev2 1 2 emergency disaster kritisch hoch crítica crítico alta "
-    "critique élevée haute majeure".split()
-)
+    [
+        "critical", "crit", "high", "major", "p1", "p2", "sev1", "sev2", "1", "2", "emergency", "disaster",
+        "kritisch", "hoch", "crítica", "crítico", "alta", "critique", "élevée", "haute", "majeure",
+    ]
+)  # fmt: skip
 _MILD = frozenset(
-    "warning warn info informational low minor p3 p4 p5 sev3 sev4 3 4 5 notice niedrig warnung baja "
-    "aviso advertencia faible basse avertissement".split()
-)
+    [
+        "warning", "warn", "info", "informational", "low", "minor", "p3", "p4", "p5", "sev3", "sev4", "3", "4",
+        "5", "notice", "niedrig", "warnung", "baja", "aviso", "advertencia", "faible", "basse", "avertissement",
+    ]
+)  # fmt: skip
 _FIRING = frozenset(
-    "firing triggered alarm alerting down critical active activa activo ausgelöst disparada déclenchée "
-    "critique crítico kritisch investigating identified major outage failed failing red".split()
-)
+    [
+        "firing", "triggered", "alarm", "alerting", "down", "critical", "active", "activa", "activo",
+        "ausgelöst", "disparada", "déclenchée", "critique", "crítico", "kritisch", "investigating",
+        "identified", "major", "outage", "failed", "failing", "red",
+    ]
+)  # fmt: skip
 FIRING_WORDS = Lexicon(
     [
         "firing", "triggered", "alarm", "alert", "alerting", "down", "critical", "major outage",

@@ -50,8 +50,8 @@ from llmops.assistant.vocabulary import (
     RETROSPECTIVE,
     SECURITY,
     SOON,
-    SYSTEM,
     STATUS_FIXED,
+    SYSTEM,
     TERMINATION,
     THREAT,
     WORK,
@@ -346,10 +346,13 @@ def _priority(
     customer = bool(contact and contact.relationship == "customer")
     soon = SOON.any(words.all)
     if category is Category.SPAM:
-        return 2 if scores.phishing >= PHISHING_THRESHOLD else 3 if scores.phishing >= 2.5 else 5
+        # any sign of phishing or fraud keeps it visible (3); plain junk sinks (5)
+        return 2 if scores.phishing >= PHISHING_THRESHOLD else 3 if scores.phishing >= 1.0 else 5
     if category is Category.URGENT:
         subject_alarm = INCIDENT.any(words.subject) or SECURITY.any(words.subject) or NOW.any(words.subject)
-        return 1 if subject_alarm or vip or scores.values[Category.URGENT] >= 7 else 2
+        # 1 when customers feel it or data is at risk; 2 while it is contained
+        exposed = customer or IMPACT.any(words.all) or SECURITY.any(words.all)
+        return 1 if subject_alarm or vip or exposed or scores.values[Category.URGENT] >= 7 else 2
     if category is Category.ACTION_REQUIRED:
         pressing = soon or bool(parsed.signals.urgency_words)
         return max(1, 3 - (vip or customer or pressing) - (vip and pressing))
@@ -358,7 +361,7 @@ def _priority(
             return 1
         pressing = SOON.any(words.all) or bool(parsed.signals.urgency_words)
         return 3 if pressing or (contact and contact.relationship == "family") else 4
-    return 3 if vip else (5 if parsed.signals.bulk else 4)
+    return 3 if vip else (5 if parsed.signals.bulk or parsed.signals.automated else 4)
 
 
 def rule_suggestion(parsed: ParsedEmail, context: TriageContext) -> Suggestion:

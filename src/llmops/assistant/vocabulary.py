@@ -323,7 +323,8 @@ EMERGENCY = Lexicon(
         "hospital", "emergency room", "emergency", "accident", "ambulance", "broke down", "broken down",
         "fell", "injured", "hurt", "call me as soon as", "call me now", "krankenhaus", "notaufnahme",
         "unfall", "gestürzt", "urgencias", "accidente", "se cayó", "hôpital", "urgences", "tombée", "tombé",
-        "blessé",
+        "blessé", "fever", "fieber", "fiebre", "fièvre", "ingresad*", "se ha caído", "hit his head",
+        "hit her head",
     ]
 )  # fmt: skip
 JUNK = Lexicon(
