@@ -38,6 +38,7 @@ from llmops.assistant.vocabulary import (
     INFORMAL,
     JUNK,
     LURE,
+    NEW_CHANNEL,
     NOW,
     OUT_OF_OFFICE,
     PERSONAL,
@@ -209,6 +210,8 @@ def _phishing(parsed: ParsedEmail, contact: ContactResult | None, words: Words, 
         (lure and not trusted, 1.0, "document-sharing, delivery, refund or sign-in lure"),
         (lure and not trusted and not s.bulk and (bool(s.links) or s.attachment_mentioned or asks), 2.0, None),
         (not trusted and not s.bulk and CALLBACK.count(words.all, 3) >= 2, 3.0, "call-back scam"),
+        (not trusted and (s.payment_request or s.gift_card_request) and NEW_CHANNEL.any(words.all), 4.0,
+         "asks for money from a new number or address"),
     ]  # fmt: skip
     points = 0.0
     for condition, weight, reason in rules:

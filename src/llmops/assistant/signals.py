@@ -101,7 +101,8 @@ _MEETING_ASK = re.compile(
     r"are you (?:free|available)|would you be available|find a (?:time|slot)|invite you to|meeting request|"
     r"können wir uns|hast du .{0,30}zeit|haben sie .{0,30}zeit|termin vereinbaren|"
     r"podemos (?:reunirnos|vernos|hablar)|quedamos|estás disponible|está disponible|êtes-vous disponible|"
-    r"es-tu disponible|pouvons-nous|on se voit)\b",
+    r"es-tu disponible|pouvons-nous|on se voit|passt (?:dir|ihnen|es dir|es ihnen|euch)|te (?:viene|va) bien|"
+    r"le (?:viene|va) bien|(?:ça|cela) (?:te|vous) (?:va|convient)|does (?:that|this) work for you)\b",
     re.IGNORECASE,
 )
 _MEETING_SUBJECT = re.compile(

@@ -89,6 +89,8 @@ INCIDENT_WEAK = Lexicon(
         "lent", "cassé",
         "coupé", "retard",
         # en: plain words for a system that does not do its job
+        "*error", "*exception", "offline", "dead", "any more", "anymore", "can t reach", "cannot reach",
+        "won t", "doesn t work", "don t work", "empty file", "scheitert", "scheitern", "zurückrollen",
         "hang", "hangs", "hanging", "hung", "spins", "spinning", "spinning wheel", "blank page", "white page",
         "frozen", "freezes", "unresponsive", "not responding", "doesn t respond", "won t open", "won t start",
         "can t get in", "can t access", "cannot access", "unable to", "refuses", "refusing", "refused",
@@ -133,6 +135,8 @@ RETROSPECTIVE = Lexicon(
     [
         "rca", "root cause", "postmortem", "post mortem", "incident report", "write up", "write ups",
         "last week", "last month", "thanks for fixing", "report on the incident", "lessons learned",
+        "debrief", "retro", "retrospective", "post incident", "nachbesprechung", "revisión del incidente",
+        "retour d expérience", "retex",
         "vorfallbericht", "ursachenanalyse", "letzte woche", "incident bericht", "störungsbericht",
         "ausfallbericht", "vom letzten", "der letzten woche", "ursache", "informe del incidente", "análisis de causa",
         "la semana pasada", "rapport d incident", "rapport sur l incident", "analyse des causes",
@@ -189,6 +193,8 @@ REQUEST = Lexicon(
         "pouvez vous", "pourriez vous", "voulez vous", "préférez", "souhaitez vous", "auriez vous", "aurais tu", "nous souhaitons", "je souhaiterais", "j aimerais", "peux tu", "pourrais tu", "merci de", "dis moi", "rappeler",
         "valider", "validation", "signer", "relire", "confirmer", "besoin de", "décider", "approuver",
         # asking for an opinion, in any of the four languages
+        "can someone", "could someone", "can somebody", "kann jemand", "könnte jemand", "puede alguien",
+        "podría alguien", "quelqu un peut", "quelqu un pourrait",
         "your comments", "your thoughts", "would love your", "what do you think", "bräuchten", "benötigen",
         "deine meinung", "ihre meinung", "was meinst du", "tu opinión", "qué opinas", "vos retours", "tes retours",
         "qu en penses tu", "needs to", "blocked until",
@@ -228,6 +234,7 @@ SYSTEM = Lexicon(
         "site", "website", "web app", "app", "application", "api", "server", "servers", "database", "db",
         "cluster", "service", "services", "portal", "checkout", "login", "logins", "sign in", "payments",
         "payment step", "queue", "endpoint", "pods", "replicas", "primary", "shares", "handhelds", "terminals",
+        "phone lines", "phones", "telephony", "anmeldung", "banca online",
         "sync", "interface", "dashboard", "console", "platform", "backup", "backups", "certificate", "dns",
         "network", "vpn", "mail relay", "environment", "instance", "node", "storage", "disk", "volume",
         "rollout", "webhooks", "integration", "*server", "*datenbank", "webseite", "seite", "schnittstelle",
@@ -250,6 +257,7 @@ IMPACT = Lexicon(
     [
         "customers", "users", "clients", "everyone", "all tenants", "kunden", "nutzer", "alle", "clientes",
         "usuarios", "todos", "utilisateurs", "tous",
+        "affected", "affects", "betroffen", "afectados", "affectés", "tickets", "callers",
         "customer", "shoppers", "drivers", "orders", "nobody", "no one", "calling", "phoned", "complaining",
         "complaints", "kundinnen", "anrufen", "niemand", "lager", "llaman", "pedidos", "envíos", "nadie",
         "appellent", "magasins", "personne", "commandes", "paiements",
@@ -307,6 +315,10 @@ PRIVATE_LIFE = Lexicon(
         "dentist", "doctor s appointment", "paediatrician", "pediatrician", "vet", "school trip",
         "dear parents", "liebe eltern", "chers parents", "queridas familias", "estimadas familias",
         "elterngruppe", "fahrgemeinschaft*", "sporthalle", "trainer", "trainerin",
+        # lessons and hobbies
+        "lesson", "lessons", "clase de", "clases de", "unterricht", "cours de", "guitar*", "gitarre*", "piano",
+        "klavier*", "violin*", "geige", "violon", "music school", "musikschule", "escuela de música",
+        "école de musique", "pottery", "töpfer*", "cerámica", "poterie", "choir", "chor", "coro", "chorale",
         "parents evening", "kindergarten", "nursery", "landlord", "neighbour", "neighbor", "wedding",
         "birthday party", "zahnarzt*", "*arzttermin", "kinderarzt*", "tierarzt*", "hausarzt*", "elternabend", "klassenfahrt",
         "kita", "vermieter", "nachbar", "nachbarin", "hochzeit", "geburtstag", "dentista", "pediatra",
@@ -372,11 +384,18 @@ CALLBACK = Lexicon(
         "has been processed", "will be charged", "has been charged",
     ]
 )  # fmt: skip
+NEW_CHANNEL = Lexicon(
+    [
+        "new number", "new phone", "new email", "new address", "phone broke", "lost my phone", "nuevo número",
+        "nuevo correo", "correo nuevo", "móvil nuevo", "roto el móvil", "neue nummer", "neues handy",
+        "handy kaputt", "neue adresse", "nouveau numéro", "nouveau téléphone", "nouvelle adresse",
+    ]
+)  # fmt: skip
 THREAT = Lexicon(
     [
         "final notice", "final reminder", "legal action", "collection", "debt collector", "overdue",
         "unpaid", "suspended", "will be suspended", "blocked", "last warning", "mahnung", "inkasso",
-        "zahlungserinnerung", "gesperrt", "rechtliche schritte", "impago", "bloqueo", "suspendida",
+        "inkasso*", "zahlungserinnerung", "gesperrt", "rechtliche schritte", "impago", "bloqueo", "suspendida",
         "último aviso", "mise en demeure", "impayée", "impayé", "recouvrement", "suspendu", "dernier rappel",
     ]
 )  # fmt: skip
