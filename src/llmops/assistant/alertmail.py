@@ -20,14 +20,17 @@ _MONITORING_SENDER = re.compile(
     r"uptime|probe|supervis|watch|incident|oncall|on-call|sonde|überwach|vigilancia",
     re.IGNORECASE,
 )
-# "severity = critical", "Priority: P1", "Schweregrad: kritisch", "Severidad: crítica", "sévérité : haute"
+# "severity = critical", "Priority: P1", "Schweregrad: kritisch", "sévérité : haute"; the value may sit on
+# the next line, as an HTML table's cells do once they are text
 _SEVERITY_FIELD = re.compile(
     r"\b(?:severity|sev|priority|prio|level|schweregrad|priorität|stufe|severidad|prioridad|nivel|"
-    r"sévérité|gravité|priorité|niveau)\s*[:=]\s*\"?([\w-]+)",
+    r"sévérité|gravité|priorité|niveau)(?:\s*[:=]\s*|[ \t]*\n[ \t]*)\"?([\w-]+)",
     re.IGNORECASE,
 )
 # "Status: TRIGGERED", "Zustand: Alarm", "Estado: ACTIVA", "État : CRITIQUE"
-_STATE_FIELD = re.compile(r"\b(?:status|state|zustand|estado|état|etat)\s*:\s*\"?([\w-]+)", re.IGNORECASE)
+_STATE_FIELD = re.compile(
+    r"\b(?:status|state|zustand|estado|état|etat)(?:\s*:\s*|[ \t]*\n[ \t]*)\"?([\w-]+)", re.IGNORECASE
+)
 _SEVERE = frozenset(
     [
         "critical", "crit", "high", "major", "p1", "p2", "sev1", "sev2", "1", "2", "emergency", "disaster",

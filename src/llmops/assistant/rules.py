@@ -16,25 +16,22 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel, Field, ValidationError
 
-from llmops.assistant.alertmail import alert_shape
 from llmops.assistant.compose import action_items, draft_reply, summarize
+from llmops.assistant.incident import assess_incident
 from llmops.assistant.knowledge import Passage
 from llmops.assistant.lexicon import Words
 from llmops.assistant.normalize import ParsedEmail
 from llmops.assistant.schema import Category, Triage
 from llmops.assistant.tools import CalendarResult, ContactResult, SearchKbResult, ToolResult
 from llmops.assistant.vocabulary import (
-    ALERT_SEVERE,
     CALENDAR_NOTICE,
     CALLBACK,
-    CALM,
     CUSTOMER_ESCALATION,
     DEADLINE,
     EMERGENCY,
     FYI,
     IMPACT,
     INCIDENT,
-    INCIDENT_WEAK,
     INFORMAL,
     JUNK,
     LURE,
@@ -44,15 +41,11 @@ from llmops.assistant.vocabulary import (
     PERSONAL,
     PRESS_PRIVACY,
     PRIVATE_LIFE,
-    PRODUCTION,
     REMINDER,
     REQUEST,
-    RESOLVED,
     RETROSPECTIVE,
     SECURITY,
     SOON,
-    STATUS_FIXED,
-    SYSTEM,
     TERMINATION,
     THREAT,
     WORK,
@@ -228,50 +221,6 @@ def _phishing(parsed: ParsedEmail, contact: ContactResult | None, words: Words, 
     )
 
 
-def _incident(
-    parsed: ParsedEmail, context: TriageContext, words: Words, scores: Scores
-) -> tuple[float, bool]:
-    """Urgent points for an outage, incident or security alert that is live (not resolved, not past),
-    and whether the email says an incident is resolved."""
-    s = parsed.signals
-    contact = context.contact
-    customer = bool(contact and contact.known and contact.relationship == "customer")
-    incident = INCIDENT.count(words.all, 3) + SECURITY.count(words.all, 3)
-    weak = INCIDENT_WEAK.count(words.all, 3)
-    now = NOW.any(words.all)
-    points = 0.0
-    if incident:
-        subject_hit = INCIDENT.any(words.subject) or SECURITY.any(words.subject)
-        points += 1.0 + 0.75 * (incident - 1) + 1.5 * subject_hit + 2.0 * now
-    production = PRODUCTION.any(words.all)
-    impact = IMPACT.any(words.all) or customer
-    if weak:
-        points += 0.5 * weak + 1.0 * INCIDENT_WEAK.any(words.subject)
-        if now and (production or impact):
-            points += 1.5
-    # an affected system in a failure state, now or hurting someone: the shape of an incident report
-    if (incident or weak) and SYSTEM.any(words.all) and (now or impact):
-        points += 1.5 + 1.0 * (now and (impact or production))
-    shape = alert_shape(parsed, words, production)
-    if ALERT_SEVERE.any(words.subject) and (incident or weak or s.automated) and not shape.noise:
-        points += 2.5
-    if shape.machine and shape.firing and not shape.noise and (shape.severity == "severe" or production):
-        points += 2.0
-    # a thread's subject keeps "[resolved]" when the new text says it is back; a stranger's "fixed" is a pitch
-    thread = bool(parsed.subject_prefixes)  # a reply's subject is the thread's, not news
-    status = RESOLVED.any(words.subject) or STATUS_FIXED.any(words.subject[:2])
-    resolved = (status and not thread) or (
-        _trusted(parsed, context.contact) and RESOLVED.any(words.body[:40])
-    )
-    past = RETROSPECTIVE.any(words.body) or (RETROSPECTIVE.any(words.subject) and not thread)
-    if resolved or past or CALM.any(words.all) or s.bulk or (shape.machine and shape.noise):
-        points = min(points, 1.0)
-    if points < 1.5:
-        points = 0.0  # a stray "error" or "blocked" is no incident
-    scores.add(Category.URGENT, points, "incident or outage" if points >= 3 else None)
-    return points, resolved
-
-
 def score_email(parsed: ParsedEmail, context: TriageContext, words: Words) -> Scores:
     """Score every category for an email; see the module docstring for the rules."""
     scores = Scores()
@@ -281,7 +230,10 @@ def score_email(parsed: ParsedEmail, context: TriageContext, words: Words) -> Sc
     known = relationship is not None
     _phishing(parsed, contact, words, scores)
 
-    incident, resolved = _incident(parsed, context, words, scores)
+    customer = relationship == "customer"
+    live = assess_incident(parsed, words, customer=customer, trusted=_trusted(parsed, contact))
+    incident, resolved = live.points, live.resolved
+    scores.add(Category.URGENT, incident, "incident or outage" if incident >= 3 else None)
     scores.add(
         Category.URGENT, min(2.0, 0.75 * len(s.urgency_words)), "urgency words" if s.urgency_words else None
     )

@@ -19,6 +19,7 @@ INCIDENT = Lexicon(
         "cannot log in", "can t login", "unable to log in", "nobody can", "no one can", "stopped working",
         "not loading", "doesn t load", "won t load", "corrupted", "haven t received", "not received",
         "stopped", "no longer", "crashed", "crash", "died", "on the bridge", "join the bridge", "war room",
+        "still down", "been down", "completely down", "totally down", "down on our side", "down for us",
         "is anyone looking", "anyone looking into", "someone on it", "anyone on it", "who should i ping",
         "jemand dran", "alguien lo está mirando", "quelqu un est dessus", "every time they try",
         "happening again", "down again", "failing again", "wieder ausgefallen", "otra vez caído",
@@ -65,6 +66,9 @@ SECURITY = Lexicon(
         "compromis", "exfiltration de données", "fuite", "fuite de données", "chiffrés", "attaque",
         "piratage", "piraté", "accès non autorisé", "minage",
         # compromise in plain words: ransom notes, secrets in public, data seen by the wrong people
+        "stolen", "robado", "robada", "gestohlen", "volé", "volée", "publicly readable", "publicly accessible",
+        "unknown ip", "unknown ips", "another customer", "other customers", "autre client", "autres clients",
+        "autre enseigne", "autre société", "otro cliente", "otros clientes", "anderen kunden",
         "ransom", "ransom note", "lösegeld", "rescate", "rançon", "public repo", "public repository",
         "secret scanning", "still active", "none of us", "keiner von uns", "ninguno de nosotros", "aucun de nous",
         "schadsoftware", "schadprogramm", "öffentlich einsehbar", "einsehbar", "en clair", "circulent",
@@ -89,6 +93,7 @@ INCIDENT_WEAK = Lexicon(
         "lent", "cassé",
         "coupé", "retard",
         # en: plain words for a system that does not do its job
+        "detenid*", "coupur*", "étein*", "abgewiesen", "lente", "lenta",
         "*error", "*exception", "offline", "dead", "any more", "anymore", "can t reach", "cannot reach",
         "won t", "doesn t work", "don t work", "empty file", "scheitert", "scheitern", "zurückrollen",
         "hang", "hangs", "hanging", "hung", "spins", "spinning", "spinning wheel", "blank page", "white page",
@@ -234,6 +239,8 @@ SYSTEM = Lexicon(
         "site", "website", "web app", "app", "application", "api", "server", "servers", "database", "db",
         "cluster", "service", "services", "portal", "checkout", "login", "logins", "sign in", "payments",
         "payment step", "queue", "endpoint", "pods", "replicas", "primary", "shares", "handhelds", "terminals",
+        "cola", "colas", "servicio", "servicios", "file d attente", "baie", "datacenter", "data centre",
+        "data center", "rechenzentrum", "centro de datos", "bucket", "back office", "backoffice", "système",
         "phone lines", "phones", "telephony", "anmeldung", "banca online",
         "sync", "interface", "dashboard", "console", "platform", "backup", "backups", "certificate", "dns",
         "network", "vpn", "mail relay", "environment", "instance", "node", "storage", "disk", "volume",
@@ -315,6 +322,7 @@ PRIVATE_LIFE = Lexicon(
         "dentist", "doctor s appointment", "paediatrician", "pediatrician", "vet", "school trip",
         "dear parents", "liebe eltern", "chers parents", "queridas familias", "estimadas familias",
         "elterngruppe", "fahrgemeinschaft*", "sporthalle", "trainer", "trainerin",
+        "tenancy", "rent", "lettings", "miete", "alquiler", "loyer", "bail",
         # lessons and hobbies
         "lesson", "lessons", "clase de", "clases de", "unterricht", "cours de", "guitar*", "gitarre*", "piano",
         "klavier*", "violin*", "geige", "violon", "music school", "musikschule", "escuela de música",
@@ -359,7 +367,7 @@ JUNK = Lexicon(
         # investment fraud and cold pitches in general words
         "sin riesgo", "ohne risiko", "sans risque", "no risk", "rentabilidad", "rendite", "rendement",
         "garantizad*", "garantiert", "garanti", "cripto*", "krypto*", "crypto*", "nearshore", "lower cost",
-        "for an intro", "intro call", "if not relevant", "won t follow up", "i noticed", "scale your",
+        "gratuito", "regístrate", "register now", "jetzt registrieren", "inscrivez vous", "for an intro", "intro call", "if not relevant", "won t follow up", "i noticed", "scale your",
     ]
 )  # fmt: skip
 LURE = Lexicon(
