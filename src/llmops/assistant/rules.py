@@ -253,13 +253,20 @@ def score_email(parsed: ParsedEmail, context: TriageContext, words: Words) -> Sc
         scores.add(Category.FYI, 1.0 if requests else 3.0, "resolved or all clear")
     scores.add(Category.ACTION_REQUIRED, 0.75 * requests, "explicit request" if requests else None)
     scores.add(Category.ACTION_REQUIRED, 0.5 if "?" in parsed.body or "?" in parsed.subject else 0.0)
+    business = relationship in {"customer", "manager", "colleague", "vendor"} or parsed.internal
+    private = PRIVATE_LIFE.count(words.all, 2)
     if s.meeting_request and not REMINDER.any(words.subject):  # a reminder of a booked slot asks nothing
-        scores.add(Category.ACTION_REQUIRED, 2.0 + (1.0 if s.meeting_times else 0.0), "meeting request")
+        # a doctor's, a school's or a club's appointment is private life, not a work meeting
+        private_appointment = bool(private) and not business
+        scores.add(
+            Category.PERSONAL if private_appointment else Category.ACTION_REQUIRED,
+            2.0 + (1.0 if s.meeting_times else 0.0),
+            "meeting request",
+        )
     if s.payment_request and not s.bulk:
         scores.add(Category.ACTION_REQUIRED, 1.5, "payment or invoice")
     if PRESS_PRIVACY.any(words.all):
         scores.add(Category.ACTION_REQUIRED, 2.0, "press, privacy or audit request")
-    business = relationship in {"customer", "manager", "colleague", "vendor"} or parsed.internal
     if (
         relationship in {"customer", "manager"} or (contact and contact.vip and relationship != "family")
     ) and (incident < 3):
@@ -269,7 +276,6 @@ def score_email(parsed: ParsedEmail, context: TriageContext, words: Words) -> Sc
         scores.add(Category.PERSONAL, 5.0, f"{relationship} contact")
     tone = PERSONAL.count(words.all, 4)
     scores.add(Category.PERSONAL, (0.4 if business else 0.75) * tone, "personal tone" if tone >= 2 else None)
-    private = PRIVATE_LIFE.count(words.all, 2)
     if private and not business:
         scores.add(Category.PERSONAL, 1.5 * private, "private life")
     private_mailbox = bool(contact and not known and contact.personal_domain)

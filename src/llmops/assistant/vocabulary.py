@@ -66,6 +66,8 @@ SECURITY = Lexicon(
         "compromis", "exfiltration de données", "fuite", "fuite de données", "chiffrés", "attaque",
         "piratage", "piraté", "accès non autorisé", "minage",
         # compromise in plain words: ransom notes, secrets in public, data seen by the wrong people
+        "mailbox rule", "forwarding rule", "from a country", "aus einem land", "desde un país", "depuis un pays",
+        "reset his password", "reset her password",
         "stolen", "robado", "robada", "gestohlen", "volé", "volée", "publicly readable", "publicly accessible",
         "unknown ip", "unknown ips", "another customer", "other customers", "autre client", "autres clients",
         "autre enseigne", "autre société", "otro cliente", "otros clientes", "anderen kunden",
@@ -93,6 +95,8 @@ INCIDENT_WEAK = Lexicon(
         "lent", "cassé",
         "coupé", "retard",
         # en: plain words for a system that does not do its job
+        "expired", "abgelaufen", "caducado", "caducó", "expiré", "vide", "vides", "leer", "vacío", "vacías",
+        "empty",
         "detenid*", "coupur*", "étein*", "abgewiesen", "lente", "lenta",
         "*error", "*exception", "offline", "dead", "any more", "anymore", "can t reach", "cannot reach",
         "won t", "doesn t work", "don t work", "empty file", "scheitert", "scheitern", "zurückrollen",
@@ -200,6 +204,8 @@ REQUEST = Lexicon(
         # asking for an opinion, in any of the four languages
         "can someone", "could someone", "can somebody", "kann jemand", "könnte jemand", "puede alguien",
         "podría alguien", "quelqu un peut", "quelqu un pourrait",
+        "we wanted to know", "wir wollten wissen", "queríamos saber", "quería saber", "nous voulions savoir",
+        "je voulais savoir",
         "your comments", "your thoughts", "would love your", "what do you think", "bräuchten", "benötigen",
         "deine meinung", "ihre meinung", "was meinst du", "tu opinión", "qué opinas", "vos retours", "tes retours",
         "qu en penses tu", "needs to", "blocked until",
@@ -207,7 +213,7 @@ REQUEST = Lexicon(
 )  # fmt: skip
 FYI = Lexicon(
     [
-        "fyi", "for your information", "no action needed", "no action required", "no action is needed",
+        "just flagging", "for a future release", "fyi", "for your information", "no action needed", "no action required", "no action is needed",
         "just so you know", "nothing to do", "no need to reply", "no need to respond", "heads up",
         "booking confirmed", "booking reference", "your trip is booked", "receipt", "out of office",
         "automatic reply", "auto reply", "autoreply", "changelog", "announcement",
@@ -239,6 +245,8 @@ SYSTEM = Lexicon(
         "site", "website", "web app", "app", "application", "api", "server", "servers", "database", "db",
         "cluster", "service", "services", "portal", "checkout", "login", "logins", "sign in", "payments",
         "payment step", "queue", "endpoint", "pods", "replicas", "primary", "shares", "handhelds", "terminals",
+        "shop", "web shop", "webshop", "onlineshop", "online store", "boutique", "zertifikat", "certificado",
+        "certificat",
         "cola", "colas", "servicio", "servicios", "file d attente", "baie", "datacenter", "data centre",
         "data center", "rechenzentrum", "centro de datos", "bucket", "back office", "backoffice", "système",
         "phone lines", "phones", "telephony", "anmeldung", "banca online",
@@ -256,6 +264,7 @@ PRODUCTION = Lexicon(
 )
 CALM = Lexicon(
     [
+        "not blocking", "just flagging", "nicht blockierend", "no es bloqueante", "pas bloquant",
         "not urgent", "not critical", "no rush", "no hurry", "when you have time", "when you get a chance",
         "nicht dringend", "keine eile", "no es urgente", "sin prisa", "pas urgent", "rien d urgent", "pas pressé",
     ]
@@ -264,6 +273,7 @@ IMPACT = Lexicon(
     [
         "customers", "users", "clients", "everyone", "all tenants", "kunden", "nutzer", "alle", "clientes",
         "usuarios", "todos", "utilisateurs", "tous",
+        "revenue", "umsatz", "ingresos", "chiffre d affaires",
         "affected", "affects", "betroffen", "afectados", "affectés", "tickets", "callers",
         "customer", "shoppers", "drivers", "orders", "nobody", "no one", "calling", "phoned", "complaining",
         "complaints", "kundinnen", "anrufen", "niemand", "lager", "llaman", "pedidos", "envíos", "nadie",
@@ -322,6 +332,8 @@ PRIVATE_LIFE = Lexicon(
         "dentist", "doctor s appointment", "paediatrician", "pediatrician", "vet", "school trip",
         "dear parents", "liebe eltern", "chers parents", "queridas familias", "estimadas familias",
         "elterngruppe", "fahrgemeinschaft*", "sporthalle", "trainer", "trainerin",
+        "praxis", "arztpraxis", "laborwerte", "lab results", "blood test", "análisis de sangre",
+        "analyses de sang", "cabinet médical", "consulta médica",
         "tenancy", "rent", "lettings", "miete", "alquiler", "loyer", "bail",
         # lessons and hobbies
         "lesson", "lessons", "clase de", "clases de", "unterricht", "cours de", "guitar*", "gitarre*", "piano",
@@ -367,6 +379,7 @@ JUNK = Lexicon(
         # investment fraud and cold pitches in general words
         "sin riesgo", "ohne risiko", "sans risque", "no risk", "rentabilidad", "rendite", "rendement",
         "garantizad*", "garantiert", "garanti", "cripto*", "krypto*", "crypto*", "nearshore", "lower cost",
+        "backlinks", "rank higher", "high authority", "packages start",
         "gratuito", "regístrate", "register now", "jetzt registrieren", "inscrivez vous", "for an intro", "intro call", "if not relevant", "won t follow up", "i noticed", "scale your",
     ]
 )  # fmt: skip
@@ -390,6 +403,8 @@ CALLBACK = Lexicon(
         "did not authorize", "didn t authorize", "did not make this", "didn t make this", "not authorized by you",
         "call our", "call us", "helpline", "support line", "to cancel", "cancel this order", "auto renewal",
         "has been processed", "will be charged", "has been charged",
+        "appelez", "rufen sie", "llame al", "llámenos", "hotline", "service d assistance", "support technique",
+        "technischer support", "soporte técnico", "tech support",
     ]
 )  # fmt: skip
 NEW_CHANNEL = Lexicon(
