@@ -14,6 +14,10 @@ they would score the rules again).
     python bench/bench_triage_quality.py [--split test|dev|both] [--misses] [--base REV]
     python bench/bench_triage_quality.py --local-model --limit 30 --split test
     python bench/bench_triage_quality.py --label-scores --prompt-version email_triage_v8 --limit 30 --split dev
+    python bench/bench_triage_quality.py --file new_dev_cases.jsonl --base REV
+
+`--file` scores a labelled file of its own instead of the splits (e.g. new dev cases before they are tuned
+on: a held-out signal); the test split is refused there.
 
 `--label-scores` also picks the category by the local model's likelihood of each of the five labels
 after the version's `{"category": "` prefill (no free generation) and prints it beside the rules.
@@ -81,6 +85,11 @@ class Prediction:
             return False
         output = CaseOutput(triage=self.triage.model_dump(mode="json"))
         return not NotContains(phrases).check(self.case, output).passed
+
+
+def split_path(name: str, args: argparse.Namespace) -> Path:
+    """The labelled file behind a split name; "file" is the one `--file` names."""
+    return Path(args.file) if name == "file" else bundled_dataset_path(SPLITS[name])
 
 
 def spread(cases: list[EvalCase], limit: int) -> list[EvalCase]:
@@ -248,7 +257,7 @@ def compare_label_scores(names: list[str], args: argparse.Namespace) -> None:
     """Rules against label likelihoods on the same cases of each split, side by side."""
     path = rules_path("llmops.assistant", "this tree")
     for name in names:
-        dataset = load_dataset(bundled_dataset_path(SPLITS[name]))
+        dataset = load_dataset(split_path(name, args))
         cases = spread(dataset.cases, args.limit) if args.limit else dataset.cases
         rules = []
         for case in cases:
@@ -349,7 +358,7 @@ def compare_rules(names: list[str], paths: list[RulesPath], args: argparse.Names
     summary: dict[tuple[str, str], Figures] = {}
     cpu: dict[tuple[str, str], tuple[float, float]] = {}
     for name in names:
-        dataset = load_dataset(bundled_dataset_path(SPLITS[name]))
+        dataset = load_dataset(split_path(name, args))
         cases = spread(dataset.cases, args.limit) if args.limit else dataset.cases
         for path in paths:
             predictions = rules_only(path, cases)
@@ -397,11 +406,18 @@ def main() -> None:
         help="also choose the category by the local model's likelihood of each label (prompt "
         "--prompt-version) and print it beside the rules",
     )
+    parser.add_argument(
+        "--file", help="score this labelled file instead of the splits (never the test split)"
+    )
     parser.add_argument("--misses", action="store_true", help="list every mis-filed dev case")
     parser.add_argument("--base", help="also run the rules of this git revision (before/after in one run)")
     parser.add_argument("--rounds", type=int, default=5, help="timing rounds for the CPU per email")
     args = parser.parse_args()
     names = ["test", "dev"] if args.split == "both" else [args.split]
+    if args.file:
+        if Path(args.file).resolve() == bundled_dataset_path(SPLITS["test"]).resolve():
+            parser.error("the test split is sealed: use --split test")
+        names = ["file"]
     what = f"local model, prompt {args.prompt_version}" if args.local_model else "rules only (degraded path)"
     print(f"Triage quality: {what}")
     if args.label_scores:
@@ -415,7 +431,7 @@ def main() -> None:
         compare_rules(names, paths, args)
         return
     for name in names:
-        dataset = load_dataset(bundled_dataset_path(SPLITS[name]))
+        dataset = load_dataset(split_path(name, args))
         cases = spread(dataset.cases, args.limit) if args.limit else dataset.cases
         started = time.perf_counter()
         predictions = asyncio.run(local_model(cases, args.prompt_version))

@@ -17,38 +17,35 @@ from dataclasses import dataclass, field
 from pydantic import BaseModel, Field, ValidationError
 
 from llmops.assistant.compose import action_items, draft_reply, summarize
+from llmops.assistant.incident import assess_incident
 from llmops.assistant.knowledge import Passage
 from llmops.assistant.lexicon import Words
 from llmops.assistant.normalize import ParsedEmail
 from llmops.assistant.schema import Category, Triage
 from llmops.assistant.tools import CalendarResult, ContactResult, SearchKbResult, ToolResult
 from llmops.assistant.vocabulary import (
-    ALERT_SEVERE,
     CALENDAR_NOTICE,
     CALLBACK,
-    CALM,
     CUSTOMER_ESCALATION,
+    DEADLINE,
     EMERGENCY,
     FYI,
     IMPACT,
     INCIDENT,
-    INCIDENT_WEAK,
     INFORMAL,
     JUNK,
     LURE,
+    NEW_CHANNEL,
     NOW,
     OUT_OF_OFFICE,
     PERSONAL,
     PRESS_PRIVACY,
     PRIVATE_LIFE,
-    PRODUCTION,
     REMINDER,
     REQUEST,
-    RESOLVED,
     RETROSPECTIVE,
     SECURITY,
     SOON,
-    STATUS_FIXED,
     TERMINATION,
     THREAT,
     WORK,
@@ -206,6 +203,8 @@ def _phishing(parsed: ParsedEmail, contact: ContactResult | None, words: Words, 
         (lure and not trusted, 1.0, "document-sharing, delivery, refund or sign-in lure"),
         (lure and not trusted and not s.bulk and (bool(s.links) or s.attachment_mentioned or asks), 2.0, None),
         (not trusted and not s.bulk and CALLBACK.count(words.all, 3) >= 2, 3.0, "call-back scam"),
+        (not trusted and (s.payment_request or s.gift_card_request) and NEW_CHANNEL.any(words.all), 4.0,
+         "asks for money from a new number or address"),
     ]  # fmt: skip
     points = 0.0
     for condition, weight, reason in rules:
@@ -222,41 +221,6 @@ def _phishing(parsed: ParsedEmail, contact: ContactResult | None, words: Words, 
     )
 
 
-def _incident(parsed: ParsedEmail, context: TriageContext, words: Words, scores: Scores) -> float:
-    """Urgent points for an outage, incident or security alert that is live (not resolved, not past)."""
-    s = parsed.signals
-    contact = context.contact
-    customer = bool(contact and contact.known and contact.relationship == "customer")
-    incident = INCIDENT.count(words.all, 3) + SECURITY.count(words.all, 3)
-    weak = INCIDENT_WEAK.count(words.all, 3)
-    now = NOW.any(words.all)
-    points = 0.0
-    if incident:
-        subject_hit = INCIDENT.any(words.subject) or SECURITY.any(words.subject)
-        points += 1.0 + 0.75 * (incident - 1) + 1.5 * subject_hit + 2.0 * now
-    if weak:
-        points += 0.5 * weak + 1.0 * INCIDENT_WEAK.any(words.subject)
-        if now and (PRODUCTION.any(words.all) or IMPACT.any(words.all) or customer):
-            points += 1.5
-    if ALERT_SEVERE.any(words.subject) and (incident or weak or s.automated):
-        points += 2.5
-    # a thread's subject keeps "[resolved]" when the new text says it is back; a stranger's "fixed" is a pitch
-    thread = bool(parsed.subject_prefixes)  # a reply's subject is the thread's, not news
-    status = RESOLVED.any(words.subject) or STATUS_FIXED.any(words.subject[:2])
-    resolved = (status and not thread) or (
-        _trusted(parsed, context.contact) and RESOLVED.any(words.body[:40])
-    )
-    past = RETROSPECTIVE.any(words.body) or (RETROSPECTIVE.any(words.subject) and not thread)
-    if resolved or past or CALM.any(words.all) or s.bulk:
-        points = min(points, 1.0)
-    if points < 1.5:
-        points = 0.0  # a stray "error" or "blocked" is no incident
-    scores.add(Category.URGENT, points, "incident or outage" if points >= 3 else None)
-    if resolved:
-        scores.add(Category.FYI, 3.0, "resolved or all clear")
-    return points
-
-
 def score_email(parsed: ParsedEmail, context: TriageContext, words: Words) -> Scores:
     """Score every category for an email; see the module docstring for the rules."""
     scores = Scores()
@@ -266,7 +230,10 @@ def score_email(parsed: ParsedEmail, context: TriageContext, words: Words) -> Sc
     known = relationship is not None
     _phishing(parsed, contact, words, scores)
 
-    incident = _incident(parsed, context, words, scores)
+    customer = relationship == "customer"
+    live = assess_incident(parsed, words, customer=customer, trusted=_trusted(parsed, contact))
+    incident, resolved = live.points, live.resolved
+    scores.add(Category.URGENT, incident, "incident or outage" if incident >= 3 else None)
     scores.add(
         Category.URGENT, min(2.0, 0.75 * len(s.urgency_words)), "urgency words" if s.urgency_words else None
     )
@@ -281,16 +248,25 @@ def score_email(parsed: ParsedEmail, context: TriageContext, words: Words) -> Sc
     if contact and contact.vip and (s.urgency_words or incident >= 2):
         scores.add(Category.URGENT, 1.0, "VIP sender")
 
-    requests = REQUEST.count(words.all, 4)
+    requests = min(4, REQUEST.count(words.all, 4) + DEADLINE.any(words.all))
+    if resolved:  # an all-clear is news; one that asks for something (an RCA, a call) is a request
+        scores.add(Category.FYI, 1.0 if requests else 3.0, "resolved or all clear")
     scores.add(Category.ACTION_REQUIRED, 0.75 * requests, "explicit request" if requests else None)
     scores.add(Category.ACTION_REQUIRED, 0.5 if "?" in parsed.body or "?" in parsed.subject else 0.0)
+    business = relationship in {"customer", "manager", "colleague", "vendor"} or parsed.internal
+    private = PRIVATE_LIFE.count(words.all, 2)
     if s.meeting_request and not REMINDER.any(words.subject):  # a reminder of a booked slot asks nothing
-        scores.add(Category.ACTION_REQUIRED, 2.0 + (1.0 if s.meeting_times else 0.0), "meeting request")
+        # a doctor's, a school's or a club's appointment is private life, not a work meeting
+        private_appointment = bool(private) and not business
+        scores.add(
+            Category.PERSONAL if private_appointment else Category.ACTION_REQUIRED,
+            2.0 + (1.0 if s.meeting_times else 0.0),
+            "meeting request",
+        )
     if s.payment_request and not s.bulk:
         scores.add(Category.ACTION_REQUIRED, 1.5, "payment or invoice")
     if PRESS_PRIVACY.any(words.all):
         scores.add(Category.ACTION_REQUIRED, 2.0, "press, privacy or audit request")
-    business = relationship in {"customer", "manager", "colleague", "vendor"} or parsed.internal
     if (
         relationship in {"customer", "manager"} or (contact and contact.vip and relationship != "family")
     ) and (incident < 3):
@@ -300,7 +276,6 @@ def score_email(parsed: ParsedEmail, context: TriageContext, words: Words) -> Sc
         scores.add(Category.PERSONAL, 5.0, f"{relationship} contact")
     tone = PERSONAL.count(words.all, 4)
     scores.add(Category.PERSONAL, (0.4 if business else 0.75) * tone, "personal tone" if tone >= 2 else None)
-    private = PRIVATE_LIFE.count(words.all, 2)
     if private and not business:
         scores.add(Category.PERSONAL, 1.5 * private, "private life")
     private_mailbox = bool(contact and not known and contact.personal_domain)
@@ -332,10 +307,13 @@ def _priority(
     customer = bool(contact and contact.relationship == "customer")
     soon = SOON.any(words.all)
     if category is Category.SPAM:
-        return 2 if scores.phishing >= PHISHING_THRESHOLD else 3 if scores.phishing >= 2.5 else 5
+        # any sign of phishing or fraud keeps it visible (3); plain junk sinks (5)
+        return 2 if scores.phishing >= PHISHING_THRESHOLD else 3 if scores.phishing >= 1.0 else 5
     if category is Category.URGENT:
         subject_alarm = INCIDENT.any(words.subject) or SECURITY.any(words.subject) or NOW.any(words.subject)
-        return 1 if subject_alarm or vip or scores.values[Category.URGENT] >= 7 else 2
+        # 1 when customers feel it or data is at risk; 2 while it is contained
+        exposed = customer or IMPACT.any(words.all) or SECURITY.any(words.all)
+        return 1 if subject_alarm or vip or exposed or scores.values[Category.URGENT] >= 7 else 2
     if category is Category.ACTION_REQUIRED:
         pressing = soon or bool(parsed.signals.urgency_words)
         return max(1, 3 - (vip or customer or pressing) - (vip and pressing))
@@ -344,7 +322,7 @@ def _priority(
             return 1
         pressing = SOON.any(words.all) or bool(parsed.signals.urgency_words)
         return 3 if pressing or (contact and contact.relationship == "family") else 4
-    return 3 if vip else (5 if parsed.signals.bulk else 4)
+    return 3 if vip else (5 if parsed.signals.bulk or parsed.signals.automated else 4)
 
 
 def rule_suggestion(parsed: ParsedEmail, context: TriageContext) -> Suggestion:

@@ -39,8 +39,9 @@ _CREDENTIAL_PHRASE = re.compile(
     r"password (?:expires|will expire|has expired)|(?:sign|log) ?in (?:to|now|here|below) (?:to )?"
     r"(?:keep|avoid|restore|continue|verify|view|confirm|retain|access)|(?:sign|log) ?in with your|"
     r"enter your (?:\w+ )?(?:password|credentials|login)|"
-    r"bestätigen sie ihr (?:konto|passwort)|verifique su (?:cuenta|identidad)|"
-    r"vérifiez votre (?:compte|identité)|confirmez votre (?:compte|identité|mot de passe))\b",
+    r"bestätigen sie ihre? (?:konto|passwort|identität|daten|zugangsdaten)|"
+    r"(?:verifique|confirme) su (?:cuenta|identidad)|(?:verifique|confirme) sus datos|"
+    r"(?:vérifiez|confirmez) (?:votre|vos) (?:compte|identité|mot de passe|identifiants|coordonnées))\b",
     re.IGNORECASE,
 )
 _CREDENTIAL_REQUEST = re.compile(
@@ -52,7 +53,8 @@ _CREDENTIAL_REQUEST = re.compile(
 )
 _PAYMENT = re.compile(
     r"\b(wire transfer|bank transfer|wire|payments?|accounts payable|please pay|"
-    r"pay (?:the|this|our|an) invoice|"
+    r"pay (?:the|this|our|an) invoice|pay (?:now|securely|online|here|today)|"
+    r"(?:annual|renewal|registration|listing) fee|"
     r"invoices?|remittance|remit|iban|swift|bic|"
     r"bank (?:details|account)|account number|outstanding balance|purchase order|"
     r"überweisung|rechnung|zahlung|bankverbindung|transferencia|factura|pago|virement|facture|paiement|"
@@ -99,7 +101,8 @@ _MEETING_ASK = re.compile(
     r"are you (?:free|available)|would you be available|find a (?:time|slot)|invite you to|meeting request|"
     r"können wir uns|hast du .{0,30}zeit|haben sie .{0,30}zeit|termin vereinbaren|"
     r"podemos (?:reunirnos|vernos|hablar)|quedamos|estás disponible|está disponible|êtes-vous disponible|"
-    r"es-tu disponible|pouvons-nous|on se voit)\b",
+    r"es-tu disponible|pouvons-nous|on se voit|passt (?:dir|ihnen|es dir|es ihnen|euch)|te (?:viene|va) bien|"
+    r"le (?:viene|va) bien|(?:ça|cela) (?:te|vous) (?:va|convient)|does (?:that|this) work for you)\b",
     re.IGNORECASE,
 )
 _MEETING_SUBJECT = re.compile(
@@ -143,7 +146,7 @@ _GATES = {
     "konto passwort cuenta identidad compte identité mot",
     "credential_request": "password passwort kennwort zugangsdaten credentials login mfa 2fa one otp verification "
     "security pin contraseña mot identifiants api token",
-    "payment": "wire bank payment payments accounts pay invoice invoices remittance remit iban swift bic account "
+    "payment": "wire bank payment payments accounts pay fee invoice invoices remittance remit iban swift bic account "
     "outstanding purchase überweisung rechnung zahlung bankverbindung transferencia factura pago virement "
     "facture paiement rib",
     "bank_change": "bank banking banks iban account bankverbindung bancarios cuenta coordonnées rib compte konto "

@@ -19,6 +19,9 @@ INCIDENT = Lexicon(
         "cannot log in", "can t login", "unable to log in", "nobody can", "no one can", "stopped working",
         "not loading", "doesn t load", "won t load", "corrupted", "haven t received", "not received",
         "stopped", "no longer", "crashed", "crash", "died", "on the bridge", "join the bridge", "war room",
+        "still down", "been down", "completely down", "totally down", "down on our side", "down for us",
+        "is anyone looking", "anyone looking into", "someone on it", "anyone on it", "who should i ping",
+        "jemand dran", "alguien lo está mirando", "quelqu un est dessus", "every time they try",
         "happening again", "down again", "failing again", "wieder ausgefallen", "otra vez caído",
         "de nuevo caído", "à nouveau en panne", "encore en panne", "investigating", "service disruption", "disruption", "packet loss", "connectivity issues", "partial outage",
         "degraded performance", "elevated errors", "elevated error rates", "standstill", "at a standstill",
@@ -43,6 +46,8 @@ SECURITY = Lexicon(
         # en
         "breach", "breached", "compromised", "ransomware", "malware", "trojan", "stealer", "infostealer",
         "exfiltration", "exfiltrated", "data leak", "leaked", "intrusion", "unauthorized access",
+        "from an ip", "von einer ip", "desde una ip", "depuis une ip", "administrator role", "admin accounts",
+        "privilege escalation", "escalada de privilegios", "élévation de privilèges",
         "unauthorised access", "account takeover", "impossible travel", "encrypted files", "ddos",
         "attack", "under attack", "key exposed", "secret exposed", "exposed", "published", "unexplained",
         "hijacked", "defaced", "suspicious activity", "mfa reset", "mfa method", "mfa replaced", "mfa changed",
@@ -60,6 +65,18 @@ SECURITY = Lexicon(
         # fr
         "compromis", "exfiltration de données", "fuite", "fuite de données", "chiffrés", "attaque",
         "piratage", "piraté", "accès non autorisé", "minage",
+        # compromise in plain words: ransom notes, secrets in public, data seen by the wrong people
+        "mailbox rule", "forwarding rule", "from a country", "aus einem land", "desde un país", "depuis un pays",
+        "reset his password", "reset her password",
+        "stolen", "robado", "robada", "gestohlen", "volé", "volée", "publicly readable", "publicly accessible",
+        "unknown ip", "unknown ips", "another customer", "other customers", "autre client", "autres clients",
+        "autre enseigne", "autre société", "otro cliente", "otros clientes", "anderen kunden",
+        "ransom", "ransom note", "lösegeld", "rescate", "rançon", "public repo", "public repository",
+        "secret scanning", "still active", "none of us", "keiner von uns", "ninguno de nosotros", "aucun de nous",
+        "schadsoftware", "schadprogramm", "öffentlich einsehbar", "einsehbar", "en clair", "circulent",
+        "different company", "another company", "otra empresa", "autre entreprise", "anderen firma",
+        "unknown server", "unbekannten server", "servidor desconocido", "serveur inconnu", "exportó",
+        "exported the", "descargado", "téléchargé",
     ]
 )  # fmt: skip
 INCIDENT_WEAK = Lexicon(
@@ -77,6 +94,28 @@ INCIDENT_WEAK = Lexicon(
         "erreur", "erreurs", "échec", "échoue", "bloqué", "bloquée", "bloqués", "bloquées", "coupée", "arrêté",
         "lent", "cassé",
         "coupé", "retard",
+        # en: plain words for a system that does not do its job
+        "expired", "abgelaufen", "caducado", "caducó", "expiré", "vide", "vides", "leer", "vacío", "vacías",
+        "empty",
+        "detenid*", "coupur*", "étein*", "abgewiesen", "lente", "lenta",
+        "*error", "*exception", "offline", "dead", "any more", "anymore", "can t reach", "cannot reach",
+        "won t", "doesn t work", "don t work", "empty file", "scheitert", "scheitern", "zurückrollen",
+        "hang", "hangs", "hanging", "hung", "spins", "spinning", "spinning wheel", "blank page", "white page",
+        "frozen", "freezes", "unresponsive", "not responding", "doesn t respond", "won t open", "won t start",
+        "can t get in", "can t access", "cannot access", "unable to", "refuses", "refusing", "refused",
+        "declined", "read only", "flatlined", "dropped to zero", "nothing works", "not syncing", "haven t synced",
+        "backlog", "piling up", "halted", "lapses", "crashloopbackoff", "oomkilled", "bad gateway",
+        "locked out", "gives up", "aborted", "without a successful", "in a row", "consecutive", "refuse",
+        "expires in", "will expire", "expire dans", "läuft ab", "caduca en",
+        # de
+        "hängen", "antwortet nicht", "reagiert nicht", "fehlerseite", "nicht mehr", "ins leere", "nichts mehr",
+        "keine verbindung", "komme nicht", "kommt nicht", "kommen nicht", "lädt nicht", "hintereinander",
+        # es
+        "no responde", "no abre", "no se puede", "no carga", "parados", "paradas", "colgado", "colgada",
+        "no arranca", "no entra", "no podemos", "no consigo", "seguidas", "seguidos",
+        # fr
+        "ne répond", "ne répond plus", "ne s affiche plus", "n arrive plus", "n arrivent plus", "n arrive pas",
+        "tourne dans le vide", "délai dépassé", "plus rien", "plante", "consécutives", "consécutifs",
     ]
 )  # fmt: skip
 ALERT_SEVERE = Lexicon(
@@ -87,6 +126,9 @@ ALERT_SEVERE = Lexicon(
 )  # fmt: skip
 RESOLVED = Lexicon(
     [
+        "closed", "clos", "clôturé", "cerrada", "cerrado", "geschlossen", "working again", "funktioniert wieder",
+        "läuft wieder", "laufen wieder", "vuelve a funcionar", "con normalidad", "fonctionne de nouveau",
+        "fonctionne normalement", "wieder normal", "stable since", "stabil",
         "resolved", "all clear", "recovered", "back to normal", "has been fixed", "is fixed now", "was fixed",
         "now fixed", "green again", "back up",
         "renewed successfully", "successfully renewed", "no action needed", "no impact", "no threats",
@@ -102,6 +144,8 @@ RETROSPECTIVE = Lexicon(
     [
         "rca", "root cause", "postmortem", "post mortem", "incident report", "write up", "write ups",
         "last week", "last month", "thanks for fixing", "report on the incident", "lessons learned",
+        "debrief", "retro", "retrospective", "post incident", "nachbesprechung", "revisión del incidente",
+        "retour d expérience", "retex",
         "vorfallbericht", "ursachenanalyse", "letzte woche", "incident bericht", "störungsbericht",
         "ausfallbericht", "vom letzten", "der letzten woche", "ursache", "informe del incidente", "análisis de causa",
         "la semana pasada", "rapport d incident", "rapport sur l incident", "analyse des causes",
@@ -117,8 +161,24 @@ NOW = Lexicon(
         "desde", "ahora", "en este momento", "inmediatamente", "hoy", "esta mañana", "todavía",
         "depuis", "en ce moment", "immédiatement", "aujourd hui", "ce matin", "ce soir", "tout de suite",
         "actuellement", "toujours",
+        "ago", "just now", "for hours", "for two hours", "half hour", "climbing", "and growing", "and counting",
+        "literally", "minuten", "zurzeit", "momentan", "heute früh", "minutos", "ahora mismo", "sin parar",
+        "esta madrugada",
+        "il y a", "depuis l ouverture", "les uns après les autres",
     ]
 )  # fmt: skip
+_WEEKDAYS = {
+    ("by", "before"): "monday tuesday wednesday thursday friday",
+    ("bis", "vor"): "montag dienstag mittwoch donnerstag freitag",
+    ("antes del", "para el", "hasta el"): "lunes martes miércoles jueves viernes",
+    ("d ici", "avant", "pour"): "lundi mardi mercredi jeudi vendredi",
+}
+DEADLINE = Lexicon(
+    f"{preposition} {day}"
+    for prepositions, days in _WEEKDAYS.items()
+    for preposition in prepositions
+    for day in days.split()
+)
 REQUEST = Lexicon(
     [
         # en
@@ -141,11 +201,19 @@ REQUEST = Lexicon(
         # fr
         "pouvez vous", "pourriez vous", "voulez vous", "préférez", "souhaitez vous", "auriez vous", "aurais tu", "nous souhaitons", "je souhaiterais", "j aimerais", "peux tu", "pourrais tu", "merci de", "dis moi", "rappeler",
         "valider", "validation", "signer", "relire", "confirmer", "besoin de", "décider", "approuver",
+        # asking for an opinion, in any of the four languages
+        "can someone", "could someone", "can somebody", "kann jemand", "könnte jemand", "puede alguien",
+        "podría alguien", "quelqu un peut", "quelqu un pourrait",
+        "we wanted to know", "wir wollten wissen", "queríamos saber", "quería saber", "nous voulions savoir",
+        "je voulais savoir",
+        "your comments", "your thoughts", "would love your", "what do you think", "bräuchten", "benötigen",
+        "deine meinung", "ihre meinung", "was meinst du", "tu opinión", "qué opinas", "vos retours", "tes retours",
+        "qu en penses tu", "needs to", "blocked until",
     ]
 )  # fmt: skip
 FYI = Lexicon(
     [
-        "fyi", "for your information", "no action needed", "no action required", "no action is needed",
+        "just flagging", "for a future release", "fyi", "for your information", "no action needed", "no action required", "no action is needed",
         "just so you know", "nothing to do", "no need to reply", "no need to respond", "heads up",
         "booking confirmed", "booking reference", "your trip is booked", "receipt", "out of office",
         "automatic reply", "auto reply", "autoreply", "changelog", "announcement",
@@ -172,11 +240,31 @@ CALENDAR_NOTICE = Lexicon(
         "annulée", "accepté", "acceptée", "refusé",
     ]
 )  # fmt: skip
+SYSTEM = Lexicon(
+    [
+        "site", "website", "web app", "app", "application", "api", "server", "servers", "database", "db",
+        "cluster", "service", "services", "portal", "checkout", "login", "logins", "sign in", "payments",
+        "payment step", "queue", "endpoint", "pods", "replicas", "primary", "shares", "handhelds", "terminals",
+        "shop", "web shop", "webshop", "onlineshop", "online store", "boutique", "zertifikat", "certificado",
+        "certificat",
+        "cola", "colas", "servicio", "servicios", "file d attente", "baie", "datacenter", "data centre",
+        "data center", "rechenzentrum", "centro de datos", "bucket", "back office", "backoffice", "système",
+        "phone lines", "phones", "telephony", "anmeldung", "banca online",
+        "sync", "interface", "dashboard", "console", "platform", "backup", "backups", "certificate", "dns",
+        "network", "vpn", "mail relay", "environment", "instance", "node", "storage", "disk", "volume",
+        "rollout", "webhooks", "integration", "*server", "*datenbank", "webseite", "seite", "schnittstelle",
+        "dienst", "konsole", "warteschlange", "plattform", "system", "anwendung", "kassen", "netzwerk",
+        "web", "página", "servidor", "servidores", "base de datos", "plataforma", "panel", "sitio",
+        "aplicación", "sistema", "sincronización", "tienda", "serveur", "serveurs", "base de données",
+        "caisses", "terminaux", "plateforme", "appli", "messagerie", "réseau", "portail", "synchronisation",
+    ]
+)  # fmt: skip
 PRODUCTION = Lexicon(
     ["prod", "production", "live", "produktion", "producción", "en production", "all tenants"]
 )
 CALM = Lexicon(
     [
+        "not blocking", "just flagging", "nicht blockierend", "no es bloqueante", "pas bloquant",
         "not urgent", "not critical", "no rush", "no hurry", "when you have time", "when you get a chance",
         "nicht dringend", "keine eile", "no es urgente", "sin prisa", "pas urgent", "rien d urgent", "pas pressé",
     ]
@@ -185,12 +273,17 @@ IMPACT = Lexicon(
     [
         "customers", "users", "clients", "everyone", "all tenants", "kunden", "nutzer", "alle", "clientes",
         "usuarios", "todos", "utilisateurs", "tous",
+        "revenue", "umsatz", "ingresos", "chiffre d affaires",
+        "affected", "affects", "betroffen", "afectados", "affectés", "tickets", "callers",
+        "customer", "shoppers", "drivers", "orders", "nobody", "no one", "calling", "phoned", "complaining",
+        "complaints", "kundinnen", "anrufen", "niemand", "lager", "llaman", "pedidos", "envíos", "nadie",
+        "appellent", "magasins", "personne", "commandes", "paiements",
     ]
 )  # fmt: skip
 TERMINATION = Lexicon(
     [
-        "terminate", "termination", "cancel the contract", "walk away", "kündigen", "kündigung", "rescindir",
-        "cancelar el contrato", "résilier", "résiliation",
+        "terminat*", "cancel the contract", "walk away", "kündig*", "rescind*", "cancelar el contrato",
+        "résili*",
     ]
 )  # fmt: skip
 WORK = Lexicon(
@@ -237,6 +330,15 @@ PERSONAL = Lexicon(
 PRIVATE_LIFE = Lexicon(
     [
         "dentist", "doctor s appointment", "paediatrician", "pediatrician", "vet", "school trip",
+        "dear parents", "liebe eltern", "chers parents", "queridas familias", "estimadas familias",
+        "elterngruppe", "fahrgemeinschaft*", "sporthalle", "trainer", "trainerin",
+        "praxis", "arztpraxis", "laborwerte", "lab results", "blood test", "análisis de sangre",
+        "analyses de sang", "cabinet médical", "consulta médica",
+        "tenancy", "rent", "lettings", "miete", "alquiler", "loyer", "bail",
+        # lessons and hobbies
+        "lesson", "lessons", "clase de", "clases de", "unterricht", "cours de", "guitar*", "gitarre*", "piano",
+        "klavier*", "violin*", "geige", "violon", "music school", "musikschule", "escuela de música",
+        "école de musique", "pottery", "töpfer*", "cerámica", "poterie", "choir", "chor", "coro", "chorale",
         "parents evening", "kindergarten", "nursery", "landlord", "neighbour", "neighbor", "wedding",
         "birthday party", "zahnarzt*", "*arzttermin", "kinderarzt*", "tierarzt*", "hausarzt*", "elternabend", "klassenfahrt",
         "kita", "vermieter", "nachbar", "nachbarin", "hochzeit", "geburtstag", "dentista", "pediatra",
@@ -253,7 +355,8 @@ EMERGENCY = Lexicon(
         "hospital", "emergency room", "emergency", "accident", "ambulance", "broke down", "broken down",
         "fell", "injured", "hurt", "call me as soon as", "call me now", "krankenhaus", "notaufnahme",
         "unfall", "gestürzt", "urgencias", "accidente", "se cayó", "hôpital", "urgences", "tombée", "tombé",
-        "blessé",
+        "blessé", "fever", "fieber", "fiebre", "fièvre", "ingresad*", "se ha caído", "hit his head",
+        "hit her head",
     ]
 )  # fmt: skip
 JUNK = Lexicon(
@@ -273,6 +376,11 @@ JUNK = Lexicon(
         "enhorabuena", "premio", "ganador", "lotería", "seguidores", "descuento", "gratis",
         "garantizado", "félicitations", "gagnant", "remise", "dernières places", "exposants",
         "gratuit", "promotion",
+        # investment fraud and cold pitches in general words
+        "sin riesgo", "ohne risiko", "sans risque", "no risk", "rentabilidad", "rendite", "rendement",
+        "garantizad*", "garantiert", "garanti", "cripto*", "krypto*", "crypto*", "nearshore", "lower cost",
+        "backlinks", "rank higher", "high authority", "packages start",
+        "gratuito", "regístrate", "register now", "jetzt registrieren", "inscrivez vous", "for an intro", "intro call", "if not relevant", "won t follow up", "i noticed", "scale your",
     ]
 )  # fmt: skip
 LURE = Lexicon(
@@ -282,6 +390,8 @@ LURE = Lexicon(
         "fax message", "parcel", "customs fee", "delivery failed", "delivery attempt", "confirm your address",
         "refund", "re register", "authenticator", "qr code", "scan the code", "licence expired",
         "license expired", "reactivate", "reactivation", "unusual sign in", "unusual activity",
+        "ungewöhnlich*", "actividad inusual", "activité inhabituelle", "eingeschränkt", "restringido",
+        "restreint",
         "versandgebühr", "zustellung fehlgeschlagen", "paket", "zollgebühr", "rückerstattung", "erstattung",
         "reembolso", "devolución", "paquete", "entrega fallida", "tasa de aduana",
         "remboursement", "colis", "livraison échouée", "frais de douane", "réactivation", "réactiver",
@@ -293,13 +403,22 @@ CALLBACK = Lexicon(
         "did not authorize", "didn t authorize", "did not make this", "didn t make this", "not authorized by you",
         "call our", "call us", "helpline", "support line", "to cancel", "cancel this order", "auto renewal",
         "has been processed", "will be charged", "has been charged",
+        "appelez", "rufen sie", "llame al", "llámenos", "hotline", "service d assistance", "support technique",
+        "technischer support", "soporte técnico", "tech support",
+    ]
+)  # fmt: skip
+NEW_CHANNEL = Lexicon(
+    [
+        "new number", "new phone", "new email", "new address", "phone broke", "lost my phone", "nuevo número",
+        "nuevo correo", "correo nuevo", "móvil nuevo", "roto el móvil", "neue nummer", "neues handy",
+        "handy kaputt", "neue adresse", "nouveau numéro", "nouveau téléphone", "nouvelle adresse",
     ]
 )  # fmt: skip
 THREAT = Lexicon(
     [
         "final notice", "final reminder", "legal action", "collection", "debt collector", "overdue",
         "unpaid", "suspended", "will be suspended", "blocked", "last warning", "mahnung", "inkasso",
-        "zahlungserinnerung", "gesperrt", "rechtliche schritte", "impago", "bloqueo", "suspendida",
+        "inkasso*", "zahlungserinnerung", "gesperrt", "rechtliche schritte", "impago", "bloqueo", "suspendida",
         "último aviso", "mise en demeure", "impayée", "impayé", "recouvrement", "suspendu", "dernier rappel",
     ]
 )  # fmt: skip
