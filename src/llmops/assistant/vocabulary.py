@@ -277,7 +277,8 @@ IMPACT = Lexicon(
         "affected", "affects", "betroffen", "afectados", "affectés", "tickets", "callers",
         "customer", "shoppers", "drivers", "orders", "nobody", "no one", "calling", "phoned", "complaining",
         "complaints", "kundinnen", "anrufen", "niemand", "lager", "llaman", "pedidos", "envíos", "nadie",
-        "appellent", "magasins", "personne", "commandes", "paiements",
+        "appellent", "magasins", "personne", "commandes", "paiements", "checkout", "payments", "zahlungen",
+        "pagos",
     ]
 )  # fmt: skip
 TERMINATION = Lexicon(
