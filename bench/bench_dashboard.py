@@ -41,17 +41,20 @@ BUDGET_MS = 300.0
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
-async def timed_get(client: httpx.AsyncClient, path: str, runs: int) -> float:
-    """Median wall time of `runs` GETs after one warm-up; every reply must be a 200."""
+async def timed_get(client: httpx.AsyncClient, path: str, runs: int) -> tuple[float, float]:
+    """Median wall time and median CPU time of this process (every thread: the app runs its queries in
+    worker threads; Postgres' own CPU is not in it), in ms, of `runs` GETs after one warm-up; every
+    reply must be a 200."""
     (await client.get(path)).raise_for_status()
-    samples = []
+    walls, cpus = [], []
     for _ in range(runs):
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         reply = await client.get(path)
-        samples.append((time.perf_counter() - started) * 1000)
+        walls.append((time.perf_counter() - started) * 1000)
+        cpus.append((time.process_time() - cpu) * 1000)
         if reply.status_code != 200:
             raise RuntimeError(f"{path} answered {reply.status_code}")
-    return statistics.median(samples)
+    return statistics.median(walls), statistics.median(cpus)
 
 
 def timed_call(function: object, runs: int) -> float:
@@ -75,7 +78,7 @@ def sample_request_id(engine: Engine, anchor: datetime) -> str:
 
 async def run(
     url: str, data_dir: Path, anchor: datetime, request_id: str, runs: int
-) -> list[tuple[str, float]]:
+) -> list[tuple[str, tuple[float, float]]]:
     settings = Settings(  # type: ignore[call-arg]
         _env_file=None,
         database_url=url,
@@ -123,7 +126,7 @@ def open_store(
 
 def page_times(
     cache_dir: Path, backend: str, count: int, days: int, seed: int, runs: int
-) -> list[tuple[str, float]]:
+) -> list[tuple[str, tuple[float, float]]]:
     """The pages' times on one store, with whichever llmops is on the path (the store is at its schema)."""
     if backend == "sqlite":
         store = sqlite_store(cache_dir, count, days, seed, rebuild=False, migrate=False)
@@ -137,7 +140,7 @@ def page_times(
     return asyncio.run(run(url, cache_dir / "dashboard-bench-data", anchor, request_id, runs))
 
 
-def before_times(args: argparse.Namespace, backend: str, count: int) -> dict[str, float]:
+def before_times(args: argparse.Namespace, backend: str, count: int) -> dict[str, tuple[float, float]]:
     """`page_times` from the source tree `--before`, in a child process, on the store moved to its schema."""
     command = [sys.executable, __file__, "--emit-times", "--backend", backend, "--requests", str(count)]
     command += ["--runs", str(args.runs), "--days", str(args.days), "--seed", str(args.seed)]
@@ -149,7 +152,7 @@ def before_times(args: argparse.Namespace, backend: str, count: int) -> dict[str
         capture_output=True,
         text=True,
     )
-    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+    return {label: (wall, cpu) for label, (wall, cpu) in json.loads(done.stdout.strip().splitlines()[-1])}
 
 
 def main() -> None:
@@ -174,7 +177,7 @@ def main() -> None:
         print(json.dumps(page_times(args.cache_dir, args.backend, sizes[0], args.days, args.seed, args.runs)))
         return
     backends = ["sqlite"] if args.no_postgres else ["sqlite", "postgres"]
-    table: list[tuple[str, str, str, str, str]] = []
+    table: list[tuple[str, str, str, str, str, str]] = []
     for count in sizes:
         for backend in backends:
             store = open_store(args.cache_dir, backend, count, args.days, args.seed)
@@ -188,32 +191,38 @@ def main() -> None:
                 )
                 for w, d in (("24h", timedelta(hours=24)), ("30d", timedelta(days=30)))
             ]
-            before: dict[str, float] = {}
+            before: dict[str, tuple[float, float]] = {}
             if args.before:
                 schema_of(engine, args.before)
                 before = before_times(args, backend, count)
                 schema_of(engine, None)
             engine.dispose()
-            for label, ms in page_times(args.cache_dir, backend, count, args.days, args.seed, args.runs):
+            for label, (ms, cpu) in page_times(
+                args.cache_dir, backend, count, args.days, args.seed, args.runs
+            ):
                 mark = "ok" if ms < BUDGET_MS else "OVER"
-                was = f"{before[label]:9.1f}" if label in before else f"{'-':>9}"
-                ratio = f"{before[label] / ms:5.1f}x" if label in before and ms else f"{'-':>6}"
-                table.append((f"{count:,}", backend, label, was, f"{ms:9.1f}  {ratio}  {mark}"))
+                if label in before:
+                    was_ms, was_cpu = before[label]
+                    was = f"{was_ms:9.1f} {was_cpu:9.1f}"
+                    ratio = f"{was_ms / ms:5.1f}x {was_cpu / cpu if cpu else 0:5.1f}x"
+                else:
+                    was, ratio = f"{'-':>9} {'-':>9}", f"{'-':>6} {'-':>6}"
+                table.append((f"{count:,}", backend, label, was, f"{ms:9.1f} {cpu:9.1f}", f"{ratio}  {mark}"))
             table += [
-                (f"{count:,}", backend, f"baseline: {label}", f"{'-':>9}", f"{ms:9.1f}")
+                (f"{count:,}", backend, f"baseline: {label}", f"{'-':>9} {'-':>9}", f"{ms:9.1f} {'-':>9}", "")
                 for label, ms in naive
             ]
     print(
         f"\nStores of {', '.join(f'{n:,}' for n in sizes)} requests over {args.days} days; "
         f"median of {args.runs} warm runs."
     )
-    width = max(len(label) for _, _, label, _, _ in table)
+    width = max(len(label) for _, _, label, _, _, _ in table)
     print(
-        f"{'STORE':>10}  {'BACKEND':<8}  {'WHAT':<{width}}  {'BEFORE':>9}  {'MS':>9}  SPEEDUP  "
-        f"BUDGET {BUDGET_MS:.0f} ms"
+        f"{'STORE':>10}  {'BACKEND':<8}  {'WHAT':<{width}}  {'BEFORE ms':>9} {'CPU ms':>9}  {'AFTER ms':>9} "
+        f"{'CPU ms':>9}  {'WALL':>6} {'CPU':>6}  BUDGET {BUDGET_MS:.0f} ms (wall)"
     )
-    for count, backend, label, was, ms in table:
-        print(f"{count:>10}  {backend:<8}  {label:<{width}}  {was}  {ms}")
+    for count, backend, label, was, now, ratio in table:
+        print(f"{count:>10}  {backend:<8}  {label:<{width}}  {was}  {now}  {ratio}")
 
 
 if __name__ == "__main__":
