@@ -195,7 +195,9 @@ def test_migration_backfills_daily_rollups_from_the_hourly_ones(database_url: st
             config.attributes["connection"] = connection
             command.upgrade(config, "0008")
             connection.commit()
-        hours = [datetime(2026, 3, 10, h, tzinfo=UTC) for h in (0, 7, 23)] + [datetime(2026, 3, 11, 2, tzinfo=UTC)]
+        hours = [datetime(2026, 3, 10, h, tzinfo=UTC) for h in (0, 7, 23)] + [
+            datetime(2026, 3, 11, 2, tzinfo=UTC)
+        ]
         zeros = dict.fromkeys(histogram.COLUMNS, 0)
         with engine.begin() as connection:
             connection.execute(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy import Engine, Table, func, select
@@ -19,7 +20,7 @@ from llmops.storage.rollups import DAY as DAY_COLUMN
 from llmops.storage.rollups import HOUR as HOUR_COLUMN
 from llmops.storage.rollups import REQUESTS
 from llmops.storage.tables import LIVE_TRAFFIC, requests
-from llmops.storage.timeutil import day_ceil, day_floor, hour_floor, utc
+from llmops.storage.timeutil import day_ceil, hour_ceil, hour_floor, utc
 
 MINUTE, HOUR, DAY = timedelta(minutes=1), timedelta(hours=1), timedelta(days=1)
 RAW_LIMIT = timedelta(hours=6)  # up to this long a window is bucketed by minutes from raw rows
@@ -133,7 +134,7 @@ def _from_rollups(
 ) -> list[tuple[datetime, _Sums]]:
     """Rollup rows from the hour of the window's start up to its end: whole days from the daily rollups
     when the buckets are whole days, everything else from the hourly ones."""
-    rows = []
+    rows: list[tuple[Any, ...]] = []
     with engine.connect() as connection:
         for table, period, (first, last) in _rollup_reads(window, bucket):
             query = select(
@@ -144,7 +145,7 @@ def _from_rollups(
             if first is not None:
                 query = query.where(table.c[period] >= first)
             query = query.group_by(table.c[period])
-            rows += connection.execute(filtered(query, table, filters)).all()
+            rows += [tuple(row) for row in connection.execute(filtered(query, table, filters))]
     periods = []
     for moment, *values in rows:
         sums = _Sums()
@@ -162,19 +163,16 @@ def _from_rollups(
 
 
 def _rollup_reads(window: Window, bucket: timedelta) -> list[tuple[Table, str, Range]]:
-    start = None if window.start is None else hour_floor(window.start)
-    if bucket % DAY:
-        return [(REQUESTS.hourly, HOUR_COLUMN, (start, window.end))]
-    first = None if start is None else day_ceil(start)
-    last = day_floor(window.end)
-    if first is not None and first >= last:
-        return [(REQUESTS.hourly, HOUR_COLUMN, (start, window.end))]
-    reads: list[tuple[Table, str, Range]] = [(REQUESTS.daily, DAY_COLUMN, (first, last))]
-    if start is not None and first is not None and start < first:
-        reads.append((REQUESTS.hourly, HOUR_COLUMN, (start, first)))
-    if last < window.end:
-        reads.append((REQUESTS.hourly, HOUR_COLUMN, (last, window.end)))
-    return reads
+    """The rollup tables and ranges covering the window's hours (its first and last ones whole): whole
+    days from the daily table when the buckets are whole days, the other hours from the hourly one."""
+    hours = Window(None if window.start is None else hour_floor(window.start), hour_ceil(window.end))
+    days = hours.rollup_days
+    if bucket % DAY or days is None:
+        return [(REQUESTS.hourly, HOUR_COLUMN, (hours.start, hours.end))]
+    return [
+        (REQUESTS.daily, DAY_COLUMN, days),
+        *((REQUESTS.hourly, HOUR_COLUMN, piece) for piece in hours.hour_ranges),
+    ]
 
 
 def _merge(hours: Iterable[tuple[datetime, _Sums]], bucket: timedelta) -> list[Point]:

@@ -8,6 +8,8 @@ Create Date: 2026-12-07
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -78,7 +80,9 @@ def upgrade() -> None:
 def _backfill(hourly: str, key: list[str], sums: list[str]) -> None:
     """Sum the stored hour rows into day rows, in one INSERT … SELECT."""
     counters = [*sums, *HISTOGRAM]
-    source = sa.table(hourly, sa.column("hour", sa.DateTime(timezone=True)), *map(sa.column, [*key, *counters]))
+    source = sa.table(
+        hourly, sa.column("hour", sa.DateTime(timezone=True)), *map(sa.column, [*key, *counters])
+    )
     target = sa.table(f"{hourly}_daily", *map(sa.column, ["day", *key, *counters]))
     day = _day_of(source.c.hour).label("day")
     dimensions = [source.c[name] for name in key]
@@ -88,7 +92,7 @@ def _backfill(hourly: str, key: list[str], sums: list[str]) -> None:
     op.execute(target.insert().from_select(["day", *key, *counters], query))
 
 
-def _day_of(hour: sa.ColumnElement[object]) -> sa.ColumnElement[object]:
+def _day_of(hour: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
     """The UTC midnight of an hour, as each backend stores it (SQLite: 'YYYY-MM-DD HH:MM:SS.ffffff')."""
     if op.get_bind().dialect.name == "postgresql":
         return sa.func.date_trunc("day", hour, "UTC")
