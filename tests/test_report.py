@@ -13,8 +13,10 @@ from sqlalchemy import Engine, delete
 from typer.testing import CliRunner
 
 from llmops.cli.report import report as report_command
+from llmops.feedback.store import FeedbackStore
 from llmops.reporting.filters import Filters
 from llmops.reporting.models import Report
+from llmops.reporting.quality import feedback_by_version
 from llmops.reporting.queries import build_report
 from llmops.reporting.render import render_json, render_text
 from llmops.reporting.timeseries import filter_choices, timeseries
@@ -296,3 +298,23 @@ def test_day_buckets_of_the_series_match_the_raw_rows(migrated_engine: Engine, s
     assert filter_choices(migrated_engine, recent).prompt_versions == sorted(
         {r.version for r in SPREAD if r.at >= SPREAD_UNTIL - timedelta(hours=3)}
     )
+
+
+def test_feedback_by_version_counts_rated_requests_since_a_moment(store: Engine) -> None:
+    """Ratings per version of the rated request; feedback that outlived its request row counts nowhere."""
+    ratings = FeedbackStore(store)
+    ratings.upsert("b-start-edge", 1, None, at(13, 0))
+    ratings.upsert("c-rollup", -1, None, at(13, 5))
+    ratings.upsert("e-end-edge", 1, None, at(13, 10))
+    ratings.upsert("a-before-window", -1, None, at(8, 0))
+    ratings.upsert("g-at-until", 1, None, at(13, 20))
+    with store.begin() as connection:
+        connection.execute(delete(requests).where(requests.c.request_id == "g-at-until"))
+
+    found = feedback_by_version(store, at(12, 0))
+    assert {version: (f.ratings, f.positive, f.negative) for version, f in found.items()} == {
+        V7: (2, 1, 1),
+        V6: (1, 1, 0),
+    }
+    assert found[V7].mean_rating == pytest.approx(0.0)
+    assert feedback_by_version(store, None)[V7].ratings == 3
