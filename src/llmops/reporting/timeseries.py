@@ -10,10 +10,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import Engine, Table, func, select
+from sqlalchemy import Engine, Table, select
 
 from llmops.reporting.filters import Filters, filtered
-from llmops.reporting.queries import exact_quantile
+from llmops.reporting.queries import exact_quantile, rollup_sums
 from llmops.reporting.window import Range, Window
 from llmops.storage import histogram
 from llmops.storage.rollups import DAY as DAY_COLUMN
@@ -127,6 +127,7 @@ class _Sums:
 
 
 _COUNTERS = ("requests", "errors", "degraded", "retries", "input_tokens", "output_tokens", "cost_usd")
+_SUMMED = (*_COUNTERS, "latency_sum_ms", *histogram.COLUMNS)
 
 
 def _from_rollups(
@@ -137,14 +138,9 @@ def _from_rollups(
     rows: list[tuple[Any, ...]] = []
     with engine.connect() as connection:
         for table, period, (first, last) in _rollup_reads(window, bucket):
-            query = select(
-                table.c[period],
-                *(func.sum(table.c[name]) for name in (*_COUNTERS, "latency_sum_ms")),
-                *(func.sum(table.c[name]) for name in histogram.COLUMNS),
-            ).where(table.c[period] < last)
+            query = rollup_sums(table, (period,), _SUMMED).where(table.c[period] < last)
             if first is not None:
                 query = query.where(table.c[period] >= first)
-            query = query.group_by(table.c[period])
             rows += [tuple(row) for row in connection.execute(filtered(query, table, filters))]
     periods = []
     for moment, *values in rows:
