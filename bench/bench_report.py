@@ -30,6 +30,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from alembic import command
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, case, create_engine, func, insert, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError, ProgrammingError
@@ -37,7 +39,7 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 from llmops.reporting.queries import build_report, exact_quantile
 from llmops.reporting.window import Window, parse_since
 from llmops.storage.db import make_engine
-from llmops.storage.migrate import upgrade
+from llmops.storage.migrate import alembic_config, upgrade
 from llmops.storage.rollups import REQUESTS, STEPS, RollupBatch
 from llmops.storage.tables import requests, service_state, spans
 from llmops.storage.trace_store import (
@@ -195,7 +197,11 @@ def cached_anchor(engine: Engine, count: int, days: int, seed: int) -> datetime 
     return datetime.fromisoformat(anchor) if key == _dataset_key(count, days, seed) else None
 
 
-def sqlite_store(cache_dir: Path, count: int, days: int, seed: int, rebuild: bool) -> tuple[Engine, datetime]:
+def sqlite_store(
+    cache_dir: Path, count: int, days: int, seed: int, rebuild: bool, migrate: bool = True
+) -> tuple[Engine, datetime]:
+    """The cached SQLite store (filled when missing), migrated to this tree's schema unless `migrate`
+    is false (a `--before` child runs another tree, which may not know the newest revision)."""
     path = cache_dir / f"report_{count}_{days}d_f{FORMAT}.db"
     engine = make_engine(f"sqlite:///{path}")
     anchor = None if rebuild else cached_anchor(engine, count, days, seed)
@@ -209,10 +215,14 @@ def sqlite_store(cache_dir: Path, count: int, days: int, seed: int, rebuild: boo
         anchor = fill(engine, count, days, seed)
     else:
         print(f"Reusing {path}")
+        if migrate:
+            upgrade(engine)
     return engine, anchor
 
 
-def postgres_store(count: int, days: int, seed: int, rebuild: bool) -> tuple[Engine, datetime] | None:
+def postgres_store(
+    count: int, days: int, seed: int, rebuild: bool, migrate: bool = True
+) -> tuple[Engine, datetime] | None:
     admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3})
     name = f"llmops_bench_{count}"
     try:
@@ -239,8 +249,27 @@ def postgres_store(count: int, days: int, seed: int, rebuild: bool) -> tuple[Eng
         anchor = fill(engine, count, days, seed)
     else:
         print(f"Reusing Postgres database {name}")
+        if migrate:
+            upgrade(engine)
     admin.dispose()
     return engine, anchor
+
+
+def schema_of(engine: Engine, src: Path | None) -> None:
+    """Move the store's schema to the newest migration of the source tree `src` (this tree's when None),
+    down or up, so another tree's app can open it: `--before` runs need the older schema."""
+    config = alembic_config(engine)
+    target = "head"
+    if src is not None:
+        target = ScriptDirectory(str(src / "llmops" / "storage" / "migrations")).get_current_head() or "base"
+    with engine.connect() as connection:
+        config.attributes["connection"] = connection
+        current = connection.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
+        if target == "head":
+            command.upgrade(config, target)
+        elif current != target:
+            command.downgrade(config, target)
+        connection.commit()
 
 
 def naive_report(engine: Engine, since: timedelta | None, until: datetime) -> dict[str, Any]:
@@ -300,34 +329,45 @@ def naive_report(engine: Engine, since: timedelta | None, until: datetime) -> di
 
 def timed(function: Callable[[], Any], runs: int) -> tuple[float, Any]:
     """Median wall time in ms of `runs` calls after one warm-up call, and the last result."""
+    wall, _, result = timed_cpu(function, runs)
+    return wall, result
+
+
+def timed_cpu(function: Callable[[], Any], runs: int) -> tuple[float, float, Any]:
+    """Median wall and median CPU time of this process in ms (steadier on a busy machine; Postgres'
+    own CPU is not in it) of `runs` calls after one warm-up call, and the last result."""
     result = function()
-    times = []
+    walls, cpus = [], []
     for _ in range(runs):
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         result = function()
-        times.append((time.perf_counter() - started) * 1000)
-    return statistics.median(times), result
+        walls.append((time.perf_counter() - started) * 1000)
+        cpus.append((time.process_time() - cpu) * 1000)
+    return statistics.median(walls), statistics.median(cpus), result
 
 
-def stores(count: int, days: int, seed: int, cache_dir: Path, postgres: bool, rebuild: bool) -> list[Store]:
-    found: list[Store] = [("sqlite", *sqlite_store(cache_dir, count, days, seed, rebuild))]
+def stores(
+    count: int, days: int, seed: int, cache_dir: Path, postgres: bool, rebuild: bool, migrate: bool = True
+) -> list[Store]:
+    found: list[Store] = [("sqlite", *sqlite_store(cache_dir, count, days, seed, rebuild, migrate))]
     if postgres:
-        pg = postgres_store(count, days, seed, rebuild)
+        pg = postgres_store(count, days, seed, rebuild, migrate)
         if pg is not None:
             found.append(("postgres", *pg))
     return found
 
 
-def report_times(engine: Engine, anchor: datetime, runs: int) -> dict[str, float]:
-    """`build_report`'s median time per window, with whichever llmops is on the path."""
+def report_times(engine: Engine, anchor: datetime, runs: int) -> dict[str, tuple[float, float]]:
+    """`build_report`'s median wall and CPU time per window, with whichever llmops is on the path."""
     times = {}
     for name in WINDOWS:
         window = Window.ending_at(anchor, parse_since(name))
-        times[name] = timed(lambda window=window: build_report(engine, window), runs)[0]
+        wall, cpu, _ = timed_cpu(lambda window=window: build_report(engine, window), runs)
+        times[name] = (wall, cpu)
     return times
 
 
-def before_times(src: Path, args: argparse.Namespace, count: int) -> dict[str, dict[str, float]]:
+def before_times(src: Path, args: argparse.Namespace, count: int) -> dict[str, dict[str, list[float]]]:
     """`report_times` per backend from the source tree `src`, run in a child process on the same stores."""
     command = [sys.executable, __file__, "--emit-times", "--requests", str(count), "--days", str(args.days)]
     command += ["--runs", str(args.runs), "--seed", str(args.seed), "--cache-dir", str(args.cache_dir)]
@@ -338,12 +378,12 @@ def before_times(src: Path, args: argparse.Namespace, count: int) -> dict[str, d
 
 
 def bench(
-    label: str, engine: Engine, anchor: datetime, runs: int, before: dict[str, float] | None
+    label: str, engine: Engine, anchor: datetime, runs: int, before: dict[str, list[float]] | None
 ) -> list[list[str]]:
     rows = []
     for name in WINDOWS:
         window = Window.ending_at(anchor, parse_since(name))
-        report_ms, report = timed(lambda window=window: build_report(engine, window), runs)
+        report_ms, cpu_ms, report = timed_cpu(lambda window=window: build_report(engine, window), runs)
         naive_ms, naive = timed(
             lambda name=name: naive_report(engine, parse_since(name), anchor), max(1, runs // 2)
         )
@@ -354,8 +394,11 @@ def bench(
                 label,
                 name,
                 f"{report.requests:,}",
-                "-" if before is None else f"{before[name]:,.1f}",
+                "-" if before is None else f"{before[name][0]:,.1f}",
+                "-" if before is None else f"{before[name][1]:,.1f}",
                 f"{report_ms:,.1f}",
+                f"{cpu_ms:,.1f}",
+                "-" if before is None else f"{before[name][1] / cpu_ms if cpu_ms else 0:.1f}x",
                 "ok" if report_ms <= BUDGET_MS else "OVER",
                 report.p95_method,
                 f"{naive_ms:,.1f}",
@@ -364,7 +407,10 @@ def bench(
                 f"{error:+.1f}%",
             ]
         )
-        print(f"  {label} {name}: report {report_ms:.1f} ms, naive {naive_ms:.1f} ms", file=sys.stderr)
+        print(
+            f"  {label} {name}: report {report_ms:.1f} ms ({cpu_ms:.1f} CPU), naive {naive_ms:.1f} ms",
+            file=sys.stderr,
+        )
     return rows
 
 
@@ -374,7 +420,10 @@ def print_table(rows: list[list[str]]) -> None:
         "window",
         "requests",
         "before ms",
+        "CPU ms",
         "report ms",
+        "CPU ms",
+        "CPU before/after",
         f"≤{BUDGET_MS:.0f}",
         "p95 via",
         "naive ms",
@@ -416,7 +465,7 @@ def main() -> None:
     sizes = [int(size) for size in args.requests.split(",")]
 
     if args.emit_times:  # run under the other source tree: the stores exist already
-        found = stores(sizes[0], args.days, args.seed, args.cache_dir, not args.no_postgres, False)
+        found = stores(sizes[0], args.days, args.seed, args.cache_dir, not args.no_postgres, False, False)
         print(json.dumps({label: report_times(engine, anchor, args.runs) for label, engine, anchor in found}))
         return
     rows: list[list[str]] = []

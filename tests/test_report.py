@@ -13,11 +13,15 @@ from sqlalchemy import Engine, delete
 from typer.testing import CliRunner
 
 from llmops.cli.report import report as report_command
+from llmops.feedback.store import FeedbackStore
 from llmops.reporting.filters import Filters
 from llmops.reporting.models import Report
+from llmops.reporting.quality import feedback_by_version
 from llmops.reporting.queries import build_report
 from llmops.reporting.render import render_json, render_text
+from llmops.reporting.timeseries import filter_choices, timeseries
 from llmops.reporting.window import Window
+from llmops.storage import histogram
 from llmops.storage.tables import requests, spans
 from llmops.telemetry.store_exporter import StoreExporter
 from store_traces import Req, emit, tracer_to
@@ -206,3 +210,111 @@ def test_report_command(migrated_engine: Engine, database_url: str, tmp_path: Pa
     bad = runner.invoke(app, ["--since", "5 parsecs"])
     assert bad.exit_code == 2
     assert "30m, 24h, 7d" in bad.output
+
+
+# Three days and a bit of requests at uneven times, for windows that read whole days from the daily
+# rollups, whole hours from the hourly ones and the edges from raw rows.
+SPREAD_UNTIL = datetime(2026, 3, 13, 14, 37, tzinfo=UTC)
+SPREAD = [
+    Req(
+        SPREAD_UNTIL - timedelta(minutes=53 * i + 7),
+        f"spread-{i:03d}",
+        V7 if i % 3 else V6,
+        latency_ms=40.0 + (i * 37) % 900,
+        status="error" if i % 11 == 0 else "ok",
+        cost_usd=None if i % 13 == 0 else 0.001 * (i % 5),
+        input_tokens=100 + i,
+        output_tokens=i % 17,
+        retries=i % 3,
+        tools=[("lookup_contact", 5.0 + i % 50)],
+    )
+    for i in range(100)
+]
+
+
+@pytest.mark.parametrize("since", [timedelta(hours=5), timedelta(hours=30), timedelta(days=3), None])
+def test_windows_over_daily_rollups_count_what_the_raw_rows_hold(
+    migrated_engine: Engine, since: timedelta | None
+) -> None:
+    tracer = tracer_to(StoreExporter(migrated_engine))
+    for req in SPREAD:
+        emit(tracer, req)
+    window = Window.ending_at(SPREAD_UNTIL, since)
+    inside = [r for r in SPREAD if (window.start is None or r.at >= window.start) and r.at < window.end]
+    if since is not None and since >= timedelta(days=3):
+        assert window.rollup_days is not None and window.hour_ranges and window.raw_ranges
+
+    report = build_report(migrated_engine, window, exact_limit=0)  # percentiles from the histograms
+
+    assert report.requests == len(inside)
+    assert report.errors == sum(r.status == "error" for r in inside)
+    assert report.retries == sum(r.retries for r in inside)
+    assert (report.input_tokens, report.output_tokens) == (
+        sum(r.input_tokens for r in inside),
+        sum(r.output_tokens for r in inside),
+    )
+    assert report.cost_usd == pytest.approx(sum(r.cost_usd or 0 for r in inside))
+    assert report.unpriced_requests == sum(r.cost_usd is None for r in inside)
+    assert report.avg_latency_ms == pytest.approx(sum(r.latency_ms for r in inside) / len(inside))
+    buckets = [0] * histogram.BUCKETS
+    for r in inside:
+        buckets[histogram.bucket_index(r.latency_ms)] += 1
+    assert report.p95_method == "histogram"
+    assert report.p95_latency_ms == pytest.approx(histogram.quantile(buckets, 0.95))
+    (lookup,) = report.steps
+    assert lookup.calls == len(inside)
+    assert lookup.avg_ms == pytest.approx(sum(r.tools[0][1] for r in inside) / len(inside))
+    for version in report.versions:
+        assert version.requests == sum(r.version == version.prompt_version for r in inside)
+
+    exact = build_report(migrated_engine, window)
+    assert exact.p95_method == "exact" and exact.model_dump(include={"requests", "errors"}) == (
+        report.model_dump(include={"requests", "errors"})
+    )
+
+
+@pytest.mark.parametrize("since", [timedelta(days=30), timedelta(hours=50)])
+def test_day_buckets_of_the_series_match_the_raw_rows(migrated_engine: Engine, since: timedelta) -> None:
+    """Whole days from the daily rollups, the first and last day's hours from the hourly ones (the
+    window's first hour counts whole, as on every rollup chart)."""
+    tracer = tracer_to(StoreExporter(migrated_engine))
+    for req in SPREAD:
+        emit(tracer, req)
+    window = Window.ending_at(SPREAD_UNTIL, since)
+    points = timeseries(migrated_engine, window, Filters(), timedelta(days=1))
+    first_hour = SPREAD_UNTIL.replace(minute=0) - since
+    expected: dict[datetime, list[Req]] = {}
+    for r in SPREAD:
+        if r.at >= first_hour:
+            expected.setdefault(r.at.replace(hour=0, minute=0, second=0, microsecond=0), []).append(r)
+    assert {p.start: p.requests for p in points} == {day: len(rows) for day, rows in expected.items()}
+    for point in points:
+        rows = expected[point.start]
+        assert point.errors == sum(r.status == "error" for r in rows)
+        assert point.input_tokens == sum(r.input_tokens for r in rows)
+        assert point.cost_usd == pytest.approx(sum(r.cost_usd or 0 for r in rows))
+    assert filter_choices(migrated_engine, window).prompt_versions == [V6, V7]
+    recent = Window.ending_at(SPREAD_UNTIL, timedelta(hours=2))
+    assert filter_choices(migrated_engine, recent).prompt_versions == sorted(
+        {r.version for r in SPREAD if r.at >= SPREAD_UNTIL - timedelta(hours=3)}
+    )
+
+
+def test_feedback_by_version_counts_rated_requests_since_a_moment(store: Engine) -> None:
+    """Ratings per version of the rated request; feedback that outlived its request row counts nowhere."""
+    ratings = FeedbackStore(store)
+    ratings.upsert("b-start-edge", 1, None, at(13, 0))
+    ratings.upsert("c-rollup", -1, None, at(13, 5))
+    ratings.upsert("e-end-edge", 1, None, at(13, 10))
+    ratings.upsert("a-before-window", -1, None, at(8, 0))
+    ratings.upsert("g-at-until", 1, None, at(13, 20))
+    with store.begin() as connection:
+        connection.execute(delete(requests).where(requests.c.request_id == "g-at-until"))
+
+    found = feedback_by_version(store, at(12, 0))
+    assert {version: (f.ratings, f.positive, f.negative) for version, f in found.items()} == {
+        V7: (2, 1, 1),
+        V6: (1, 1, 0),
+    }
+    assert found[V7].mean_rating == pytest.approx(0.0)
+    assert feedback_by_version(store, None)[V7].ratings == 3

@@ -1,4 +1,4 @@
-"""`--since` parsing and the split of a window into rollup hours and raw edges."""
+"""`--since` parsing and the split of a window into rollup days, rollup hours and raw edges."""
 
 from __future__ import annotations
 
@@ -61,18 +61,22 @@ moments = st.datetimes(min_value=datetime(2025, 1, 1), max_value=datetime(2027, 
 @given(
     moments, st.one_of(st.none(), st.timedeltas(min_value=timedelta(seconds=1), max_value=timedelta(days=40)))
 )
-def test_window_splits_into_whole_hours_and_edges_that_tile_it(
+def test_window_splits_into_whole_days_whole_hours_and_edges_that_tile_it(
     end: datetime, since: timedelta | None
 ) -> None:
     window = Window.ending_at(end, since)
-    hours = window.rollup_hours
-    pieces = list(window.raw_ranges)
-    if hours is not None:
-        first, last = hours
-        assert last.minute == last.second == last.microsecond == 0
+    days = window.rollup_days
+    pieces = [*window.raw_ranges, *window.hour_ranges]
+    if days is not None:
+        first, last = days
+        assert last.hour == last.minute == last.second == last.microsecond == 0
         if first is not None:
-            assert first.minute == first.second == first.microsecond == 0 and first < last
-        pieces.append(hours)
+            assert first.hour == first.minute == first.second == first.microsecond == 0 and first < last
+        pieces.append(days)
+    for start, stop in window.hour_ranges:
+        assert stop.minute == stop.second == stop.microsecond == 0
+        assert start is None or (start.minute == start.second == start.microsecond == 0 and start < stop)
+        assert start is None or stop - start < timedelta(days=1)
     pieces.sort(key=lambda piece: (piece[0] is not None, piece[0] or end))
     assert pieces[0][0] == window.start
     assert max(piece[1] for piece in pieces) == window.end
@@ -81,3 +85,5 @@ def test_window_splits_into_whole_hours_and_edges_that_tile_it(
     for start, stop in window.raw_ranges:
         assert start is None or stop - start < 2 * HOUR
         assert start is None or start < stop
+    hours = window.rollup_hours
+    assert (hours is None) == (days is None and not window.hour_ranges)

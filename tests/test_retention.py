@@ -1,4 +1,4 @@
-"""Retention deletes only rows older than the cutoff, in batches, and keeps the rollups."""
+"""Retention deletes only rows older than the cutoff, in batches, and keeps the hourly and daily rollups."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from llmops.cli.retention import retention as retention_command
 from llmops.storage.retention import apply_retention
-from llmops.storage.tables import request_rollups, requests, spans
+from llmops.storage.tables import request_rollups, request_rollups_daily, requests, spans, step_rollups_daily
 from llmops.telemetry.store_exporter import StoreExporter
 from store_traces import Req, emit, tracer_to
 
@@ -58,6 +58,7 @@ def test_dry_run_counts_without_deleting(aged: Engine) -> None:
 
 def test_deletes_old_rows_in_batches_and_keeps_rollups(aged: Engine) -> None:
     rolled_before = _count(aged, request_rollups.c.requests)
+    days_before = _count(aged, request_rollups_daily.c.requests), _count(aged, step_rollups_daily.c.calls)
     progress: list[tuple[str, int]] = []
 
     result = apply_retention(
@@ -74,6 +75,8 @@ def test_deletes_old_rows_in_batches_and_keeps_rollups(aged: Engine) -> None:
             >= CUTOFF
         )
     assert _count(aged, request_rollups.c.requests) == rolled_before == 10
+    days_after = _count(aged, request_rollups_daily.c.requests), _count(aged, step_rollups_daily.c.calls)
+    assert days_after == days_before == (10, 10)
     assert apply_retention(aged, CUTOFF).requests == 0
 
 

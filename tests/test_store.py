@@ -8,23 +8,35 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, insert, select
 
 from llmops.storage import histogram
 from llmops.storage.db import make_engine
+from llmops.storage.migrate import alembic_config, upgrade
+from llmops.storage.rollups import DAY, HOUR, REQUESTS, STEPS, RollupSpec
 from llmops.storage.service_state import get_or_create
 from llmops.storage.tables import metadata, request_rollups, requests, spans, step_rollups
+from llmops.storage.timeutil import day_floor, utc
 from llmops.telemetry import conventions as c
 from llmops.telemetry.store_exporter import StoreExporter
 from store_traces import Req, capture, emit, tracer_to
 
 T0 = datetime(2026, 3, 10, 9, 15, tzinfo=UTC)
-OWNED = {"requests", "spans", "request_rollups", "step_rollups", "service_state"}
+OWNED = {
+    "requests",
+    "spans",
+    "request_rollups",
+    "step_rollups",
+    "request_rollups_daily",
+    "step_rollups_daily",
+    "service_state",
+}
 
 
 def _rows(engine: Engine, table, *columns):  # type: ignore[no-untyped-def]
@@ -37,8 +49,43 @@ def _count(engine: Engine, table) -> int:  # type: ignore[no-untyped-def]
         return int(connection.execute(select(func.count()).select_from(table)).scalar_one())
 
 
+def _hours_summed_by_day(engine: Engine, spec: RollupSpec) -> dict[tuple[object, ...], list[float]]:
+    """The hourly rollup rows summed per UTC day and key, in Python."""
+    summed: dict[tuple[object, ...], list[float]] = {}
+    with engine.connect() as connection:
+        for hour, *rest in connection.execute(
+            select(*(spec.hourly.c[name] for name in (*spec.keys(HOUR), *spec.counters)))
+        ):
+            key = (day_floor(hour), *rest[: len(spec.dimensions)])
+            into = summed.setdefault(key, [0.0] * len(spec.counters))
+            for index, value in enumerate(rest[len(spec.dimensions) :]):
+                into[index] += value
+    return summed
+
+
+def _stored_days(engine: Engine, spec: RollupSpec) -> dict[tuple[object, ...], list[float]]:
+    with engine.connect() as connection:
+        rows = connection.execute(select(*(spec.daily.c[name] for name in (*spec.keys(DAY), *spec.counters))))
+        return {
+            (utc(day), *rest[: len(spec.dimensions)]): [float(v) for v in rest[len(spec.dimensions) :]]
+            for day, *rest in rows
+        }
+
+
+def _assert_days_match_hours(engine: Engine) -> None:
+    """Every daily rollup row is exactly its day's hourly rows summed, and no day is missing."""
+    for spec in (REQUESTS, STEPS):
+        expected = _hours_summed_by_day(engine, spec)
+        stored = _stored_days(engine, spec)
+        assert stored.keys() == expected.keys()
+        for key, values in expected.items():
+            assert stored[key] == pytest.approx(values, rel=1e-12), key
+
+
 def _totals(engine: Engine) -> tuple[int, int, int]:
-    """(requests in rollups, step calls in rollups, histogram total of request rollups)."""
+    """(requests in rollups, step calls in rollups, histogram total of request rollups); the daily
+    rollups must agree with the hourly ones."""
+    _assert_days_match_hours(engine)
     with engine.connect() as connection:
         rolled = connection.execute(select(func.sum(request_rollups.c.requests))).scalar_one() or 0
         calls = connection.execute(select(func.sum(step_rollups.c.calls))).scalar_one() or 0
@@ -99,6 +146,109 @@ def test_exporter_stores_spans_requests_and_rollups(migrated_engine: Engine) -> 
     assert getattr(hour, histogram.COLUMNS[histogram.bucket_index(1500)]) == 1
     steps = _rows(migrated_engine, step_rollups, step_rollups.c.name, step_rollups.c.calls)
     assert steps == [("execute_tool lookup_contact", 1)]
+    (day,) = _rows(migrated_engine, REQUESTS.daily, REQUESTS.daily)
+    assert day.day.replace(tzinfo=UTC) == datetime(2026, 3, 10, tzinfo=UTC)
+    assert (day.requests, day.errors, day.retries, day.priced) == (2, 1, 1, 1)
+    _assert_days_match_hours(migrated_engine)
+
+
+def test_daily_rollups_sum_the_hours_of_each_utc_day(migrated_engine: Engine) -> None:
+    """Requests either side of midnight, in one batch and in several: one day row per day and key."""
+    tracer = tracer_to(StoreExporter(migrated_engine))
+    midnight = datetime(2026, 3, 11, tzinfo=UTC)
+    moments = [midnight - timedelta(minutes=1), midnight, midnight + timedelta(hours=5), T0]
+    for index, moment in enumerate(moments):
+        emit(tracer, Req(moment, f"day-{index}", latency_ms=10 * (index + 1), tools=[("lookup_contact", 4)]))
+    exporter = StoreExporter(migrated_engine)
+    batch = capture(
+        [Req(midnight + timedelta(hours=i), f"batch-{i}", version="v2", status="error") for i in range(30)]
+    )
+    assert exporter.export(batch) is SpanExportResult.SUCCESS
+
+    days = {
+        (utc(day), version): (count, errors)
+        for day, version, count, errors in _rows(
+            migrated_engine,
+            REQUESTS.daily,
+            REQUESTS.daily.c.day,
+            REQUESTS.daily.c.prompt_version,
+            REQUESTS.daily.c.requests,
+            REQUESTS.daily.c.errors,
+        )
+    }
+    v1 = "email_triage_v1"
+    assert days == {
+        (datetime(2026, 3, 10, tzinfo=UTC), v1): (2, 0),
+        (midnight, v1): (2, 0),
+        (midnight, "v2"): (24, 24),
+        (midnight + timedelta(days=1), "v2"): (6, 6),
+    }
+    _assert_days_match_hours(migrated_engine)
+
+
+def test_migration_backfills_daily_rollups_from_the_hourly_ones(database_url: str) -> None:
+    """A store from before the daily rollups gets them summed from its hour rows on upgrade."""
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            config = alembic_config(engine)
+            config.attributes["connection"] = connection
+            command.upgrade(config, "0008")
+            connection.commit()
+        hours = [datetime(2026, 3, 10, h, tzinfo=UTC) for h in (0, 7, 23)] + [
+            datetime(2026, 3, 11, 2, tzinfo=UTC)
+        ]
+        zeros = dict.fromkeys(histogram.COLUMNS, 0)
+        with engine.begin() as connection:
+            connection.execute(
+                insert(request_rollups),
+                [
+                    {
+                        "hour": hour,
+                        "prompt_version": version,
+                        "model": "m",
+                        "provider": "p",
+                        "assistant": "a",
+                        "requests": 3 + index,
+                        "errors": index % 2,
+                        "degraded": 1,
+                        "retries": index,
+                        "input_tokens": 1000 * index,
+                        "output_tokens": 7,
+                        "priced": 2,
+                        "cost_usd": 0.125 * index,
+                        "latency_sum_ms": 100.5 * index,
+                        **zeros,
+                        histogram.COLUMNS[index]: 3 + index,
+                    }
+                    for index, hour in enumerate(hours)
+                    for version in ("v1", "v2")
+                ],
+            )
+            connection.execute(
+                insert(step_rollups),
+                [
+                    {
+                        "hour": hour,
+                        "name": "execute_tool lookup_contact",
+                        "prompt_version": "v1",
+                        "model": "",
+                        "provider": "",
+                        "assistant": "a",
+                        "calls": 2,
+                        "errors": 1,
+                        "duration_sum_ms": 9.25,
+                        **zeros,
+                        "h10": 2,
+                    }
+                    for hour in hours
+                ],
+            )
+        upgrade(engine)
+        _assert_days_match_hours(engine)
+        assert len(_stored_days(engine, REQUESTS)) == 4 and len(_stored_days(engine, STEPS)) == 2
+    finally:
+        engine.dispose()
 
 
 def test_children_wait_for_their_root_and_late_children_join_it(migrated_engine: Engine) -> None:

@@ -29,7 +29,10 @@ def feedback_by_version(engine: Engine, since: datetime | None) -> dict[str, Ver
             func.sum(case((feedback.c.rating < 0, 1), else_=0)),
             func.avg(feedback.c.rating),
         )
-        .select_from(feedback.join(requests, requests.c.request_id == feedback.c.request_id))
+        # An outer join from feedback: SQLite (no statistics) otherwise walks every request row by the
+        # prompt-version index to skip a sort (~0.1–0.4 s at 200,000 requests) instead of the few
+        # feedback rows by `created_at`. Feedback whose request row retention removed has no version.
+        .select_from(feedback.outerjoin(requests, requests.c.request_id == feedback.c.request_id))
         .group_by(requests.c.prompt_version)
     )
     if since is not None:
@@ -45,6 +48,7 @@ def feedback_by_version(engine: Engine, since: datetime | None) -> dict[str, Ver
             mean_rating=None if mean is None else float(mean),
         )
         for version, count, positive, negative, mean in rows
+        if version is not None
     }
 
 

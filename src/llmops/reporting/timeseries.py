@@ -1,21 +1,26 @@
 """Series for charts, in buckets that follow the range: minutes for short ranges (from raw request rows,
-cheap for an hour or a few), hours and days from the hourly rollups (a few hundred rows for 30 days,
-whatever the traffic); and the versions, models, providers and assistants a window has seen."""
+cheap for an hour or a few), hours from the hourly rollups and days from the daily ones (a few dozen
+rows per key for 30 days, whatever the traffic); and the versions, models, providers and assistants a
+window has seen."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, Table, select
 
 from llmops.reporting.filters import Filters, filtered
-from llmops.reporting.queries import exact_quantile
-from llmops.reporting.window import Window
+from llmops.reporting.queries import exact_quantile, rollup_sums
+from llmops.reporting.window import Range, Window
 from llmops.storage import histogram
-from llmops.storage.tables import LIVE_TRAFFIC, request_rollups, requests
-from llmops.storage.timeutil import hour_floor, utc
+from llmops.storage.rollups import DAY as DAY_COLUMN
+from llmops.storage.rollups import HOUR as HOUR_COLUMN
+from llmops.storage.rollups import REQUESTS
+from llmops.storage.tables import LIVE_TRAFFIC, requests
+from llmops.storage.timeutil import day_ceil, hour_ceil, hour_floor, utc
 
 MINUTE, HOUR, DAY = timedelta(minutes=1), timedelta(hours=1), timedelta(days=1)
 RAW_LIMIT = timedelta(hours=6)  # up to this long a window is bucketed by minutes from raw rows
@@ -85,7 +90,7 @@ def timeseries(
     bucket = bucket or bucket_for(window)
     if bucket < HOUR:
         return _from_raw(engine, window, filters, bucket)
-    return _merge(_from_rollups(engine, window, filters), bucket)
+    return _merge(_from_rollups(engine, window, filters, bucket), bucket)
 
 
 class _Sums:
@@ -122,26 +127,23 @@ class _Sums:
 
 
 _COUNTERS = ("requests", "errors", "degraded", "retries", "input_tokens", "output_tokens", "cost_usd")
+_SUMMED = (*_COUNTERS, "latency_sum_ms", *histogram.COLUMNS)
 
 
-def _from_rollups(engine: Engine, window: Window, filters: Filters) -> list[tuple[datetime, _Sums]]:
-    table = request_rollups
-    query = (
-        select(
-            table.c.hour,
-            *(func.sum(table.c[name]) for name in (*_COUNTERS, "latency_sum_ms")),
-            *(func.sum(table.c[name]) for name in histogram.COLUMNS),
-        )
-        .where(table.c.hour < window.end)
-        .group_by(table.c.hour)
-        .order_by(table.c.hour)
-    )
-    if window.start is not None:
-        query = query.where(table.c.hour >= hour_floor(window.start))
+def _from_rollups(
+    engine: Engine, window: Window, filters: Filters, bucket: timedelta
+) -> list[tuple[datetime, _Sums]]:
+    """Rollup rows from the hour of the window's start up to its end: whole days from the daily rollups
+    when the buckets are whole days, everything else from the hourly ones."""
+    rows: list[tuple[Any, ...]] = []
     with engine.connect() as connection:
-        rows = connection.execute(filtered(query, table, filters)).all()
-    hours = []
-    for hour, *values in rows:
+        for table, period, (first, last) in _rollup_reads(window, bucket):
+            query = rollup_sums(table, (period,), _SUMMED).where(table.c[period] < last)
+            if first is not None:
+                query = query.where(table.c[period] >= first)
+            rows += [tuple(row) for row in connection.execute(filtered(query, table, filters))]
+    periods = []
+    for moment, *values in rows:
         sums = _Sums()
         counters, latency_sum, buckets = (
             values[: len(_COUNTERS)],
@@ -152,8 +154,21 @@ def _from_rollups(engine: Engine, window: Window, filters: Filters) -> list[tupl
             setattr(sums, name, float(value or 0) if name == "cost_usd" else int(value or 0))
         sums.latency_sum_ms = float(latency_sum or 0.0)
         sums.buckets = [int(b or 0) for b in buckets]
-        hours.append((utc(hour), sums))
-    return hours
+        periods.append((utc(moment), sums))
+    return periods
+
+
+def _rollup_reads(window: Window, bucket: timedelta) -> list[tuple[Table, str, Range]]:
+    """The rollup tables and ranges covering the window's hours (its first and last ones whole): whole
+    days from the daily table when the buckets are whole days, the other hours from the hourly one."""
+    hours = Window(None if window.start is None else hour_floor(window.start), hour_ceil(window.end))
+    days = hours.rollup_days
+    if bucket % DAY or days is None:
+        return [(REQUESTS.hourly, HOUR_COLUMN, (hours.start, hours.end))]
+    return [
+        (REQUESTS.daily, DAY_COLUMN, days),
+        *((REQUESTS.hourly, HOUR_COLUMN, piece) for piece in hours.hour_ranges),
+    ]
 
 
 def _merge(hours: Iterable[tuple[datetime, _Sums]], bucket: timedelta) -> list[Point]:
@@ -201,13 +216,25 @@ def _from_raw(engine: Engine, window: Window, filters: Filters, bucket: timedelt
 
 
 def filter_choices(engine: Engine, window: Window) -> FilterChoices:
-    """Distinct versions, models, providers and assistants seen in the window (from the rollups: small)."""
-    table = request_rollups
-    query = select(table.c.prompt_version, table.c.model, table.c.provider, table.c.assistant).distinct()
-    if window.start is not None:
-        query = query.where(table.c.hour >= hour_floor(window.start))
+    """Distinct versions, models, providers and assistants seen from the window's first hour on (from
+    the rollups: the daily ones for whole days, the hourly ones before the first midnight)."""
+    columns = ("prompt_version", "model", "provider", "assistant")
+    start = None if window.start is None else hour_floor(window.start)
+    first = None if start is None else day_ceil(start)
+    queries = [select(*(REQUESTS.daily.c[name] for name in columns)).distinct()]
+    if first is not None:
+        queries[0] = queries[0].where(REQUESTS.daily.c[DAY_COLUMN] >= first)
+    if start is not None and first is not None and start < first:
+        hourly = REQUESTS.hourly.c
+        queries.append(
+            select(*(hourly[name] for name in columns))
+            .distinct()
+            .where(hourly[HOUR_COLUMN] >= start, hourly[HOUR_COLUMN] < first)
+        )
+    rows: set[tuple[str, ...]] = set()
     with engine.connect() as connection:
-        rows = connection.execute(query).all()
+        for query in queries:
+            rows.update(tuple(row) for row in connection.execute(query))
     return FilterChoices(
         prompt_versions=sorted({r[0] for r in rows}),
         models=sorted({r[1] for r in rows}),

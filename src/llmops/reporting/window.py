@@ -1,5 +1,6 @@
 """Report windows, one vocabulary for the CLI, the dashboard and the API: parse `30m`, `24h`, `7d`, `all`
-(`--since`, `since=`, `range=`), and split a window into whole rollup hours and raw edge ranges."""
+(`--since`, `since=`, `range=`), and split a window into whole rollup days, whole rollup hours and raw
+edge ranges."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from llmops.storage.timeutil import hour_ceil, hour_floor, utc
+from llmops.storage.timeutil import day_ceil, day_floor, hour_ceil, hour_floor, utc
 
 UNITS = {"m": timedelta(minutes=1), "h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1)}
 ALL = "all"
@@ -69,6 +70,38 @@ class Window:
         if first is not None and first >= last:
             return None
         return (first, last)
+
+    @property
+    def rollup_days(self) -> Range | None:
+        """The whole UTC days inside the rollup hours, read from the daily rollups: `[first, last)`, or
+        None."""
+        hours = self.rollup_hours
+        if hours is None:
+            return None
+        first, last = hours
+        day_first = None if first is None else day_ceil(first)
+        day_last = day_floor(last)
+        if day_first is not None and day_first >= day_last:
+            return None
+        return (day_first, day_last)
+
+    @property
+    def hour_ranges(self) -> list[Range]:
+        """The rollup hours outside the whole days, read from the hourly rollups (at most two ranges of
+        under a day each)."""
+        hours = self.rollup_hours
+        if hours is None:
+            return []
+        days = self.rollup_days
+        if days is None:
+            return [hours]
+        (first, last), (day_first, day_last) = hours, days
+        ranges: list[Range] = []
+        if first is not None and day_first is not None and first < day_first:
+            ranges.append((first, day_first))
+        if day_last < last:
+            ranges.append((day_last, last))
+        return ranges
 
     @property
     def raw_ranges(self) -> list[Range]:

@@ -2,9 +2,9 @@
 
 Each batch is its own short transaction, so a large purge never holds a long lock and the exporter
 keeps writing in between. Spans go first, then requests, so a crash halfway never leaves spans whose
-request row is gone while newer ones remain. The hourly rollups are kept: they hold counts, sums and
-latency histograms per hour, prompt version, model and step name, no content and no user ids, so
-long-range reports keep working after the raw rows are gone. User feedback has its own, usually
+request row is gone while newer ones remain. The hourly and daily rollups are both kept, so they keep
+agreeing: they hold counts, sums and latency histograms per hour (or day), prompt version, model and
+step name, no content and no user ids, so long-range reports keep working after the raw rows are gone. User feedback has its own, usually
 longer, cutoff (`feedback_older_than`): it outlives its traces so ratings can still be listed and mined.
 """
 

@@ -116,46 +116,59 @@ def _histogram() -> list[Column[int]]:
     return [Column(name, Integer, nullable=False, server_default="0") for name in HISTOGRAM_COLUMNS]
 
 
-request_rollups = Table(
-    "request_rollups",
-    metadata,
-    Column("hour", DateTime(timezone=True), nullable=False),
-    Column("prompt_version", String(128), nullable=False),
-    Column("model", String(200), nullable=False),
-    Column("provider", String(64), nullable=False),
-    Column("assistant", String(128), nullable=False, server_default=DEFAULT_ASSISTANT),
-    Column("requests", Integer, nullable=False),
-    Column("errors", Integer, nullable=False),
-    Column("degraded", Integer, nullable=False),
-    Column("retries", BigInteger, nullable=False),
-    Column("input_tokens", BigInteger, nullable=False),
-    Column("output_tokens", BigInteger, nullable=False),
-    Column("priced", Integer, nullable=False),
-    Column("cost_usd", Float, nullable=False),
-    Column("latency_sum_ms", Float, nullable=False),
-    *_histogram(),
-    PrimaryKeyConstraint(
-        "hour", "prompt_version", "model", "provider", "assistant", name="pk_request_rollups"
-    ),
-)
+def _request_rollup_table(name: str, period: str) -> Table:
+    """Request counters per `period` ("hour" or "day", its UTC start), version, model, provider, assistant."""
+    return Table(
+        name,
+        metadata,
+        Column(period, DateTime(timezone=True), nullable=False),
+        Column("prompt_version", String(128), nullable=False),
+        Column("model", String(200), nullable=False),
+        Column("provider", String(64), nullable=False),
+        Column("assistant", String(128), nullable=False, server_default=DEFAULT_ASSISTANT),
+        Column("requests", Integer, nullable=False),
+        Column("errors", Integer, nullable=False),
+        Column("degraded", Integer, nullable=False),
+        Column("retries", BigInteger, nullable=False),
+        Column("input_tokens", BigInteger, nullable=False),
+        Column("output_tokens", BigInteger, nullable=False),
+        Column("priced", Integer, nullable=False),
+        Column("cost_usd", Float, nullable=False),
+        Column("latency_sum_ms", Float, nullable=False),
+        *_histogram(),
+        PrimaryKeyConstraint(period, "prompt_version", "model", "provider", "assistant", name=f"pk_{name}"),
+    )
 
-step_rollups = Table(
-    "step_rollups",
-    metadata,
-    Column("hour", DateTime(timezone=True), nullable=False),
-    Column("name", String(256), nullable=False),
-    Column("prompt_version", String(128), nullable=False),
-    Column("model", String(200), nullable=False, server_default=""),
-    Column("provider", String(64), nullable=False, server_default=""),
-    Column("assistant", String(128), nullable=False, server_default=DEFAULT_ASSISTANT),
-    Column("calls", Integer, nullable=False),
-    Column("errors", Integer, nullable=False),
-    Column("duration_sum_ms", Float, nullable=False),
-    *_histogram(),
-    PrimaryKeyConstraint(
-        "hour", "name", "prompt_version", "model", "provider", "assistant", name="pk_step_rollups"
-    ),
-)
+
+def _step_rollup_table(name: str, period: str) -> Table:
+    """Step (child span) counters per `period`, step name and the request's version, model, provider,
+    assistant."""
+    return Table(
+        name,
+        metadata,
+        Column(period, DateTime(timezone=True), nullable=False),
+        Column("name", String(256), nullable=False),
+        Column("prompt_version", String(128), nullable=False),
+        Column("model", String(200), nullable=False, server_default=""),
+        Column("provider", String(64), nullable=False, server_default=""),
+        Column("assistant", String(128), nullable=False, server_default=DEFAULT_ASSISTANT),
+        Column("calls", Integer, nullable=False),
+        Column("errors", Integer, nullable=False),
+        Column("duration_sum_ms", Float, nullable=False),
+        *_histogram(),
+        PrimaryKeyConstraint(
+            period, "name", "prompt_version", "model", "provider", "assistant", name=f"pk_{name}"
+        ),
+    )
+
+
+# Hourly rollups, and the same counters per UTC day (migration 0009) so a 30-day or all-time window
+# sums a few dozen day rows per key instead of hundreds of hour rows. Both are written in the same
+# transaction as the request row, so they always agree.
+request_rollups = _request_rollup_table("request_rollups", "hour")
+step_rollups = _step_rollup_table("step_rollups", "hour")
+request_rollups_daily = _request_rollup_table("request_rollups_daily", "day")
+step_rollups_daily = _step_rollup_table("step_rollups_daily", "day")
 
 service_state = Table(
     "service_state",

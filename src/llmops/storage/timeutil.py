@@ -1,4 +1,4 @@
-"""UTC helpers: the store keeps every timestamp in UTC and buckets rollups by UTC hour.
+"""UTC helpers: the store keeps every timestamp in UTC and buckets rollups by UTC hour and day.
 
 SQLite returns naive datetimes (it has no time-zone type), so values read back go through `utc`.
 """
@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 HOUR = timedelta(hours=1)
+DAY = timedelta(days=1)
 
 
 def utc(value: datetime) -> datetime:
@@ -22,6 +23,15 @@ def hour_floor(value: datetime) -> datetime:
 def hour_ceil(value: datetime) -> datetime:
     floor = hour_floor(value)
     return floor if floor == utc(value) else floor + HOUR
+
+
+def day_floor(value: datetime) -> datetime:
+    return hour_floor(value).replace(hour=0)
+
+
+def day_ceil(value: datetime) -> datetime:
+    floor = day_floor(value)
+    return floor if floor == utc(value) else floor + DAY
 
 
 def from_unix_nanos(nanos: int) -> datetime:
