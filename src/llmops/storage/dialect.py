@@ -1,10 +1,12 @@
-"""Dialect-specific INSERTs: `ON CONFLICT` lives in each dialect's own `insert()` in SQLAlchemy."""
+"""Dialect-specific SQL: INSERTs (`ON CONFLICT` lives in each dialect's own `insert()` in SQLAlchemy),
+and long IN lists."""
 
 from __future__ import annotations
 
-from typing import TypeAlias
+from collections.abc import Iterable
+from typing import Any, TypeAlias
 
-from sqlalchemy import Connection, Engine, Table
+from sqlalchemy import ColumnElement, Connection, Engine, Table, any_, bindparam
 from sqlalchemy.dialects import postgresql, sqlite
 
 UpsertInsert: TypeAlias = postgresql.Insert | sqlite.Insert
@@ -21,3 +23,11 @@ def insert_for_dialect(name: str, table: Table) -> UpsertInsert:
     if name == "sqlite":
         return sqlite.insert(table)
     raise NotImplementedError(f"unsupported database backend: {name}")
+
+
+def one_of(dialect: str, column: ColumnElement[Any], values: Iterable[Any]) -> ColumnElement[bool]:
+    """`column IN values`: one array parameter on Postgres (psycopg parses each placeholder of an
+    expanded IN list in Python, ~0.2 s for a batch's 1,000 trace ids), an expanded IN elsewhere."""
+    if dialect == "postgresql":
+        return column == any_(bindparam(None, sorted(values), type_=postgresql.ARRAY(column.type)))
+    return column.in_(sorted(values))

@@ -10,12 +10,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import lru_cache
 
-from sqlalchemy import Connection, Table
+from sqlalchemy import Connection, Executable, Table
 
 from llmops.storage import histogram
-from llmops.storage.dialect import UpsertInsert, insert_for_dialect
+from llmops.storage.bulk import execute_many
+from llmops.storage.dialect import insert_for_dialect
 from llmops.storage.tables import request_rollups, step_rollups
 from llmops.storage.timeutil import hour_floor
 
@@ -33,6 +33,19 @@ class RollupSpec:
     @property
     def counters(self) -> tuple[str, ...]:
         return self.sums + histogram.COLUMNS
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return self.keys + self.counters
+
+    def upsert(self, dialect: str) -> Executable:
+        """The atomic add for one backend (compiled once by `bulk`: its 70-column `SET` took longer
+        to build than to run, before every reply that stores a request row)."""
+        statement = insert_for_dialect(dialect, self.table)
+        return statement.on_conflict_do_update(
+            index_elements=list(self.keys),
+            set_={name: self.table.c[name] + statement.excluded[name] for name in self.counters},
+        )
 
 
 REQUESTS = RollupSpec(
@@ -86,31 +99,14 @@ class RollupBatch:
     def __len__(self) -> int:
         return len(self._cells)
 
-    def rows(self) -> list[dict[str, object]]:
-        """One row per key, in key order (the lock order writers share)."""
-        rows = []
-        for key in sorted(self._cells):
-            cell = self._cells[key]
-            row: dict[str, object] = dict(zip(self.spec.keys, key, strict=True))
-            row.update(cell.sums)
-            row.update(zip(histogram.COLUMNS, cell.buckets, strict=True))
-            rows.append(row)
-        return rows
+    def rows(self) -> list[tuple[object, ...]]:
+        """One row per key in `spec.columns` order, in key order (the lock order writers share)."""
+        sums = self.spec.sums
+        return [
+            (*key, *(cell.sums[name] for name in sums), *cell.buckets)
+            for key, cell in sorted(self._cells.items())
+        ]
 
     def upsert(self, connection: Connection) -> None:
         """Add this batch to the stored rollups inside the caller's transaction."""
-        if not self._cells:
-            return
-        connection.execute(_upsert(self.spec, connection.dialect.name), self.rows())
-
-
-@lru_cache(maxsize=8)
-def _upsert(spec: RollupSpec, dialect: str) -> UpsertInsert:
-    """The spec's atomic add for one backend, built once: building its 70-column `SET` took longer
-    than running it (it runs before every reply that stores a request row)."""
-    table = spec.table
-    statement = insert_for_dialect(dialect, table)
-    return statement.on_conflict_do_update(
-        index_elements=list(spec.keys),
-        set_={name: table.c[name] + statement.excluded[name] for name in spec.counters},
-    )
+        execute_many(connection, self.spec.upsert, self.spec.columns, self.rows())
