@@ -115,7 +115,9 @@ def compile_for(dialect: Dialect, build: Build, columns: tuple[str, ...]) -> Bul
 
 
 @lru_cache(maxsize=32)
-def _compile(dialect_class: Callable[..., Dialect], name: str, build: Build, columns: tuple[str, ...]) -> BulkSQL:
+def _compile(
+    dialect_class: Callable[..., Dialect], name: str, build: Build, columns: tuple[str, ...]
+) -> BulkSQL:
     """Compiled with a positional paramstyle of the same driver (psycopg takes `%s` as well as
     `%(name)s`); raises when the statement's parameters are not exactly `columns`, in that order."""
     paramstyle = POSITIONAL[name]

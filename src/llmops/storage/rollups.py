@@ -82,12 +82,16 @@ class RollupBatch:
 
     spec: RollupSpec
     _cells: dict[tuple[object, ...], _Cell] = field(default_factory=dict)
+    _hours: dict[datetime, datetime] = field(default_factory=dict)  # a request's steps share its time
 
     def add(
         self, when: datetime, key: Sequence[str], values: Mapping[str, Number], duration_ms: float
     ) -> None:
         """Count one request or step at `when` (bucketed to its UTC hour) under the non-hour key parts."""
-        full_key = (hour_floor(when), *key)
+        hour = self._hours.get(when)
+        if hour is None:
+            hour = self._hours[when] = hour_floor(when)
+        full_key = (hour, *key)
         cell = self._cells.get(full_key)
         if cell is None:
             cell = _Cell(dict.fromkeys(self.spec.sums, 0), [0] * histogram.BUCKETS)
