@@ -81,7 +81,9 @@ def _request(index: int, request_id: str | None = None) -> RequestRecord:
     return replace(record, request_id=request_id or record.request_id)
 
 
-def test_write_requests_over_several_pages_returns_exactly_the_rows_it_inserted(migrated_engine: Engine) -> None:
+def test_write_requests_over_several_pages_returns_exactly_the_rows_it_inserted(
+    migrated_engine: Engine,
+) -> None:
     template = _request(0)
     records = [replace(template, request_id=f"r-{i:05d}", span_id=f"{i:016x}") for i in range(2300)]
     with migrated_engine.begin() as connection:
