@@ -1,10 +1,14 @@
 """Batches written again (after a failed try, overlapping a stored one, larger than a page) through the
-driver-level bulk writes: each span stored once, each request and step counted once, on SQLite and Postgres."""
+driver-level bulk writes: each span stored once, each request and step counted once, on SQLite and Postgres;
+and the store-write benchmark stays runnable."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, func, select
@@ -16,6 +20,7 @@ from llmops.telemetry.store_exporter import StoreExporter
 from store_traces import Req, capture
 
 T0 = datetime(2026, 3, 10, 9, 15, tzinfo=UTC)
+ROOT = Path(__file__).resolve().parents[1]
 
 
 class Rollback(Exception):
@@ -101,3 +106,13 @@ def test_a_rejected_row_raises_sqlalchemys_error_and_stores_nothing(migrated_eng
     with pytest.raises(IntegrityError), migrated_engine.begin() as connection:
         write_requests(connection, [good, bad])
     assert _totals(migrated_engine) == (0, 0, 0, 0)
+
+
+def test_the_store_write_benchmark_runs_at_a_small_size() -> None:
+    """`bench/bench_store_write.py` with an earlier tree (HEAD) and this one, one round each."""
+    command = [sys.executable, "bench/bench_store_write.py", "--base", "HEAD", "--rounds", "1"]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = [line.split() for line in result.stdout.splitlines() if line.startswith("SQLite")]
+    assert [row[1] for row in rows] == ["HEAD", "now"]
+    assert all(len(row) == 5 and float(row[2]) > 0 for row in rows)  # three figures, no error text
