@@ -15,17 +15,19 @@ GenAI and OpenInference attributes and ~1 KB of messages holding an email addres
 
 llmops runs as `llmops serve` (one worker, SQLite, redaction on as always); with `--base REV` the
 llmops of that git revision (its `src/` read with `git archive`) runs too, in the same run, for a
-before/after column. Phoenix runs as `phoenix serve` from its own venv (`--phoenix`, default
+before/after column. `--postgres` runs each llmops configuration on a fresh Postgres database
+(`LLMOPS_TEST_POSTGRES_URL`, see `scratch_postgres`) instead of SQLite. Phoenix runs as `phoenix serve` from its own venv (`--phoenix`, default
 /work/peers/phoenix/bin/phoenix; `pip install arize-phoenix` into a separate venv, never the project's),
 SQLite too, on its first `--phoenix-batches` exports only (it takes ~8 s per export). A server that
 cannot be started is reported as such, and the others are still measured.
 
-    python bench/bench_ingest.py [--batches 60] [--senders 4] [--probes 20] [--base REV]
+    python bench/bench_ingest.py [--batches 60] [--senders 4] [--probes 20] [--base REV] [--postgres]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import secrets
 import socket
@@ -44,6 +46,9 @@ import httpx
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
+from sqlalchemy import create_engine, text
+
+from scratch_postgres import postgres_database
 
 KEY = "llmops_bench_key_0123456789abcdefghijklmnopqrstuvwxyzABCDEFGH"
 PROJECT = "bench-ingest"
@@ -242,7 +247,16 @@ def source_at(rev: str, into: Path) -> Path:
     return into / "src"
 
 
-def start_llmops(workdir: Path, workers: int = 1, src: Path = SRC) -> Target:
+def _count_postgres(url: str) -> int:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            return int(connection.execute(text("SELECT count(*) FROM spans")).scalar_one())
+    finally:
+        engine.dispose()
+
+
+def start_llmops(workdir: Path, workers: int = 1, src: Path = SRC, database_url: str | None = None) -> Target:
     port = _free_port()
     env = {
         **os.environ,
@@ -253,6 +267,7 @@ def start_llmops(workdir: Path, workers: int = 1, src: Path = SRC) -> Target:
         "LLMOPS_PORT": str(port),
         "LLMOPS_LOG_LEVEL": "warning",
         "LLMOPS_WORKERS": str(workers),
+        **({"LLMOPS_DATABASE_URL": database_url} if database_url else {}),
     }
     log = (workdir / "llmops.log").open("wb")
     process = subprocess.Popen(
@@ -267,6 +282,8 @@ def start_llmops(workdir: Path, workers: int = 1, src: Path = SRC) -> Target:
         return reply.status_code == 200 and bool(reply.json()["items"])
 
     name = "llmops" if workers == 1 else f"llmops x{workers}"
+    if database_url:
+        return Target(name, base, headers, visible, lambda: _count_postgres(database_url), process)
     return Target(name, base, headers, visible, lambda: _count(workdir / "llmops.db", "spans"), process)
 
 
@@ -405,37 +422,41 @@ def main() -> None:
     )
     parser.add_argument("--phoenix-batches", type=int, default=6, help="exports sent to Phoenix (slow)")
     parser.add_argument("--base", help="also run llmops at this git revision (before/after, one run)")
+    parser.add_argument("--postgres", action="store_true", help="llmops on Postgres instead of SQLite")
     args = parser.parse_args()
 
     traces_per_body = 512 // SPANS_PER_TRACE
     bodies = [body(traces_per_body, i * traces_per_body) for i in range(args.batches)]
     size = sum(len(payload) for payload, _ in bodies) / len(bodies)
     print(
+        f"database: {'Postgres' if args.postgres else 'SQLite'}; "
         f"generator: {args.batches} exports x 512 spans ({traces_per_body} traces, {size / 1024:.0f} KiB each), "
         f"{args.senders} senders, {args.probes} freshness probes; cpus: {os.cpu_count()}"
     )
     results: dict[str, Result | str] = {}
-    starters: list[tuple[str, Callable[[Path], Target]]] = []
+    starters: list[tuple[str, Callable[[Path, str | None], Target]]] = []
     if args.base:
-        starters.append((f"{args.base} (base)", lambda d: start_llmops(d, 1, source_at(args.base, d))))
-    starters.append(("llmops", start_llmops))
+        starters.append((f"{args.base} (base)", lambda d, u: start_llmops(d, 1, source_at(args.base, d), u)))
+    starters.append(("llmops", lambda d, u: start_llmops(d, 1, SRC, u)))
     if args.workers > 1:
         if args.base:
             starters.append(
                 (
                     f"{args.base} x{args.workers}",
-                    lambda d: start_llmops(d, args.workers, source_at(args.base, d)),
+                    lambda d, u: start_llmops(d, args.workers, source_at(args.base, d), u),
                 )
             )
-        starters.append((f"llmops x{args.workers}", lambda d: start_llmops(d, args.workers)))
-    starters.append(("phoenix", lambda d: start_phoenix(d, args.phoenix)))
+        starters.append((f"llmops x{args.workers}", lambda d, u: start_llmops(d, args.workers, SRC, u)))
+    starters.append(("phoenix", lambda d, _: start_phoenix(d, args.phoenix)))
     for name, start in starters:
         if name == "phoenix" and not Path(args.phoenix).exists():
             results[name] = f"not installed ({args.phoenix})"
             continue
-        with tempfile.TemporaryDirectory(prefix=f"bench-ingest-{name}-") as workdir:
+        with contextlib.ExitStack() as stack:
+            workdir = stack.enter_context(tempfile.TemporaryDirectory(prefix=f"bench-ingest-{name}-"))
+            url = stack.enter_context(postgres_database()) if args.postgres and name != "phoenix" else None
             try:
-                target = start(Path(workdir))
+                target = start(Path(workdir), url)
             except RuntimeError as exc:
                 results[name] = f"did not start: {exc}"
                 continue

@@ -234,14 +234,7 @@ def _json_span(span: Mapping[str, Any], resource: Attributes) -> RawSpan | None:
         status_code=_status(_enum(status.get("code"), ic.STATUS_CODE_NAMES)),
         status_message=str(status.get("message") or "") or None,
         attributes=_json_attributes(span),
-        events=[
-            (
-                str(event.get("name") or ""),
-                _int(_get(event, "timeUnixNano", "time_unix_nano")),
-                _json_attributes(event),
-            )
-            for event in _list(span, "events")
-        ],
+        events=events,
         resource=resource,
         remote_parent=_remote(_int(span.get("flags"))),
     )

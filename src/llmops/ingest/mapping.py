@@ -234,6 +234,10 @@ def _messages(
     events: Iterable[tuple[str, int, Mapping[str, object]]],
 ) -> None:
     """Indexed attributes and legacy content events → v1.41 `parts` messages (existing ones win)."""
+    if not (
+        indexed or events or c.GEN_AI_INPUT_MESSAGES in attributes or c.GEN_AI_OUTPUT_MESSAGES in attributes
+    ):
+        return  # most spans: nothing to fold or reshape
     found = {
         c.GEN_AI_INPUT_MESSAGES: _indexed(indexed, ic.OPENINFERENCE_INPUT_MESSAGES, "message.")
         or _indexed(indexed, ic.LEGACY_PROMPT_PREFIX, ""),

@@ -25,6 +25,7 @@ from sqlalchemy import Connection, Engine, select
 from sqlalchemy.exc import OperationalError
 
 from llmops.ingest.mapping import PendingRoot, Prepared, usage_of
+from llmops.storage.dialect import one_of
 from llmops.storage.tables import spans
 from llmops.storage.trace_store import RequestRecord, write_batch
 
@@ -168,7 +169,7 @@ def _requests(connection: Connection, roots: Sequence[PendingRoot]) -> list[Requ
     stored: dict[str, list[tuple[str, str | None, dict[str, object]]]] = {}
     if waiting:
         query = select(spans.c.trace_id, spans.c.span_id, spans.c.parent_span_id, spans.c.attributes).where(
-            spans.c.trace_id.in_(sorted(waiting))
+            one_of(connection.dialect.name, spans.c.trace_id, waiting)
         )
         for trace_id, span_id, parent, raw in connection.execute(query):
             stored.setdefault(trace_id, []).append((span_id, parent, _attributes(raw)))

@@ -1,10 +1,13 @@
-"""Dialect-specific INSERTs: `ON CONFLICT` lives in each dialect's own `insert()` in SQLAlchemy."""
+"""Dialect-specific SQL: INSERTs (`ON CONFLICT` lives in each dialect's own `insert()` in SQLAlchemy),
+and long IN lists."""
 
 from __future__ import annotations
 
-from typing import TypeAlias
+from collections.abc import Iterable
+from typing import Any, TypeAlias
 
-from sqlalchemy import Connection, Engine, Table
+import orjson
+from sqlalchemy import ColumnElement, Connection, Engine, String, Table, any_, bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 UpsertInsert: TypeAlias = postgresql.Insert | sqlite.Insert
@@ -21,3 +24,15 @@ def insert_for_dialect(name: str, table: Table) -> UpsertInsert:
     if name == "sqlite":
         return sqlite.insert(table)
     raise NotImplementedError(f"unsupported database backend: {name}")
+
+
+def one_of(dialect: str, column: ColumnElement[Any], values: Iterable[Any]) -> ColumnElement[bool]:
+    """`column IN values` with the values in one parameter, whatever their number: an array on
+    Postgres (psycopg parses each placeholder of an expanded IN list in Python, ~0.2 s for a batch's
+    1,000 trace ids), a JSON array read by `json_each` on SQLite (an expanded list is rebuilt by
+    SQLAlchemy on every call). Both use the column's index."""
+    ordered = sorted(values)
+    if dialect == "postgresql":
+        return column == any_(bindparam(None, ordered, type_=postgresql.ARRAY(column.type)))
+    each = func.json_each(bindparam(None, orjson.dumps(ordered).decode(), type_=String)).table_valued("value")
+    return column.in_(select(each.c.value))

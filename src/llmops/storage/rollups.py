@@ -12,13 +12,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import lru_cache
 from typing import cast
 
-from sqlalchemy import Connection, Table
+from sqlalchemy import Connection, Executable, Table
 
 from llmops.storage import histogram
-from llmops.storage.dialect import UpsertInsert, insert_for_dialect
+from llmops.storage.bulk import execute_many
+from llmops.storage.dialect import insert_for_dialect
 from llmops.storage.tables import request_rollups, request_rollups_daily, step_rollups, step_rollups_daily
 from llmops.storage.timeutil import day_floor, hour_floor
 
@@ -41,6 +41,25 @@ class RollupSpec:
 
     def keys(self, period: str) -> tuple[str, ...]:
         return (period, *self.dimensions)
+
+    def columns(self, period: str) -> tuple[str, ...]:
+        return self.keys(period) + self.counters
+
+    def hourly_upsert(self, dialect: str) -> Executable:
+        return self._upsert(HOUR, dialect)
+
+    def daily_upsert(self, dialect: str) -> Executable:
+        return self._upsert(DAY, dialect)
+
+    def _upsert(self, period: str, dialect: str) -> Executable:
+        """The atomic add to one of the tables for one backend (compiled once by `bulk`: its 70-column
+        `SET` took longer to build than to run, before every reply that stores a request row)."""
+        table = self.hourly if period == HOUR else self.daily
+        statement = insert_for_dialect(dialect, table)
+        return statement.on_conflict_do_update(
+            index_elements=list(self.keys(period)),
+            set_={name: table.c[name] + statement.excluded[name] for name in self.counters},
+        )
 
 
 HOUR, DAY = "hour", "day"  # the period columns of the hourly and the daily tables
@@ -81,12 +100,16 @@ class RollupBatch:
 
     spec: RollupSpec
     _cells: dict[tuple[object, ...], _Cell] = field(default_factory=dict)
+    _hours: dict[datetime, datetime] = field(default_factory=dict)  # a request's steps share its time
 
     def add(
         self, when: datetime, key: Sequence[str], values: Mapping[str, Number], duration_ms: float
     ) -> None:
         """Count one request or step at `when` (bucketed to its UTC hour) under the non-hour key parts."""
-        full_key = (hour_floor(when), *key)
+        hour = self._hours.get(when)
+        if hour is None:
+            hour = self._hours[when] = hour_floor(when)
+        full_key = (hour, *key)
         cell = self._cells.get(full_key)
         if cell is None:
             cell = _Cell(dict.fromkeys(self.spec.sums, 0), [0] * histogram.BUCKETS)
@@ -98,19 +121,14 @@ class RollupBatch:
     def __len__(self) -> int:
         return len(self._cells)
 
-    def rows(self, period: str = HOUR) -> list[dict[str, object]]:
-        """One row per key of the hourly (or, summed, the daily) table, in key order (the lock order
-        writers share)."""
+    def rows(self, period: str = HOUR) -> list[tuple[object, ...]]:
+        """One row per key of the hourly (or, summed, the daily) table in `spec.columns` order, in key
+        order (the lock order writers share)."""
         cells = self._cells if period == HOUR else self._days()
-        keys = self.spec.keys(period)
-        rows = []
-        for key in sorted(cells):
-            cell = cells[key]
-            row: dict[str, object] = dict(zip(keys, key, strict=True))
-            row.update(cell.sums)
-            row.update(zip(histogram.COLUMNS, cell.buckets, strict=True))
-            rows.append(row)
-        return rows
+        sums = self.spec.sums
+        return [
+            (*key, *(cell.sums[name] for name in sums), *cell.buckets) for key, cell in sorted(cells.items())
+        ]
 
     def _days(self) -> dict[tuple[object, ...], _Cell]:
         days: dict[tuple[object, ...], _Cell] = {}
@@ -129,18 +147,5 @@ class RollupBatch:
         """Add this batch to the stored hourly and daily rollups inside the caller's transaction."""
         if not self._cells:
             return
-        dialect = connection.dialect.name
-        connection.execute(_upsert(self.spec, HOUR, dialect), self.rows(HOUR))
-        connection.execute(_upsert(self.spec, DAY, dialect), self.rows(DAY))
-
-
-@lru_cache(maxsize=8)
-def _upsert(spec: RollupSpec, period: str, dialect: str) -> UpsertInsert:
-    """The spec's atomic add to one of its tables for one backend, built once: building its 70-column
-    `SET` took longer than running it (it runs before every reply that stores a request row)."""
-    table = spec.hourly if period == HOUR else spec.daily
-    statement = insert_for_dialect(dialect, table)
-    return statement.on_conflict_do_update(
-        index_elements=list(spec.keys(period)),
-        set_={name: table.c[name] + statement.excluded[name] for name in spec.counters},
-    )
+        execute_many(connection, self.spec.hourly_upsert, self.spec.columns(HOUR), self.rows(HOUR))
+        execute_many(connection, self.spec.daily_upsert, self.spec.columns(DAY), self.rows(DAY))

@@ -34,6 +34,9 @@ def day_ceil(value: datetime) -> datetime:
     return floor if floor == utc(value) else floor + DAY
 
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def from_unix_nanos(nanos: int) -> datetime:
     """Exact to the microsecond, unlike `datetime.fromtimestamp(nanos / 1e9)`."""
-    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=nanos // 1000)
+    return EPOCH + timedelta(microseconds=nanos // 1000)

@@ -16,13 +16,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
-from typing import Any
+from operator import attrgetter
 
-from sqlalchemy import Connection, bindparam, select, tuple_, update
-from sqlalchemy.sql.dml import ReturningInsert
+from sqlalchemy import Connection, Executable, bindparam, select, update
 
-from llmops.storage.dialect import insert_for, insert_for_dialect
+from llmops.storage.bulk import execute_many, insert_returning
+from llmops.storage.dialect import insert_for_dialect, one_of
 from llmops.storage.rollups import REQUESTS, STEPS, RollupBatch
 from llmops.storage.tables import API_SOURCE, DEFAULT_ASSISTANT, EVAL_SOURCE, LIVE_TRAFFIC, requests, spans
 
@@ -129,12 +128,12 @@ def write_batch(
     fresh = _fresh_spans(connection, span_records, trace_ids)
     children = {record.key: _step(record) for record in fresh if record.key not in roots}
     attributed = _resolve(children, roots)
-    if fresh:
-        rows = [
-            _row(record) | {"request_id": roots.get(record.key) or attributed.get(record.key)}
-            for record in fresh
-        ]
-        connection.execute(insert_for(connection, spans).on_conflict_do_nothing(), rows)
+    execute_many(
+        connection,
+        _insert_spans,
+        SPAN_COLUMNS,
+        [_span_row(record, roots.get(record.key) or attributed.get(record.key)) for record in fresh],
+    )
 
     request_batch = RollupBatch(REQUESTS)
     for record in live:
@@ -154,9 +153,49 @@ def write_batch(
     )
 
 
-def _row(record: RequestRecord | SpanRecord) -> dict[str, object]:
-    """A shallow row dict (`dataclasses.asdict` deep-copies every value, which is slow per span)."""
-    return {name: getattr(record, name) for name in record.__slots__}
+SPAN_COLUMNS = tuple(column.name for column in spans.c)
+REQUEST_COLUMNS = tuple(column.name for column in requests.c if column.name != "id")
+_request_values = attrgetter(*REQUEST_COLUMNS)
+
+
+def _span_row(record: SpanRecord, request_id: str | None) -> tuple[object, ...]:
+    """The span's values in `SPAN_COLUMNS` order, with the request it is attributed to."""
+    return (
+        record.trace_id,
+        record.span_id,
+        record.parent_span_id,
+        request_id,
+        record.name,
+        record.kind,
+        record.start_time,
+        record.end_time,
+        record.duration_ms,
+        record.status_code,
+        record.status_message,
+        record.attributes,
+        record.events,
+    )
+
+
+def _insert_spans(dialect: str) -> Executable:
+    return insert_for_dialect(dialect, spans).on_conflict_do_nothing()
+
+
+def _insert_new_requests(dialect: str) -> Executable:
+    statement = insert_for_dialect(dialect, requests).on_conflict_do_nothing(index_elements=["request_id"])
+    return statement.returning(requests.c.request_id)
+
+
+def _link_waiting(_dialect: str) -> Executable:
+    return (
+        update(spans)
+        .where(
+            spans.c.trace_id == bindparam("t"),
+            spans.c.span_id == bindparam("s"),
+            spans.c.request_id.is_(None),
+        )
+        .values(request_id=bindparam("r"))
+    )
 
 
 def _step(record: SpanRecord) -> _Step:
@@ -211,7 +250,7 @@ def _stored_roots(connection: Connection, records: Sequence[RequestRecord]) -> S
         r.provider,
         r.assistant,
         r.source,
-    ).where(r.trace_id.in_(sorted({key[0] for key in keys})))
+    ).where(one_of(connection.dialect.name, r.trace_id, {key[0] for key in keys}))
     found: StoredRoots = {}
     for row in connection.execute(query):
         key = (row[0], row[1])
@@ -225,21 +264,14 @@ def _insert_requests(connection: Connection, records: Sequence[RequestRecord]) -
     """Insert new request rows; RETURNING tells which ones won, even against a concurrent writer."""
     if not records:
         return []
-    statement = _insert_new_requests(connection.dialect.name)
-    stored = set(connection.execute(statement, [_row(record) for record in records]).scalars())
+    rows = [_request_values(record) for record in records]
+    stored = set(insert_returning(connection, _insert_new_requests, REQUEST_COLUMNS, rows))
     new: list[RequestRecord] = []
     for record in records:
         if record.request_id in stored:
             stored.discard(record.request_id)
             new.append(record)
     return new
-
-
-@lru_cache(maxsize=4)
-def _insert_new_requests(dialect: str) -> ReturningInsert[Any]:
-    """Built once per backend: building it cost more than running it, before every reply."""
-    statement = insert_for_dialect(dialect, requests).on_conflict_do_nothing(index_elements=["request_id"])
-    return statement.returning(requests.c.request_id)
 
 
 def _fresh_spans(
@@ -253,7 +285,9 @@ def _fresh_spans(
     """
     if not records:
         return []
-    query = select(spans.c.trace_id, spans.c.span_id).where(spans.c.trace_id.in_(sorted(trace_ids)))
+    query = select(spans.c.trace_id, spans.c.span_id).where(
+        one_of(connection.dialect.name, spans.c.trace_id, trace_ids)
+    )
     seen: set[SpanKey] = {(row[0], row[1]) for row in connection.execute(query)}
     fresh: list[SpanRecord] = []
     for record in records:
@@ -312,16 +346,8 @@ def _attribute_waiting(connection: Connection, trace_ids: set[str], batch: Rollu
     assigned = _resolve(waiting, _anchors(connection, waiting))
     if not assigned:
         return 0
-    connection.execute(
-        update(spans)
-        .where(
-            spans.c.trace_id == bindparam("t"),
-            spans.c.span_id == bindparam("s"),
-            spans.c.request_id.is_(None),
-        )
-        .values(request_id=bindparam("r")),
-        [{"t": key[0], "s": key[1], "r": request_id} for key, request_id in assigned.items()],
-    )
+    rows = [(request_id, trace_id, span_id) for (trace_id, span_id), request_id in assigned.items()]
+    execute_many(connection, _link_waiting, ("r", "t", "s"), rows)
     _add_steps(batch, assigned, waiting, _request_context(connection, set(assigned.values())))
     return len(assigned)
 
@@ -334,7 +360,7 @@ def _waiting_spans(connection: Connection, trace_ids: set[str]) -> dict[SpanKey,
         spans.c.name,
         spans.c.status_code,
         spans.c.duration_ms,
-    ).where(spans.c.trace_id.in_(sorted(trace_ids)), spans.c.request_id.is_(None))
+    ).where(one_of(connection.dialect.name, spans.c.trace_id, trace_ids), spans.c.request_id.is_(None))
     return {(row[0], row[1]): _Step(*row[2:]) for row in connection.execute(query)}
 
 
@@ -348,9 +374,11 @@ def _anchors(connection: Connection, waiting: dict[SpanKey, _Step]) -> dict[Span
     if not wanted:
         return {}
     query = select(spans.c.trace_id, spans.c.span_id, spans.c.request_id).where(
-        tuple_(spans.c.trace_id, spans.c.span_id).in_(sorted(wanted)), spans.c.request_id.is_not(None)
+        one_of(connection.dialect.name, spans.c.trace_id, {key[0] for key in wanted}),
+        spans.c.request_id.is_not(None),
     )
-    return {(row[0], row[1]): row[2] for row in connection.execute(query)}
+    rows = connection.execute(query)
+    return {(row[0], row[1]): row[2] for row in rows if (row[0], row[1]) in wanted}
 
 
 def _resolve(steps: dict[SpanKey, _Step], anchors: dict[SpanKey, str]) -> dict[SpanKey, str]:
@@ -380,6 +408,6 @@ def _resolve(steps: dict[SpanKey, _Step], anchors: dict[SpanKey, str]) -> dict[S
 def _request_context(connection: Connection, request_ids: Iterable[str]) -> Owners:
     r = requests.c
     query = select(r.request_id, r.created_at, r.prompt_version, r.model, r.provider, r.assistant).where(
-        r.request_id.in_(sorted(request_ids)), LIVE_TRAFFIC
+        one_of(connection.dialect.name, r.request_id, request_ids), LIVE_TRAFFIC
     )
     return {row[0]: (row[1], (row[2], row[3], row[4], row[5])) for row in connection.execute(query)}
