@@ -87,8 +87,8 @@ class Window:
 
     @property
     def hour_ranges(self) -> list[Range]:
-        """The rollup hours outside the whole days, read from the hourly rollups (at most two ranges of
-        under a day each)."""
+        """The rollup hours outside the whole days, read from the hourly rollups: at most two ranges of
+        under a day each, or one of under two days when the hours hold no whole UTC day."""
         hours = self.rollup_hours
         if hours is None:
             return []
