@@ -32,14 +32,17 @@ UNKNOWN_REQUEST = "no request with this request_id: it is unknown, or retention 
     },
 )
 async def post_feedback(body: FeedbackIn, request: Request, response: Response) -> Feedback:
-    """201 for the first feedback on a request; 200 when the latest rating and notes replace it."""
+    """201 for the first feedback on a request; 200 when the latest rating and notes replace it.
+
+    Either means the rated request's trace is stored, when this replica served it: its spans leave
+    through the export queue up to `OTEL_BSP_SCHEDULE_DELAY` after the reply, so the queue is flushed
+    first (in a worker thread, off the event loop). `llmops eval mine` reads the email off those spans
+    at once."""
     services = services_of(request)
     store = FeedbackStore(services.engine)
+    await asyncio.to_thread(services.telemetry_setup.force_flush)
     if not await asyncio.to_thread(request_exists, services.engine, body.request_id):
-        # The request row is written by the span exporter off the request path: flush it and look again.
-        await asyncio.to_thread(services.telemetry_setup.force_flush)
-        if not await asyncio.to_thread(request_exists, services.engine, body.request_id):
-            raise HTTPException(404, UNKNOWN_REQUEST)
+        raise HTTPException(404, UNKNOWN_REQUEST)
     notes = None if body.notes is None else services.redactor.redact(body.notes)
     stored, created = await asyncio.to_thread(
         store.upsert, body.request_id, body.rating, notes, datetime.now(UTC)
