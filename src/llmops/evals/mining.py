@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 from typing import IO, Any
 
 from pydantic import BaseModel
-from sqlalchemy import Connection, Engine, Row, func, select
+from sqlalchemy import Connection, Engine, func, select
 
 from llmops.evals.datasets import NEEDS_LABEL, CaseSource, EvalCase, case_line
 from llmops.evals.placeholders import case_email
@@ -90,7 +90,12 @@ def mine(
         query = query.where(feedback.c.updated_at >= utc(since))
     with engine.connect() as connection:
         rows = connection.execute(query).all()
-    await_root_spans(engine, rows, settle_s)
+    ended = {
+        (row.trace_id, row.span_id): utc(row.created_at) + timedelta(milliseconds=row.latency_ms or 0.0)
+        for row in rows
+        if row.trace_id is not None
+    }
+    await_root_spans(engine, ended, settle_s)
     cases = []
     with engine.connect() as connection:
         for row in rows:
@@ -105,17 +110,12 @@ def mine(
     return cases
 
 
-def await_root_spans(engine: Engine, rows: Sequence[Row[Any]], settle_s: float) -> None:
-    """Wait until the root span of every request in `rows` (`trace_id`, `span_id`, `created_at`,
-    `latency_ms`) that ended less than `settle_s` ago is stored, or until `settle_s` after it ended."""
+def await_root_spans(engine: Engine, ended: dict[tuple[str, str], datetime], settle_s: float) -> None:
+    """Wait until every root span (trace id, span id) of a request that ended less than `settle_s`
+    ago is stored, or until `settle_s` after its request ended."""
     if settle_s <= 0:
         return
-    due = {
-        (row.trace_id, row.span_id): utc(row.created_at)
-        + timedelta(milliseconds=row.latency_ms or 0.0, seconds=settle_s)
-        for row in rows
-        if row.trace_id is not None
-    }
+    due = {key: at + timedelta(seconds=settle_s) for key, at in ended.items()}
     while True:
         now = datetime.now(UTC)
         waiting = {key: at for key, at in due.items() if at > now}
