@@ -383,3 +383,29 @@ def candidates(
 
 
 app.command("label")(label)
+
+
+@app.command("export")
+def export(
+    name: Annotated[str, typer.Argument(help="Dataset name, as on the dashboard's /annotate page.")],
+    path: Annotated[
+        Path | None, typer.Option("--output", help="Write the JSONL here instead of stdout.")
+    ] = None,
+) -> None:
+    """Write a dataset labelled on the dashboard (stored in the database, by every replica) as JSONL for
+    `llmops eval run --dataset`."""
+    from llmops.evals.case_store import checked_name, stored_cases
+    from llmops.evals.mining import write_jsonl
+
+    try:
+        checked_name(name)
+    except ValueError as exc:
+        fail(f"Bad dataset name: {exc}")
+    settings = load_settings()
+    with database(settings) as engine:
+        cases = stored_cases(engine, name)
+    if not cases:
+        fail(f"No case is labelled in dataset {name!r} (label some on the dashboard's /annotate page).")
+    with output(path) as stream:
+        write_jsonl(cases, stream)
+    stderr().print(f"Exported {len(cases)} labelled case(s) of dataset {name}.")
