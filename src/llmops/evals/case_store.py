@@ -85,8 +85,3 @@ def stored_cases(engine: Engine, dataset: str) -> list[EvalCase]:
             .order_by(labelled_cases.c.id)
         ).all()
     return [parse_case(row.case, number) for number, row in enumerate(rows, start=1)]
-
-
-def export_lines(engine: Engine, dataset: str) -> list[str]:
-    """The named dataset as JSONL lines, ready to load (`Path(...).write_text`)."""
-    return [case_line(case) for case in stored_cases(engine, dataset)]
