@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 
 from live import TEST_KEY
-from processes import cli_env, run_llmops, serving, wait_for_trace
+from processes import cli_env, run_llmops, serving
 
 OUTAGE = {
     "sender": "PagerDuty <alerts@pagerduty-mail.example>",
@@ -97,8 +97,7 @@ def test_negative_feedback_is_mined_labelled_and_changes_the_verdict(tmp_path: P
             "notes": "This is an outage, it should be urgent. Ask ops.lead@northwind.example",
         }
         posted = httpx.post(f"{url}/v1/feedback", json=feedback, headers=headers, timeout=60)
-        assert posted.status_code == 201
-        wait_for_trace(url, TEST_KEY, reply["request_id"])  # mining reads the email off its spans
+        assert posted.status_code == 201  # the rated request's trace is stored: mine at once
 
         # Mine: the case loads as written; a run lists it and scores nothing until it is labelled.
         _ok(env, "eval", "mine", "--output", str(mined))

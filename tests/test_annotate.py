@@ -1,18 +1,23 @@
 """The annotation page over HTTP, on SQLite and Postgres: it needs a session and a CSRF token, lists the
-requests with negative feedback (redacted), appends a label to `<data_dir>/datasets/<name>.jsonl` with
-the email rebuilt on the server, and answers bad input with 400/403/404 without echoing it."""
+requests with negative feedback (redacted), stores a label in the database's dataset with the email
+rebuilt on the server, and answers bad input with 400/403/404 without echoing it. Labels made on two
+replicas land in one dataset, which `llmops eval export` writes for `llmops eval run --dataset`."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
 import pytest
 
 from live import LiveServer
+from llmops.evals.case_store import stored_cases
 from llmops.evals.datasets import load_dataset
+from llmops.storage.db import make_engine
+from processes import cli_env, run_llmops
 
 PLANTED_EMAIL = "jane.roe@contoso-mail.example"
 PLANTED_CARD = "4111 1111 1111 1111"
@@ -65,8 +70,7 @@ def test_labels_append_to_a_dataset_and_leave_the_queue(server: tuple[LiveServer
         assert f"Added {case_id} to oncall" in after and f'data-case-id="{case_id}"' not in after
         assert client.get("/annotate").text.count('data-testid="annotate-case"') == 1  # another dataset
 
-        dataset = load_dataset(running.settings.data_dir / "datasets" / "oncall.jsonl")
-        (case,) = dataset.cases
+        (case,) = _stored(running, "oncall")
         assert (case.id, case.expected.category, case.expected.priority, case.critical) == (
             case_id,
             "urgent",
@@ -75,7 +79,7 @@ def test_labels_append_to_a_dataset_and_leave_the_queue(server: tuple[LiveServer
         )
         assert case.expected.must_contain == ["bridge"] and "labelled" in case.tags
         assert case.email is not None and case.email.sender == "Jane Roe <redacted@example.invalid>"
-        stored = (running.settings.data_dir / "datasets" / "oncall.jsonl").read_text(encoding="utf-8")
+        stored = "".join(case.model_dump_json() for case in _stored(running, "oncall"))
         assert PLANTED_EMAIL not in stored and PLANTED_CARD not in stored and "evil" not in stored
         again = client.post("/annotate", data=form)
         assert again.status_code == 404 and "not waiting for a label" in again.text
@@ -100,4 +104,51 @@ def test_bad_posts_are_refused_without_echoing_them(server: tuple[LiveServer, st
             for value in changes.values():
                 assert len(value) < 4 or value not in reply.text
         assert client.get("/annotate?dataset=Bad/Name").status_code == 400
-    assert not (running.settings.data_dir / "datasets").exists()
+    assert _stored(running, "labelled") == []
+
+
+def _stored(server: LiveServer, name: str) -> list[object]:
+    engine = make_engine(server.settings.resolved_database_url)
+    try:
+        return list(stored_cases(engine, name))
+    finally:
+        engine.dispose()
+
+
+def _rated(server: LiveServer, subject: str) -> str:
+    with server.client() as client:
+        reply = client.post("/v1/triage", json={"email": OUTAGE | {"subject": subject}}).json()
+        feedback = {"request_id": reply["request_id"], "rating": -1, "notes": "wrong"}
+        assert client.post("/v1/feedback", json=feedback).status_code == 201
+    return f"mined-{reply['request_id']}"
+
+
+def _label(server: LiveServer, case_id: str) -> None:
+    with _signed_in(server) as (client, token):
+        form = {"csrf_token": token, "dataset": "team", "case_id": case_id, "category": "urgent"}
+        form |= {"priority_low": "1", "priority_high": "1"}
+        assert client.post("/annotate", data=form).status_code == 303
+
+
+def test_labels_made_on_two_replicas_export_as_one_dataset_that_runs(
+    live_server: Callable[..., LiveServer], tmp_path: Path
+) -> None:
+    first, second = live_server(), live_server()  # two replicas on one database
+    on_first, on_second = _rated(first, "Database down"), _rated(second, "Checkout down")
+    _label(first, on_first)
+    with _signed_in(second) as (client, _):  # the second replica's queue leaves out the first's label
+        page = client.get("/annotate?dataset=team").text
+        assert f'data-case-id="{on_first}"' not in page and f'data-case-id="{on_second}"' in page
+        assert "1 case so far" in page
+    _label(second, on_second)
+
+    env = cli_env(tmp_path, LLMOPS_DATABASE_URL=first.settings.resolved_database_url)
+    exported = tmp_path / "team.jsonl"
+    result = run_llmops(env, "eval", "export", "team", "--output", str(exported))
+    assert result.returncode == 0, result.stderr
+    assert [case.id for case in load_dataset(exported).cases] == [on_first, on_second]
+    assert PLANTED_EMAIL not in exported.read_text(encoding="utf-8")
+    run = run_llmops(env, "eval", "run", "--dataset", str(exported))
+    assert run.returncode == 0, run.stderr
+    assert "/2)" in run.stdout.split("pass rate", 1)[1].splitlines()[0]  # both cases scored
+    assert run_llmops(env, "eval", "export", "nothing-here").returncode == 2

@@ -13,7 +13,8 @@ import pytest
 from chromium import BROWSER_MARKS
 from conftest import isolated_settings
 from live import LiveServer, serve
-from llmops.evals.datasets import load_dataset
+from llmops.evals.case_store import stored_cases
+from llmops.storage.db import make_engine
 
 PLANTED = ("jane.roe@contoso-mail.example", "+44 20 7946 0958", "DE89 3704 0044 0532 0130 00")
 EMAILS = [
@@ -103,7 +104,9 @@ def test_a_reviewer_corrects_a_case_into_the_dataset(
         assert tab.get_by_test_id("annotate-case").count() == 1
         assert tab.locator(f'[data-case-id="{fraud}"]').count() == 1
 
-        (case,) = load_dataset(server.settings.data_dir / "datasets" / "labelled.jsonl").cases
+        engine = make_engine(server.settings.resolved_database_url)
+        (case,) = stored_cases(engine, "labelled")
+        engine.dispose()
         assert (case.id, case.expected.category, case.expected.priority, case.critical) == (
             outage,
             "urgent",

@@ -65,3 +65,50 @@ def test_diff_is_a_unified_diff_of_the_files(tmp_path: Path) -> None:
     assert "-id: email_triage_v7" in lines and "+id: email_triage_v8" in lines
     assert '+prefill: \'{"category": "\'' in lines
     assert "\x1b[" not in result.stdout  # no colour codes when not a terminal
+
+
+def test_a_canary_label_starts_through_the_eval_gate_as_canary_start_does(
+    tmp_path: Path, database_url: str
+) -> None:
+    """`prompts label canary V --traffic-share S` is `canary start V --share S`: the golden set runs on V
+    against production, a REGRESSION is refused unless --force --reason, and who forced it and why are
+    in the label's history."""
+    env = cli_env(tmp_path, LLMOPS_DATABASE_URL=database_url, COLUMNS="300", USER="dana")
+
+    def llmops(*args: str) -> subprocess.CompletedProcess[str]:
+        return run_llmops(env, *args, timeout=300)
+
+    assert llmops("prompts", "label", "production", "email_triage_v7").returncode == 0
+    refused = llmops("prompts", "label", "canary", "email_triage_v8", "--traffic-share", "0.5")
+    assert refused.returncode == 1, refused.stderr
+    assert "refused: eval REGRESSION against production" in " ".join(refused.stderr.split())
+    status = json.loads(llmops("canary", "status", "--json").stdout)
+    assert status["comparison"] is None
+    assert (
+        llmops(
+            "prompts", "label", "canary", "email_triage_v8", "--traffic-share", "0.5", "--force"
+        ).returncode
+        == 2
+    )
+    assert llmops("prompts", "label", "production", "email_triage_v7", "--force").returncode == 2
+
+    forced = llmops(
+        "prompts",
+        "label",
+        "canary",
+        "email_triage_v8",
+        "--traffic-share",
+        "0.5",
+        "--force",
+        "--reason",
+        "see it live",
+    )
+    assert forced.returncode == 0, forced.stderr
+    assert "canary email_triage_v8 at 50% against production email_triage_v7" in forced.stdout
+    history = " ".join(llmops("prompts", "history", "--label", "canary").stdout.split())
+    assert "dana" in history and "forced past eval REGRESSION" in history and "why: see it live" in history
+
+    # A share of 0 starts nothing: it clears the canary without a gate, as before.
+    cleared = llmops("prompts", "label", "canary", "email_triage_v8", "--traffic-share", "0")
+    assert cleared.returncode == 0, cleared.stderr
+    assert json.loads(llmops("canary", "status", "--json").stdout)["comparison"] is None

@@ -14,8 +14,11 @@ declaration, or reuses another assistant's name. The same object found both ways
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import importlib
 import inspect
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib.metadata import entry_points
@@ -24,6 +27,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from llmops import __version__
 from llmops.config import Settings
 from llmops.prompts.registry import LIBRARY_DIR, PromptRegistry
 from llmops.sdk import Assistant
@@ -172,3 +176,48 @@ def default_versions(
         else:
             defaults[name] = registry.versions(name)[-1].id
     return defaults
+
+
+def code_version(assistant: Assistant[Any, Any]) -> str:
+    """A fingerprint of the code that answers for `assistant`: the llmops version, the version of the
+    distribution that registers the assistant's package (`llmops.assistants` entry points), and a hash
+    of every file of the package that defines its class (its own module alone outside a package). An
+    upgrade, or an edit of an editable install, changes it: the eval cache keys on it, so outputs of
+    old code are never reused."""
+    return _module_code_version(type(assistant).__module__)
+
+
+@functools.cache  # the installed code does not change while the process runs; hashed once
+def _module_code_version(module_name: str) -> str:
+    module = sys.modules[module_name]
+    package = module.__package__ or ""
+    top = (package or module_name).partition(".")[0]
+    shipped = ",".join(f"{name}=={version}" for name, version in sorted(_distributions(top).items()))
+    module_file = Path(module.__file__ or "")
+    digest = hashlib.sha256()
+    for path in _source_files(module_file, bool(package)):
+        name = path.relative_to(module_file.parent).as_posix()
+        digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return f"llmops=={__version__};{shipped};{digest.hexdigest()[:16]}"
+
+
+def _distributions(top: str) -> dict[str, str]:
+    """Name and version of the installed distributions whose assistants live in package `top`."""
+    return {
+        point.dist.name: point.dist.version
+        for point in entry_points(group=ENTRY_POINT_GROUP)
+        if point.dist is not None and point.module.partition(".")[0] == top
+    }
+
+
+def _source_files(module_file: Path, in_package: bool) -> list[Path]:
+    """The defining package's files (data included, bytecode caches not), or the module's own file."""
+    if not module_file.is_file():
+        return []
+    if not in_package:
+        return [module_file]
+    return sorted(
+        path
+        for path in module_file.parent.rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc"
+    )

@@ -14,8 +14,16 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from llmops.cli.common import database, default_user, fail, load_settings, prompts, stderr, stdout
-from llmops.cli.prompts import DEFAULT_PROMPT
+from llmops.cli.common import (
+    DEFAULT_PROMPT,
+    database,
+    default_user,
+    fail,
+    load_settings,
+    prompts,
+    stderr,
+    stdout,
+)
 
 if TYPE_CHECKING:
     from llmops.canary.compare import Comparison
@@ -104,6 +112,21 @@ def start(
 
     The golden set runs on VERSION and on production first; a REGRESSION verdict is refused (exit 1)
     unless --force with --reason. Raising the share of a running canary only adds users."""
+    start_canary(version, share, prompt=prompt, by=by, reason=reason, force=force, dataset=dataset)
+
+
+def start_canary(
+    version: str,
+    share: float,
+    *,
+    prompt: str,
+    by: str | None,
+    reason: str,
+    force: bool,
+    dataset: Path | None = None,
+) -> None:
+    """The one way a canary starts (`canary start`, `prompts label canary V --traffic-share S`): the eval
+    gate, then the label, with who and why in its history."""
     from llmops.canary.controller import ForceWithoutReasonError
     from llmops.canary.gate import EvalRegressionError
 
@@ -164,7 +187,8 @@ def _gate_dataset(settings: Settings, prompt: str, path: Path | None) -> Dataset
     }
     if data.assistant not in owners:
         fail(
-            f"The dataset is for assistant {data.assistant!r}, which does not use prompt {prompt!r}: pass --dataset"
+            f"The dataset is for assistant {data.assistant!r}, which does not use prompt {prompt!r}: "
+            "gate on another with `llmops canary start VERSION --dataset FILE`"
         )
     return data
 

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 # Piped output is read by programs: never wrap or cut a table or a line to a guessed terminal width.
 PIPED_WIDTH = 100_000
+DEFAULT_PROMPT = "email_triage"  # the prompt `--prompt` names when not given
 
 
 def stdout() -> Console:

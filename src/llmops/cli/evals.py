@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from llmops.evals.datasets import Dataset
     from llmops.evals.runner import CaseResult, EvalRun, EvalTarget
 
+SPAN_EXPORT_MARGIN_S = 2.0  # time to write one export batch, on top of the queue's delay
+
 app = typer.Typer(help="Evaluate prompt versions on datasets and compare runs.", no_args_is_help=True)
 
 
@@ -344,11 +346,15 @@ def mine(
     """Turn negative feedback into candidate eval cases (JSONL, golden-set format) to label."""
     from llmops.evals.mining import mine as mine_cases
     from llmops.evals.mining import write_jsonl
+    from llmops.telemetry.span_queue import schedule_delay_s
 
     start = since_start(since)
     settings = load_settings()
     with database(settings) as engine:
-        cases = mine_cases(engine, redactor(settings), since=start, limit=limit)
+        # A request rated a moment ago on another replica may still have its spans in that replica's
+        # export queue: wait for them, a little longer than the export delay at most.
+        settle_s = schedule_delay_s() + SPAN_EXPORT_MARGIN_S
+        cases = mine_cases(engine, redactor(settings), since=start, limit=limit, settle_s=settle_s)
     with output(path) as stream:
         written = write_jsonl(cases, stream)
     stderr().print(
@@ -377,3 +383,29 @@ def candidates(
 
 
 app.command("label")(label)
+
+
+@app.command("export")
+def export(
+    name: Annotated[str, typer.Argument(help="Dataset name, as on the dashboard's /annotate page.")],
+    path: Annotated[
+        Path | None, typer.Option("--output", help="Write the JSONL here instead of stdout.")
+    ] = None,
+) -> None:
+    """Write a dataset labelled on the dashboard (stored in the database, by every replica) as JSONL for
+    `llmops eval run --dataset`."""
+    from llmops.evals.case_store import checked_name, stored_cases
+    from llmops.evals.mining import write_jsonl
+
+    try:
+        checked_name(name)
+    except ValueError as exc:
+        fail(f"Bad dataset name: {exc}")
+    settings = load_settings()
+    with database(settings) as engine:
+        cases = stored_cases(engine, name)
+    if not cases:
+        fail(f"No case is labelled in dataset {name!r} (label some on the dashboard's /annotate page).")
+    with output(path) as stream:
+        write_jsonl(cases, stream)
+    stderr().print(f"Exported {len(cases)} labelled case(s) of dataset {name}.")

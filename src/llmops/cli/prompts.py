@@ -12,7 +12,16 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from llmops.cli.common import database, default_user, fail, load_settings, prompts, stderr, stdout
+from llmops.cli.common import (
+    DEFAULT_PROMPT,
+    database,
+    default_user,
+    fail,
+    load_settings,
+    prompts,
+    stderr,
+    stdout,
+)
 
 if TYPE_CHECKING:
     from llmops.prompts.labels import LabelRecord, LabelStore
@@ -22,7 +31,6 @@ app = typer.Typer(
     help="Prompt versions, labels (production, canary, …) and their history.", no_args_is_help=True
 )
 
-DEFAULT_PROMPT = "email_triage"
 PromptOption = Annotated[str, typer.Option("--prompt", help="Prompt name.")]
 
 
@@ -154,11 +162,28 @@ def label(
     traffic_share: Annotated[
         float | None, typer.Option(min=0.0, max=1.0, help="Share of traffic, for canary labels.")
     ] = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="canary with a share: start it even if the eval verdict is REGRESSION (needs --reason).",
+        ),
+    ] = False,
 ) -> None:
-    """Point a label at a version (create it, move it, or roll it back); prints old → new."""
-    from llmops.prompts.labels import LabelError
+    """Point a label at a version (create it, move it, or roll it back); prints old → new.
+
+    `canary` with a positive --traffic-share starts a canary, and goes through the same eval gate as
+    `llmops canary start VERSION --share S`: a REGRESSION verdict is refused unless --force --reason."""
+    from llmops.prompts.labels import CANARY, LabelError
 
     _checked_label(name)
+    if name == CANARY and traffic_share:
+        from llmops.cli.canary import start_canary
+
+        start_canary(version_id, traffic_share, prompt=prompt, by=by, reason=reason, force=force)
+        return
+    if force:
+        fail("--force applies to a canary label with a positive --traffic-share only")
     with _store() as store:
         try:
             change = store.set(

@@ -1,5 +1,6 @@
 """The annotation page (`/annotate`): label the requests most worth adding to the eval set, as
-`llmops eval label` does, into `<data_dir>/datasets/<name>.jsonl`.
+`llmops eval label` does, into a dataset stored in the database (`llmops.evals.case_store`), so labels
+made on every replica land in one place; `llmops eval export NAME` writes it as a file.
 
 A submitted form names a case and its expectations only: the case itself is rebuilt on the server
 from the stored trace, so nobody can write an email into a dataset through the form. Like every page it
@@ -9,7 +10,6 @@ echoing it."""
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
@@ -18,15 +18,9 @@ from fastapi.responses import RedirectResponse, Response
 from llmops.dashboard import annotate_view
 from llmops.dashboard.auth import CSRF_FIELD, check_csrf, form_fields
 from llmops.dashboard.routes import SignedIn, render
+from llmops.evals.case_store import add_case
 from llmops.evals.datasets import DatasetError
-from llmops.evals.labelling import (
-    CATEGORIES,
-    Correction,
-    LabelError,
-    append_cases,
-    labelled,
-    make_label,
-)
+from llmops.evals.labelling import CATEGORIES, Correction, LabelError, labelled, make_label
 from llmops.service import Services, services_of
 
 router = APIRouter(include_in_schema=False)
@@ -42,12 +36,7 @@ async def annotate_page(
     services = services_of(request)
     try:
         data = await asyncio.to_thread(
-            annotate_view.queue,
-            services.engine,
-            services.redactor,
-            services.settings.data_dir,
-            dataset,
-            added,
+            annotate_view.queue, services.engine, services.redactor, dataset, added
         )
     except (ValueError, DatasetError, LabelError) as exc:
         return render(request, "error.html", session, 400, message=_message(exc))
@@ -77,9 +66,9 @@ async def annotate(request: Request, session: SignedIn) -> Response:
     ]
     if fields.get("must_contain", "").strip():
         corrections.append(Correction(case_id, "must_contain", fields["must_contain"]))
+    by = f"dashboard key {session.key_fingerprint}"
     try:
-        path = annotate_view.dataset_path(services.settings.data_dir, name)
-        added = await asyncio.to_thread(_label, services, path, case_id, corrections)
+        added = await asyncio.to_thread(_label, services, name, case_id, corrections, by)
     except (ValueError, DatasetError, LabelError) as exc:
         return render(request, "error.html", session, 400, message=_message(exc))
     if not added:
@@ -87,13 +76,14 @@ async def annotate(request: Request, session: SignedIn) -> Response:
     return RedirectResponse("/annotate?" + urlencode({"dataset": name, "added": case_id}), status_code=303)
 
 
-def _label(services: Services, path: Path, case_id: str, corrections: list[Correction]) -> bool:
-    """Label the queued case `case_id` and append it; False when no such case waits for a label."""
-    queued = annotate_view.candidates(services.engine, services.redactor, path)
+def _label(services: Services, name: str, case_id: str, corrections: list[Correction], by: str) -> bool:
+    """Label the queued case `case_id` and store it in the named dataset; False when no such case
+    waits for a label (or another replica stored it meanwhile)."""
+    queued = annotate_view.candidates(services.engine, services.redactor, name)
     case = next((case for case in queued if case.id == case_id), None)
     if case is None:
         return False
-    return bool(append_cases(path, [labelled(case, make_label(case, False, corrections))]).added)
+    return add_case(services.engine, name, labelled(case, make_label(case, False, corrections)), by=by)
 
 
 def _message(exc: Exception) -> str:

@@ -1,26 +1,22 @@
 """What the annotation page shows: the requests most worth labelling, as cards with a proposal each.
 
 The queue is `llmops eval candidates` (negative feedback, low judge scores, judge/user disagreement)
-without the cases the chosen dataset already holds. Everything shown was rebuilt from the stored,
-redacted trace and redacted again; long texts are clipped.
+without the cases the chosen dataset already holds in the database (labelled on any replica).
+Everything shown was rebuilt from the stored, redacted trace and redacted again; long texts are clipped.
 """
 
 from __future__ import annotations
-
-import re
-from pathlib import Path
 
 from pydantic import BaseModel, Field
 from sqlalchemy import Engine
 
 from llmops.evals.active_learning import select_candidates
+from llmops.evals.case_store import checked_name, stored_ids
 from llmops.evals.datasets import EvalCase
-from llmops.evals.labelling import dataset_ids, proposal
+from llmops.evals.labelling import proposal
 from llmops.redaction import Redactor
 
-DATASETS_DIR = "datasets"
 DEFAULT_DATASET = "labelled"
-DATASET_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 PAGE = 50
 _CLIP = 2000
 
@@ -42,35 +38,25 @@ class Card(BaseModel):
 
 class Queue(BaseModel):
     dataset: str
-    path: str
     labelled: int
     added: str | None = Field(None, description="The case just added, when the dataset holds it.")
     cards: list[Card]
 
 
-def dataset_path(data_dir: Path, name: str) -> Path:
-    """Where the named dataset lives (`<data_dir>/datasets/<name>.jsonl`); the name is checked first."""
-    if not DATASET_NAME.match(name):
-        raise ValueError("dataset names are lowercase letters, digits, `-` and `_`")
-    return data_dir / DATASETS_DIR / f"{name}.jsonl"
-
-
-def candidates(engine: Engine, redactor: Redactor, path: Path) -> list[EvalCase]:
-    """Cases waiting for a label that the dataset at `path` does not hold yet, most useful first."""
-    done = dataset_ids(path)
+def candidates(engine: Engine, redactor: Redactor, name: str) -> list[EvalCase]:
+    """Cases waiting for a label that the named dataset does not hold yet, most useful first."""
+    done = stored_ids(engine, checked_name(name))
     picked = select_candidates(engine, redactor, limit=len(done) + PAGE)
     return [case for case in picked if case.id not in done][:PAGE]
 
 
-def queue(engine: Engine, redactor: Redactor, data_dir: Path, name: str, added: str | None) -> Queue:
-    path = dataset_path(data_dir, name)
-    done = dataset_ids(path)
+def queue(engine: Engine, redactor: Redactor, name: str, added: str | None) -> Queue:
+    done = stored_ids(engine, checked_name(name))
     return Queue(
         dataset=name,
-        path=str(path),
         labelled=len(done),
         added=added if added in done else None,
-        cards=[card(case) for case in candidates(engine, redactor, path)],
+        cards=[card(case) for case in candidates(engine, redactor, name)],
     )
 
 

@@ -19,8 +19,9 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import time
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import IO, Any
 
 from pydantic import BaseModel
@@ -39,6 +40,7 @@ _CASE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _SUBJECT = re.compile(r"^Subject: ?(.*)$", re.MULTILINE)
 _SENDER = re.compile(r"^Sender: ?(.*)$", re.MULTILINE)
 _BODY = re.compile(r"^Body: ?", re.MULTILINE)
+_POLL_S = 0.2
 
 Trace = Sequence[tuple[str, dict[str, Any]]]
 
@@ -49,9 +51,18 @@ class TraceContent(BaseModel):
 
 
 def mine(
-    engine: Engine, redactor: Redactor, since: datetime | None = None, limit: int = 50
+    engine: Engine,
+    redactor: Redactor,
+    since: datetime | None = None,
+    limit: int = 50,
+    *,
+    settle_s: float = 0.0,
 ) -> list[EvalCase]:
-    """Candidate cases from feedback rated -1 or 0 (updated at or after `since`), worst first."""
+    """Candidate cases from feedback rated -1 or 0 (updated at or after `since`), worst first.
+
+    A rated request that ended less than `settle_s` ago and whose root span is not stored yet is
+    waited for, until then at most: its spans may still be in the export queue of another replica
+    (up to `OTEL_BSP_SCHEDULE_DELAY`; the replica that takes the feedback flushes its own)."""
     if limit < 1:
         raise ValueError("limit must be at least 1")
     query = (
@@ -60,6 +71,9 @@ def mine(
             feedback.c.rating,
             feedback.c.notes,
             requests.c.trace_id,
+            requests.c.span_id,
+            requests.c.created_at,
+            requests.c.latency_ms,
             requests.c.prompt_version,
         )
         .select_from(feedback.outerjoin(requests, requests.c.request_id == feedback.c.request_id))
@@ -74,9 +88,17 @@ def mine(
     )
     if since is not None:
         query = query.where(feedback.c.updated_at >= utc(since))
+    with engine.connect() as connection:
+        rows = connection.execute(query).all()
+    ended = {
+        (row.trace_id, row.span_id): utc(row.created_at) + timedelta(milliseconds=row.latency_ms or 0.0)
+        for row in rows
+        if row.trace_id is not None
+    }
+    await_root_spans(engine, ended, settle_s)
     cases = []
     with engine.connect() as connection:
-        for row in connection.execute(query).all():
+        for row in rows:
             source = CaseSource(
                 request_id=row.request_id,
                 trace_id=row.trace_id,
@@ -86,6 +108,35 @@ def mine(
             )
             cases.append(build_case(redactor, stored_trace(connection, row.request_id), source))
     return cases
+
+
+def await_root_spans(engine: Engine, ended: dict[tuple[str, str], datetime], settle_s: float) -> None:
+    """Wait until every root span (trace id, span id) of a request that ended less than `settle_s`
+    ago is stored, or until `settle_s` after its request ended."""
+    if settle_s <= 0:
+        return
+    due = {key: at + timedelta(seconds=settle_s) for key, at in ended.items()}
+    while True:
+        now = datetime.now(UTC)
+        waiting = {key: at for key, at in due.items() if at > now}
+        if not waiting:
+            return
+        with engine.connect() as connection:
+            stored = _stored_spans(connection, list(waiting))
+        due = {key: at for key, at in waiting.items() if key not in stored}
+        if not due:
+            return
+        time.sleep(min(_POLL_S, (min(due.values()) - now).total_seconds()))
+
+
+def _stored_spans(connection: Connection, keys: list[tuple[str, str]]) -> set[tuple[str, str]]:
+    trace_ids = {trace_id for trace_id, _ in keys}
+    rows = connection.execute(
+        select(spans.c.trace_id, spans.c.span_id).where(
+            spans.c.trace_id.in_(trace_ids), spans.c.span_id.in_({span_id for _, span_id in keys})
+        )
+    ).all()
+    return {(row.trace_id, row.span_id) for row in rows}
 
 
 def stored_trace(connection: Connection, request_id: str) -> Trace:

@@ -9,9 +9,11 @@ deployed labels are what is evaluated): the version it reports is recorded, with
 not the one asked for.
 
 Identical calls are cached on disk (`<data_dir>/eval-cache/<key>.json` for the CLI), keyed by the
-prompt's content hash (or, over HTTP, the target and version), provider, model and the canonical input
-JSON. The cache holds outputs after redaction, as the service replies them; a cached case keeps the
-request and trace ids of the call that produced it.
+prompt's content hash and the code version of the assistant (or, over HTTP, the target, version and
+the code version the server reports in `GET /v1/assistants`), provider, model and the canonical input
+JSON: after an upgrade or an edit of the assistant's code, no output of the old code is reused. The
+cache holds outputs after redaction, as the service replies them; a cached case keeps the request and
+trace ids of the call that produced it.
 """
 
 from __future__ import annotations
@@ -184,7 +186,8 @@ class EvalTarget(ABC):
 
     @abstractmethod
     def identity(self) -> tuple[str, str, str]:
-        """(version key, provider, model) for the cache key; fixed for the whole run."""
+        """(version key, provider, model) for the cache key; fixed for the whole run. The version key
+        names the prompt's content and the code that runs it (`llmops.assistants.code_version`)."""
 
     @abstractmethod
     async def call(self, payload: dict[str, Any]) -> CachedCall:
@@ -203,6 +206,17 @@ class _RunReply(BaseModel):
     latency_ms: float
     degraded: bool
     cost_usd: float | None = None
+
+
+class _AssistantInfo(BaseModel):
+    name: str
+    code_version: str | None = None
+
+
+class _AssistantList(BaseModel):
+    """The part of `GET /v1/assistants` the runner reads."""
+
+    assistants: list[_AssistantInfo]
 
 
 class HttpTarget(EvalTarget):
@@ -224,14 +238,26 @@ class HttpTarget(EvalTarget):
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self.client = httpx.AsyncClient(base_url=url.rstrip("/"), headers=headers, timeout=HTTP_TIMEOUT_S)
 
+        self.code_version = f"unreported-{secrets.token_hex(8)}"  # until the server says: no reuse
+
     async def __aenter__(self) -> HttpTarget:
+        """Read the code version the server runs the assistant with (`GET /v1/assistants`); a server
+        that does not report one is never answered from the cache."""
+        try:
+            response = await self.client.get("/v1/assistants")
+            listed = _AssistantList.model_validate_json(response.content) if response.is_success else None
+        except (httpx.HTTPError, ValidationError):
+            listed = None
+        for info in listed.assistants if listed else []:
+            if info.name == self.assistant and info.code_version:
+                self.code_version = info.code_version
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.client.aclose()
 
     def identity(self) -> tuple[str, str, str]:
-        return f"{self.name}|{self.prompt_version}", "http", ""
+        return f"{self.name}|{self.prompt_version}|{self.code_version}", "http", ""
 
     async def call(self, payload: dict[str, Any]) -> CachedCall:
         request_id = uuid.uuid4().hex

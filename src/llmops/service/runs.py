@@ -14,6 +14,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 from pydantic import BaseModel, ValidationError
 
+from llmops.assistants import code_version
 from llmops.budgets.store import Subjects
 from llmops.evals.runner import CachedCall, EvalTarget
 from llmops.prompts.registry import PromptNotFound
@@ -310,9 +311,10 @@ class InProcessTarget(EvalTarget):
         settings = services.settings
         self.provider = settings.provider
         self.model = settings.model_for(settings.provider)
+        self.code_version = code_version(self.runs)
 
     def identity(self) -> tuple[str, str, str]:
-        return self.version.content_hash, self.provider or "", self.model or ""
+        return f"{self.version.content_hash}|{self.code_version}", self.provider or "", self.model or ""
 
     async def call(self, payload: dict[str, Any]) -> CachedCall:
         try:

@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 from sqlalchemy import Engine, select
 
-from llmops.storage.tables import requests
+from llmops.storage.tables import requests, spans
 
 
 def new_request_id() -> str:
@@ -28,6 +28,23 @@ def request_exists(engine: Engine, request_id: str) -> bool:
     with engine.connect() as connection:
         found = connection.execute(select(requests.c.id).where(requests.c.request_id == request_id)).first()
     return found is not None
+
+
+def root_span_stored(engine: Engine, request_id: str) -> bool | None:
+    """Whether the request's root span is stored; None when there is no such request."""
+    root = spans.alias("root")
+    query = (
+        select(root.c.span_id)
+        .select_from(
+            requests.outerjoin(
+                root, (root.c.trace_id == requests.c.trace_id) & (root.c.span_id == requests.c.span_id)
+            )
+        )
+        .where(requests.c.request_id == request_id)
+    )
+    with engine.connect() as connection:
+        found = connection.execute(query).first()
+    return None if found is None else found.span_id is not None
 
 
 class RequestIds:

@@ -349,3 +349,19 @@ canary_decisions = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Index("ix_canary_decisions_prompt_name_created_at", "prompt_name", "created_at"),
 )
+
+# Cases labelled on the dashboard's /annotate page, by dataset name: every replica writes and reads the
+# same rows (`llmops.evals.case_store`); `llmops eval export NAME` writes them as a dataset file. `case`
+# is the case's JSON line, rebuilt from the stored (redacted) trace and redacted again.
+labelled_cases = Table(
+    "labelled_cases",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("dataset", String(64), nullable=False),
+    Column("case_id", String(128), nullable=False),
+    Column("assistant", String(128), nullable=False),
+    Column("case", Text, nullable=False),
+    Column("labelled_by", String(128), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("dataset", "case_id"),
+)

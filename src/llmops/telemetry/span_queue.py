@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -52,7 +53,7 @@ class BoundedSpanProcessor(SpanProcessor):
         self._exporter = exporter
         self._on_drop = on_drop
         self._max_queue = max_queue_size or _setting(OTEL_BSP_MAX_QUEUE_SIZE)
-        self._delay_s = (schedule_delay_millis or _setting(OTEL_BSP_SCHEDULE_DELAY)) / 1000
+        self._delay_s = schedule_delay_millis / 1000 if schedule_delay_millis else schedule_delay_s()
         self._batch = max_export_batch_size or _setting(OTEL_BSP_MAX_EXPORT_BATCH_SIZE)
         self._queue: deque[ReadableSpan] = deque()
         self._wake = threading.Event()
@@ -75,8 +76,10 @@ class BoundedSpanProcessor(SpanProcessor):
             self._wake.set()
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
-        """Export everything queued now, in the caller's thread."""
-        self._export_queued()
+        """Export, in the caller's thread, every span that ended before the call: once it returns they
+        are stored (a batch the worker was exporting meanwhile is finished first). Spans queued during
+        the flush are left to the worker, so a busy service cannot keep a flush going."""
+        self._export_queued(limit=len(self._queue))
         return True
 
     def shutdown(self) -> None:
@@ -95,10 +98,13 @@ class BoundedSpanProcessor(SpanProcessor):
             self._wake.clear()
             self._export_queued()
 
-    def _export_queued(self) -> None:
+    def _export_queued(self, limit: int | None = None) -> None:
+        """Export the queue's spans in batches, at most `limit` of them (None: until it is empty)."""
         with self._export_lock:
-            while self._queue:
-                batch = [self._queue.popleft() for _ in range(min(self._batch, len(self._queue)))]
+            left = sys.maxsize if limit is None else limit
+            while left > 0 and self._queue:
+                batch = [self._queue.popleft() for _ in range(min(self._batch, left, len(self._queue)))]
+                left -= len(batch)
                 token = attach(set_value(_SUPPRESS_INSTRUMENTATION_KEY, True))  # no spans of the export
                 try:
                     self._exporter.export(batch)
@@ -106,6 +112,11 @@ class BoundedSpanProcessor(SpanProcessor):
                     logger.error("span export raised", extra={"error_type": type(exc).__name__})
                 finally:
                     detach(token)
+
+
+def schedule_delay_s() -> float:
+    """How long an ended span may wait in the queue before its export starts (`OTEL_BSP_SCHEDULE_DELAY`)."""
+    return _setting(OTEL_BSP_SCHEDULE_DELAY) / 1000
 
 
 def _setting(name: str) -> int:

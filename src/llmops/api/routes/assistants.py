@@ -14,7 +14,7 @@ from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from llmops.api.routes.runs import RUN_ERRORS, run_options, run_or_http_error
-from llmops.assistants import LoadedAssistant, prompt_registry
+from llmops.assistants import LoadedAssistant, code_version, prompt_registry
 from llmops.service import RunReply, services_of
 
 PREFIX = "/v1/assistants"
@@ -28,6 +28,10 @@ class AssistantInfo(BaseModel):
     input_schema: dict[str, Any]
     output_schema: dict[str, Any]
     example_input: dict[str, Any]
+    code_version: str = Field(
+        description="The llmops version, the assistant's distribution version and a hash of its package's "
+        "files: it changes with the code (the eval cache keys on it)."
+    )
 
 
 class AssistantList(BaseModel):
@@ -44,6 +48,7 @@ def describe(item: LoadedAssistant) -> AssistantInfo:
         input_schema=assistant.input_model.model_json_schema(),
         output_schema=assistant.output_model.model_json_schema(),
         example_input=assistant.example.model_dump(mode="json"),
+        code_version=code_version(assistant),
     )
 
 

@@ -13,7 +13,7 @@ from llmops.feedback.store import MAX_PAGE, FeedbackStore, window_start
 from llmops.reporting.window import WINDOW_PATTERN, parse_since
 from llmops.service import services_of
 from llmops.storage.cursor import CursorError
-from llmops.storage.request_rows import request_exists
+from llmops.storage.request_rows import request_exists, root_span_stored
 
 router = APIRouter(tags=["feedback"])
 ROUTE = "/v1/feedback"
@@ -32,13 +32,19 @@ UNKNOWN_REQUEST = "no request with this request_id: it is unknown, or retention 
     },
 )
 async def post_feedback(body: FeedbackIn, request: Request, response: Response) -> Feedback:
-    """201 for the first feedback on a request; 200 when the latest rating and notes replace it."""
+    """201 for the first feedback on a request; 200 when the latest rating and notes replace it.
+
+    Either means the rated request's trace is stored, when this replica served it: its spans leave
+    through the export queue up to `OTEL_BSP_SCHEDULE_DELAY` after the reply, so while its root span
+    is not stored the queue is flushed first (in a worker thread, off the event loop). `llmops eval
+    mine` reads the email off those spans at once."""
     services = services_of(request)
     store = FeedbackStore(services.engine)
-    if not await asyncio.to_thread(request_exists, services.engine, body.request_id):
-        # The request row is written by the span exporter off the request path: flush it and look again.
+    engine = services.engine
+    traced = await asyncio.to_thread(root_span_stored, engine, body.request_id)
+    if not traced:
         await asyncio.to_thread(services.telemetry_setup.force_flush)
-        if not await asyncio.to_thread(request_exists, services.engine, body.request_id):
+        if traced is None and not await asyncio.to_thread(request_exists, engine, body.request_id):
             raise HTTPException(404, UNKNOWN_REQUEST)
     notes = None if body.notes is None else services.redactor.redact(body.notes)
     stored, created = await asyncio.to_thread(
