@@ -61,7 +61,7 @@ def test_labels_append_to_a_dataset_and_leave_the_queue(server: tuple[LiveServer
         assert PLANTED_EMAIL not in page and PLANTED_CARD not in page and "urgent! mail [EMAIL]" in page
 
         form = {"csrf_token": token, "dataset": "oncall", "case_id": case_id, "category": "urgent"}
-        form |= {"priority_low": "1", "priority_high": "2", "critical": "1", "must_contain": " bridge "}
+        form |= {"priority_low": "1", "priority_high": "2", "critical": "1", "must_contain": f" bridge {PLANTED_EMAIL} "}
         # The form cannot carry an email: whatever else is posted is ignored.
         saved = client.post("/annotate", data=form | {"email": "x@evil.example"})
         assert saved.status_code == 303
@@ -77,7 +77,7 @@ def test_labels_append_to_a_dataset_and_leave_the_queue(server: tuple[LiveServer
             (1, 2),
             True,
         )
-        assert case.expected.must_contain == ["bridge"] and "labelled" in case.tags
+        assert case.expected.must_contain == ["bridge [EMAIL]"] and "labelled" in case.tags
         assert case.email is not None and case.email.sender == "Jane Roe <redacted@example.invalid>"
         stored = "".join(case.model_dump_json() for case in _stored(running, "oncall"))
         assert PLANTED_EMAIL not in stored and PLANTED_CARD not in stored and "evil" not in stored

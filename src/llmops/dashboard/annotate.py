@@ -54,7 +54,6 @@ async def annotate_page(
 async def annotate(request: Request, session: SignedIn) -> Response:
     fields = await form_fields(request)
     check_csrf(session.csrf, fields.get(CSRF_FIELD))
-    services = services_of(request)
     name = fields.get("dataset", annotate_view.DEFAULT_DATASET)
     case_id = fields.get("case_id", "")
     corrections = [
@@ -64,8 +63,11 @@ async def annotate(request: Request, session: SignedIn) -> Response:
         ),
         Correction(case_id, "critical", "true" if fields.get("critical") else "false"),
     ]
+    services = services_of(request)
     if fields.get("must_contain", "").strip():
-        corrections.append(Correction(case_id, "must_contain", fields["must_contain"]))
+        # typed text is stored in the database: masked like the case itself (and the replies it is checked in)
+        phrase = services.redactor.redact(fields["must_contain"])
+        corrections.append(Correction(case_id, "must_contain", phrase))
     by = f"dashboard key {session.key_fingerprint}"
     try:
         added = await asyncio.to_thread(_label, services, name, case_id, corrections, by)
