@@ -61,7 +61,12 @@ def test_labels_append_to_a_dataset_and_leave_the_queue(server: tuple[LiveServer
         assert PLANTED_EMAIL not in page and PLANTED_CARD not in page and "urgent! mail [EMAIL]" in page
 
         form = {"csrf_token": token, "dataset": "oncall", "case_id": case_id, "category": "urgent"}
-        form |= {"priority_low": "1", "priority_high": "2", "critical": "1", "must_contain": f" bridge {PLANTED_EMAIL} "}
+        form |= {
+            "priority_low": "1",
+            "priority_high": "2",
+            "critical": "1",
+            "must_contain": f" bridge {PLANTED_EMAIL} ",
+        }
         # The form cannot carry an email: whatever else is posted is ignored.
         saved = client.post("/annotate", data=form | {"email": "x@evil.example"})
         assert saved.status_code == 303

@@ -13,7 +13,6 @@ from pathlib import Path
 from types import ModuleType
 
 from live import LiveServer
-from llmops.assistant.schema import Category
 from llmops.config import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
