@@ -234,13 +234,14 @@ async def run_floor(payloads: list[bytes], requests: int, tmp: Path) -> Result:
 
 
 async def soak(src: Path, payloads: list[bytes], requests: int, tmp: Path) -> list[float]:
-    """RSS (MiB) of one worker with full telemetry after each tenth of `requests`."""
+    """RSS (MiB) of one worker with full telemetry at the start and after each tenth of `requests`."""
     data_dir = Path(tempfile.mkdtemp(dir=tmp))
     env = llmops_env(src, data_dir, Config(), None)
     command = [sys.executable, "-m", "llmops.cli", "serve", "--workers", "1"]
     samples = []
     with server(command, env, data_dir / "serve.log") as (base, pid):
         headers = {"authorization": f"Bearer {KEY}"}
+        samples.append(rss_mib(pid))  # started, before any request
         for _ in range(10):
             await run_load(f"{base}/v1/triage", payloads, headers, requests=requests // 10, concurrency=8)
             samples.append(rss_mib(pid))
@@ -325,9 +326,9 @@ async def main() -> None:
             )
     for tree, samples in soaks.items():
         print(
-            f"RSS over {args.soak} requests ({tree}, 1 worker, full telemetry), MiB per tenth: "
+            f"RSS over {args.soak} requests ({tree}, 1 worker, full telemetry), MiB at 0 and per tenth: "
             + " ".join(f"{s:.0f}" for s in samples)
-            + f"  (growth after the first tenth {samples[-1] - samples[0]:+.1f})"
+            + f"  (growth after the first tenth {samples[-1] - samples[1]:+.1f})"
         )
     if skipped:
         print(

@@ -12,7 +12,7 @@ from fastapi import Depends, FastAPI, Request
 
 from llmops import __version__
 from llmops.alerts.engine import run_alert_loop
-from llmops.api.auth import check_api_key, require_api_key
+from llmops.api.auth import check_api_key, check_api_key_now, require_api_key
 from llmops.api.errors import install_error_handlers
 from llmops.api.middleware import (
     AuthFirstMiddleware,
@@ -102,7 +102,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(InputCharactersMiddleware)
     # Credentials before the body is read (outer to the body limit).
     app.add_middleware(
-        AuthFirstMiddleware, guards={prefix: guard for prefix, (guard, _) in PROTECTED.items()}
+        AuthFirstMiddleware,
+        guards={prefix: guard for prefix, (guard, _) in PROTECTED.items()},
+        nonblocking={check_api_key: check_api_key_now},
     )
     install_openapi(app, {prefix: schemes for prefix, (_, schemes) in PROTECTED.items()}, SESSION_COOKIE)
     app.add_middleware(RequestMetricsMiddleware)

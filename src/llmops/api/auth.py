@@ -20,12 +20,30 @@ async def require_api_key(request: Request) -> None:
 
 def check_api_key(request: Request) -> None:
     """A valid bearer key, or 401. May read the stored keys (blocking): run it off the event loop."""
-    services = services_of(request)
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
+    token = _bearer_token(request)
+    _accept(request, token, services_of(request).keys.verify(token))
+
+
+def check_api_key_now(request: Request) -> bool:
+    """`check_api_key` on the event loop when the stored keys are cached (nearly always): True once
+    the key passed (a bad one raises 401 the same way), False when only `check_api_key` can tell."""
+    token = _bearer_token(request)
+    valid = services_of(request).keys.verify_cached(token)
+    if valid is None:
+        return False
+    _accept(request, token, valid)
+    return True
+
+
+def _bearer_token(request: Request) -> str:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise HTTPException(401, "missing bearer API key", headers={"WWW-Authenticate": "Bearer"})
-    if not services.keys.verify(token.strip()):
+    return token.strip()
+
+
+def _accept(request: Request, token: str, valid: bool) -> None:
+    if not valid:
         raise HTTPException(401, "invalid API key", headers={"WWW-Authenticate": "Bearer"})
     # Identifies the caller's key for per-key budgets without holding the key itself.
-    request.state.api_key_fingerprint = fingerprint(token.strip())
+    request.state.api_key_fingerprint = fingerprint(token)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from urllib.parse import unquote_to_bytes
 
 from starlette.concurrency import run_in_threadpool
@@ -113,18 +113,31 @@ class AuthFirstMiddleware:
     `guards` maps a path prefix to the check for it (the same functions the routes depend on); the
     longest matching prefix wins, and None marks routes that check credentials themselves before they
     read the body (the gateway's, which answer in OpenAI's error shape). Paths under no prefix (health
-    checks, sign-in, the dashboard's pages) pass through."""
+    checks, sign-in, the dashboard's pages) pass through.
 
-    def __init__(self, app: ASGIApp, guards: dict[str, Callable[[Request], None] | None]) -> None:
+    A guard may block (it reads stored keys), so it runs off the event loop, unless `nonblocking` has
+    a form of it that can decide on the loop: that returns False when it cannot (then the guard runs
+    in a thread as usual), which saves a thread hop per request."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        guards: dict[str, Callable[[Request], None] | None],
+        nonblocking: Mapping[Callable[[Request], None], Callable[[Request], bool]] | None = None,
+    ) -> None:
         self.app = app
         self.guards = guards
+        self.nonblocking = dict(nonblocking or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and getattr(scope["app"].state, "services", None) is not None:
             guard = self._guard(scope["path"])
             if guard is not None:
+                request = Request(scope)
+                now = self.nonblocking.get(guard)
                 try:
-                    await run_in_threadpool(guard, Request(scope))
+                    if now is None or not now(request):
+                        await run_in_threadpool(guard, request)
                 except HTTPException as exc:
                     headers = dict(exc.headers or {})
                     await send_error(scope, send, exc.status_code, str(exc.detail), headers)

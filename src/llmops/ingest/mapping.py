@@ -19,11 +19,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
 from llmops.ingest import conventions as ic
 from llmops.ingest.decode import RawSpan
 from llmops.ingest.scrub import BatchScrubber, Scrubber
+from llmops.storage.jsontext import compact_json
 from llmops.storage.tables import INGEST_SOURCE
 from llmops.storage.timeutil import from_unix_nanos
 from llmops.storage.trace_store import RequestRecord, SpanRecord
@@ -111,7 +110,7 @@ class Mapper:
         for key in (c.GEN_AI_INPUT_MESSAGES, c.GEN_AI_OUTPUT_MESSAGES):
             value = clean.get(key)
             if isinstance(value, list):
-                clean[key] = _json(value)
+                clean[key] = compact_json(value)
         if _is_model_call(clean) and c.COST_USD not in clean:
             self._add_cost(clean)
         return clean
@@ -156,8 +155,8 @@ class Mapper:
             duration_ms=(end - raw.start_ns) / 1e6,
             status_code=raw.status_code,
             status_message=scrub.text(raw.status_message) if raw.status_message else None,
-            attributes=_json(attributes),
-            events=_json(events),
+            attributes=compact_json(attributes),
+            events=compact_json(events),
             request_id=request_id,
         )
 
@@ -384,14 +383,6 @@ def _is_model_call(attributes: Mapping[str, object]) -> bool:
 
 def _has_usage(attributes: Mapping[str, object]) -> bool:
     return any(_count_or_none(attributes.get(key)) is not None for key in USAGE_KEYS)
-
-
-def _json(value: object) -> str:
-    """Compact JSON text; orjson for speed, the standard library for what orjson refuses (huge ints)."""
-    try:
-        return orjson.dumps(value, default=str).decode("utf-8")
-    except (TypeError, orjson.JSONEncodeError):
-        return json.dumps(value, default=str, ensure_ascii=False, separators=(",", ":"))
 
 
 def _text(value: object, limit: int) -> str | None:

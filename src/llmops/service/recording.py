@@ -4,8 +4,9 @@ The row does not depend on tracing: when the root span was not recorded (`LLMOPS
 or a sampler dropped it), `untraced_root` rebuilds it from the attributes the service set, so the
 request row, its tokens, cost and status are stored all the same (only the spans are missing).
 
-`RowWriter` is the group-commit form for busy routes (the gateway): rows that arrive while one
-transaction is being written wait and go together in the next, so one commit serves many replies.
+`RowWriter` is the group-commit form every route that runs a model uses (assistant runs, the
+gateway): rows that arrive while one transaction is being written wait and go together in the next,
+so one commit and one thread hop serve many replies.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from llmops.prompts.registry import PromptNotFound
 from llmops.prompts.router import Route
 from llmops.redaction import Redactor
 from llmops.sdk import ModelUnavailable, RunContext, TokenUsage
-from llmops.service.recording import store_root_span, untraced_root
+from llmops.service.recording import untraced_root
 from llmops.service.system import GATEKEEPER, AnyAssistant, AssistantNotFound, Services
 from llmops.storage.request_rows import new_request_id
 from llmops.telemetry import conventions as c
@@ -211,8 +211,9 @@ async def persist_request(services: Services, span: Span | ReadableSpan) -> str 
 
     Every producer of root spans (assistant runs, the gateway) calls this between ending the span and
     replying, so an acknowledged request survives a crash; spans still go through the batch exporter,
-    which then skips this row. None when the span is not a root span of ours."""
-    return await store_root_span(services.engine, services.redactor, span)
+    which then skips this row. Rows of concurrent requests share one commit (`RowWriter`). None when
+    the span is not a root span of ours."""
+    return await services.rows.store(span)
 
 
 def in_process_span_name(assistant: AnyAssistant) -> str:

@@ -85,6 +85,7 @@ class Services:
     request_ids: RequestIds
     ingest: IngestReceiver
     gateway: Gateway
+    rows: RowWriter  # request rows before their replies, in group commits (every route that runs a model)
 
     @property
     def telemetry(self) -> Telemetry:
@@ -145,13 +146,8 @@ async def build_services(
     await chain.start()
     telemetry_setup.telemetry.instruments.prime(degraded=DEGRADED_REASONS)
     budgets = BudgetEnforcer(budget_store, settings)
-    gateway = build_gateway(
-        settings,
-        telemetry_setup.telemetry,
-        budgets,
-        persist=RowWriter(engine, redactor).store,
-        engine=engine,
-    )
+    rows = RowWriter(engine, redactor)
+    gateway = build_gateway(settings, telemetry_setup.telemetry, budgets, persist=rows.store, engine=engine)
     model_canaries = gateway.canaries.labels if gateway.canaries is not None else {}
     if gateway.canaries is not None:
         await asyncio.to_thread(gateway.canaries.seed)
@@ -188,6 +184,7 @@ async def build_services(
         request_ids=RequestIds(partial(request_exists, engine)),
         ingest=ingest,
         gateway=gateway,
+        rows=rows,
     )
 
 

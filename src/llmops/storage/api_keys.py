@@ -115,10 +115,19 @@ class ApiKeyStore:
             return int(connection.execute(query).scalar_one())
 
     def verify(self, key: str) -> bool:
+        """Whether `key` is a configured or an active stored key. May read the stored keys (blocking)."""
         digest = hash_key(key)
-        if any(hmac.compare_digest(digest, known) for known in self._configured):
+        return _matches(digest, self._configured) or _matches(digest, self._stored_hashes())
+
+    def verify_cached(self, key: str) -> bool | None:
+        """`verify` without blocking: None when the stored keys are not cached (or the cache is older
+        than its TTL), so only `verify` can tell."""
+        digest = hash_key(key)
+        if _matches(digest, self._configured):
             return True
-        return any(hmac.compare_digest(digest, known) for known in self._stored_hashes())
+        if time.monotonic() - self._cached_at > self._cache_ttl_s:
+            return None
+        return _matches(digest, self._cached)  # set before `_cached_at`: at least as new as it says
 
     def fingerprint_active(self, key_fingerprint: str) -> bool:
         """Whether a configured or active stored key has this fingerprint."""
@@ -145,3 +154,7 @@ class ApiKeyStore:
         if self._configured or self.active_count() > 0:
             return None
         return self.create()
+
+
+def _matches(digest: str, known: frozenset[str]) -> bool:
+    return any(hmac.compare_digest(digest, item) for item in known)

@@ -7,13 +7,13 @@ OpenInference names are mapped onto the GenAI ones on the way in (the GenAI name
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping, Sequence
 
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import StatusCode
 
+from llmops.storage.jsontext import compact_json
 from llmops.storage.tables import API_SOURCE, DEFAULT_ASSISTANT, EVAL_SOURCE, SOURCES
 from llmops.storage.timeutil import from_unix_nanos
 from llmops.storage.trace_store import RequestRecord, SpanRecord
@@ -64,8 +64,8 @@ def span_record(span: ReadableSpan, attributes: Mapping[str, object], request_id
         duration_ms=max(end - start, 0) / 1e6,
         status_code=span.status.status_code.name,
         status_message=span.status.description,
-        attributes=_json(attributes),
-        events=_json(events),
+        attributes=compact_json(attributes),
+        events=compact_json(events),
         request_id=request_id,
     )
 
@@ -132,10 +132,6 @@ def price_sources(spans: Sequence[tuple[ReadableSpan, Mapping[str, object]]]) ->
         if source and span.context is not None:
             found[span.context.trace_id] = source
     return found
-
-
-def _json(value: object) -> str:
-    return json.dumps(value, default=str, ensure_ascii=False, separators=(",", ":"))
 
 
 def _text(value: object, limit: int) -> str | None:
