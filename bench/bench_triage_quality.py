@@ -490,7 +490,11 @@ def main() -> None:
     args = parser.parse_args()
     args.model = args.model or [SMOLLM2]
     names = ["test", "dev"] if args.split == "both" else [args.split]
-    what = f"local model, prompt {args.prompt_version}" if args.local_model else "rules only (degraded path)"
+    what = (
+        f"local model, prompt {args.prompt_version}"
+        if args.local_model or args.label_scores
+        else "rules only (degraded path)"
+    )
     print(f"Triage quality: {what}")
     if args.label_scores:
         compare_label_scores(names, args)
