@@ -101,11 +101,11 @@ class RollupBatch:
         """Add this batch to the stored rollups inside the caller's transaction."""
         if not self._cells:
             return
-        connection.execute(_upsert(self.spec, connection.dialect.name), self.rows())
+        connection.execute(upsert_statement(self.spec, connection.dialect.name), self.rows())
 
 
 @lru_cache(maxsize=8)
-def _upsert(spec: RollupSpec, dialect: str) -> UpsertInsert:
+def upsert_statement(spec: RollupSpec, dialect: str) -> UpsertInsert:
     """The spec's atomic add for one backend, built once: building its 70-column `SET` took longer
     than running it (it runs before every reply that stores a request row)."""
     table = spec.table

@@ -22,6 +22,7 @@ from sqlalchemy.exc import OperationalError
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from llmops.redaction import Redactor
+from llmops.storage.request_inserts import insert_new_requests
 from llmops.storage.request_rows import new_request_id
 from llmops.storage.trace_store import RequestRecord, stored_request_id, write_requests
 from llmops.telemetry.span_records import (
@@ -77,20 +78,29 @@ def store_requests(engine: Engine, records: Sequence[RequestRecord]) -> list[str
 
     Idempotent per span: a row already stored for this span (the exporter got there first) is kept.
     A row whose id is taken by another request gets a fresh one. Transient database errors (locks)
-    retry the whole transaction; anything else propagates to the caller."""
+    retry the whole transaction; anything else propagates to the caller. Rows that are all new (the
+    usual case) take the driver's executemany (`insert_new_requests`); otherwise the Core path below
+    sorts out which rows were stored already."""
     for attempt in Retrying(
         stop=stop_after_attempt(ATTEMPTS),
         wait=wait_exponential(multiplier=0.05, max=1.0),
         retry=retry_if_exception_type(OperationalError),
         reraise=True,
     ):
-        with attempt, engine.begin() as connection:
-            written = {id(record) for record in write_requests(connection, records)}
-            return [
-                record.request_id if id(record) in written else _stored_or_fresh(connection, record)
-                for record in records
-            ]
+        with attempt:
+            if insert_new_requests(engine, records):
+                return [record.request_id for record in records]
+            return _store_some_stored(engine, records)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _store_some_stored(engine: Engine, records: Sequence[RequestRecord]) -> list[str]:
+    with engine.begin() as connection:
+        written = {id(record) for record in write_requests(connection, records)}
+        return [
+            record.request_id if id(record) in written else _stored_or_fresh(connection, record)
+            for record in records
+        ]
 
 
 def _stored_or_fresh(connection: Connection, record: RequestRecord) -> str:
