@@ -22,7 +22,13 @@ from llmops.gateway.messages import input_messages
 from llmops.gateway.recording import Success
 from llmops.gateway.upstreams import Routes, Target
 from llmops.providers.errors import AllProvidersFailed, CircuitOpen, ProviderError, ProviderTimeout
-from llmops.providers.resilience import CircuitBreaker, RetryPolicy, retry_recorder, retrying
+from llmops.providers.resilience import (
+    CircuitBreaker,
+    RetryPolicy,
+    first_try_then,
+    retry_recorder,
+    retrying,
+)
 from llmops.telemetry import conventions as c
 from llmops.telemetry.runtime import Telemetry, mark_error
 
@@ -96,7 +102,7 @@ class TargetCaller:
             )
             try:
                 with trace.use_span(span, end_on_exit=False, **_NO_STATUS):
-                    result: T = await loop(attempt)
+                    result: T = await first_try_then(loop, attempt)
             except ProviderError as error:
                 breaker.record_failure()
                 failures.append(error)
