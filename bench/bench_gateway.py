@@ -10,7 +10,9 @@ For each scenario (non-streaming and streaming, concurrency 1, 16 and 64) every 
 number of requests from a lean keep-alive client (`httpload.py`): latency p50/p95, the latency added
 over direct calls, throughput, and the CPU the server process (all its threads and children) spent per
 call, read from /proc. The event loop thread's share is shown apart: the rest is the span exporter,
-`to_thread` work and the metric readers. `--before SRC` adds llmops run from another source tree (e.g.
+`to_thread` work and the metric readers. "(wait)" is the time per call the event loop thread was
+ready to run but waited for a CPU (the kernel's run-queue delay, /proc schedstat): on a busy machine
+it, not the gateway's own work, is most of the latency added at concurrency 16 and 64. `--before SRC` adds llmops run from another source tree (e.g.
 `git archive <commit> src`), so a change is measured against the previous commit in the same run.
 `--profile` also runs llmops under cProfile for one non-streaming scenario and prints where the event
 loop's time goes.
@@ -76,6 +78,7 @@ class Measure:
     rps: float
     cpu_ms: float | None
     loop_cpu_ms: float | None
+    loop_wait_ms: float | None
     errors: int
 
 
@@ -106,14 +109,16 @@ def _tree(pid: int) -> list[int]:
     return found
 
 
-def cpu_seconds(pid: int) -> tuple[float, float]:
-    """CPU seconds of the whole process tree, and of the main thread of `pid` (the event loop)."""
+def cpu_seconds(pid: int) -> tuple[float, float, float]:
+    """CPU seconds of the whole process tree and of the main thread of `pid` (the event loop), and the
+    seconds that thread waited on the run queue for a CPU."""
     total = 0
     for member in _tree(pid):
         with contextlib.suppress(OSError):
             total += _stat_ticks(Path(f"/proc/{member}/stat"))
     main = _stat_ticks(Path(f"/proc/{pid}/task/{pid}/stat"))
-    return total / TICKS, main / TICKS
+    waited_ns = int(Path(f"/proc/{pid}/task/{pid}/schedstat").read_text().split()[1])
+    return total / TICKS, main / TICKS, waited_ns / 1e9
 
 
 def rss_mib(pid: int) -> float:
@@ -235,16 +240,16 @@ def measure(target: Target, stream: bool, concurrency: int, requests: int) -> Me
     )
     after = cpu_seconds(pid) if pid else None
     latencies = sorted(result.latencies_s)
-    cpu = loop = None
+    cpu = loop = wait = None
     if before and after:
-        cpu = (after[0] - before[0]) * 1000 / requests
-        loop = (after[1] - before[1]) * 1000 / requests
+        cpu, loop, wait = ((end - start) * 1000 / requests for start, end in zip(before, after, strict=True))
     return Measure(
         p50_ms=statistics.median(latencies) * 1000,
         p95_ms=latencies[int(len(latencies) * 0.95) - 1] * 1000,
         rps=requests / result.wall_s,
         cpu_ms=cpu,
         loop_cpu_ms=loop,
+        loop_wait_ms=wait,
         errors=result.errors,
     )
 
@@ -281,7 +286,7 @@ def fmt(value: float | None, digits: int = 2) -> str:
 def report(results: dict[tuple[bool, int], dict[str, Measure]], targets: list[Target]) -> None:
     print(
         f"{'scenario':<16}{'target':<9}{'p50 ms':>8}{'p95 ms':>8}{'+p50 ms':>9}{'+p95 ms':>9}{'req/s':>8}"
-        f"{'CPU ms/call':>13}{'(loop)':>8}{'errors':>8}"
+        f"{'CPU ms/call':>13}{'(loop)':>8}{'(wait)':>8}{'errors':>8}"
     )
     for (stream, concurrency), row in results.items():
         direct = row["direct"]
@@ -292,7 +297,7 @@ def report(results: dict[tuple[bool, int], dict[str, Measure]], targets: list[Ta
             print(
                 f"{label:<16}{target.name:<9}{m.p50_ms:>8.2f}{m.p95_ms:>8.2f}"
                 f"{fmt(m.p50_ms - direct.p50_ms if added else None):>9}{fmt(m.p95_ms - direct.p95_ms if added else None):>9}"
-                f"{m.rps:>8.0f}{fmt(m.cpu_ms):>13}{fmt(m.loop_cpu_ms):>8}{m.errors:>8}"
+                f"{m.rps:>8.0f}{fmt(m.cpu_ms):>13}{fmt(m.loop_cpu_ms):>8}{fmt(m.loop_wait_ms):>8}{m.errors:>8}"
             )
     print()
     for target in targets:
