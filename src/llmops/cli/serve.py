@@ -19,7 +19,7 @@ def serve(
     """Migrate the database, make sure an API key exists, and serve the API with uvicorn."""
     import uvicorn
 
-    from llmops.api.protocol import GuardedH11Protocol
+    from llmops.api.protocol import GuardedHttpToolsProtocol
     from llmops.assistants import AssistantLoadError, load_assistants
     from llmops.service import announce_new_key
     from llmops.storage.api_keys import ApiKeyStore
@@ -44,7 +44,7 @@ def serve(
         log_level=settings.log_level,
         log_config=None,
         proxy_headers=False,
-        http=GuardedH11Protocol,  # header and body read deadlines (set per worker by the app factory)
+        http=GuardedHttpToolsProtocol,  # header and body read deadlines (set per worker by the app factory)
         timeout_keep_alive=round(settings.keepalive_timeout_s),
         limit_concurrency=settings.max_connections,
         backlog=4096,
