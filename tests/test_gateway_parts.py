@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from llmops.config import Settings
+from llmops.gateway import jsonbytes
 from llmops.gateway.cache import ResponseCache, identity
 from llmops.gateway.errors import GatewayError
 from llmops.gateway.messages import StreamAccumulator
@@ -147,6 +148,18 @@ def test_relay_reads_usage_and_strips_it_when_not_asked() -> None:
 
 async def _collect(chunks: AsyncIterator[bytes]) -> bytes:
     return b"".join([chunk async for chunk in chunks])
+
+
+def test_json_bytes_accept_and_write_what_the_standard_library_does() -> None:
+    body = {"model": "m", "messages": [{"role": "user", "content": "héllo \u2603"}], "temperature": 0.1}
+    assert jsonbytes.dumps(body) == json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    assert jsonbytes.loads(jsonbytes.dumps(body)) == body
+    refused_by_orjson = b'{"seed": 123456789012345678901234567890, "top_p": NaN}'
+    parsed = jsonbytes.loads(refused_by_orjson)
+    assert parsed["seed"] == 123456789012345678901234567890
+    assert jsonbytes.dumps(parsed) == b'{"seed":123456789012345678901234567890,"top_p":NaN}'
+    with pytest.raises(ValueError):
+        jsonbytes.loads(b"{not json")
 
 
 def test_sse_events_keep_unterminated_tail() -> None:

@@ -9,7 +9,6 @@ retries spent, as the assistant's provider chain reports them.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
@@ -17,6 +16,7 @@ from typing import Any, TypeVar
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind
 
+from llmops.gateway import jsonbytes
 from llmops.gateway.client import UpstreamClient
 from llmops.gateway.messages import input_messages
 from llmops.gateway.recording import Success
@@ -66,7 +66,7 @@ class TargetCaller:
         if stream:
             options = data.get("stream_options")
             body["stream_options"] = {**(options if isinstance(options, dict) else {}), "include_usage": True}
-        return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        return jsonbytes.dumps(body)
 
     async def first_success(
         self,

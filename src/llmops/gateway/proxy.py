@@ -15,7 +15,6 @@ feedback cover gateway traffic too.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
@@ -30,6 +29,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from llmops.budgets.enforce import BudgetEnforcer, Hold
 from llmops.budgets.models import BudgetExceededError
 from llmops.budgets.store import Subjects
+from llmops.gateway import jsonbytes
 from llmops.gateway.bodies import Caller, ChatBody, EmbeddingsBody, estimated_tokens, parse
 from llmops.gateway.cache import ResponseCache, identity
 from llmops.gateway.calls import TargetCaller
@@ -103,7 +103,7 @@ def _post(path: str) -> Callable[[UpstreamClient, bytes], Awaitable[bytes]]:
 
 def _json_object(body: bytes) -> dict[str, Any]:
     try:
-        data = json.loads(body)
+        data = jsonbytes.loads(body)
     except ValueError:
         return {}
     return data if isinstance(data, dict) else {}
