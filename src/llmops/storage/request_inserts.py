@@ -66,9 +66,8 @@ def insert_new_requests(engine: Engine, records: Sequence[RequestRecord]) -> boo
         finally:
             cursor.close()
         connection.commit()
-    except (
-        dbapi_error
-    ) as exc:  # SQLAlchemy's exception tree, as the Core path raises (a lock: OperationalError)
+    except dbapi_error as exc:
+        # In SQLAlchemy's exception tree, as the Core path raises them (a lock: OperationalError).
         raise DBAPIError.instance(insert.sql, None, exc, dbapi_error) from exc
     finally:
         connection.close()  # back to the pool, which rolls back whatever was not committed
