@@ -7,15 +7,21 @@ with its documented minimal config (a `model_list` entry and a master key), one 
 venv the script says "LiteLLM not installed" and measures the other two.
 
 For each scenario (non-streaming and streaming, concurrency 1, 16 and 64) every target gets the same
-number of requests from a lean keep-alive client (`httpload.py`): latency p50/p95, the latency added
-over direct calls, throughput, and the CPU the server process (all its threads and children) spent per
-call, read from /proc. The event loop thread's share is shown apart: the rest is the span exporter,
-`to_thread` work and the metric readers. `--before SRC` adds llmops run from another source tree (e.g.
-`git archive <commit> src`), so a change is measured against the previous commit in the same run.
-`--profile` also runs llmops under cProfile for one non-streaming scenario and prints where the event
-loop's time goes.
+number of requests from a lean keep-alive client (`httpload.py`), `--rounds` times in turn (the
+figures are the medians: a busy machine's load shifts between one target's turn and the next):
+latency p50/p95, the latency added over direct calls, throughput, and the CPU the server process (all
+its threads and children) spent per call, read from /proc. The event loop thread's share is shown
+apart: the rest is the span exporter, `to_thread` work and the metric readers. "(wait)" is the time
+per call the event loop thread was ready to run but waited for a CPU (the kernel's run-queue delay,
+/proc schedstat): on a busy machine it, not the gateway's own work, is most of the latency added at
+concurrency 16 and 64. `--before SRC` adds llmops run from another source tree (e.g. `git archive
+<commit> src`), so a change is measured against the previous commit in the same run. `--profile` also
+runs llmops under cProfile for one non-streaming scenario and prints where the event loop's time
+goes. `--postgres` stores llmops' rows in a scratch Postgres database (one per llmops target,
+`scratch_postgres.py`) instead of SQLite.
 
-    python bench/bench_gateway.py [--requests 400] [--before /tmp/base/src] [--profile]
+    python bench/bench_gateway.py [--requests 400] [--rounds 3] [--before /tmp/base/src] [--postgres]
+                                  [--profile]
 
 The machine has 2 cores shared with the client and the upstream: figures at concurrency 16 and 64 are
 saturated throughput, not idle latency. One run; compare within it, not across machines.
@@ -43,6 +49,7 @@ from pathlib import Path
 import httpx
 
 from httpload import run_load
+from scratch_postgres import postgres_database
 
 HERE = Path(__file__).resolve().parent
 LITELLM = Path(os.environ.get("LITELLM_VENV", "/work/peers/litellm")) / "bin" / "litellm"
@@ -76,6 +83,7 @@ class Measure:
     rps: float
     cpu_ms: float | None
     loop_cpu_ms: float | None
+    loop_wait_ms: float | None
     errors: int
 
 
@@ -106,14 +114,16 @@ def _tree(pid: int) -> list[int]:
     return found
 
 
-def cpu_seconds(pid: int) -> tuple[float, float]:
-    """CPU seconds of the whole process tree, and of the main thread of `pid` (the event loop)."""
+def cpu_seconds(pid: int) -> tuple[float, float, float]:
+    """CPU seconds of the whole process tree and of the main thread of `pid` (the event loop), and the
+    seconds that thread waited on the run queue for a CPU."""
     total = 0
     for member in _tree(pid):
         with contextlib.suppress(OSError):
             total += _stat_ticks(Path(f"/proc/{member}/stat"))
     main = _stat_ticks(Path(f"/proc/{pid}/task/{pid}/stat"))
-    return total / TICKS, main / TICKS
+    waited_ns = int(Path(f"/proc/{pid}/task/{pid}/schedstat").read_text().split()[1])
+    return total / TICKS, main / TICKS, waited_ns / 1e9
 
 
 def rss_mib(pid: int) -> float:
@@ -154,14 +164,21 @@ def llmops_command(profile: Path | None) -> list[str]:
 
 
 def start_llmops(
-    upstream: str, work: Path, profile: Path | None = None, src: Path | None = None, name: str = "llmops"
+    upstream: str,
+    work: Path,
+    profile: Path | None = None,
+    src: Path | None = None,
+    name: str = "llmops",
+    database_url: str | None = None,
 ) -> Target:
-    """`llmops serve` from this checkout, or from the source tree `src` (put first on the path)."""
+    """`llmops serve` from this checkout, or from the source tree `src` (put first on the path); its
+    rows in `database_url` when given, else in SQLite under its data directory."""
     port = free_port()
     path = {"PYTHONPATH": os.pathsep.join(filter(None, [str(src), os.environ.get("PYTHONPATH")]))}
     env = {
         **os.environ,
         **(path if src is not None else {}),
+        **({"LLMOPS_DATABASE_URL": database_url} if database_url is not None else {}),
         "LLMOPS_PORT": str(port),
         "LLMOPS_DATA_DIR": str(work / f"llmops-{port}"),
         "LLMOPS_API_KEYS": KEY,
@@ -235,17 +252,35 @@ def measure(target: Target, stream: bool, concurrency: int, requests: int) -> Me
     )
     after = cpu_seconds(pid) if pid else None
     latencies = sorted(result.latencies_s)
-    cpu = loop = None
+    cpu = loop = wait = None
     if before and after:
-        cpu = (after[0] - before[0]) * 1000 / requests
-        loop = (after[1] - before[1]) * 1000 / requests
+        cpu, loop, wait = ((end - start) * 1000 / requests for start, end in zip(before, after, strict=True))
     return Measure(
         p50_ms=statistics.median(latencies) * 1000,
         p95_ms=latencies[int(len(latencies) * 0.95) - 1] * 1000,
         rps=requests / result.wall_s,
         cpu_ms=cpu,
         loop_cpu_ms=loop,
+        loop_wait_ms=wait,
         errors=result.errors,
+    )
+
+
+def median_of(rounds: list[Measure]) -> Measure:
+    """Each figure's median over the rounds (a round measures every target once, in turn)."""
+
+    def mid(values: list[float | None]) -> float | None:
+        known = [value for value in values if value is not None]
+        return statistics.median(known) if known else None
+
+    return Measure(
+        p50_ms=statistics.median(m.p50_ms for m in rounds),
+        p95_ms=statistics.median(m.p95_ms for m in rounds),
+        rps=statistics.median(m.rps for m in rounds),
+        cpu_ms=mid([m.cpu_ms for m in rounds]),
+        loop_cpu_ms=mid([m.loop_cpu_ms for m in rounds]),
+        loop_wait_ms=mid([m.loop_wait_ms for m in rounds]),
+        errors=sum(m.errors for m in rounds),
     )
 
 
@@ -281,7 +316,7 @@ def fmt(value: float | None, digits: int = 2) -> str:
 def report(results: dict[tuple[bool, int], dict[str, Measure]], targets: list[Target]) -> None:
     print(
         f"{'scenario':<16}{'target':<9}{'p50 ms':>8}{'p95 ms':>8}{'+p50 ms':>9}{'+p95 ms':>9}{'req/s':>8}"
-        f"{'CPU ms/call':>13}{'(loop)':>8}{'errors':>8}"
+        f"{'CPU ms/call':>13}{'(loop)':>8}{'(wait)':>8}{'errors':>8}"
     )
     for (stream, concurrency), row in results.items():
         direct = row["direct"]
@@ -292,7 +327,7 @@ def report(results: dict[tuple[bool, int], dict[str, Measure]], targets: list[Ta
             print(
                 f"{label:<16}{target.name:<9}{m.p50_ms:>8.2f}{m.p95_ms:>8.2f}"
                 f"{fmt(m.p50_ms - direct.p50_ms if added else None):>9}{fmt(m.p95_ms - direct.p95_ms if added else None):>9}"
-                f"{m.rps:>8.0f}{fmt(m.cpu_ms):>13}{fmt(m.loop_cpu_ms):>8}{m.errors:>8}"
+                f"{m.rps:>8.0f}{fmt(m.cpu_ms):>13}{fmt(m.loop_cpu_ms):>8}{fmt(m.loop_wait_ms):>8}{m.errors:>8}"
             )
     print()
     for target in targets:
@@ -342,12 +377,26 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=400, help="requests per target and scenario")
     parser.add_argument("--profile", action="store_true", help="also profile llmops under cProfile")
     parser.add_argument("--before", type=Path, help="also measure llmops from this source tree (its src/)")
+    parser.add_argument("--postgres", action="store_true", help="llmops stores rows in Postgres, not SQLite")
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="measure every target this many times in turn; print medians"
+    )
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp, upstream_server() as direct:
+    with contextlib.ExitStack() as stack:
+        tmp = stack.enter_context(tempfile.TemporaryDirectory())
+        direct = stack.enter_context(upstream_server())
+
+        def database() -> str | None:
+            return stack.enter_context(postgres_database()) if args.postgres else None
+
         work = Path(tmp)
         upstream = direct.url.rsplit("/chat/completions", 1)[0]
-        before = start_llmops(upstream, work, src=args.before, name="before") if args.before else None
-        ours = start_llmops(upstream, work)
+        before = (
+            start_llmops(upstream, work, src=args.before, name="before", database_url=database())
+            if args.before
+            else None
+        )
+        ours = start_llmops(upstream, work, database_url=database())
         theirs = start_litellm(upstream, work)
         targets = [direct, *([before] if before else []), ours, *([theirs] if theirs else [])]
         results: dict[tuple[bool, int], dict[str, Measure]] = {}
@@ -355,15 +404,18 @@ def main() -> None:
             for stream in (False, True):
                 for concurrency in CONCURRENCY:
                     count = min(args.requests, 200) if concurrency == 1 else args.requests
-                    results[(stream, concurrency)] = {
-                        target.name: measure(target, stream, concurrency, count) for target in targets
-                    }
+                    rounds: dict[str, list[Measure]] = {target.name: [] for target in targets}
+                    for _ in range(args.rounds):
+                        for target in targets:
+                            rounds[target.name].append(measure(target, stream, concurrency, count))
+                    results[(stream, concurrency)] = {name: median_of(got) for name, got in rounds.items()}
                     print(f"measured {'stream' if stream else 'json'} c={concurrency}", file=sys.stderr)
         finally:
             for target in targets[1:]:
                 stop(target.process)
         print(
-            f"\nOne run, {args.requests} requests per target and scenario (200 at c=1); upstream: {upstream}\n"
+            f"\nOne run, {args.requests} requests per target and scenario (200 at c=1), medians of"
+            f" {args.rounds} round(s) taken in turn; upstream: {upstream}\n"
         )
         report(results, targets)
         verdict(results, theirs is not None)

@@ -17,6 +17,7 @@ from llmops.gateway.ratelimit import RateLimiter
 from llmops.gateway.streaming import relay, sse_events
 from llmops.gateway.upstreams import GatewayConfigError, build_routes, parse_config
 from llmops.service import build_redactor
+from llmops.storage import jsoncodec
 
 
 class Clock:
@@ -147,6 +148,18 @@ def test_relay_reads_usage_and_strips_it_when_not_asked() -> None:
 
 async def _collect(chunks: AsyncIterator[bytes]) -> bytes:
     return b"".join([chunk async for chunk in chunks])
+
+
+def test_json_bytes_accept_and_write_what_the_standard_library_does() -> None:
+    body = {"model": "m", "messages": [{"role": "user", "content": "héllo \u2603"}], "temperature": 0.1}
+    assert jsoncodec.dumps(body) == json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    assert jsoncodec.loads(jsoncodec.dumps(body)) == body
+    refused_by_orjson = b'{"seed": 123456789012345678901234567890, "top_p": NaN}'
+    parsed = jsoncodec.loads(refused_by_orjson)
+    assert parsed["seed"] == 123456789012345678901234567890
+    assert jsoncodec.dumps(parsed) == b'{"seed":123456789012345678901234567890,"top_p":NaN}'
+    with pytest.raises(ValueError):
+        jsoncodec.loads(b"{not json")
 
 
 def test_sse_events_keep_unterminated_tail() -> None:

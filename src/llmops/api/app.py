@@ -82,6 +82,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         summary="Your assistants over HTTP, observable and safe to change.",
         lifespan=lifespan,
+        # llmops traces and meters requests itself, through the redactor. FastAPI's own telemetry would
+        # only ever act if something set OpenTelemetry's global providers (its spans carry raw paths
+        # and queries), and checking the globals costs every request a few environment lookups.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     install_error_handlers(app)
     # First: routes are matched in order, and the gateway's are the busiest. They check keys themselves,

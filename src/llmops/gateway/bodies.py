@@ -7,7 +7,6 @@ release. Error messages name the field, never the value sent.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -15,6 +14,7 @@ from opentelemetry.context import Context
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError
 
 from llmops.gateway.errors import GatewayError, bad_request
+from llmops.storage import jsoncodec
 
 CHARS_PER_TOKEN = 4
 Body = TypeVar("Body", bound=BaseModel)
@@ -63,7 +63,7 @@ class EmbeddingsBody(BaseModel):
 def parse(raw: bytes, model: type[Body]) -> tuple[dict[str, Any], Body]:
     """The body as sent (to forward) and as checked (to act on), or a 400 naming the bad field."""
     try:
-        data = json.loads(raw)
+        data = jsoncodec.loads(raw)
     except ValueError:
         raise bad_request("We could not parse the JSON body of your request.") from None
     if not isinstance(data, dict):

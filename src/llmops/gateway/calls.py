@@ -9,7 +9,6 @@ retries spent, as the assistant's provider chain reports them.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
@@ -22,7 +21,14 @@ from llmops.gateway.messages import input_messages
 from llmops.gateway.recording import Success
 from llmops.gateway.upstreams import Routes, Target
 from llmops.providers.errors import AllProvidersFailed, CircuitOpen, ProviderError, ProviderTimeout
-from llmops.providers.resilience import CircuitBreaker, RetryPolicy, retry_recorder, retrying
+from llmops.providers.resilience import (
+    CircuitBreaker,
+    RetryPolicy,
+    first_try_then,
+    retry_recorder,
+    retrying,
+)
+from llmops.storage import jsoncodec
 from llmops.telemetry import conventions as c
 from llmops.telemetry.runtime import Telemetry, mark_error
 
@@ -60,7 +66,7 @@ class TargetCaller:
         if stream:
             options = data.get("stream_options")
             body["stream_options"] = {**(options if isinstance(options, dict) else {}), "include_usage": True}
-        return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        return jsoncodec.dumps(body)
 
     async def first_success(
         self,
@@ -96,7 +102,7 @@ class TargetCaller:
             )
             try:
                 with trace.use_span(span, end_on_exit=False, **_NO_STATUS):
-                    result: T = await loop(attempt)
+                    result: T = await first_try_then(loop, attempt)
             except ProviderError as error:
                 breaker.record_failure()
                 failures.append(error)

@@ -15,7 +15,6 @@ feedback cover gateway traffic too.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
@@ -59,6 +58,7 @@ from llmops.gateway.upstreams import ModelRoute, Routes, Target
 from llmops.prompts.router import in_canary
 from llmops.providers.errors import ProviderError
 from llmops.providers.resilience import RetryPolicy
+from llmops.storage import jsoncodec
 from llmops.telemetry import conventions as c
 from llmops.telemetry.runtime import Telemetry, mark_error
 
@@ -103,7 +103,7 @@ def _post(path: str) -> Callable[[UpstreamClient, bytes], Awaitable[bytes]]:
 
 def _json_object(body: bytes) -> dict[str, Any]:
     try:
-        data = json.loads(body)
+        data = jsoncodec.loads(body)
     except ValueError:
         return {}
     return data if isinstance(data, dict) else {}

@@ -9,12 +9,12 @@ for usage, finish reasons and, with content capture on, the reply's text and too
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from llmops.gateway.messages import StreamAccumulator
+from llmops.storage import jsoncodec
 
 DONE = b"[DONE]"
 
@@ -54,7 +54,7 @@ def relay_event(event: bytes, accumulator: StreamAccumulator, strip_usage: bool)
     if data == DONE:
         return event + b"\n\n"
     try:
-        chunk: Any = json.loads(data)
+        chunk: Any = jsoncodec.loads(data)
     except ValueError:
         return event + b"\n\n"
     if not isinstance(chunk, dict):
@@ -64,7 +64,7 @@ def relay_event(event: bytes, accumulator: StreamAccumulator, strip_usage: bool)
         if not chunk.get("choices"):
             return None
         del chunk["usage"]
-        return b"data: " + json.dumps(chunk, separators=(",", ":"), ensure_ascii=False).encode() + b"\n\n"
+        return b"data: " + jsoncodec.dumps(chunk) + b"\n\n"
     return event + b"\n\n"
 
 

@@ -22,7 +22,7 @@ from typing import Any
 from llmops.ingest import conventions as ic
 from llmops.ingest.decode import RawSpan
 from llmops.ingest.scrub import BatchScrubber, Scrubber
-from llmops.storage.jsontext import compact_json
+from llmops.storage.jsoncodec import compact_json
 from llmops.storage.tables import INGEST_SOURCE
 from llmops.storage.timeutil import from_unix_nanos
 from llmops.storage.trace_store import RequestRecord, SpanRecord

@@ -27,6 +27,7 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind
@@ -56,6 +57,7 @@ from llmops.telemetry.runtime import Telemetry, mark_error
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
 logger = logging.getLogger("llmops.providers")
+T = TypeVar("T")
 # The running request's deadline, on the owning chain's clock (set by `ProviderChain.deadline`).
 _DEADLINE: ContextVar[tuple[int, float] | None] = ContextVar("llmops_provider_deadline", default=None)
 
@@ -184,6 +186,28 @@ def retrying(
         sleep=sleep,
         reraise=True,
     )
+
+
+async def first_try_then(loop: AsyncRetrying, attempt: Callable[[], Awaitable[T]]) -> T:
+    """`await loop(attempt)`, with the first try made outside tenacity.
+
+    Tenacity inspects every hook on each turn of its loop (0.1-0.4 ms a call even when nothing
+    fails), and nearly every call succeeds at once. A first try that fails enters the loop replayed
+    as its first attempt, so the policy (retry predicate, backoff, Retry-After, `before_sleep`,
+    `give_up`) sees exactly the sequence of outcomes it would have seen."""
+    try:
+        return await attempt()
+    except Exception as error:
+        first: Exception | None = error
+
+    async def replay_then_attempt() -> T:
+        nonlocal first
+        if first is not None:
+            error, first = first, None
+            raise error
+        return await attempt()
+
+    return await loop(replay_then_attempt)
 
 
 class ProviderChain:
@@ -420,7 +444,7 @@ class ProviderChain:
             may_retry=lambda: breaker.state is not BreakerState.OPEN,
             sleep=self._sleep,
         )
-        return await loop(attempt)
+        return await first_try_then(loop, attempt)
 
     async def _attempt(self, provider: Provider, request: ChatRequest, deadline: float) -> ChatResponse:
         """One call under the attempt timeout, cut to the time the deadline leaves; anything that is not

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import StatusCode
 
-from llmops.storage.jsontext import compact_json
+from llmops.storage.jsoncodec import compact_json
 from llmops.storage.tables import API_SOURCE, DEFAULT_ASSISTANT, EVAL_SOURCE, SOURCES
 from llmops.storage.timeutil import from_unix_nanos
 from llmops.storage.trace_store import RequestRecord, SpanRecord
