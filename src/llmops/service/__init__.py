@@ -13,7 +13,7 @@ the request row. Whoever calls it (the routes, `llmops triage`, the eval runner)
 the same row and the same reply. `run_triage` is the Email Gatekeeper's shorthand.
 """
 
-from llmops.service.recording import RequestNotRecorded, store_root_span
+from llmops.service.recording import RequestNotRecorded
 from llmops.service.runs import (
     AssistantRun,
     InProcessTarget,
@@ -55,5 +55,4 @@ __all__ = [
     "run_retention",
     "run_triage",
     "services_of",
-    "store_root_span",
 ]

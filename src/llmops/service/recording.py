@@ -23,7 +23,7 @@ from llmops.storage.trace_store import RequestRecord
 from llmops.telemetry.request_writer import root_request_record, store_request, store_requests
 from llmops.telemetry.untraced import untraced_root
 
-__all__ = ["RequestNotRecorded", "RowWriter", "store_root_span", "untraced_root"]
+__all__ = ["RequestNotRecorded", "RowWriter", "untraced_root"]
 
 logger = logging.getLogger("llmops")
 
@@ -32,27 +32,13 @@ class RequestNotRecorded(Exception):
     """The request row could not be made durable, so the request must not be acknowledged."""
 
 
-async def store_root_span(engine: Engine, redactor: Redactor, span: Span | ReadableSpan) -> str | None:
-    """`persist_request` for parts built before `Services` exists."""
-    if not isinstance(span, ReadableSpan):
-        return None
-    record = root_request_record(span, redactor)
-    if record is None:
-        return None
-    try:
-        return await asyncio.to_thread(store_request, engine, record)
-    except Exception as exc:
-        logger.error("storing a request row failed", extra={"error_type": type(exc).__name__})
-        raise RequestNotRecorded from None
-
-
 class RowWriter:
-    """`store_root_span` with group commit, for one event loop (a worker's).
+    """Request rows stored before their replies, with group commit, for one event loop (a worker's).
 
     `store` returns only once the transaction holding its row has committed, so "a 200 means the
     row is stored" holds as before. At most one transaction runs at a time: rows arriving meanwhile
     queue and are written together next, in one statement and one commit (one WAL sync and one write
-    lock on SQLite, one round trip on Postgres). Alone, a row costs what `store_root_span` costs. A
+    lock on SQLite, one round trip on Postgres). Alone, a row costs one transaction of its own. A
     batch that fails for a reason other than a lock is retried row by row, so one bad row fails only
     its own request."""
 
