@@ -4,6 +4,7 @@ once per worker process, with the background loops (retention, canary controller
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -61,6 +62,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if new_key:
             announce_new_key(new_key)
         app.state.services = services
+        # Everything built so far lives as long as the process: freeze it out of the cycle collector,
+        # whose full collections would otherwise rescan it (~80 ms each under ingest load).
+        gc.collect()
+        gc.freeze()
         loops = [
             asyncio.create_task(run_retention(services)),
             *(

@@ -152,7 +152,13 @@ def decode_protobuf(body: bytes) -> Decoded:
 
 
 def _pb_attributes(pairs: Any) -> Attributes:
-    return {pair.key: _pb_value(pair.value, 0) for pair in pairs}
+    attributes: Attributes = {}
+    for pair in pairs:
+        value = pair.value
+        which = value.WhichOneof("value")
+        # Most attributes are scalars: one read, without a call per value.
+        attributes[pair.key] = getattr(value, which) if which in _SCALARS else _pb_value(value, 0)
+    return attributes
 
 
 def _pb_value(value: AnyValue, depth: int) -> object:

@@ -35,6 +35,7 @@ Pricer = Callable[[str, str, int, int, int | None, str | None], Cost]
 Pseudonymise = Callable[[str | None], str | None]
 USAGE_KEYS = (c.GEN_AI_USAGE_INPUT_TOKENS, c.GEN_AI_USAGE_OUTPUT_TOKENS)
 ROW_USAGE_KEYS = (c.TOTAL_INPUT_TOKENS, c.TOTAL_OUTPUT_TOKENS, *USAGE_KEYS)
+NO_EVENTS = compact_json([])
 
 
 @dataclass(slots=True)
@@ -135,15 +136,6 @@ class Mapper:
         self, raw: RawSpan, attributes: dict[str, object], request_id: str | None, scrub: BatchScrubber
     ) -> SpanRecord:
         end = max(raw.end_ns, raw.start_ns)
-        events = [
-            {
-                "name": scrub.text(name),
-                "time": from_unix_nanos(time).isoformat(),
-                "attributes": scrub.attributes(event_attributes),
-            }
-            for name, time, event_attributes in raw.events
-            if name not in (ic.LEGACY_PROMPT_EVENT, ic.LEGACY_COMPLETION_EVENT)  # folded into messages
-        ]
         return SpanRecord(
             trace_id=raw.trace_id,
             span_id=raw.span_id,
@@ -156,9 +148,27 @@ class Mapper:
             status_code=raw.status_code,
             status_message=scrub.text(raw.status_message) if raw.status_message else None,
             attributes=compact_json(attributes),
-            events=compact_json(events),
+            events=_events(raw, scrub),
             request_id=request_id,
         )
+
+
+def _events(raw: RawSpan, scrub: BatchScrubber) -> str:
+    """The span's events as stored JSON; the legacy content events are folded into messages instead."""
+    if not raw.events:  # most spans
+        return NO_EVENTS
+    folded = (ic.LEGACY_PROMPT_EVENT, ic.LEGACY_COMPLETION_EVENT)
+    return compact_json(
+        [
+            {
+                "name": scrub.text(name),
+                "time": from_unix_nanos(time).isoformat(),
+                "attributes": scrub.attributes(event_attributes),
+            }
+            for name, time, event_attributes in raw.events
+            if name not in folded
+        ]
+    )
 
 
 def _assistant(resource: Mapping[str, object], scrub: BatchScrubber) -> str:
@@ -382,7 +392,11 @@ def _is_model_call(attributes: Mapping[str, object]) -> bool:
 
 
 def _has_usage(attributes: Mapping[str, object]) -> bool:
-    return any(_count_or_none(attributes.get(key)) is not None for key in USAGE_KEYS)
+    for key in USAGE_KEYS:  # a loop, not any(): this runs for every span and most have neither key
+        value = attributes.get(key)
+        if value is not None and _count_or_none(value) is not None:
+            return True
+    return False
 
 
 def _text(value: object, limit: int) -> str | None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 
 from fastapi import APIRouter, Request, Response
-from fastapi.concurrency import run_in_threadpool
 from google.rpc.status_pb2 import Status
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
@@ -34,8 +33,8 @@ async def export_traces(request: Request) -> Response:
     headers = request.headers
     protobuf = (headers.get("content-type") or "").split(";", 1)[0].strip().lower() == PROTOBUF
     try:
-        accepted = await run_in_threadpool(
-            services.ingest.accept, body, headers.get("content-type"), headers.get("content-encoding")
+        accepted = await services.ingest.receive(
+            body, headers.get("content-type"), headers.get("content-encoding")
         )
     except IngestError as exc:
         return _error(request, exc.status, str(exc), protobuf)
