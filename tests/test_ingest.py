@@ -3,8 +3,10 @@ traces, the waterfall page and feedback, on SQLite and Postgres."""
 
 from __future__ import annotations
 
+import gc
 import gzip
 import json
+import secrets
 from collections.abc import Callable
 
 import httpx
@@ -452,3 +454,48 @@ def test_a_server_span_under_a_remote_parent_is_a_request(live_server: Callable[
     written(server)
     row = _request(server, f"{trace_id}-{entry}")
     assert row["assistant"] == "api" and row["input_tokens"] == 3
+
+
+def test_raw_span_content_does_not_outlive_the_export(live_server: Callable[..., LiveServer]) -> None:
+    """Ingested content is redacted inside the request and only the redacted form is kept: after the
+    export, no dictionary or list anywhere in the server process holds the raw value (the service's
+    redactor, which remembers what it redacted for its own spans, must not remember ingested ones)."""
+    server = live_server()
+    token = secrets.token_hex(12)
+    planted = f"please write to {token}@example.com about the refund, or call me"
+    trace_id, span_id = new_ids()
+    body = json_body(
+        {"service.name": "leak-check"}, [json_span(trace_id, span_id, "root", {"input.value": planted})]
+    )
+    with server.client() as client:
+        assert client.post("/v1/traces", json=body).status_code == 200
+    written(server)
+    stored = _trace(server, trace_id)
+    assert token not in json.dumps(stored)
+    del body, planted
+    gc.collect()
+    assert len(_strings_holding(token)) == 0, "the raw value is still held in the process"
+
+
+def _strings_holding(token: str) -> list[str]:
+    """Every string reachable from a live object that contains `token` (and is not just the token).
+
+    Walks referents from every object the collector tracks, so containers it does not track (a dict
+    holding only strings) are searched too, and reads dictionaries' keys itself."""
+    found: list[str] = []
+    seen: set[int] = set()
+    pending = gc.get_objects()
+    while pending:
+        item = pending.pop()
+        if id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, str):
+            if token in item and item != token:
+                found.append(item)
+        elif isinstance(item, dict):  # the collector does not visit string keys
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif not isinstance(item, int | float | bytes | type):
+            pending.extend(gc.get_referents(item))
+    return found

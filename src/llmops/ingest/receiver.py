@@ -28,6 +28,7 @@ from llmops.ingest.mapping import Mapper, Pricer, Pseudonymise
 from llmops.ingest.scrub import Scrubber
 from llmops.ingest.writer import IngestWriter
 from llmops.redaction import Redactor
+from llmops.redaction.remembering import without_memory
 from llmops.telemetry.cost import Cost, LocalPrices, ModelPrices, price_call
 from llmops.telemetry.runtime import pseudonym
 
@@ -66,7 +67,7 @@ class IngestReceiver:
     ) -> None:
         self.max_body_bytes = max_body_bytes
         self.retry_after_s = retry_after_s
-        self._mapper = Mapper(Scrubber(redactor), pseudonymise, price)
+        self._mapper = Mapper(Scrubber(without_memory(redactor)), pseudonymise, price)
         self.writer = IngestWriter(engine, max_queued_spans=max_queued_spans)
         self._refused = dict.fromkeys(REFUSAL_REASONS[:2], 0)
         self._lock = threading.Lock()

@@ -44,3 +44,10 @@ class RememberingRedactor(Redactor):
                 self._memory[text] = redacted
                 self._held += size
         return redacted
+
+
+def without_memory(redactor: Redactor) -> Redactor:
+    """A redactor that masks exactly as `redactor` does and keeps nothing it saw: for content that must
+    not outlive the request that carried it (ingested spans), where a remembering one would hold the
+    raw strings as its keys."""
+    return Redactor(redactor.config) if isinstance(redactor, RememberingRedactor) else redactor
