@@ -3,9 +3,11 @@ and a trace's model calls are summed once."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gzip
 import json
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -13,8 +15,12 @@ from hypothesis import strategies as st
 
 from llmops.ingest.decode import DecodeError, PayloadTooLarge, decode_json, decode_protobuf, decompress
 from llmops.ingest.mapping import to_parts, usage_of
+from llmops.ingest.receiver import Busy, IngestReceiver
 from llmops.ingest.scrub import Scrubber
 from llmops.redaction import Redactor
+from llmops.storage.db import make_engine
+from llmops.storage.migrate import upgrade
+from llmops.telemetry.cost import Cost
 
 JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
@@ -109,3 +115,20 @@ def test_the_shared_cache_never_holds_a_raw_value() -> None:
     scrubber.batch().attributes({"message": "call jane.doe@example.com", "model": "gpt-4o-mini"})
     kept = json.dumps([[key.hex(), value] for key, value in scrubber.cache.items()])
     assert "jane.doe@example.com" not in kept and "[EMAIL]" in kept
+
+
+def test_an_export_after_the_receiver_closed_is_busy_not_an_error(tmp_path: Path) -> None:
+    """During shutdown the decode thread is gone: a late export gets 503 + Retry-After (Busy)."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'ingest.db'}")
+    upgrade(engine)
+    receiver = IngestReceiver(
+        engine,
+        Redactor(),
+        pseudonymise=lambda user: user,
+        price=lambda *_: Cost(usd=None, source="unknown"),
+        max_body_bytes=1_000_000,
+        max_queued_spans=100,
+    )
+    receiver.close()
+    with pytest.raises(Busy):
+        asyncio.run(receiver.receive(b"{}", "application/json", None))

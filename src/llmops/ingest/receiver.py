@@ -1,11 +1,12 @@
 """The OTLP receiver: one call takes an HTTP body to an accepted, redacted batch in the writer's queue.
 
-`accept` runs for the request on the receiver's one decode thread (`receive` hands it there): decompress
-within the size limit, decode, map and redact, then offer the batch to the writer. One thread, not the
-shared pool: the work is CPU-bound under one GIL, so concurrent exports decoded on several threads only
-add switches (in-process, four decoding threads cost ~13 % more CPU per span than one). Raw span content never outlives the call:
-only the redacted `Prepared` batch is queued. When the queue is full it raises `Busy` and nothing is
-kept, so the exporter retries after `retry_after_s` (OTLP's 503 + Retry-After).
+`accept` runs for the request on the receiver's one decode thread (`receive` hands it there):
+decompress within the size limit, decode, map and redact, then offer the batch to the writer. One
+thread, not the shared pool: the work is CPU-bound under one GIL, so exports decoded on several
+threads at once only add switches (in-process, four decoding threads cost ~13 % more CPU per span
+than one). Raw span content never outlives the call: only the redacted `Prepared` batch is queued.
+When the queue is full it raises `Busy` and nothing is kept, so the exporter retries after
+`retry_after_s` (OTLP's 503 + Retry-After).
 
 Every span not stored is counted by reason (`refused`): `queue_full` (refused with 503, the exporter
 retries), `invalid_span` (malformed ids or times, OTLP partial success) and `store_failed` (accepted,
@@ -74,9 +75,14 @@ class IngestReceiver:
         self._decoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llmops-ingest-decode")
 
     async def receive(self, body: bytes, content_type: str | None, content_encoding: str | None) -> Accepted:
-        """`accept` on the decode thread, awaited (exports queue for it in arrival order)."""
+        """`accept` on the decode thread, awaited (exports queue for it in arrival order); `Busy` once
+        the receiver is closing, so a late export is retried rather than failed."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._decoder, self.accept, body, content_type, content_encoding)
+        try:
+            work = loop.run_in_executor(self._decoder, self.accept, body, content_type, content_encoding)
+        except RuntimeError:  # the decode thread has shut down
+            raise Busy(self.retry_after_s) from None
+        return await work
 
     def accept(self, body: bytes, content_type: str | None, content_encoding: str | None) -> Accepted:
         """Decode, redact and queue one export; raises an `IngestError` (4xx) or `Busy` (503)."""

@@ -87,17 +87,11 @@ class BatchScrubber:
 
     def attributes(self, attributes: Mapping[str, object]) -> dict[str, object]:
         clean: dict[str, object] = {}
-        keys = self._keys
-        seen = self._seen
         for key, value in attributes.items():
-            name, sensitive = keys.get(key) or self._name(key)
+            name, sensitive = self._keys.get(key) or self._name(key)
             try:
                 if sensitive:  # the key says what the value is: let the Redactor's key rules see both
                     redacted = next(iter(self._redactor.redact_value({key: value}).values()))  # type: ignore[attr-defined]
-                elif type(value) is str:  # most values: often one this export has met already
-                    redacted = seen.get(value)
-                    if redacted is None:
-                        redacted = seen[value] = self._string(value)
                 else:
                     redacted = self.value(value)
             except Exception:
