@@ -483,6 +483,27 @@ def main() -> None:
             f"{result.spans_per_cpu_s:>12,.0f} {f'{result.stored}/{result.sent}':>14} {result.refusals:>5} "
             f"{result.fresh_median_s:>9.3f}s {result.fresh_max_s:>9.3f}s  {1e6 / result.spans_per_cpu_s:>7.0f}"
         )
+    verdict(results)
+
+
+def verdict(results: dict[str, Result | str]) -> None:
+    """Issue 15's targets for this tree's configurations: ≥ 10,000 spans/s with redaction on, ≥ 100×
+    Phoenix's rate in the same run, every trace visible within 2 s of its export."""
+    phoenix = results.get("phoenix")
+    print("\nTargets (>= 10,000 spans/s, >= 100x Phoenix in this run, visible <= 2 s):")
+    for name, result in results.items():
+        if not name.startswith("llmops") or isinstance(result, str):
+            continue
+        line = f"  {name}: {result.spans_per_s:,.0f} spans/s " + (
+            "ok" if result.spans_per_s >= 10_000 else "MISSED"
+        )
+        if isinstance(phoenix, Result):
+            ratio = result.spans_per_s / phoenix.spans_per_s
+            line += f"; {ratio:,.0f}x Phoenix " + ("ok" if ratio >= 100 else "MISSED")
+        line += f"; visible within {result.fresh_max_s:.3f} s " + (
+            "ok" if result.fresh_max_s <= 2 else "MISSED"
+        )
+        print(line)
 
 
 if __name__ == "__main__":
