@@ -68,6 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Measured on /v1/triage (scripted provider, c=8): cycle collection 0.58 -> 0.12 ms of CPU
         # per request; on OTLP ingest, full collections of ~80 ms each no longer rescan start-up state.
         # No collection first: in a process that starts many apps (the tests) it cost more than it saved.
+        threshold = gc.get_threshold()
         gc.freeze()
         gc.set_threshold(10_000, 10, 10)
         loops = [
@@ -86,6 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await close_services(services)
             logging.getLogger().removeHandler(log_handler)
             gc.unfreeze()  # an app stopped inside a longer-lived process (tests) can then be collected
+            gc.set_threshold(*threshold)
 
     app = FastAPI(
         title="llmops",
