@@ -2,9 +2,10 @@
 confusion table, priority in range, dangerous misses (critical cases mis-filed) and planted personal data
 repeated in the output.
 
-By default it scores the rules alone: the degraded path, i.e. the rules' suggestion over the pipeline's own
-parse, tools and context (no model, no app, a second or two), and measures the CPU per email of parsing
-(with the signals) and of the rules' suggestion. With `--base REV` the assistant package of that git
+By default it scores the rules' suggestion over the pipeline's own parse, tools and context (no LLM, no app,
+a few seconds): the category the default setup files, the rules' scores fused with the text model's
+probabilities (`assistant/category_model.py`), beside the rules alone; and the CPU per email of parsing
+(with the signals) and of the suggestion. With `--base REV` the assistant package of that git
 revision (read with `git show` into a temporary package) runs in the same process too, so before and after
 share one machine state: quality side by side, and the CPU per email of both. `--local-model` instead sends `--limit` evenly
 spaced cases of each split through the app with the real local model (~4 s per email on 2 cores), on a
@@ -129,14 +130,18 @@ class RulesPath:
     suggest: Callable[[Any, Any], tuple[Any, str]]
 
 
-def rules_path(package: str, label: str) -> RulesPath:
-    """The rules path of an assistant package (`llmops.assistant`, or one loaded by `load_package_at`)."""
+def rules_path(package: str, label: str, *, text_model: bool = True) -> RulesPath:
+    """The rules path of an assistant package (`llmops.assistant`, or one loaded by `load_package_at`):
+    with its bundled text model fused in where the package has one, unless `text_model` is False."""
     normalize = importlib.import_module(f"{package}.normalize")
     pipeline = importlib.import_module(f"{package}.pipeline")
     rules = importlib.import_module(f"{package}.rules")
     tools = importlib.import_module(f"{package}.tools")
     knowledge = importlib.import_module(f"{package}.knowledge").KnowledgeBase.bundled()
     toolbox = tools.Toolbox.bundled(knowledge)
+    model = None
+    if text_model and importlib.util.find_spec(f"{package}.category_model") is not None:
+        model = importlib.import_module(f"{package}.category_model").CategoryModel.bundled()
 
     def parse(email: Any) -> Any:
         return normalize.parse_email(email, company_domains=toolbox.company_domains)
@@ -147,6 +152,9 @@ def rules_path(package: str, label: str) -> RulesPath:
         return pipeline.build_context(passages, results, toolbox.owner.name)
 
     def suggest(parsed: Any, context: Any) -> tuple[Any, str]:
+        if model is not None:
+            suggestion = rules.rule_suggestion(parsed, context, model)
+            return suggestion.triage, suggestion.reason
         if hasattr(rules, "rule_suggestion"):
             suggestion = rules.rule_suggestion(parsed, context)
             return suggestion.triage, suggestion.reason
@@ -451,7 +459,7 @@ def compare_rules(names: list[str], paths: list[RulesPath], args: argparse.Names
             cpu[(name, path.label)] = cost
         print(f"\n({name}: dataset sha256 {dataset.hash[:12]})")
 
-    print("\n===== side by side (rules only) =====")
+    print("\n===== side by side (the rules' suggestion) =====")
     print(f"{'split':6}{'rules':28}{'category':>10}{'priority':>10}{'dangerous':>11}")
     for name in names:
         for path in paths:
@@ -509,14 +517,17 @@ def main() -> None:
     what = (
         f"local model, prompt {args.prompt_version}"
         if args.local_model or args.label_scores
-        else "rules only (degraded path)"
+        else "the rules' suggestion, with the text model fused in where a tree has one (no LLM)"
     )
     print(f"Triage quality: {what}")
     if args.label_scores:
         compare_label_scores(names, args)
         return
     if not args.local_model:
-        paths = [rules_path("llmops.assistant", "this tree")]
+        paths = [
+            rules_path("llmops.assistant", "this tree, rules alone", text_model=False),
+            rules_path("llmops.assistant", "this tree"),
+        ]
         if args.base:
             package = load_package_at(args.base, Path(__file__).resolve().parents[1])
             paths.insert(0, rules_path(package, f"at {args.base}"))

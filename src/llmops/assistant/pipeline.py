@@ -1,6 +1,7 @@
 """The Email Gatekeeper: an assistant on the public `llmops.sdk`, each step its own span.
 
-    parse_email → retrieve_policies → plan + run tools → rule-based suggestion → build prompt
+    parse_email → retrieve_policies → plan + run tools → rule-based suggestion (the rules' scores fused
+    with a text model's category probabilities) → build prompt
     → model call → validate (one repair call if invalid) → fill text → triage, or the rule-based fallback
 
 The rule-based triage is computed on every request: it is a hint in the prompt (a tiny local model
@@ -14,6 +15,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+from llmops.assistant.category_model import CategoryModel
 from llmops.assistant.fill import all_rules, fill_text
 from llmops.assistant.knowledge import KnowledgeBase, Passage
 from llmops.assistant.normalize import ParsedEmail, parse_email, truncate
@@ -126,20 +128,28 @@ class EmailGatekeeper(Assistant[Email, Triage]):
     prompt_name = PROMPT_NAME
     example = EXAMPLE
 
-    def __init__(self, knowledge: KnowledgeBase | None = None, toolbox: Toolbox | None = None) -> None:
+    def __init__(
+        self,
+        knowledge: KnowledgeBase | None = None,
+        toolbox: Toolbox | None = None,
+        category_model: CategoryModel | None = None,
+    ) -> None:
         self.knowledge = knowledge
         self.toolbox = toolbox
+        self.category_model = category_model
         # planned_call's work, handed to the run of the same input object (keyed by its id; the
         # entry holds the object, so the id cannot be reused while it waits).
         self._plans: dict[int, tuple[Email, Prepared]] = {}
         self._plans_lock = threading.Lock()
 
     async def start(self) -> None:
-        """Load the bundled policies, contacts and calendar once (not at import time)."""
+        """Load the bundled policies, contacts, calendar and category model once (not at import time)."""
         if self.knowledge is None:
             self.knowledge = KnowledgeBase.bundled()
         if self.toolbox is None:
             self.toolbox = Toolbox.bundled(self.knowledge)
+        if self.category_model is None:
+            self.category_model = CategoryModel.bundled()
 
     def input_size(self, input: Email) -> int:
         return input.size()
@@ -157,7 +167,7 @@ class EmailGatekeeper(Assistant[Email, Triage]):
         tool_results = [toolbox.run(call) for call in plan_tool_calls(parsed)]
         owner = toolbox.owner.name if toolbox.owner else None
         context = build_context(passages, tool_results, owner)
-        suggestion = rule_suggestion(parsed, context)
+        suggestion = rule_suggestion(parsed, context, self.category_model)
         with self._plans_lock:
             while len(self._plans) >= PLANS_KEPT:
                 del self._plans[next(iter(self._plans))]
@@ -194,7 +204,7 @@ class EmailGatekeeper(Assistant[Email, Triage]):
             else:
                 owner = toolbox.owner.name if toolbox.owner else None
                 context = build_context(passages, tool_results, owner)
-                suggestion = rule_suggestion(parsed, context)
+                suggestion = rule_suggestion(parsed, context, self.category_model)
             span.set_attribute(CATEGORY_ATTRIBUTE, suggestion.triage.category.value)
         variables = prompt_variables(parsed, context, suggestion)
         messages = version.render(variables)

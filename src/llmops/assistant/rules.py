@@ -11,11 +11,13 @@ customer, urgency, deadlines). The wording (summary, action items, draft reply) 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from pydantic import BaseModel, Field, ValidationError
 
+from llmops.assistant.category_model import CategoryModel, model_text
 from llmops.assistant.compose import action_items, draft_reply, summarize
 from llmops.assistant.incident import assess_incident
 from llmops.assistant.knowledge import Passage
@@ -52,6 +54,11 @@ from llmops.assistant.vocabulary import (
 )
 
 PHISHING_THRESHOLD = 4.0
+# How the rules' points and the text model's log probabilities add up: four points weigh as much as a
+# factor e in the model's odds (on 120 fresh emails, 2 to 6 scored within 1 pp; 4 had the fewest
+# dangerous misses).
+RULE_POINTS_PER_NAT = 4.0
+ORDER = (Category.SPAM, Category.URGENT, Category.PERSONAL, Category.ACTION_REQUIRED, Category.FYI)
 MAX_PASSAGES = 4
 
 
@@ -142,11 +149,21 @@ class Scores:
         if reason and points > 0:
             self.reasons.append(reason)
 
-    def best(self) -> Category:
+    def best(self, probabilities: Mapping[Category, float] | None = None) -> Category:
+        """The highest score (ties to the more serious category), or with the text model's
+        `probabilities`, the highest score in units of `RULE_POINTS_PER_NAT` plus the model's log
+        probability. A strong phishing score wins either way."""
         if self.phishing >= PHISHING_THRESHOLD:
             return Category.SPAM
-        order = [Category.SPAM, Category.URGENT, Category.PERSONAL, Category.ACTION_REQUIRED, Category.FYI]
-        return max(order, key=lambda category: (self.values[category], -order.index(category)))
+        if probabilities is None:
+            return max(ORDER, key=lambda category: (self.values[category], -ORDER.index(category)))
+        return max(
+            ORDER,
+            key=lambda category: (
+                self.values[category] / RULE_POINTS_PER_NAT + math.log(max(probabilities[category], 1e-9)),
+                -ORDER.index(category),
+            ),
+        )
 
 
 @dataclass(frozen=True)
@@ -325,11 +342,20 @@ def _priority(
     return 3 if vip else (5 if parsed.signals.bulk or parsed.signals.automated else 4)
 
 
-def rule_suggestion(parsed: ParsedEmail, context: TriageContext) -> Suggestion:
-    """A complete, valid triage from rules alone, with its reasons (never raises for a parsed email)."""
+def rule_suggestion(
+    parsed: ParsedEmail, context: TriageContext, model: CategoryModel | None = None
+) -> Suggestion:
+    """A complete, valid triage from the rules, with the text `model`'s opinion on the category when
+    given, and its reasons (never raises for a parsed email)."""
     words = Words.of(parsed.subject, parsed.body)
     scores = score_email(parsed, context, words)
     category = scores.best()
+    if model is not None:
+        probabilities = model.probabilities(model_text(parsed))
+        fused = scores.best(probabilities)
+        if fused is not category:
+            scores.reasons.insert(0, f"the text model reads it as {fused.value} ({probabilities[fused]:.0%})")
+        category = fused
     priority = _priority(category, parsed, context, scores, words)
     phishing = category is Category.SPAM and scores.phishing >= PHISHING_THRESHOLD
     triage = Triage(

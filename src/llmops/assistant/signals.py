@@ -137,7 +137,12 @@ _BULK_TEXT = re.compile(
 )
 _AUTH_FAIL = re.compile(r"\b(?:spf|dkim|dmarc)=(?:fail|softfail|permerror)\b", re.IGNORECASE)
 _SHORTENERS = frozenset({"bit.ly", "tinyurl.com", "t.co", "goo.gl", "ow.ly", "is.gd", "buff.ly", "cutt.ly"})
-_NO_REPLY = re.compile(r"^(?:no-?reply|do-?not-?reply|noreply|notifications?|alerts?|mailer-daemon)\b", re.I)
+# A machine's mailbox: no-reply senders, and the services that relay a person's action under that person's
+# name ("Lukas Schneider <notifications@github…>", "Rachel Adler (Jira) <jira@…>").
+NO_REPLY_ADDRESS = re.compile(
+    r"^(?:no-?reply|do-?not-?reply|noreply|notifications?|alerts?|mailer-daemon|jira|confluence|gitlab)\b",
+    re.I,
+)
 
 # Words every match of a pattern contains: the pattern is searched only when one of them is in the text,
 # a set test that spares most emails most of these searches (same results, a fraction of the CPU).
@@ -356,5 +361,5 @@ def compute_signals(
         language=guess_language(text),
         bulk=bulk_header or bool(_BULK_TEXT.search(body)),
         automated=headers.get("auto-submitted", "no").lower() != "no"
-        or bool(_NO_REPLY.match(sender_address)),
+        or bool(NO_REPLY_ADDRESS.match(sender_address)),
     )

@@ -22,7 +22,7 @@ from pydantic import BaseModel, Field, ValidationError
 from llmops.assistant.knowledge import KnowledgeBase, Passage
 from llmops.assistant.lexicon import tokens
 from llmops.assistant.normalize import ParsedEmail
-from llmops.assistant.signals import registered_domain
+from llmops.assistant.signals import NO_REPLY_ADDRESS, registered_domain
 from llmops.assistant.vocabulary import BRAND_NAMES, BRANDS, PUBLIC_MAIL_DOMAINS
 
 Relationship = Literal["colleague", "manager", "customer", "vendor", "family", "friend"]
@@ -273,7 +273,11 @@ class Toolbox:
                 if known not in self._private_domains and lookalike(known, sender_org):
                     return contact.email, True
         name = " ".join((display_name or "").lower().replace('"', "").split())
-        if name:
+        # a service relaying a colleague's action under their name is not imitating them
+        relayed = (
+            bool(NO_REPLY_ADDRESS.match(address)) and registered_domain(domain) not in self._private_domains
+        )
+        if name and not relayed:
             for contact in self.contacts:
                 if contact.name.lower() in name and contact.email.lower() != address:
                     return contact.email, False
