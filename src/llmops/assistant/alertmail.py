@@ -47,7 +47,8 @@ _FIRING = frozenset(
     [
         "firing", "triggered", "alarm", "alerting", "down", "critical", "active", "activa", "activo",
         "ausgelöst", "disparada", "déclenchée", "critique", "crítico", "kritisch", "investigating",
-        "identified", "major", "outage", "failed", "failing", "red",
+        "identified", "major", "outage", "failed", "failing", "red", "problem", "degraded", "identifié",
+        "dégradé", "identificado", "investigando", "degradado", "störung", "gestört",
     ]
 )  # fmt: skip
 FIRING_WORDS = Lexicon(

@@ -88,6 +88,8 @@ def assess_incident(parsed: ParsedEmail, words: Words, *, customer: bool, truste
     status = RESOLVED.any(words.subject) or STATUS_FIXED.any(words.subject[:2])
     resolved = (status and not thread) or (trusted and RESOLVED.any(words.body[:40]))
     past = RETROSPECTIVE.any(words.body) or (RETROSPECTIVE.any(words.subject) and not thread)
-    if resolved or past or CALM.any(words.all) or s.bulk or (shape.machine and shape.noise):
+    # a firing alert is not a newsletter, whatever its footer says about subscriptions
+    bulk = s.bulk and not (shape.machine and shape.firing)
+    if resolved or past or CALM.any(words.all) or bulk or (shape.machine and shape.noise):
         points = min(points, 1.0)
     return Incident(points if points >= THRESHOLD else 0.0, resolved)

@@ -46,9 +46,13 @@ _CREDENTIAL_PHRASE = re.compile(
 )
 _CREDENTIAL_REQUEST = re.compile(
     r"\b(?:send|enter|provide|confirm|share|reply with|type|give|tell|forward|read (?:me )?out|"
-    r"schicken|senden|geben|envíe|envia|comparta|envoyez|communiquez)\b(?:\W+\w+){0,4}?\W+"
+    r"schicken|senden|geben|eingeben|envíe|envia|comparta|introduzca|introducir|confirme|indique|envoyez|"
+    r"communiquez|saisissez|saisir|indiquez)\b(?:\W+\w+){0,4}?\W+"
     r"(?:password|passwort|kennwort|zugangsdaten|credentials|login details|mfa|2fa|one-time|otp|"
-    r"verification code|security code|pin|contraseña|mot de passe|identifiants|api key|token)\b",
+    r"verification code|security code|pin|contraseña|mot de passe|identifiants|api key|token|"
+    # a card's number or code, asked for: nobody legitimate asks for them by email
+    r"cvv2?|cvc2?|card (?:number|details)|(?:número|datos) (?:completo )?de (?:la |su )?tarjeta|"
+    r"(?:numéro|données) de (?:la |votre )?carte|kartennummer|kartendaten)\b",
     re.IGNORECASE,
 )
 _PAYMENT = re.compile(
@@ -84,7 +88,9 @@ _SECRECY = re.compile(
     r"\b(?:keep (?:this|it) (?:confidential|between us|quiet|to yourself)|confidential|between us|discreetly|"
     r"don'?t (?:tell|mention|discuss)|do not (?:tell|mention|discuss|share this)|be discreet|"
     r"discretion|off the books|i'?m in a meeting|cannot talk|can'?t talk|vertraulich behandeln|"
-    r"confidencial|en toute discrétion)\b",
+    r"confidencial|en toute discrétion|strictement confidentiel|(?:n'en|ne pas en) parler à personne|"
+    r"votre discrétion|no (?:lo|se lo) (?:comente|comentes|diga|digas) (?:a|con) nadie|"
+    r"streng vertraulich|mit niemandem (?:darüber )?(?:sprechen|reden))\b",
     re.IGNORECASE,
 )
 _MEETING = re.compile(
@@ -150,7 +156,8 @@ _GATES = {
     "credential_phrase": "account identity mailbox email password credentials login access sign log signin "
     "konto passwort cuenta identidad compte identité mot",
     "credential_request": "password passwort kennwort zugangsdaten credentials login mfa 2fa one otp verification "
-    "security pin contraseña mot identifiants api token",
+    "security pin contraseña mot identifiants api token cvv cvv2 cvc cvc2 card tarjeta carte kartennummer "
+    "kartendaten",
     "payment": "wire bank payment payments accounts pay fee invoice invoices remittance remit iban swift bic account "
     "outstanding purchase überweisung rechnung zahlung bankverbindung transferencia factura pago virement "
     "facture paiement rib",

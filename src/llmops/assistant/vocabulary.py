@@ -397,6 +397,9 @@ LURE = Lexicon(
         "reembolso", "devolución", "paquete", "entrega fallida", "tasa de aduana",
         "remboursement", "colis", "livraison échouée", "frais de douane", "réactivation", "réactiver",
         "licence expirée", "a expiré",
+        "quarantine", "quarantined", "held messages", "messages held", "release all", "quarantäne",
+        "cuarentena", "quarantaine", "re verify", "reverify", "document à signer", "à examiner et signer",
+        "zur unterschrift", "documento para firmar", "firmar el documento",
     ]
 )  # fmt: skip
 CALLBACK = Lexicon(
