@@ -4,8 +4,12 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTHON ?= python3
+# GGML_NATIVE=OFF builds for the portable x86-64 baseline (AVX2/FMA/F16C), as docker/Dockerfile does: on a
+# CPU with AMX (Xeon Sapphire Rapids and later) a native build's AMX matrix kernels crash the process
+# (SIGSEGV in ggml_backend_amx_mul_mat, llama-cpp-python 0.3.36), and -march=native cannot be told not to
+# use them.
 export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF -DMTMD_BUILD=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
-	-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_CURL=OFF
+	-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_CURL=OFF -DGGML_NATIVE=OFF
 
 .PHONY: install serve test lint bench browser promtool docs image image-smoke
 

@@ -14,9 +14,9 @@
 #       portable  build one on the host with the Dockerfile's flags (GGML_NATIVE=OFF) into docker/wheels/
 #       none      no prebuilt wheel: the image build compiles llama.cpp itself, as a plain `docker build`
 #
-# A wheel from the pip cache was compiled with the Makefile's CMAKE_ARGS, which leave GGML_NATIVE on:
-# it is tuned for this host's CPU and may use instructions (AVX-512) other x86 machines lack. The script
-# says so and labels the image; use LLAMA_WHEEL=portable for an image to ship elsewhere.
+# A wheel from the pip cache was compiled with the Makefile's CMAKE_ARGS, the Dockerfile's portable ones
+# (GGML_NATIVE=OFF). One an older Makefile built natively may use instructions (AVX-512) other x86 machines
+# lack: the script says so and labels the image; use LLAMA_WHEEL=portable for an image to ship elsewhere.
 set -euo pipefail
 
 # shellcheck source=docker/engine.sh
@@ -90,7 +90,7 @@ case "$LLAMA_WHEEL" in
             if [ -n "$wheel" ] && wheel_fits "$wheel"; then
                 rm -f "$WHEELS"/llama_cpp_python-*.whl
                 cp "$wheel" "$WHEELS/"
-                llama_source="host pip cache (built by make install, CPU-native flags)"
+                llama_source="host pip cache (built by make install)"
             else
                 LLAMA_WHEEL=portable
             fi

@@ -9,10 +9,11 @@ import pytest
 from sqlalchemy import select
 
 from live import SAMPLES, LiveServer
+from llmops.assistant.category_model import CategoryModel
 from llmops.assistant.knowledge import KnowledgeBase
 from llmops.assistant.normalize import parse_email
 from llmops.assistant.pipeline import build_context, retrieve_policies
-from llmops.assistant.rules import rule_based_triage
+from llmops.assistant.rules import rule_suggestion
 from llmops.assistant.schema import Category, Email, Triage, TriageReply
 from llmops.assistant.tools import Toolbox, plan_tool_calls
 from llmops.storage.db import make_engine
@@ -33,7 +34,8 @@ def rules_triage(email: Email) -> Triage:
     parsed = parse_email(email)
     results = [toolbox.run(call) for call in plan_tool_calls(parsed)]
     owner = toolbox.owner.name if toolbox.owner else None
-    return rule_based_triage(parsed, build_context(retrieve_policies(knowledge, parsed), results, owner))
+    context = build_context(retrieve_policies(knowledge, parsed), results, owner)
+    return rule_suggestion(parsed, context, CategoryModel.bundled()).triage
 
 
 def trace_spans(server: LiveServer, request_id: str) -> dict[str, dict]:

@@ -5,7 +5,8 @@ request, once, as a hint for the tiny local model (`rule_suggestion`: the triage
 Each category gets a score from the email's signals, the sender lookup and word lists in four
 languages (`vocabulary`, matched on the email's words split once); a strong phishing score wins
 outright (spoofing cancels the trust a known sender earns), a live incident outranks a request,
-otherwise the highest score does. Priority follows from the category and its modifiers (VIP sender,
+otherwise the highest score does; given the text model (`category_model`), its log probabilities are
+added to the scores first. Priority follows from the category and its modifiers (VIP sender,
 customer, urgency, deadlines). The wording (summary, action items, draft reply) comes from `compose`.
 """
 
