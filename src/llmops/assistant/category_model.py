@@ -17,6 +17,7 @@ import io
 import math
 import re
 import zlib
+from collections import Counter
 from dataclasses import dataclass
 from importlib import resources
 from itertools import pairwise
@@ -48,12 +49,12 @@ def ngram_counts(text: str) -> dict[int, int]:
     block), then words and word pairs (in the second). crc32 keeps the hashing the same in every process."""
     counts: dict[int, int] = {}
     lowered = text.lower()
-    for word in lowered.split():
+    for word, times in Counter(lowered.split()).items():  # each distinct word's n-grams once
         padded = f" {word} "
         for n in CHAR_NGRAMS:
             for start in range(len(padded) - n + 1):
                 index = _bucket(padded[start : start + n])
-                counts[index] = counts.get(index, 0) + 1
+                counts[index] = counts.get(index, 0) + times
     words = _WORD.findall(lowered)
     for key in [*words, *(f"{a} {b}" for a, b in pairwise(words))]:
         index = BUCKETS + _bucket(key)
