@@ -4,6 +4,9 @@ to the same weights, fused with the rules as documented, and on the path a triag
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -84,3 +87,18 @@ def test_a_triage_request_files_what_the_rules_and_the_model_agree_on(shared_ser
         reply = client.post("/v1/triage", json={"email": case.email.model_dump(mode="json")})
     assert reply.status_code == 200, reply.text
     assert reply.json()["triage"]["category"] == "action_required"
+
+
+def test_the_quality_benchmark_puts_the_rules_alone_beside_the_default_and_never_lists_a_test_case() -> None:
+    bench = Path(__file__).resolve().parents[1] / "bench" / "bench_triage_quality.py"
+    run = subprocess.run(
+        [sys.executable, str(bench), "--split", "test", "--limit", "10", "--rounds", "1", "--misses"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
+    )
+    rows = [line.split() for line in run.stdout.splitlines() if line.startswith("test ")]
+    assert any(row[1:5] == ["this", "tree,", "rules", "alone"] for row in rows), run.stdout
+    assert any(row[1:3] == ["this", "tree"] and row[3].endswith("%") for row in rows), run.stdout
+    assert "ts-" not in run.stdout
