@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+
+T = TypeVar("T")
 
 
 def make_engine(url: str) -> Engine:
@@ -41,3 +47,33 @@ def ping(engine: Engine) -> bool:
     except Exception:
         return False
     return True
+
+
+def transact(engine: Engine, work: Callable[[Connection], T], *, attempts: int = 3) -> T:
+    """`work` in one transaction, the whole transaction retried on transient errors (locks, deadlocks:
+    `OperationalError`) with exponential backoff, `attempts` tries in all; anything else propagates.
+
+    The first try runs outside tenacity, whose loop costs more than a request row's SQLite work; a
+    first try that fails enters the loop replayed as its first attempt, so the retries and their
+    waits are those the loop alone would make."""
+    try:
+        with engine.begin() as connection:
+            return work(connection)
+    except OperationalError as error:
+        first: OperationalError | None = error
+
+    def replay_then_try() -> T:
+        nonlocal first
+        if first is not None:
+            error, first = first, None
+            raise error
+        with engine.begin() as connection:
+            return work(connection)
+
+    retrying = Retrying(
+        stop=stop_after_attempt(attempts),
+        wait=wait_exponential(multiplier=0.05, max=1.0),
+        retry=retry_if_exception_type(OperationalError),
+        reraise=True,
+    )
+    return retrying(replay_then_try)
