@@ -18,13 +18,19 @@ def make_engine(url: str) -> Engine:
     """An engine with the settings each backend needs for a multi-threaded service.
 
     SQLite runs in WAL mode with a busy timeout so the exporter's batch writes and API reads do not
-    block each other; its parent directory is created on first use.
+    block each other; its parent directory is created on first use. Its pool hands out the connection
+    returned last: SQLite drops a connection's whole page cache when another connection wrote since it
+    last read, so the first-in-first-out default, rotating the request rows' writes over the pooled
+    connections, re-read ~20 pages from the file for every row (strace, gateway JSON calls at
+    concurrency 1: 21 → 2 `pread` calls per call, 1-4 % less CPU per call).
     """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": 30}, pool_use_lifo=True
+        )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
