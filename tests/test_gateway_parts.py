@@ -7,8 +7,12 @@ import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 import pytest
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.routing import APIRoute
 
+from llmops.api.middleware import DirectRoutes
 from llmops.config import Settings
 from llmops.gateway.cache import ResponseCache, identity
 from llmops.gateway.errors import GatewayError
@@ -180,3 +184,35 @@ def test_cache_is_sealed_and_keyed_by_the_request() -> None:
     assert cache.get(identity("key1", "m", {**body, "temperature": 1})) is None
     stored = b"".join(list(cache._entries.keys()) + list(cache._entries.values()))
     assert b"secret" not in stored
+
+
+def test_direct_routes_call_the_endpoint_and_leave_the_rest_to_the_router() -> None:
+    router = APIRouter()
+    seen: list[object] = []
+
+    @router.post("/v1/echo")
+    async def echo(request: Request) -> Response:
+        seen.append(request.scope["route"].path)
+        return Response(await request.body(), media_type="application/json")
+
+    @router.post("/v1/typed")
+    async def typed(request: Request, n: int) -> Response:  # a query parameter: FastAPI must solve it
+        return Response(str(n))
+
+    routes = [route for route in router.routes if isinstance(route, APIRoute)]
+    with pytest.raises(ValueError, match="/v1/typed"):
+        DirectRoutes(FastAPI(), routes)
+
+    app = FastAPI()
+    app.include_router(router)
+    app.add_middleware(DirectRoutes, routes=routes[:1])
+
+    async def run() -> None:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            served = await client.post("/v1/echo", content=b'{"a": 1}')
+            assert (served.status_code, served.content, seen) == (200, b'{"a": 1}', ["/v1/echo"])
+            assert (await client.get("/v1/echo")).status_code == 405  # the router still answers
+            assert (await client.post("/v1/typed", params={"n": 3})).text == "3"
+
+    asyncio.run(run())

@@ -17,6 +17,7 @@ from llmops.telemetry.metrics import (
     DURATION_BUCKETS,
     OTHER,
     TOKEN_BUCKETS,
+    TOTALS,
     Instruments,
     build_meter_provider,
     guard_label,
@@ -169,6 +170,19 @@ def test_scrapes_are_cumulative_and_repeatable(app: App) -> None:
     assert value(app.scrape()["llmops_retries"], "llmops_retries_total") == 1
     app.instruments.record_retry(provider="openai", error_type="timeout")
     assert value(app.scrape()["llmops_retries"], "llmops_retries_total") == 2
+
+
+def test_counted_requests_stay_cumulative_and_overflow_past_the_limit(app: App) -> None:
+    """`llmops.requests` and `llmops.cost` are summed by `Totals`: the same series a counter exposes."""
+    app.instruments.record_request(route="/v1/triage", status_code=200, seconds=0.1)
+    assert value(app.scrape()["llmops_requests"], "llmops_requests_total") == 1
+    app.instruments.record_request(route="/v1/triage", status_code=200, seconds=0.1)
+    assert value(app.scrape()["llmops_requests"], "llmops_requests_total") == 2
+    for index in range(TOTALS + 5):  # distinct models: each its own attribute set, until the limit
+        app.instruments.record_cost(provider="openai", model=f"model-{index}", usd=1.0)
+    cost = app.scrape()["llmops_cost_USD"]
+    assert len(cost) == TOTALS + 1
+    assert value(cost, "llmops_cost_USD_total", otel_metric_overflow="true") == 5
 
 
 def test_process_metrics_are_exposed_by_default() -> None:

@@ -14,10 +14,11 @@ from alembic.migration import MigrationContext
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from sqlalchemy import Engine, func, insert, select
+from sqlalchemy import Connection, Engine, func, insert, select
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from llmops.storage import histogram
-from llmops.storage.db import make_engine
+from llmops.storage.db import make_engine, transact
 from llmops.storage.migrate import alembic_config, upgrade
 from llmops.storage.rollups import DAY, HOUR, REQUESTS, STEPS, RollupSpec
 from llmops.storage.service_state import get_or_create
@@ -412,3 +413,31 @@ def test_service_state_creates_one_value_for_all_racers(database_url: str, migra
 
     assert len(seen) == racers and len(set(seen)) == 1
     assert get_or_create(migrated_engine, "pseudonym_key", lambda: "other") == seen[0]
+
+
+def test_a_transaction_is_retried_whole_on_transient_errors_only(migrated_engine: Engine) -> None:
+    """The first try runs outside the retry loop; a transient failure there is the loop's first attempt."""
+    calls: list[int] = []
+
+    def locked_twice(connection: Connection) -> int:
+        calls.append(1)
+        if len(calls) < 3:
+            raise OperationalError("INSERT", None, Exception("database is locked"))
+        return int(connection.execute(select(func.count()).select_from(requests)).scalar_one())
+
+    assert transact(migrated_engine, locked_twice, attempts=3) == 0
+    assert len(calls) == 3
+
+    calls.clear()
+    with pytest.raises(OperationalError):
+        transact(migrated_engine, locked_twice, attempts=2)
+    assert len(calls) == 2
+
+    def conflict(_connection: Connection) -> None:
+        calls.append(1)
+        raise IntegrityError("INSERT", None, Exception("UNIQUE constraint failed"))
+
+    calls.clear()
+    with pytest.raises(IntegrityError):
+        transact(migrated_engine, conflict)
+    assert len(calls) == 1

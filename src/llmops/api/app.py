@@ -18,6 +18,7 @@ from llmops.api.errors import install_error_handlers
 from llmops.api.middleware import (
     AuthFirstMiddleware,
     BodyLimitMiddleware,
+    DirectRoutes,
     InputCharactersMiddleware,
     RequestIdMiddleware,
     RequestMetricsMiddleware,
@@ -110,6 +111,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(feedback.router, dependencies=[Depends(require_api_key)])
     app.include_router(traces.router, dependencies=[Depends(require_api_key)])
     install_dashboard(app)
+    # Innermost: the gateway's JSON and stream routes, past FastAPI's routing (see `DirectRoutes`).
+    app.add_middleware(DirectRoutes, routes=gateway.direct_routes())
     app.add_middleware(
         BodyLimitMiddleware,
         max_bytes=settings.max_body_bytes,

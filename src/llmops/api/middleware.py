@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from urllib.parse import unquote_to_bytes
 
+from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -49,6 +51,38 @@ class RequestIdMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_id)
+
+
+class DirectRoutes:
+    """Serve the busiest routes by calling their endpoint straight away, inside every other middleware.
+
+    FastAPI's own path to an endpoint (exception middleware, an exit stack per request, route
+    matching, dependency solving) cost more than the gateway's proxying itself on a JSON call
+    (callgrind, concurrency 1: ~0.28 M of ~4 M instructions per call). Only routes whose endpoint
+    takes the request alone and returns a `Response` qualify: they declare no dependencies, so FastAPI
+    would do nothing for them but call them. They stay declared on their router, which still answers
+    every other method and path and describes them in the OpenAPI document; an exception an endpoint
+    does not handle reaches the app's error handling as it would through FastAPI (a body over the
+    limit is answered by `BodyLimitMiddleware`, outside this one, in the same shape)."""
+
+    def __init__(self, app: ASGIApp, routes: Iterable[APIRoute]) -> None:
+        self.app = app
+        self.routes: dict[tuple[str, str], APIRoute] = {}
+        for route in routes:
+            if list(inspect.signature(route.endpoint).parameters) != ["request"]:
+                raise ValueError(
+                    f"{route.path}: only an endpoint taking the request alone can be served directly"
+                )
+            self.routes.update({(route.path, method): route for method in route.methods or ()})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        route = self.routes.get((scope["path"], scope["method"])) if scope["type"] == "http" else None
+        if route is None:
+            await self.app(scope, receive, send)
+            return
+        scope["route"] = route  # the template `RequestMetricsMiddleware` labels the request with
+        response = await route.endpoint(Request(scope, receive, send))
+        await response(scope, receive, send)
 
 
 class BodyTooLarge(HTTPException):

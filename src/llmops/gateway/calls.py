@@ -11,10 +11,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
 from typing import Any, TypeVar
 
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind
+from tenacity import AsyncRetrying
 
 from llmops.gateway.client import UpstreamClient
 from llmops.gateway.messages import input_messages
@@ -97,12 +99,9 @@ class TargetCaller:
             attempt, tries = self._attempt(
                 call, self.clients[target.upstream.name], self.payload(data, target, stream)
             )
-            loop = retrying(
-                self.policy, before_sleep=retry_recorder(target.upstream.name, target.model, self.telemetry)
-            )
             try:
                 with trace.use_span(span, end_on_exit=False, **_NO_STATUS):
-                    result: T = await first_try_then(loop, attempt)
+                    result: T = await first_try_then(partial(self._loop, target), attempt)
             except ProviderError as error:
                 breaker.record_failure()
                 failures.append(error)
@@ -126,6 +125,11 @@ class TargetCaller:
             span.set_attribute(c.RETRY_COUNT, tries[0] - 1)
             return Success(target, result, span, retries, started)
         raise AllProvidersFailed(failures, retries=retries)
+
+    def _loop(self, target: Target) -> AsyncRetrying:
+        return retrying(
+            self.policy, before_sleep=retry_recorder(target.upstream.name, target.model, self.telemetry)
+        )
 
     def _model_span(self, operation: str, target: Target, data: dict[str, Any]) -> Span:
         span = self.telemetry.tracer.start_span(

@@ -188,13 +188,14 @@ def retrying(
     )
 
 
-async def first_try_then(loop: AsyncRetrying, attempt: Callable[[], Awaitable[T]]) -> T:
-    """`await loop(attempt)`, with the first try made outside tenacity.
+async def first_try_then(loop: Callable[[], AsyncRetrying], attempt: Callable[[], Awaitable[T]]) -> T:
+    """`await loop()(attempt)`, with the first try made outside tenacity.
 
     Tenacity inspects every hook on each turn of its loop (0.1-0.4 ms a call even when nothing
-    fails), and nearly every call succeeds at once. A first try that fails enters the loop replayed
-    as its first attempt, so the policy (retry predicate, backoff, Retry-After, `before_sleep`,
-    `give_up`) sees exactly the sequence of outcomes it would have seen."""
+    fails), and nearly every call succeeds at once; the loop is built only when the first try fails
+    (building it is ~0.7 % of a gateway call's instructions). A first try that fails enters the loop
+    replayed as its first attempt, so the policy (retry predicate, backoff, Retry-After,
+    `before_sleep`, `give_up`) sees exactly the sequence of outcomes it would have seen."""
     try:
         return await attempt()
     except Exception as error:
@@ -207,7 +208,7 @@ async def first_try_then(loop: AsyncRetrying, attempt: Callable[[], Awaitable[T]
             raise error
         return await attempt()
 
-    return await loop(replay_then_attempt)
+    return await loop()(replay_then_attempt)
 
 
 class ProviderChain:
@@ -437,13 +438,15 @@ class ProviderChain:
             logger.warning("request deadline reached; no more retries", extra={"provider": provider.name})
             return True
 
-        loop = retrying(
-            policy,
-            before_sleep=retry_recorder(provider.name, provider.model, self.telemetry),
-            give_up=out_of_time,
-            may_retry=lambda: breaker.state is not BreakerState.OPEN,
-            sleep=self._sleep,
-        )
+        def loop() -> AsyncRetrying:
+            return retrying(
+                policy,
+                before_sleep=retry_recorder(provider.name, provider.model, self.telemetry),
+                give_up=out_of_time,
+                may_retry=lambda: breaker.state is not BreakerState.OPEN,
+                sleep=self._sleep,
+            )
+
         return await first_try_then(loop, attempt)
 
     async def _attempt(self, provider: Provider, request: ChatRequest, deadline: float) -> ChatResponse:

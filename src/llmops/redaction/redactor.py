@@ -122,6 +122,12 @@ class Redactor:
         return f"[{kind.value}:{digest[:12]}]"
 
     def _value(self, value: object, depth: int, key_class: KeyClass | None) -> object:
+        # The common types first, to their branches below without the tests before them (a third of
+        # the time to redact a model span's messages).
+        if type(value) is str:
+            return self._string(value, depth, key_class)
+        if (type(value) is dict or type(value) is list) and depth < _MAX_DEPTH:
+            return self._container(value, depth, key_class)
         if value is None or isinstance(value, bool):
             return value
         if isinstance(value, int | float):
@@ -132,6 +138,16 @@ class Redactor:
             return self._string(value, depth, key_class)
         if depth >= _MAX_DEPTH:
             return TOO_DEEP_MARKER
+        if isinstance(value, Mapping | list | tuple):
+            return self._container(value, depth, key_class)
+        return UNSUPPORTED_MARKER
+
+    def _container(
+        self,
+        value: Mapping[object, object] | list[object] | tuple[object, ...],
+        depth: int,
+        key_class: KeyClass | None,
+    ) -> object:
         if isinstance(value, Mapping):
             return {
                 self._key(key, depth): self._value(
@@ -139,10 +155,8 @@ class Redactor:
                 )
                 for key, item in value.items()
             }
-        if isinstance(value, list | tuple):
-            items = [self._value(item, depth + 1, key_class) for item in value]
-            return items if isinstance(value, list) else tuple(items)
-        return UNSUPPORTED_MARKER
+        items = [self._value(item, depth + 1, key_class) for item in value]
+        return items if isinstance(value, list) else tuple(items)
 
     def _key(self, key: object, depth: int) -> object:
         if not isinstance(key, str) or len(key) > _CACHED_KEY_CHARS:

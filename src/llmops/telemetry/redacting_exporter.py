@@ -27,6 +27,7 @@ from opentelemetry.trace import Link, Status
 
 from llmops.redaction import Redactor
 from llmops.redaction.remembering import RememberingRedactor
+from llmops.telemetry.span_records import plain_attributes
 
 logger = logging.getLogger("llmops.telemetry")
 
@@ -120,7 +121,7 @@ class RedactingExporter(SpanExporter):
         if not attributes:
             return {}
         clean: dict[str, Any] = {}
-        for key, value in attributes.items():
+        for key, value in plain_attributes(attributes).items():
             redacted = self._value(value)
             if isinstance(redacted, list | tuple):
                 redacted = tuple(redacted)

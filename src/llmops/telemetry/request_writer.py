@@ -18,10 +18,9 @@ from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
 from sqlalchemy import Connection, Engine
-from sqlalchemy.exc import OperationalError
-from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from llmops.redaction import Redactor
+from llmops.storage.db import transact
 from llmops.storage.request_rows import new_request_id
 from llmops.storage.trace_store import RequestRecord, stored_request_id, write_requests
 from llmops.telemetry.span_records import (
@@ -78,19 +77,15 @@ def store_requests(engine: Engine, records: Sequence[RequestRecord]) -> list[str
     Idempotent per span: a row already stored for this span (the exporter got there first) is kept.
     A row whose id is taken by another request gets a fresh one. Transient database errors (locks)
     retry the whole transaction; anything else propagates to the caller."""
-    for attempt in Retrying(
-        stop=stop_after_attempt(ATTEMPTS),
-        wait=wait_exponential(multiplier=0.05, max=1.0),
-        retry=retry_if_exception_type(OperationalError),
-        reraise=True,
-    ):
-        with attempt, engine.begin() as connection:
-            written = {id(record) for record in write_requests(connection, records)}
-            return [
-                record.request_id if id(record) in written else _stored_or_fresh(connection, record)
-                for record in records
-            ]
-    raise AssertionError("unreachable")  # pragma: no cover
+
+    def write(connection: Connection) -> list[str]:
+        written = {id(record) for record in write_requests(connection, records)}
+        return [
+            record.request_id if id(record) in written else _stored_or_fresh(connection, record)
+            for record in records
+        ]
+
+    return transact(engine, write, attempts=ATTEMPTS)
 
 
 def _stored_or_fresh(connection: Connection, record: RequestRecord) -> str:

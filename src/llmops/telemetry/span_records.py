@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import StatusCode
@@ -23,11 +24,21 @@ HTTP_STATUS = "http.response.status_code"
 STATUSES = frozenset({"ok", "degraded", "error"})
 
 
+def plain_attributes(attributes: Mapping[str, object] | None) -> dict[str, object]:
+    """`attributes` as a new dict. An SDK span's attributes (a read-only view of its
+    `BoundedAttributes`) copy in C through the view's `copy`; read item by item, every key costs
+    two Python calls of the SDK's mapping (~70 K instructions of a gateway call's row and export)."""
+    if isinstance(attributes, MappingProxyType):
+        return dict(attributes.copy())
+    return dict(attributes or {})
+
+
 def normalise_attributes(attributes: Mapping[str, object] | None) -> dict[str, object]:
     """Plain JSON-ready attributes with OpenInference aliases renamed to GenAI conventions."""
-    result: dict[str, object] = {}
-    for key, value in (attributes or {}).items():
-        result[key] = list(value) if isinstance(value, tuple) else value
+    result = plain_attributes(attributes)
+    for key, value in result.items():
+        if isinstance(value, tuple):
+            result[key] = list(value)
     for alias, canonical in c.OPENINFERENCE_ALIASES.items():
         if alias in result:
             value = result.pop(alias)

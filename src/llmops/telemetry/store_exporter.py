@@ -13,9 +13,8 @@ from collections.abc import Mapping, Sequence
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from sqlalchemy import Engine
-from sqlalchemy.exc import OperationalError
-from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
+from llmops.storage.db import transact
 from llmops.storage.trace_store import RequestRecord, SpanRecord, write_batch
 from llmops.telemetry.span_records import (
     is_root,
@@ -46,14 +45,11 @@ class StoreExporter(SpanExporter):
             return SpanExportResult.FAILURE
         try:
             span_records, request_records = self.records(spans)
-            for attempt in Retrying(
-                stop=stop_after_attempt(self._attempts),
-                wait=wait_exponential(multiplier=0.05, max=1.0),
-                retry=retry_if_exception_type(OperationalError),
-                reraise=True,
-            ):
-                with attempt, self._engine.begin() as connection:
-                    write_batch(connection, span_records, request_records)
+            transact(
+                self._engine,
+                lambda connection: write_batch(connection, span_records, request_records),
+                attempts=self._attempts,
+            )
         except Exception as exc:
             logger.error("storing spans failed; batch dropped", extra={"error_type": type(exc).__name__})
             return SpanExportResult.FAILURE

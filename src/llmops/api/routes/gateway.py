@@ -12,6 +12,7 @@ import json
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
+from fastapi.routing import APIRoute
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from starlette.types import Receive, Scope, Send
 
@@ -155,3 +156,9 @@ async def retrieve_model(model: str, request: Request) -> Response:
 
 def _json(value: object) -> bytes:
     return json.dumps(value, separators=(",", ":")).encode()
+
+
+def direct_routes() -> list[APIRoute]:
+    """The routes the app serves straight from their endpoint (`api.middleware.DirectRoutes`)."""
+    paths = {CHAT_ROUTE, EMBEDDINGS_ROUTE}
+    return [route for route in router.routes if isinstance(route, APIRoute) and route.path in paths]
