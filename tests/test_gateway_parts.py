@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.routing import APIRoute
 
 from llmops.api.middleware import DirectRoutes
@@ -199,9 +199,18 @@ def test_direct_routes_call_the_endpoint_and_leave_the_rest_to_the_router() -> N
     async def typed(request: Request, n: int) -> Response:  # a query parameter: FastAPI must solve it
         return Response(str(n))
 
+    def check_key(request: Request) -> None:
+        raise AssertionError("never called here")
+
+    @router.post("/v1/guarded", dependencies=[Depends(check_key)])
+    async def guarded(request: Request) -> Response:  # served directly, its key check would be skipped
+        return Response(b"{}")
+
     routes = [route for route in router.routes if isinstance(route, APIRoute)]
     with pytest.raises(ValueError, match="/v1/typed"):
-        DirectRoutes(FastAPI(), routes)
+        DirectRoutes(FastAPI(), routes[:2])
+    with pytest.raises(ValueError, match="/v1/guarded"):
+        DirectRoutes(FastAPI(), [routes[0], routes[2]])
 
     app = FastAPI()
     app.include_router(router)

@@ -69,9 +69,11 @@ class DirectRoutes:
         self.app = app
         self.routes: dict[tuple[str, str], APIRoute] = {}
         for route in routes:
-            if list(inspect.signature(route.endpoint).parameters) != ["request"]:
+            # a dependency (a key check declared on the router, say) would be skipped: refuse it
+            if route.dependencies or list(inspect.signature(route.endpoint).parameters) != ["request"]:
                 raise ValueError(
-                    f"{route.path}: only an endpoint taking the request alone can be served directly"
+                    f"{route.path}: only an endpoint taking the request alone, with no dependencies, can be"
+                    " served directly"
                 )
             self.routes.update({(route.path, method): route for method in route.methods or ()})
 
