@@ -102,3 +102,21 @@ def test_the_quality_benchmark_puts_the_rules_alone_beside_the_default_and_never
     assert any(row[1:5] == ["this", "tree,", "rules", "alone"] for row in rows), run.stdout
     assert any(row[1:3] == ["this", "tree"] and row[3].endswith("%") for row in rows), run.stdout
     assert "ts-" not in run.stdout
+
+
+@pytest.mark.model
+def test_the_quality_benchmark_runs_the_default_setup_with_the_local_model() -> None:
+    """Two golden emails through the app with the real local model: the figures the issue's latency
+    target is read from (p50/p95 per triage) come out, and nothing degrades."""
+    bench = Path(__file__).resolve().parents[1] / "bench" / "bench_triage_quality.py"
+    arguments = ["--local-model", "--prompt-version", "email_triage_v2", "--split", "golden", "--limit", "2"]
+    run = subprocess.run(
+        [sys.executable, str(bench), *arguments],
+        capture_output=True,
+        text=True,
+        timeout=1200,
+        check=True,
+    )
+    row = next(line.split() for line in run.stdout.splitlines() if line.startswith("SmolLM2-135M-Instruct "))
+    degraded, p50 = int(row[6]), float(row[7])
+    assert degraded == 0 and p50 > 0, run.stdout
