@@ -372,5 +372,6 @@ def rule_suggestion(
 
 
 def rule_based_triage(parsed: ParsedEmail, context: TriageContext) -> Triage:
-    """The rules' triage alone: the degraded reply."""
+    """The rules' triage alone, without the text model (the pipeline's suggestion, and so its degraded
+    reply, fuses the two)."""
     return rule_suggestion(parsed, context).triage
