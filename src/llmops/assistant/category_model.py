@@ -132,9 +132,9 @@ class CategoryModel:
 
 @functools.cache
 def _bundled() -> CategoryModel:
-    return CategoryModel.load((resources.files("llmops.assistant") / "data" / BUNDLED).read_bytes())
+    return CategoryModel.load(bundled_path().read_bytes())
 
 
 def bundled_path() -> Path:
-    """Where the bundled model lives in a source checkout (what training overwrites)."""
+    """Where the bundled model lives (what training overwrites in a source checkout)."""
     return Path(str(resources.files("llmops.assistant") / "data" / BUNDLED))

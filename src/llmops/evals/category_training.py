@@ -64,10 +64,13 @@ def train(texts: list[str], labels: list[Category], corpus_sha256: str) -> Categ
 def train_on(path: Path) -> CategoryModel:
     """The model fitted on every labelled Email Gatekeeper case of a dataset file."""
     dataset = load_dataset(path)
-    cases = [case for case in dataset.cases if case.email is not None and case.expected.category is not None]
-    texts = [model_text(parse_email(case.email)) for case in cases if case.email is not None]
-    labels = [case.expected.category for case in cases if case.expected.category is not None]
-    return train(texts, labels, dataset.hash)
+    labelled = [
+        (case.email, case.expected.category)
+        for case in dataset.cases
+        if case.email is not None and case.expected.category is not None
+    ]
+    texts = [model_text(parse_email(email)) for email, _ in labelled]
+    return train(texts, [category for _, category in labelled], dataset.hash)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -118,6 +118,13 @@ class Totals:
         self._sums: dict[Hashable, tuple[dict[str, AttributeValue], float]] = {}
         self._lock = threading.Lock()
 
+    @classmethod
+    def counted(cls, meter: Meter, name: str, *, unit: str, description: str) -> Totals:
+        """New totals, reported by an observable counter `name` on `meter`."""
+        totals = cls()
+        meter.create_observable_counter(name, callbacks=[totals.observe], unit=unit, description=description)
+        return totals
+
     def add(self, key: Hashable, attributes: dict[str, AttributeValue], amount: float) -> None:
         """Add `amount` under `key` (which names `attributes`); past `TOTALS` keys, under the overflow set."""
         with self._lock:
@@ -159,10 +166,9 @@ class Instruments:
             description="Duration of one model call, failed calls included.",
             explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
         )
-        self._requests = Totals()
-        meter.create_observable_counter(
+        self._requests = Totals.counted(
+            meter,
             REQUESTS,
-            callbacks=[self._requests.observe],
             unit="{request}",
             description="HTTP requests served, by route, status and prompt version.",
         )
@@ -179,10 +185,9 @@ class Instruments:
         self._degraded = meter.create_counter(
             DEGRADED, unit="{reply}", description="Replies served by the degraded fallback, by reason."
         )
-        self._cost = Totals()
-        meter.create_observable_counter(
+        self._cost = Totals.counted(
+            meter,
             COST,
-            callbacks=[self._cost.observe],
             unit="USD",
             description="Model spend in US dollars, by provider, model and prompt version.",
         )
