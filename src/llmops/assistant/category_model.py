@@ -33,6 +33,7 @@ CHAR_NGRAMS = (2, 3, 4, 5)
 FORMAT = "category-model/1"
 BUNDLED = "category_model.npz"
 _WORD = re.compile(r"\w\w+")
+WORDS_CACHED = 1 << 14  # distinct words whose n-grams are kept hashed (a few MiB)
 
 
 def model_text(parsed: ParsedEmail) -> str:
@@ -44,36 +45,51 @@ def _bucket(key: str) -> int:
     return zlib.crc32(key.encode()) % BUCKETS
 
 
-def ngram_counts(text: str) -> dict[int, int]:
-    """Hashed feature index → count: character 2–5-grams inside each space-padded word (in the first
-    block), then words and word pairs (in the second). crc32 keeps the hashing the same in every process."""
-    counts: dict[int, int] = {}
+_word_bucket = functools.lru_cache(maxsize=WORDS_CACHED)(_bucket)
+
+
+@functools.lru_cache(maxsize=WORDS_CACHED)
+def _word_features(word: str) -> np.ndarray:
+    """The character n-grams inside one space-padded word (first block) and the word itself (second).
+    Cached: mail repeats its vocabulary, and hashing each n-gram is most of the model's CPU."""
+    padded = f" {word} "
+    ngrams = [_bucket(padded[start : start + n]) for n in CHAR_NGRAMS for start in range(len(padded) - n + 1)]
+    return np.array(ngrams, dtype=np.int64)
+
+
+def ngram_counts(text: str) -> tuple[np.ndarray, np.ndarray]:
+    """(hashed feature indices, ascending; their counts): character 2–5-grams inside each space-padded
+    word (in the first block), then words and word pairs (in the second). crc32 keeps the hashing the
+    same in every process."""
     lowered = text.lower()
-    for word, times in Counter(lowered.split()).items():  # each distinct word's n-grams once
-        padded = f" {word} "
-        for n in CHAR_NGRAMS:
-            for start in range(len(padded) - n + 1):
-                index = _bucket(padded[start : start + n])
-                counts[index] = counts.get(index, 0) + times
+    distinct = Counter(lowered.split())
+    ngrams = [_word_features(word) for word in distinct]
     words = _WORD.findall(lowered)
-    for key in [*words, *(f"{a} {b}" for a, b in pairwise(words))]:
-        index = BUCKETS + _bucket(key)
-        counts[index] = counts.get(index, 0) + 1
-    return counts
+    keys = [*map(_word_bucket, words), *(_bucket(f"{a} {b}") for a, b in pairwise(words))]
+    indices = np.concatenate([*ngrams, np.array(keys, dtype=np.int64) + BUCKETS])
+    times = np.concatenate(
+        [
+            np.repeat(
+                np.fromiter(distinct.values(), dtype=np.float64, count=len(distinct)),
+                [len(n) for n in ngrams],
+            ),
+            np.ones(len(keys)),
+        ]
+    )
+    unique, inverse = np.unique(indices, return_inverse=True)
+    return unique, np.bincount(inverse, weights=times, minlength=len(unique))
 
 
-def weigh(counts: dict[int, int], idf: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(indices, weights) of one email's features: sublinear tf × idf, each block scaled to unit length
-    so that neither the n-grams nor the words drown the other."""
-    indices = np.fromiter(counts, dtype=np.int64, count=len(counts))
-    tf = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
-    weights = (np.log(tf) + 1.0) * idf[indices]
+def weigh(indices: np.ndarray, counts: np.ndarray, idf: np.ndarray) -> np.ndarray:
+    """The weights of one email's features (`ngram_counts`): sublinear tf × idf, each block scaled to
+    unit length so that neither the n-grams nor the words drown the other."""
+    weights = (np.log(counts) + 1.0) * idf[indices]
     words = indices >= BUCKETS
     for block in (~words, words):
         norm = math.sqrt(float(weights[block] @ weights[block]))
         if norm:
             weights[block] /= norm
-    return indices, weights
+    return weights
 
 
 @dataclass(frozen=True, eq=False)
@@ -89,8 +105,8 @@ class CategoryModel:
 
     def probabilities(self, text: str) -> dict[Category, float]:
         """Each category's probability for a `model_text`."""
-        indices, weights = weigh(ngram_counts(text), self.idf)
-        logits = self.coef[:, indices] @ weights + self.intercept
+        indices, counts = ngram_counts(text)
+        logits = self.coef[:, indices] @ weigh(indices, counts, self.idf) + self.intercept
         exp = np.exp(logits - logits.max())
         return dict(zip(self.classes, (exp / exp.sum()).tolist(), strict=True))
 

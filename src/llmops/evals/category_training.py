@@ -37,14 +37,13 @@ def train(texts: list[str], labels: list[Category], corpus_sha256: str) -> Categ
 
     counts = [ngram_counts(text) for text in texts]
     documents = np.zeros(2 * BUCKETS)
-    for features in counts:
-        documents[list(features)] += 1
+    for indices, _ in counts:
+        documents[indices] += 1
     idf = np.log((1 + len(texts)) / (1 + documents)) + 1.0  # smoothed, as scikit-learn's
     indptr, indices, data = [0], [], []
-    for features in counts:
-        columns, weights = weigh(features, idf)
+    for columns, times in counts:
         indices.append(columns)
-        data.append(weights)
+        data.append(weigh(columns, times, idf))
         indptr.append(indptr[-1] + len(columns))
     matrix = csr_matrix(
         (np.concatenate(data), np.concatenate(indices), indptr), shape=(len(texts), 2 * BUCKETS)
