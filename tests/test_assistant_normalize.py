@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta, timezone
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from llmops.assistant import signals
 from llmops.assistant.htmltext import html_to_text, looks_like_html
 from llmops.assistant.normalize import clean_text, parse_email, truncate
 from llmops.assistant.schema import Email
@@ -255,3 +257,30 @@ def test_parse_email_never_fails_on_valid_emails(value: Email) -> None:
     parsed = parse_email(value)
     assert parsed.sender_address
     assert len(parsed.signals.meeting_times) <= 5
+
+
+def test_signal_patterns_searched_in_lower_case_hold_no_capital_letter() -> None:
+    """The word patterns run on lower-cased text without re.IGNORECASE: a capital letter in one would
+    never match, silently."""
+    lowered = [
+        value
+        for value in vars(signals).values()
+        if isinstance(value, re.Pattern) and not value.flags & re.IGNORECASE
+    ]
+    assert len(lowered) >= 10
+    for pattern in lowered:
+        assert not re.search(r"(?<!\\)[^\W\d_a-zß-ÿ]", re.sub(r"\\.", "", pattern.pattern)), pattern.pattern
+
+
+def test_signals_found_in_capitalised_mail() -> None:
+    signals_of = parse_email(
+        Email(
+            sender="Chef <ceo@northwind-labs.example>",
+            recipients=["me@northwind.example"],
+            subject="URGENT: WIRE TRANSFER",
+            body="KEEP THIS CONFIDENTIAL. Please make a WIRE TRANSFER to our NEW BANK ACCOUNT today. "
+            "Can we MEET on Thursday at 3pm? UNSUBSCRIBE",
+        )
+    ).signals
+    assert signals_of.payment_request and signals_of.bank_detail_change and signals_of.secrecy_request
+    assert signals_of.meeting_request and signals_of.bulk

@@ -28,6 +28,7 @@ from llmops.assistant.vocabulary import BRAND_NAMES, BRANDS, PUBLIC_MAIL_DOMAINS
 Relationship = Literal["colleague", "manager", "customer", "vendor", "family", "friend"]
 DEFAULT_MEETING = timedelta(minutes=30)
 MAX_CALENDAR_CHECKS = 3
+LOOKALIKES_KEPT = 4096  # sender domains whose lookalike verdict is remembered
 WORKDAY_START, WORKDAY_END = time(9, 0), time(18, 0)
 
 
@@ -200,6 +201,7 @@ class Toolbox:
         self._contact_orgs = [
             (contact, registered_domain(contact.email.rpartition("@")[2])) for contact in self.contacts
         ]
+        self._lookalikes: dict[str, str | None] = {}  # sender's domain → the contact it imitates
         self.zone = _zone(timezone, self.events)
         self._tools: dict[str, tuple[type[BaseModel], Callable[..., Any], str]] = {
             "lookup_contact": (
@@ -268,10 +270,9 @@ class Toolbox:
     def _imitated(self, address: str, domain: str, display_name: str | None) -> tuple[str | None, bool]:
         """The known contact an unknown sender imitates, and whether by a lookalike domain."""
         if not self._internal(domain):
-            sender_org = registered_domain(domain)
-            for contact, known in self._contact_orgs:
-                if known not in self._private_domains and lookalike(known, sender_org):
-                    return contact.email, True
+            imitated = self._lookalike_of(registered_domain(domain))
+            if imitated is not None:
+                return imitated, True
         name = " ".join((display_name or "").lower().replace('"', "").split())
         # a service relaying a colleague's action under their name is not imitating them
         relayed = (
@@ -282,6 +283,24 @@ class Toolbox:
                 if contact.name.lower() in name and contact.email.lower() != address:
                     return contact.email, False
         return None, False
+
+    def _lookalike_of(self, sender_org: str) -> str | None:
+        """The first contact whose organisation's domain `sender_org` imitates. Remembered per domain
+        (bounded): senders' domains repeat, and each answer compares the domain with every contact."""
+        if sender_org in self._lookalikes:
+            return self._lookalikes[sender_org]
+        found = next(
+            (
+                contact.email
+                for contact, known in self._contact_orgs
+                if known not in self._private_domains and lookalike(known, sender_org)
+            ),
+            None,
+        )
+        if len(self._lookalikes) >= LOOKALIKES_KEPT:
+            self._lookalikes.clear()
+        self._lookalikes[sender_org] = found
+        return found
 
     def check_calendar(self, start: datetime, end: datetime | None = None) -> CalendarResult:
         """Conflicts with [start, end) (end defaults to start + 30 min) and up to two free alternatives."""
