@@ -34,6 +34,7 @@ FORMAT = "category-model/1"
 BUNDLED = "category_model.npz"
 _WORD = re.compile(r"\w\w+")
 WORDS_CACHED = 1 << 14  # distinct words whose n-grams are kept hashed (a few MiB)
+KEYS_CACHED = 1 << 15  # words and word pairs whose bucket is kept (a few MiB)
 
 
 def model_text(parsed: ParsedEmail) -> str:
@@ -45,7 +46,7 @@ def _bucket(key: str) -> int:
     return zlib.crc32(key.encode()) % BUCKETS
 
 
-_word_bucket = functools.lru_cache(maxsize=WORDS_CACHED)(_bucket)
+_key_bucket = functools.lru_cache(maxsize=KEYS_CACHED)(_bucket)  # words and word pairs
 
 
 @functools.lru_cache(maxsize=WORDS_CACHED)
@@ -65,7 +66,7 @@ def ngram_counts(text: str) -> tuple[np.ndarray, np.ndarray]:
     distinct = Counter(lowered.split())
     ngrams = [_word_features(word) for word in distinct]
     words = _WORD.findall(lowered)
-    keys = [*map(_word_bucket, words), *(_bucket(f"{a} {b}") for a, b in pairwise(words))]
+    keys = [*map(_key_bucket, words), *(_key_bucket(f"{a} {b}") for a, b in pairwise(words))]
     indices = np.concatenate([*ngrams, np.array(keys, dtype=np.int64) + BUCKETS])
     times = np.concatenate(
         [

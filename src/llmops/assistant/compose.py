@@ -47,6 +47,12 @@ _REQUEST_SENTENCE = re.compile(
     r"¿podrías|podrías|¿pueden|dime|merci de|pouvez-vous|pourriez-vous|dis-moi)(?!\w)",
     re.IGNORECASE,
 )
+_NOT_DIGIT = re.compile(r"\D")
+_PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
+_INCIDENT_WORDS = re.compile(r"outage|incident|sev|down|ausfall|panne|firing", re.I)
+_ESCALATION_WORDS = re.compile(r"ticket|escalat|outage|fail|broken|not working|complain", re.I)
+_PRIVACY_WORDS = re.compile(r"gdpr|personal data|data subject|datenschutz", re.I)
+_PRESS_WORDS = re.compile(r"reporter|journalist|press inquiry|presse", re.I)
 _CARD = re.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")
 _ORG_WORDS = re.compile(
     r"(?<!\w)(?:billing|team|ops|operations|support|alerts?|news|newsletter|events?|bookings?|helpdesk|"
@@ -73,12 +79,12 @@ def _luhn(digits: str) -> bool:
 
 def contains_card_number(text: str) -> bool:
     """A 13-19 digit sequence passing the Luhn check (spaces or dashes allowed)."""
-    return any(_luhn(re.sub(r"\D", "", match.group(0))) for match in _CARD.finditer(text))
+    return any(_luhn(_NOT_DIGIT.sub("", match.group(0))) for match in _CARD.finditer(text))
 
 
 def _sentences(text: str) -> list[str]:
     sentences: list[str] = []
-    for paragraph in re.split(r"\n\s*\n", text):
+    for paragraph in _PARAGRAPH_BREAK.split(text):
         lines = [line.strip() for line in paragraph.split("\n") if line.strip()]
         lines = [line for line in lines if not _GREETING.match(line)]
         if not lines:
@@ -143,11 +149,9 @@ def action_items(
         return ["No action needed: mark as spam or delete."]
     signals = parsed.signals
     items: list[str] = []
-    if category is Category.URGENT and re.search(
-        r"outage|incident|sev|down|ausfall|panne|firing", parsed.body, re.I
-    ):
+    if category is Category.URGENT and _INCIDENT_WORDS.search(parsed.body):
         items.append("Join the incident bridge or page the on-call engineer; post updates every 30 minutes.")
-    escalation = re.search(r"ticket|escalat|outage|fail|broken|not working|complain", parsed.body, re.I)
+    escalation = _ESCALATION_WORDS.search(parsed.body)
     if contact and contact.relationship == "customer" and (category is Category.URGENT or escalation):
         items.append(
             "Acknowledge the customer today and copy the account manager and "
@@ -191,11 +195,11 @@ def action_items(
             "Forward to Accounts Payable (ap@northwind.example); pay only after the usual verification "
             "and approval."
         )
-    if re.search(r"gdpr|personal data|data subject|datenschutz", text, re.I):
+    if _PRIVACY_WORDS.search(text):
         items.append(
             "Forward the request to privacy@northwind.example today; do not send any personal data yourself."
         )
-    if re.search(r"reporter|journalist|press inquiry|presse", text, re.I):
+    if _PRESS_WORDS.search(text):
         items.append("Forward to press@northwind.example without answering the questions yourself.")
     unique = list(dict.fromkeys(item for item in items if item))
     if not unique and category is Category.URGENT:

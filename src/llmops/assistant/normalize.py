@@ -26,6 +26,8 @@ from llmops.assistant.signals import Signals, compute_signals, domain_of
 DEFAULT_COMPANY_DOMAINS: tuple[str, ...] = ("northwind.example",)
 
 _ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u200e\u200f\u2060\ufeff\u00ad"))
+_INLINE_SPACE = re.compile(r"[ \t\f\v]+")
+_BLANK_LINES = re.compile(r"\n{3,}")
 _SUBJECT_PREFIX = re.compile(r"^\s*(re|aw|antw|sv|r|fwd?|wg|tr|rv|vs)\s*(?:\[\d+\])?\s*:\s*", re.IGNORECASE)
 _FORWARD_PREFIXES = frozenset({"fw", "fwd", "wg", "tr", "rv", "vs"})
 _QUOTE_HEADER = re.compile(
@@ -130,8 +132,8 @@ def clean_text(text: str) -> str:
     text = (
         unicodedata.normalize("NFKC", text).translate(_ZERO_WIDTH).replace("\r\n", "\n").replace("\r", "\n")
     )
-    lines = [re.sub(r"[ \t\f\v]+", " ", line).strip() for line in text.split("\n")]
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+    lines = [line.strip() for line in _INLINE_SPACE.sub(" ", text).split("\n")]
+    return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
 
 
 def _split_subject(subject: str) -> tuple[str, list[str]]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import re
+from functools import lru_cache
 from typing import Any
 
 import json_repair
@@ -65,6 +66,9 @@ _PRIORITY_WORDS = (
     ("none", 5), ("minimal", 5), ("high", 2), ("medium", 3), ("normal", 3), ("moderate", 3), ("mid", 3),
     ("low", 4),
 )  # fmt: skip
+_CAMEL_HUMP = re.compile(r"(?<=[a-z])(?=[A-Z])")
+_KEY_SEPARATORS = re.compile(r"[\s\-]+")
+_VALUE_SEPARATORS = re.compile(r"[\s\-/]+")
 _BULLET = re.compile(r"^\s*(?:[-*•·]|\d{1,2}[.)])\s+")
 
 
@@ -124,9 +128,10 @@ def _load(candidate: str, repair: bool) -> Any:
         return None
 
 
+@lru_cache(maxsize=1024)
 def _key(name: str) -> str:
-    name = re.sub(r"(?<=[a-z])(?=[A-Z])", "_", name.strip())
-    return re.sub(r"[\s\-]+", "_", name.lower())
+    """A key as a field name (camelCase, spaces and dashes to snake_case); models repeat their keys."""
+    return _KEY_SEPARATORS.sub("_", _CAMEL_HUMP.sub("_", name.strip()).lower())
 
 
 def _fields(data: dict[str, Any]) -> dict[str, Any]:
@@ -160,7 +165,7 @@ def map_category(value: Any) -> Category | None:
         value = value[0]
     if not isinstance(value, str):
         return None
-    normal = re.sub(r"[\s\-/]+", "_", value.strip().strip("\"'`.:!").lower())
+    normal = _VALUE_SEPARATORS.sub("_", value.strip().strip("\"'`.:!").lower())
     if normal in _CATEGORY_SYNONYMS:
         return _CATEGORY_SYNONYMS[normal]
     words = re.findall(r"[a-z]+", value.lower())

@@ -14,7 +14,7 @@ import ipaddress
 import re
 from datetime import datetime
 from email.utils import parseaddr
-from functools import cache
+from functools import cache, lru_cache
 from urllib.parse import urlsplit
 
 from publicsuffixlist import PublicSuffixList
@@ -26,6 +26,7 @@ from llmops.assistant.timeexpr import find_times
 from llmops.assistant.vocabulary import NEGATION, URGENCY
 
 MAX_MEETING_TIMES = 5
+DOMAINS_KEPT = 4096
 # The patterns over an email's words are written in lower case and searched in lower-cased text, not
 # with re.IGNORECASE: the same matches at a third to a fifth of the CPU. URLs, domains and file names
 # keep their case, so their patterns keep the flag.
@@ -219,8 +220,10 @@ def _is_ip(host: str) -> bool:
     return True
 
 
+@lru_cache(maxsize=DOMAINS_KEPT)
 def registered_domain(host: str) -> str:
-    """'mail.northwind.example' -> 'northwind.example'; IP addresses and single labels stay as they are."""
+    """'mail.northwind.example' -> 'northwind.example'; IP addresses and single labels stay as they are.
+    Remembered (bounded): the public-suffix lookup is the slow part of reading a sender, and hosts repeat."""
     host = host.lower().strip(".")
     if _is_ip(host):
         return host

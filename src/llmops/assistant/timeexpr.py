@@ -103,6 +103,7 @@ _TIME = re.compile(
     re.IGNORECASE | re.VERBOSE,
 )
 
+_LONE_NEWLINE = re.compile(r"(?<!\n)\n(?!\n)")
 _MAYBE_TIME = re.compile(
     r"\d|noon|midday|mittag|mediodía|midi", re.IGNORECASE
 )  # what every _TIME match holds
@@ -239,7 +240,7 @@ def find_times(text: str, reference: datetime) -> list[TimeMention]:
     seen: set[tuple[datetime, datetime | None]] = set()
     carried: date | None = None
     # Hard-wrapped lines continue a sentence; replacing a lone newline keeps every offset valid.
-    unwrapped = re.sub(r"(?<!\n)\n(?!\n)", " ", text)
+    unwrapped = _LONE_NEWLINE.sub(" ", text)
     sentences = [
         (
             start,

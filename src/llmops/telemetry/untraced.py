@@ -6,6 +6,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Mapping
 
+from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
@@ -14,7 +15,8 @@ from opentelemetry.util.types import AttributeValue
 def untraced_root(
     name: str, kind: SpanKind, attributes: Mapping[str, AttributeValue], start_ns: int, end_ns: int
 ) -> ReadableSpan:
-    """The root span under fresh ids, for the request row only (no span of it reaches the store)."""
+    """The root span under fresh ids, for the request row only (no span of it reaches the store). Its
+    resource is the empty one: left unset, the SDK would run the resource detectors on every request."""
     context = SpanContext(
         trace_id=secrets.randbits(127) + 1, span_id=secrets.randbits(63) + 1, is_remote=False
     )
@@ -26,4 +28,5 @@ def untraced_root(
         start_time=start_ns,
         end_time=end_ns,
         status=Status(StatusCode.OK),
+        resource=Resource.get_empty(),
     )
