@@ -84,7 +84,7 @@ def ngram_counts(text: str) -> tuple[np.ndarray, np.ndarray]:
 def weigh(indices: np.ndarray, counts: np.ndarray, idf: np.ndarray) -> np.ndarray:
     """The weights of one email's features (`ngram_counts`): sublinear tf × idf, each block scaled to
     unit length so that neither the n-grams nor the words drown the other."""
-    weights = (np.log(counts) + 1.0) * idf[indices]
+    weights: np.ndarray = (np.log(counts) + 1.0) * idf[indices]
     words = indices >= BUCKETS
     for block in (~words, words):
         norm = math.sqrt(float(weights[block] @ weights[block]))

@@ -37,10 +37,12 @@ def train(texts: list[str], labels: list[Category], corpus_sha256: str) -> Categ
 
     counts = [ngram_counts(text) for text in texts]
     documents = np.zeros(2 * BUCKETS)
-    for indices, _ in counts:
-        documents[indices] += 1
+    for columns, _ in counts:
+        documents[columns] += 1
     idf = np.log((1 + len(texts)) / (1 + documents)) + 1.0  # smoothed, as scikit-learn's
-    indptr, indices, data = [0], [], []
+    indptr: list[int] = [0]
+    indices: list[np.ndarray] = []
+    data: list[np.ndarray] = []
     for columns, times in counts:
         indices.append(columns)
         data.append(weigh(columns, times, idf))
