@@ -124,8 +124,8 @@ def write_batch(
     live = [r for r in new_requests if r.source != EVAL_SOURCE]
     owners: Owners = {r.request_id: (r.created_at, request_rollup_key(r)) for r in live}
     owners.update({request_id: owner for request_id, owner in stored.values() if owner is not None})
-    trace_ids = {record.trace_id for record in span_records}
-    fresh = _fresh_spans(connection, span_records, trace_ids)
+    stored_spans, waiting = _stored_spans(connection, {record.trace_id for record in span_records})
+    fresh = _fresh_spans(span_records, stored_spans)
     children = {record.key: _step(record) for record in fresh if record.key not in roots}
     attributed = _resolve(children, roots)
     execute_many(
@@ -143,7 +143,8 @@ def write_batch(
     request_batch.upsert(connection)
     step_batch = RollupBatch(STEPS)
     _add_steps(step_batch, attributed, children, owners)
-    late = _attribute_waiting(connection, trace_ids, step_batch)
+    waiting.update((key, step) for key, step in children.items() if key not in attributed)
+    late = _attribute_waiting(connection, waiting, step_batch)
     step_batch.upsert(connection)
     return BatchResult(
         spans_inserted=len(fresh),
@@ -274,21 +275,32 @@ def _insert_requests(connection: Connection, records: Sequence[RequestRecord]) -
     return new
 
 
-def _fresh_spans(
-    connection: Connection, records: Sequence[SpanRecord], trace_ids: set[str]
-) -> list[SpanRecord]:
-    """The batch's spans not stored yet, each once.
+def _stored_spans(connection: Connection, trace_ids: set[str]) -> tuple[set[SpanKey], dict[SpanKey, _Step]]:
+    """The stored spans of these traces, and those of them still waiting for their request (one query).
 
     A trace's spans all come from the one process that recorded them, in order, so reading the
     stored keys first is race-free; it lets the insert run as a plain executemany, far faster on
-    Postgres than `INSERT … RETURNING` over many rows.
+    Postgres than `INSERT … RETURNING` over many rows, and it tells which spans an earlier batch
+    left waiting without a second query after the insert.
     """
-    if not records:
-        return []
-    query = select(spans.c.trace_id, spans.c.span_id).where(
-        one_of(connection.dialect.name, spans.c.trace_id, trace_ids)
-    )
-    seen: set[SpanKey] = {(row[0], row[1]) for row in connection.execute(query)}
+    if not trace_ids:
+        return set(), {}
+    s = spans.c
+    query = select(
+        s.trace_id, s.span_id, s.parent_span_id, s.name, s.status_code, s.duration_ms, s.request_id
+    ).where(one_of(connection.dialect.name, s.trace_id, trace_ids))
+    stored: set[SpanKey] = set()
+    waiting: dict[SpanKey, _Step] = {}
+    for row in connection.execute(query):
+        stored.add((row[0], row[1]))
+        if row[6] is None:
+            waiting[(row[0], row[1])] = _Step(*row[2:6])
+    return stored, waiting
+
+
+def _fresh_spans(records: Sequence[SpanRecord], stored: set[SpanKey]) -> list[SpanRecord]:
+    """The batch's spans not stored yet, each once."""
+    seen = set(stored)
     fresh: list[SpanRecord] = []
     for record in records:
         if record.key not in seen:
@@ -336,11 +348,9 @@ def _add_steps(
         )
 
 
-def _attribute_waiting(connection: Connection, trace_ids: set[str], batch: RollupBatch) -> int:
-    """Attribute spans of these traces still waiting for their request (root in another batch)."""
-    if not trace_ids:
-        return 0
-    waiting = _waiting_spans(connection, trace_ids)
+def _attribute_waiting(connection: Connection, waiting: dict[SpanKey, _Step], batch: RollupBatch) -> int:
+    """Attribute stored spans still waiting for their request (root in another batch), where an
+    attributed parent now anchors them."""
     if not waiting:
         return 0
     assigned = _resolve(waiting, _anchors(connection, waiting))
@@ -350,18 +360,6 @@ def _attribute_waiting(connection: Connection, trace_ids: set[str], batch: Rollu
     execute_many(connection, _link_waiting, ("r", "t", "s"), rows)
     _add_steps(batch, assigned, waiting, _request_context(connection, set(assigned.values())))
     return len(assigned)
-
-
-def _waiting_spans(connection: Connection, trace_ids: set[str]) -> dict[SpanKey, _Step]:
-    query = select(
-        spans.c.trace_id,
-        spans.c.span_id,
-        spans.c.parent_span_id,
-        spans.c.name,
-        spans.c.status_code,
-        spans.c.duration_ms,
-    ).where(one_of(connection.dialect.name, spans.c.trace_id, trace_ids), spans.c.request_id.is_(None))
-    return {(row[0], row[1]): _Step(*row[2:]) for row in connection.execute(query)}
 
 
 def _anchors(connection: Connection, waiting: dict[SpanKey, _Step]) -> dict[SpanKey, str]:
