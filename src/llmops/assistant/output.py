@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from functools import lru_cache
 from typing import Any
 
@@ -85,11 +86,12 @@ class TriageParseError(ValueError):
         super().__init__(f"model output is not a valid triage: {len(problems)} problem(s)")
 
 
-def _candidates(text: str) -> list[str]:
-    """Balanced-brace substrings starting at each '{' (strings respected); an unclosed tail last."""
-    found: list[str] = []
+def _candidates(text: str) -> Iterator[str]:
+    """Balanced-brace substrings starting at each '{' (strings respected); an unclosed tail last.
+    Lazily: the first one that loads is usually the whole reply, and the rest are never scanned."""
+    found = 0
     start = text.find("{")
-    while start != -1 and len(found) < MAX_CANDIDATES:
+    while start != -1 and found < MAX_CANDIDATES:
         depth, in_string, escaped = 0, False, False
         end = -1
         for index in range(start, len(text)):
@@ -110,9 +112,9 @@ def _candidates(text: str) -> list[str]:
                 if depth == 0:
                     end = index
                     break
-        found.append(text[start : end + 1] if end != -1 else text[start:])
+        yield text[start : end + 1] if end != -1 else text[start:]
+        found += 1
         start = text.find("{", start + 1)
-    return found
 
 
 def _load(candidate: str, repair: bool) -> Any:
