@@ -4,8 +4,12 @@ to the same weights, fused with the rules as documented, and on the path a triag
 from __future__ import annotations
 
 import math
+import re
 import subprocess
 import sys
+import zlib
+from collections import Counter
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -13,7 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from live import LiveServer
-from llmops.assistant.category_model import CategoryModel, model_text
+from llmops.assistant.category_model import BUCKETS, CHAR_NGRAMS, CategoryModel, model_text, ngram_counts
 from llmops.assistant.normalize import parse_email
 from llmops.assistant.rules import (
     PHISHING_THRESHOLD,
@@ -44,6 +48,28 @@ def test_retraining_on_the_dev_split_reproduces_the_bundled_model() -> None:
         expected = bundled.probabilities(text)
         for category, probability in retrained.probabilities(text).items():
             assert probability == pytest.approx(expected[category], abs=1e-3)
+
+
+def _counted_one_by_one(text: str) -> dict[int, int]:
+    """The features as documented, each n-gram hashed and counted on its own (no cache, no numpy)."""
+    counts: Counter[int] = Counter()
+    lowered = text.lower()
+    for word in lowered.split():
+        padded = f" {word} "
+        for n in CHAR_NGRAMS:
+            for start in range(len(padded) - n + 1):
+                counts[zlib.crc32(padded[start : start + n].encode()) % BUCKETS] += 1
+    words = re.findall(r"\w\w+", lowered)
+    for key in [*words, *(f"{a} {b}" for a, b in pairwise(words))]:
+        counts[BUCKETS + zlib.crc32(key.encode()) % BUCKETS] += 1
+    return dict(counts)
+
+
+@given(st.text(alphabet=st.sampled_from("ab cé\nÜß1-"), max_size=60) | st.text(max_size=40))
+def test_the_cached_counting_finds_what_counting_one_by_one_finds(text: str) -> None:
+    indices, counts = ngram_counts(text)
+    assert list(indices) == sorted(indices)
+    assert dict(zip(indices.tolist(), counts.tolist(), strict=True)) == _counted_one_by_one(text)
 
 
 def test_probabilities_cover_every_category_and_sum_to_one() -> None:
