@@ -51,8 +51,8 @@ _key_bucket = functools.lru_cache(maxsize=KEYS_CACHED)(_bucket)  # words and wor
 
 @functools.lru_cache(maxsize=WORDS_CACHED)
 def _word_features(word: str) -> np.ndarray:
-    """The character n-grams inside one space-padded word (first block) and the word itself (second).
-    Cached: mail repeats its vocabulary, and hashing each n-gram is most of the model's CPU."""
+    """The hashed character n-grams inside one space-padded word (the first block). Cached: mail repeats
+    its vocabulary, and hashing each n-gram was most of the model's CPU."""
     padded = f" {word} "
     ngrams = [_bucket(padded[start : start + n]) for n in CHAR_NGRAMS for start in range(len(padded) - n + 1)]
     return np.array(ngrams, dtype=np.int32)
