@@ -293,15 +293,16 @@ def _meeting_times(text: str, reference: datetime, subject_is_meeting: bool) -> 
     return [time for times in by_sentence.values() for time in times][:MAX_MEETING_TIMES]
 
 
-def _urgency_words(text: str, tokenised: list[str]) -> list[str]:
-    """Urgency words and phrases, first-seen order, unless negated ("not urgent", "no es urgente")."""
+def _urgency_words(lowered: str, tokenised: list[str]) -> list[str]:
+    """Urgency words and phrases, first-seen order, unless negated ("not urgent", "no es urgente");
+    `lowered` is the email's lower-cased text."""
     words = tuple(tokenised)
     found = [
         entry
         for index, entry in URGENCY.finditer(words)
         if not (index and words[index - 1] in NEGATION) and words[max(0, index - 2) : index] != ("no", "es")
     ]
-    within = [match.group(0) for match in _WITHIN_HOURS.finditer(text.lower())] if "within" in words else []
+    within = [match.group(0) for match in _WITHIN_HOURS.finditer(lowered)] if "within" in words else []
     return list(dict.fromkeys([*found, *within]))
 
 
@@ -334,7 +335,7 @@ def compute_signals(
         return not _GATE[gate].isdisjoint(present) and bool(pattern.search(lowered))
 
     payment = found("payment", _PAYMENT) or bool(_SALARY.search(lowered))
-    urgency = _urgency_words(text, words)
+    urgency = _urgency_words(lowered, words)
     return Signals(
         links=links,
         link_domains=list(dict.fromkeys(link.registered_domain for link in links)),
